@@ -1,0 +1,315 @@
+//! `archive`: writes the online tape's next assigned target to the tape file
+//! at its append point. The data host's `tar -c` streams through a bounded
+//! buffer of fixed `block_size` blocks into the drive (last block
+//! zero-padded, then one filemark) while a second thread parses the same
+//! blocks as tar and md5s each member against the catalogue; the catalogue
+//! is changed only after the filemark is on tape and everything matched.
+
+use std::io::Read;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use rusqlite::params;
+
+use crate::catalog::{Backup, Catalog, Mode, Tape, now_text, show};
+use crate::config::Config;
+use crate::drive::{self, Access, Drive, DriveError};
+use crate::exit_codes::{Exit, ExitCode};
+use crate::remote::{Remote, RemoteChild, quote};
+use crate::stop;
+use crate::tarstream::{self, ChannelReader};
+use crate::verify::Checker;
+
+/// Options of `archive`.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Keep going until nothing is left or the tape is full.
+    pub repeat: bool,
+    /// Write, but record nothing.
+    pub no_db_update: bool,
+}
+
+/// Run `archive`.
+pub fn run(config: &Config, opts: Options) -> Result<ExitCode> {
+    let cat = Catalog::open(&config.database_file, Mode::ReadWrite)?;
+    let tape = cat.tape_or_online(None)?;
+    if tape.status != "open" || crate::report::display_status(&cat, &tape)? == "full" {
+        bail!("tape \"{}\" is {}: nothing more is written to it (close it and open_tape a new one)", tape.name, crate::report::display_status(&cat, &tape)?);
+    }
+    let remote = Remote::new(&config.ssh_command)?;
+    let mut drive: Option<Box<dyn Drive>> = None;
+    loop {
+        let assigned = cat.backups_with_status(tape.id, "assigned")?;
+        let Some(job) = assigned.first().cloned() else {
+            println!("No assigned targets left for tape \"{}\".", tape.name);
+            return Ok(ExitCode::NothingToDo);
+        };
+        if opts.repeat {
+            let left: i64 = assigned.iter().map(|b| b.size_kb).sum();
+            println!("Total data remaining: {:.3} GB in {} targets", left as f64 / 1e6, assigned.len());
+        }
+        let d = match drive.take() {
+            Some(d) => d,
+            None => drive::open(&config.drive, Access::Write, config.block_size)?,
+        };
+        drive = Some(archive_one(&cat, config, &remote, &tape, &job, d, opts)?);
+        if !opts.repeat || opts.no_db_update {
+            if !opts.repeat {
+                println!("Exiting ... pass --repeat to keep doing this.");
+            }
+            return Ok(ExitCode::Success);
+        }
+        stop::check()?;
+    }
+}
+
+/// The remote command that streams a target as the old tool named it.
+pub fn tar_script(target: &[u8], children: &[Vec<u8>]) -> Vec<u8> {
+    let rel = |p: &[u8]| p.strip_prefix(b"/").unwrap_or(p).to_vec();
+    let mut s = b"cd / && exec tar -c --format=gnu -b 20 --anchored --no-wildcards".to_vec();
+    for c in children {
+        s.extend_from_slice(b" --exclude=");
+        s.extend_from_slice(&quote(&rel(c)));
+    }
+    s.extend_from_slice(b" -- ");
+    s.extend_from_slice(&quote(&rel(target)));
+    s
+}
+
+fn archive_one(
+    cat: &Catalog,
+    config: &Config,
+    remote: &Remote,
+    tape: &Tape,
+    job: &Backup,
+    mut drive: Box<dyn Drive>,
+    opts: Options,
+) -> Result<Box<dyn Drive>> {
+    let n = cat.append_point(tape.id)?;
+    check_append_point(cat, &mut *drive, tape, n)?;
+    println!("Seeking to file_number={n}");
+    println!("Copying {:.3} GB from network to tape...", job.size_kb as f64 / 1e6);
+    println!("Archiving: {}", show(&job.target));
+    let history = start_history(cat, "archive", tape, n, &job.target)?;
+    let started = Instant::now();
+    let outcome = write_target(cat, config, remote, job, &mut drive, n as u64);
+    let outcome = outcome.with_context(|| format!("archive of {} to tape \"{}\" file {n}", show(&job.target), tape.name));
+    end_history(cat, history, &outcome)?;
+    let written = match outcome {
+        Ok(w) => w,
+        Err(e) if is_end_of_medium(&e) => return Err(tape_full(cat, tape, e)),
+        Err(e) => return Err(archive_failed(e)),
+    };
+    println!("... success.");
+    finish_record(cat, job, n, written, config.block_size, opts)?;
+    let gb = written as f64 / 1e9;
+    let minutes = started.elapsed().as_secs_f64() / 60.0;
+    println!(" -- completed {gb:.3} GB in {minutes:.1} minutes; rate is {:.3} GB/min", gb / minutes.max(1e-9));
+    Ok(drive)
+}
+
+fn is_end_of_medium(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.downcast_ref::<DriveError>() == Some(&DriveError::EndOfMedium))
+}
+
+fn archive_failed(e: anyhow::Error) -> anyhow::Error {
+    if e.chain().any(|c| c.downcast_ref::<Exit>().is_some()) {
+        return e;
+    }
+    Exit::new(ExitCode::ArchiveFailed, format!("{e:#}; nothing was recorded, the target stays assigned"))
+}
+
+fn tape_full(cat: &Catalog, tape: &Tape, e: anyhow::Error) -> anyhow::Error {
+    let marked = cat.conn().execute(
+        "INSERT INTO tapeop_tape_info (tape_id, full) VALUES (?1, 1) ON CONFLICT(tape_id) DO UPDATE SET full = 1",
+        [tape.id],
+    );
+    if let Err(db) = marked {
+        return e.context(format!("and the tape could not be marked full: {db}"));
+    }
+    Exit::new(
+        ExitCode::TapeFull,
+        format!("{e:#}: tape \"{}\" is now marked full; the target stays assigned — close_tape, then open and assign a new tape", tape.name),
+    )
+}
+
+fn finish_record(cat: &Catalog, job: &Backup, n: i64, written: u64, block: usize, opts: Options) -> Result<()> {
+    if opts.no_db_update {
+        println!(
+            "--no-db-update: would mark backup {} ({}) as recorded at file_number={n} of its tape ({written} bytes in blocks of {block}); the catalogue is unchanged.",
+            job.id, show(&job.target)
+        );
+        return Ok(());
+    }
+    println!("Marking record as archived.");
+    cat.mark_recorded(job.id, n, written, block)
+}
+
+/// Refuse to write when the drive's end of data is not the append point
+/// (a wrong tape, or a catalogue out of step), except over a tape file
+/// that a failed archive of this tapeop left behind at that very point.
+fn check_append_point(cat: &Catalog, drive: &mut dyn Drive, tape: &Tape, n: i64) -> Result<()> {
+    let files = drive.count_files().with_context(|| format!("finding the end of data on {}", drive.name()))? as i64;
+    if files == n {
+        return Ok(());
+    }
+    if files == n + 1 && last_attempt_failed(cat, tape, n)? {
+        println!("Tape file {n} holds a failed archive attempt; writing over it.");
+        return Ok(());
+    }
+    Err(Exit::new(
+        ExitCode::Failure,
+        format!(
+            "refusing to write: the catalogue expects tape \"{}\" to end after {n} files, but {} holds {files}; is this the right tape? Nothing was written",
+            tape.name, drive.name()
+        ),
+    ))
+}
+
+fn last_attempt_failed(cat: &Catalog, tape: &Tape, n: i64) -> Result<bool> {
+    let outcome: Option<String> = cat
+        .conn()
+        .query_row(
+            "SELECT outcome FROM tapeop_history WHERE kind = 'archive' AND tape = ?1 ORDER BY id DESC LIMIT 1",
+            [&tape.name],
+            |r| r.get(0),
+        )
+        .ok();
+    let at: Option<i64> = cat
+        .conn()
+        .query_row(
+            "SELECT file_number FROM tapeop_history WHERE kind = 'archive' AND tape = ?1 ORDER BY id DESC LIMIT 1",
+            [&tape.name],
+            |r| r.get(0),
+        )
+        .ok();
+    Ok(at == Some(n) && outcome.as_deref() != Some("ok"))
+}
+
+fn start_history(cat: &Catalog, kind: &str, tape: &Tape, n: i64, target: &[u8]) -> Result<i64> {
+    cat.conn().execute(
+        "INSERT INTO tapeop_history (kind, tape, file_number, target, started, outcome) VALUES (?1, ?2, ?3, ?4, ?5, 'running')",
+        params![kind, tape.name, n, show(target), now_text()],
+    )?;
+    Ok(cat.conn().last_insert_rowid())
+}
+
+fn end_history(cat: &Catalog, id: i64, outcome: &Result<u64>) -> Result<()> {
+    let (bytes, result, error) = match outcome {
+        Ok(b) => (Some(*b as i64), "ok", None),
+        Err(e) if is_end_of_medium(e) => (None, "tape full", Some(format!("{e:#}"))),
+        Err(e) => (None, "failed", Some(format!("{e:#}"))),
+    };
+    cat.conn().execute(
+        "UPDATE tapeop_history SET ended = ?2, bytes = ?3, outcome = ?4, error = ?5 WHERE id = ?1",
+        params![id, now_text(), bytes, result, error],
+    )?;
+    Ok(())
+}
+
+/// Stream the target onto tape file `n`; returns bytes written to tape.
+fn write_target(cat: &Catalog, config: &Config, remote: &Remote, job: &Backup, drive: &mut Box<dyn Drive>, n: u64) -> Result<u64> {
+    let children = cat.child_targets(job.target_id)?;
+    let mut checker = Checker::for_backup(cat, job)?;
+    let child = remote.spawn(&tar_script(&job.target, &children))?;
+    drive.begin_write(n)?;
+    let depth = (config.buffer_size / config.block_size).max(2);
+    let (blocks_tx, blocks_rx) = sync_channel(depth);
+    let block_size = config.block_size;
+    let source = thread::spawn(move || read_blocks(child, block_size, &blocks_tx));
+    let (check_tx, check_rx) = sync_channel::<Arc<Vec<u8>>>(depth);
+    let parser = thread::scope(|s| {
+        let handle = s.spawn(|| tarstream::scan(ChannelReader::new(check_rx), |m| Ok(checker.check(&m))));
+        let written = pump_to_drive(&mut **drive, &blocks_rx, check_tx, job.size_kb as u64 * 1024);
+        let parsed = handle.join().map_err(|_| anyhow::anyhow!("tar parser thread panicked"));
+        (written, parsed)
+    });
+    drop(blocks_rx);
+    let (written, parsed) = parser;
+    let source = source.join().map_err(|_| anyhow::anyhow!("source reader thread panicked"))?;
+    let written = written?;
+    drive.write_filemark().with_context(|| format!("writing the filemark after tape file {n}"))?;
+    source.context("the data host's tar failed")?;
+    parsed??.stream_bytes;
+    checker.finish();
+    if !checker.problems.is_empty() {
+        for p in &checker.problems {
+            eprintln!("  {p}");
+        }
+        bail!(
+            "the data differs from the catalogue in {} places (listed above): the source changed since import; rescan it with `tapeop import LIST --rescan`, then archive again",
+            checker.problems.len()
+        );
+    }
+    Ok(written)
+}
+
+/// Move blocks from the source to the drive, teeing them to the parser.
+fn pump_to_drive(drive: &mut dyn Drive, rx: &Receiver<Arc<Vec<u8>>>, check: SyncSender<Arc<Vec<u8>>>, estimate: u64) -> Result<u64> {
+    let bar = progress(estimate);
+    let mut written = 0u64;
+    let result = (|| {
+        for block in rx.iter() {
+            stop::check_abort()?;
+            let _ = check.send(Arc::clone(&block));
+            drive.write_record(&block).with_context(|| format!("writing block {} of the tape file", written / block.len().max(1) as u64))?;
+            written += block.len() as u64;
+            bar.set_position(written);
+        }
+        Ok(written)
+    })();
+    bar.finish_and_clear();
+    result
+}
+
+fn progress(total: u64) -> ProgressBar {
+    let bar = ProgressBar::new(total.max(1));
+    bar.set_style(
+        ProgressStyle::with_template("{bytes}/{total_bytes} {bytes_per_sec} ETA {eta} {wide_bar}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+/// Read the child's stdout into full blocks (the last one zero-padded) and
+/// send them; then wait for the child and report its exit.
+fn read_blocks(mut child: RemoteChild, block_size: usize, tx: &SyncSender<Arc<Vec<u8>>>) -> Result<()> {
+    let mut total = 0u64;
+    loop {
+        let mut block = vec![0u8; block_size];
+        let filled = fill(&mut child, &mut block)?;
+        if filled == 0 {
+            break;
+        }
+        total += filled as u64;
+        if tx.send(Arc::new(block)).is_err() {
+            child.kill()?;
+            bail!("the tape side stopped after {total} bytes");
+        }
+        if filled < block_size {
+            break;
+        }
+    }
+    if total == 0 {
+        child.finish()?;
+        bail!("the data host sent no data");
+    }
+    child.finish()
+}
+
+fn fill(r: &mut impl Read, buf: &mut [u8]) -> Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match r.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(k) => filled += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e).context("reading the data host's tar stream"),
+        }
+    }
+    Ok(filled)
+}

@@ -1,0 +1,643 @@
+//! The sqlite catalogue: tapes, targets, their files and md5 sums, and the
+//! backups that put a target on a tape file. This module owns the schema
+//! (the old tool's four tables, unchanged, plus tapeop's additive tables,
+//! indexes and triggers, versioned with `PRAGMA user_version`), opening a
+//! catalogue safely (WAL, busy timeout, refusing newer versions), and every
+//! query the commands make. Reports are SQL aggregates; nothing here loads
+//! all the file rows of a tape.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use rusqlite::types::{Value, ValueRef};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+
+/// The schema version this tapeop writes and understands.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// The old tool's tables, exactly as it created them.
+const LEGACY_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS `files` (`id` integer primary key autoincrement,`target_id` integer,`name` varchar(512),`md5sum` varchar(32),`size_kb` integer,constraint file_on_target UNIQUE (target_id, name));
+CREATE TABLE IF NOT EXISTS `backups` (`id` integer primary key autoincrement,`target_id` integer,`tape_id` integer,`file_number` integer,`status` varchar(16));
+CREATE TABLE IF NOT EXISTS `targets` (`id` integer primary key autoincrement,`name` varchar(2048) unique,`scanned` integer default 0,`parent_id` integer default null);
+CREATE TABLE IF NOT EXISTS `tapes` (`id` integer primary key autoincrement,`name` varchar(256) unique,`serial` varchar(256) unique,`status` varchar(16),`online` integer not null default 0);
+";
+
+/// Version 1: indexes for what is queried, side tables for what the old
+/// schema cannot hold, and triggers that keep per-target totals right even
+/// when the old tool changes the files table.
+const MIGRATION_1: &str = "
+CREATE INDEX IF NOT EXISTS tapeop_files_name ON files(name);
+CREATE INDEX IF NOT EXISTS tapeop_backups_tape ON backups(tape_id, status, file_number);
+CREATE INDEX IF NOT EXISTS tapeop_backups_target ON backups(target_id);
+CREATE INDEX IF NOT EXISTS tapeop_targets_parent ON targets(parent_id);
+CREATE TABLE IF NOT EXISTS tapeop_file_info (
+    file_id INTEGER PRIMARY KEY,
+    size_bytes INTEGER NOT NULL,
+    link_target BLOB
+);
+CREATE TABLE IF NOT EXISTS tapeop_target_totals (
+    target_id INTEGER PRIMARY KEY,
+    file_count INTEGER NOT NULL DEFAULT 0,
+    size_kb INTEGER NOT NULL DEFAULT 0
+);
+INSERT OR REPLACE INTO tapeop_target_totals (target_id, file_count, size_kb)
+    SELECT target_id, COUNT(*), COALESCE(SUM(size_kb), 0) FROM files GROUP BY target_id;
+CREATE TRIGGER IF NOT EXISTS tapeop_files_ins AFTER INSERT ON files BEGIN
+    INSERT INTO tapeop_target_totals (target_id, file_count, size_kb)
+        VALUES (NEW.target_id, 1, COALESCE(NEW.size_kb, 0))
+        ON CONFLICT(target_id) DO UPDATE SET file_count = file_count + 1,
+            size_kb = size_kb + COALESCE(NEW.size_kb, 0);
+END;
+CREATE TRIGGER IF NOT EXISTS tapeop_files_del AFTER DELETE ON files BEGIN
+    UPDATE tapeop_target_totals SET file_count = file_count - 1,
+        size_kb = size_kb - COALESCE(OLD.size_kb, 0) WHERE target_id = OLD.target_id;
+    DELETE FROM tapeop_file_info WHERE file_id = OLD.id;
+END;
+CREATE TRIGGER IF NOT EXISTS tapeop_files_upd AFTER UPDATE OF size_kb, target_id ON files BEGIN
+    UPDATE tapeop_target_totals SET file_count = file_count - 1,
+        size_kb = size_kb - COALESCE(OLD.size_kb, 0) WHERE target_id = OLD.target_id;
+    INSERT INTO tapeop_target_totals (target_id, file_count, size_kb)
+        VALUES (NEW.target_id, 1, COALESCE(NEW.size_kb, 0))
+        ON CONFLICT(target_id) DO UPDATE SET file_count = file_count + 1,
+            size_kb = size_kb + COALESCE(NEW.size_kb, 0);
+END;
+CREATE TABLE IF NOT EXISTS tapeop_tape_info (
+    tape_id INTEGER PRIMARY KEY,
+    capacity_bytes INTEGER,
+    full INTEGER NOT NULL DEFAULT 0,
+    label TEXT
+);
+CREATE TABLE IF NOT EXISTS tapeop_backup_info (
+    backup_id INTEGER PRIMARY KEY,
+    bytes INTEGER,
+    block_size INTEGER,
+    written_at TEXT,
+    confirmed_at TEXT
+);
+CREATE TABLE IF NOT EXISTS tapeop_history (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    tape TEXT,
+    file_number INTEGER,
+    target TEXT,
+    started TEXT NOT NULL,
+    ended TEXT,
+    bytes INTEGER,
+    outcome TEXT,
+    error TEXT
+);
+";
+
+/// How a command uses the catalogue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Reports: the file must exist; nothing is written.
+    ReadOnly,
+    /// Changes: the file must exist.
+    ReadWrite,
+    /// Changes, and a new catalogue is created if there is none.
+    Create,
+}
+
+/// An open catalogue.
+pub struct Catalog {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// A tape row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tape {
+    /// Row id.
+    pub id: i64,
+    /// Name, e.g. `PUB-T1`.
+    pub name: String,
+    /// Serial number ("" when not set).
+    pub serial: String,
+    /// `open`, `closed` or `garbage`.
+    pub status: String,
+    /// Whether it is the online (active) tape.
+    pub online: bool,
+}
+
+/// One backup of a tape, with its target's totals.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backup {
+    /// backups row id.
+    pub id: i64,
+    /// The target's id.
+    pub target_id: i64,
+    /// The target's directory (raw bytes).
+    pub target: Vec<u8>,
+    /// Tape file number (-1 while assigned).
+    pub file_number: i64,
+    /// `assigned`, `recorded`, `confirmed` (or legacy `new`).
+    pub status: String,
+    /// Number of file rows of the target.
+    pub file_count: i64,
+    /// Sum of the target's `size_kb`.
+    pub size_kb: i64,
+}
+
+/// A count and a size in KiB.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// How many.
+    pub count: i64,
+    /// Sum of `size_kb`.
+    pub size_kb: i64,
+}
+
+/// One catalogued file of a target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileRow {
+    /// Name relative to the target (raw bytes).
+    pub name: Vec<u8>,
+    /// 32 hex digits, `symlink`, or `directory`.
+    pub md5: String,
+    /// `du` size in KiB (as the old tool stored it).
+    pub size_kb: i64,
+    /// Exact size in bytes, when tapeop scanned it.
+    pub size_bytes: Option<i64>,
+    /// Symlink target, when tapeop scanned it.
+    pub link_target: Option<Vec<u8>>,
+}
+
+/// A target row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// Row id.
+    pub id: i64,
+    /// Absolute directory on the data host (raw bytes).
+    pub name: Vec<u8>,
+    /// Whether its files were scanned.
+    pub scanned: bool,
+    /// Nearest ancestor target.
+    pub parent_id: Option<i64>,
+}
+
+/// Store a name as TEXT when it is UTF-8 (as the old tool did), else as BLOB.
+pub fn name_value(bytes: &[u8]) -> Value {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => Value::Text(s.to_string()),
+        Err(_) => Value::Blob(bytes.to_vec()),
+    }
+}
+
+/// Read a name stored as TEXT or BLOB.
+pub fn name_bytes(v: ValueRef<'_>) -> Vec<u8> {
+    match v {
+        ValueRef::Text(t) | ValueRef::Blob(t) => t.to_vec(),
+        ValueRef::Null => Vec::new(),
+        ValueRef::Integer(i) => i.to_string().into_bytes(),
+        ValueRef::Real(r) => r.to_string().into_bytes(),
+    }
+}
+
+/// Show raw name bytes to a person (lossy for non-UTF-8 bytes).
+pub fn show(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Seconds since the epoch as an ISO-like UTC timestamp, for history rows.
+pub fn now_text() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    format!("@{secs}")
+}
+
+impl Catalog {
+    /// Open (or, in `Mode::Create`, create) the catalogue at `path`.
+    pub fn open(path: &Path, mode: Mode) -> Result<Catalog> {
+        let exists = path.exists();
+        if !exists && mode != Mode::Create {
+            bail!(
+                "catalogue {} does not exist: check database_file in tape.conf (import or open_tape creates a new one)",
+                path.display()
+            );
+        }
+        if path.is_dir() {
+            bail!("catalogue {} is a directory: database_file must name an sqlite file", path.display());
+        }
+        let flags = match mode {
+            Mode::ReadOnly => OpenFlags::SQLITE_OPEN_READ_ONLY,
+            Mode::ReadWrite => OpenFlags::SQLITE_OPEN_READ_WRITE,
+            Mode::Create => OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+        } | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags)
+            .with_context(|| format!("cannot open catalogue {}", path.display()))?;
+        conn.busy_timeout(Duration::from_secs(60))?;
+        let catalog = Catalog { conn, path: path.to_path_buf() };
+        catalog.prepare(mode, exists).with_context(|| format!("catalogue {}", path.display()))?;
+        Ok(catalog)
+    }
+
+    fn prepare(&self, mode: Mode, existed: bool) -> Result<()> {
+        let version = self.user_version().context("not a readable sqlite catalogue")?;
+        if version > SCHEMA_VERSION {
+            bail!(
+                "was written by a newer tapeop (schema version {version}, this one knows {SCHEMA_VERSION}); upgrade tapeop — the catalogue was not modified"
+            );
+        }
+        if existed {
+            self.check_legacy_tables()?;
+        }
+        if mode == Mode::ReadOnly {
+            return Ok(());
+        }
+        self.conn.pragma_update(None, "journal_mode", "WAL").context("cannot switch to WAL mode")?;
+        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        if version < SCHEMA_VERSION {
+            self.migrate(version)?;
+        }
+        Ok(())
+    }
+
+    fn user_version(&self) -> Result<i64> {
+        Ok(self.conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
+    }
+
+    fn check_legacy_tables(&self) -> Result<()> {
+        let n: i64 = self.conn.query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type='table' AND name IN ('tapes','targets','files','backups')",
+            [],
+            |r| r.get(0),
+        ).context("not a readable sqlite catalogue")?;
+        let any: i64 = self.conn.query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| r.get(0))?;
+        if n != 4 && any > 0 {
+            bail!("is not a tapeop catalogue (it lacks the tapes/targets/files/backups tables)");
+        }
+        Ok(())
+    }
+
+    fn migrate(&self, from: i64) -> Result<()> {
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute_batch(LEGACY_SCHEMA)?;
+        if from < 1 {
+            tx.execute_batch(MIGRATION_1)?;
+        }
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        tx.commit().context("cannot upgrade the catalogue schema")?;
+        Ok(())
+    }
+
+    /// The path it was opened from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The underlying connection, for modules that own their own queries.
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Whether the tapeop side tables exist (false on a legacy catalogue
+    /// opened read-only before tapeop ever wrote to it).
+    pub fn has_totals(&self) -> Result<bool> {
+        Ok(self.user_version()? >= 1)
+    }
+
+    // ---- tapes ----
+
+    fn tape_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Tape> {
+        Ok(Tape {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            serial: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+            status: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
+            online: r.get::<_, i64>(4)? != 0,
+        })
+    }
+
+    /// Every tape, by id.
+    pub fn tapes(&self) -> Result<Vec<Tape>> {
+        let mut stmt = self.conn.prepare("SELECT id, name, serial, status, online FROM tapes ORDER BY id")?;
+        let rows = stmt.query_map([], Self::tape_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The tape named `name`, if any.
+    pub fn tape_by_name(&self, name: &str) -> Result<Option<Tape>> {
+        Ok(self
+            .conn
+            .query_row("SELECT id, name, serial, status, online FROM tapes WHERE name = ?1", [name], Self::tape_from_row)
+            .optional()?)
+    }
+
+    /// The tape named `name`, or an error that says how to list them.
+    pub fn require_tape(&self, name: &str) -> Result<Tape> {
+        self.tape_by_name(name)?
+            .with_context(|| format!("no tape named {name:?} in the catalogue (tapeop tapes lists them)"))
+    }
+
+    /// The online tape, if one is.
+    pub fn online_tape(&self) -> Result<Option<Tape>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT id, name, serial, status, online FROM tapes WHERE online = 1 ORDER BY id LIMIT 1",
+                [],
+                Self::tape_from_row,
+            )
+            .optional()?)
+    }
+
+    /// The named tape, or the online one when `name` is None.
+    pub fn tape_or_online(&self, name: Option<&str>) -> Result<Tape> {
+        match name {
+            Some(n) => self.require_tape(n),
+            None => self.online_tape()?.context(
+                "no tape is online: name the tape, or bring one online with tapeop activate_tape NAME",
+            ),
+        }
+    }
+
+    /// Create an `open` tape; `online` makes it the only online tape.
+    pub fn create_tape(&self, name: &str, serial: Option<&str>, online: bool) -> Result<Tape> {
+        if let Some(t) = self.tape_by_name(name)? {
+            bail!("a tape named {name:?} already exists (id {}, {})", t.id, t.status);
+        }
+        if let Some(s) = serial {
+            let other: Option<String> = self
+                .conn
+                .query_row("SELECT name FROM tapes WHERE serial = ?1", [s], |r| r.get(0))
+                .optional()?;
+            if let Some(other) = other {
+                bail!("serial number {s:?} already belongs to tape {other:?}");
+            }
+        }
+        let tx = self.conn.unchecked_transaction()?;
+        if online {
+            tx.execute("UPDATE tapes SET online = 0 WHERE online != 0", [])?;
+        }
+        tx.execute(
+            "INSERT INTO tapes (name, serial, status, online) VALUES (?1, ?2, 'open', ?3)",
+            params![name, serial, online as i64],
+        )?;
+        tx.commit()?;
+        self.require_tape(name)
+    }
+
+    /// Make `tape` the only online tape.
+    pub fn activate_tape(&self, tape: &Tape) -> Result<()> {
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute("UPDATE tapes SET online = 0 WHERE online != 0", [])?;
+        tx.execute("UPDATE tapes SET online = 1 WHERE id = ?1", [tape.id])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Close a tape: its assigned backups are dissociated, it goes offline
+    /// and its status becomes `closed`. Returns how many were dissociated.
+    pub fn close_tape(&self, tape: &Tape) -> Result<usize> {
+        let tx = self.conn.unchecked_transaction()?;
+        let n = tx.execute("DELETE FROM backups WHERE tape_id = ?1 AND status IN ('assigned', 'new')", [tape.id])?;
+        tx.execute("UPDATE tapes SET status = 'closed', online = 0 WHERE id = ?1", [tape.id])?;
+        tx.commit()?;
+        Ok(n)
+    }
+
+    // ---- summaries ----
+
+    fn totals_join(&self) -> Result<&'static str> {
+        Ok(if self.has_totals()? {
+            "LEFT JOIN tapeop_target_totals tt ON tt.target_id = b.target_id"
+        } else {
+            "LEFT JOIN (SELECT target_id, COUNT(*) AS file_count, SUM(size_kb) AS size_kb FROM files GROUP BY target_id) tt ON tt.target_id = b.target_id"
+        })
+    }
+
+    /// Count and size of a tape's backups in each status.
+    pub fn tape_tally(&self, tape_id: i64, status: &str) -> Result<Tally> {
+        let sql = format!(
+            "SELECT COUNT(*), COALESCE(SUM(tt.size_kb), 0) FROM backups b {} WHERE b.tape_id = ?1 AND b.status = ?2",
+            self.totals_join()?
+        );
+        Ok(self.conn.query_row(&sql, params![tape_id, status], |r| {
+            Ok(Tally { count: r.get(0)?, size_kb: r.get(1)? })
+        })?)
+    }
+
+    /// Size written to a tape (recorded + confirmed), in KiB.
+    pub fn tape_written_kb(&self, tape_id: i64) -> Result<i64> {
+        let sql = format!(
+            "SELECT COALESCE(SUM(tt.size_kb), 0) FROM backups b {} WHERE b.tape_id = ?1 AND b.status IN ('recorded', 'confirmed')",
+            self.totals_join()?
+        );
+        Ok(self.conn.query_row(&sql, [tape_id], |r| r.get(0))?)
+    }
+
+    /// Targets that are scanned and have no backup: count and size.
+    pub fn unassigned_tally(&self) -> Result<Tally> {
+        let join = self.totals_join()?.replace("b.target_id", "t.id");
+        let sql = format!(
+            "SELECT COUNT(*), COALESCE(SUM(tt.size_kb), 0) FROM targets t {join}
+             WHERE t.scanned = 1 AND NOT EXISTS (SELECT 1 FROM backups b WHERE b.target_id = t.id)"
+        );
+        Ok(self.conn.query_row(&sql, [], |r| Ok(Tally { count: r.get(0)?, size_kb: r.get(1)? }))?)
+    }
+
+    /// Ids of unassigned targets, by name.
+    pub fn unassigned_targets(&self) -> Result<Vec<i64>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT t.id FROM targets t WHERE t.scanned = 1
+             AND NOT EXISTS (SELECT 1 FROM backups b WHERE b.target_id = t.id) ORDER BY t.name",
+        )?;
+        let ids = stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+        Ok(ids)
+    }
+
+    /// Runs of consecutive file numbers with the same status on a tape
+    /// (recorded or confirmed), streamed in order: (first, last, status).
+    pub fn layout(&self, tape_id: i64, mut each: impl FnMut(i64, i64, &str)) -> Result<()> {
+        let mut stmt = self.conn.prepare(
+            "SELECT file_number, status FROM backups WHERE tape_id = ?1 AND status IN ('recorded','confirmed')
+             ORDER BY file_number",
+        )?;
+        let mut rows = stmt.query([tape_id])?;
+        let mut run: Option<(i64, i64, String)> = None;
+        while let Some(r) = rows.next()? {
+            let (n, s): (i64, String) = (r.get(0)?, r.get(1)?);
+            match &mut run {
+                Some((_, last, status)) if *status == s && *last + 1 == n => *last = n,
+                _ => {
+                    if let Some((a, b, st)) = run.take() {
+                        each(a, b, &st);
+                    }
+                    run = Some((n, n, s));
+                }
+            }
+        }
+        if let Some((a, b, st)) = run {
+            each(a, b, &st);
+        }
+        Ok(())
+    }
+
+    // ---- backups ----
+
+    fn backup_query(&self, filter: &str) -> Result<String> {
+        Ok(format!(
+            "SELECT b.id, b.target_id, t.name, b.file_number, b.status, COALESCE(tt.file_count, 0), COALESCE(tt.size_kb, 0)
+             FROM backups b JOIN targets t ON t.id = b.target_id {} WHERE {filter}",
+            self.totals_join()?
+        ))
+    }
+
+    fn backup_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Backup> {
+        Ok(Backup {
+            id: r.get(0)?,
+            target_id: r.get(1)?,
+            target: name_bytes(r.get_ref(2)?),
+            file_number: r.get::<_, Option<i64>>(3)?.unwrap_or(-1),
+            status: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
+            file_count: r.get(5)?,
+            size_kb: r.get(6)?,
+        })
+    }
+
+    /// Backups of a tape on tape (recorded or confirmed), by file number;
+    /// only `file_number` when given.
+    pub fn written_backups(&self, tape_id: i64, file_number: Option<i64>) -> Result<Vec<Backup>> {
+        let sql = self.backup_query(
+            "b.tape_id = ?1 AND b.status IN ('recorded','confirmed') AND (?2 IS NULL OR b.file_number = ?2)
+             ORDER BY b.file_number",
+        )?;
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map(params![tape_id, file_number], Self::backup_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Backups of a tape in `status`, ordered by target name (assigned) or
+    /// file number (written).
+    pub fn backups_with_status(&self, tape_id: i64, status: &str) -> Result<Vec<Backup>> {
+        let order = if status == "assigned" { "t.name" } else { "b.file_number" };
+        let sql = self.backup_query(&format!("b.tape_id = ?1 AND b.status = ?2 ORDER BY {order}"))?;
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map(params![tape_id, status], Self::backup_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The backup at `file_number` of a tape, whatever its status.
+    pub fn backup_at(&self, tape_id: i64, file_number: i64) -> Result<Option<Backup>> {
+        let sql = self.backup_query("b.tape_id = ?1 AND b.file_number = ?2 ORDER BY b.id LIMIT 1")?;
+        Ok(self.conn.query_row(&sql, params![tape_id, file_number], Self::backup_from_row).optional()?)
+    }
+
+    /// The next free tape file number of a tape (highest written + 1).
+    pub fn append_point(&self, tape_id: i64) -> Result<i64> {
+        Ok(self.conn.query_row(
+            "SELECT COALESCE(MAX(file_number), -1) + 1 FROM backups WHERE tape_id = ?1 AND status IN ('recorded','confirmed')",
+            [tape_id],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Give every unassigned target an `assigned` backup on `tape`.
+    pub fn assign(&self, tape: &Tape, target_ids: &[i64]) -> Result<usize> {
+        let tx = self.conn.unchecked_transaction()?;
+        {
+            let mut stmt = tx.prepare(
+                "INSERT INTO backups (target_id, tape_id, file_number, status) SELECT ?1, ?2, -1, 'assigned'
+                 WHERE NOT EXISTS (SELECT 1 FROM backups WHERE target_id = ?1)",
+            )?;
+            for id in target_ids {
+                stmt.execute(params![id, tape.id])?;
+            }
+        }
+        tx.commit()?;
+        Ok(target_ids.len())
+    }
+
+    /// Mark an assigned backup as recorded at `file_number`.
+    pub fn mark_recorded(&self, backup_id: i64, file_number: i64, bytes: u64, block_size: usize) -> Result<()> {
+        let tx = self.conn.unchecked_transaction()?;
+        let n = tx.execute(
+            "UPDATE backups SET status = 'recorded', file_number = ?2 WHERE id = ?1 AND status = 'assigned'",
+            params![backup_id, file_number],
+        )?;
+        if n != 1 {
+            bail!("backup {backup_id} is no longer assigned; the catalogue changed under this archive");
+        }
+        tx.execute(
+            "INSERT OR REPLACE INTO tapeop_backup_info (backup_id, bytes, block_size, written_at) VALUES (?1, ?2, ?3, ?4)",
+            params![backup_id, bytes as i64, block_size as i64, now_text()],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Mark a recorded backup as confirmed.
+    pub fn mark_confirmed(&self, backup_id: i64) -> Result<()> {
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute("UPDATE backups SET status = 'confirmed' WHERE id = ?1", [backup_id])?;
+        tx.execute(
+            "INSERT INTO tapeop_backup_info (backup_id, confirmed_at) VALUES (?1, ?2)
+             ON CONFLICT(backup_id) DO UPDATE SET confirmed_at = excluded.confirmed_at",
+            params![backup_id, now_text()],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    // ---- targets and files ----
+
+    /// The target row with `id`.
+    pub fn target(&self, id: i64) -> Result<Target> {
+        self.conn
+            .query_row("SELECT id, name, scanned, parent_id FROM targets WHERE id = ?1", [id], |r| {
+                Ok(Target {
+                    id: r.get(0)?,
+                    name: name_bytes(r.get_ref(1)?),
+                    scanned: r.get::<_, Option<i64>>(2)?.unwrap_or(0) != 0,
+                    parent_id: r.get(3)?,
+                })
+            })
+            .with_context(|| format!("target id {id} is missing from the catalogue"))
+    }
+
+    /// Names of the direct child targets of a target.
+    pub fn child_targets(&self, id: i64) -> Result<Vec<Vec<u8>>> {
+        let mut stmt = self.conn.prepare("SELECT name FROM targets WHERE parent_id = ?1 ORDER BY name")?;
+        let rows = stmt.query_map([id], |r| Ok(name_bytes(r.get_ref(0)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Stream the files of a target, by name.
+    pub fn each_file(&self, target_id: i64, mut each: impl FnMut(FileRow) -> Result<()>) -> Result<()> {
+        let info = self.has_totals()?;
+        let sql = if info {
+            "SELECT f.name, f.md5sum, f.size_kb, i.size_bytes, i.link_target FROM files f
+             LEFT JOIN tapeop_file_info i ON i.file_id = f.id WHERE f.target_id = ?1 ORDER BY f.name"
+        } else {
+            "SELECT name, md5sum, size_kb, NULL, NULL FROM files WHERE target_id = ?1 ORDER BY name"
+        };
+        let mut stmt = self.conn.prepare(sql)?;
+        let mut rows = stmt.query([target_id])?;
+        while let Some(r) = rows.next()? {
+            each(FileRow {
+                name: name_bytes(r.get_ref(0)?),
+                md5: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+                size_kb: r.get::<_, Option<i64>>(2)?.unwrap_or(0),
+                size_bytes: r.get(3)?,
+                link_target: r.get_ref(4)?.as_bytes_or_null()?.map(<[u8]>::to_vec),
+            })?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_as_text_or_blob() {
+        assert_eq!(name_value(b"plain"), Value::Text("plain".into()));
+        assert_eq!(name_value(b"bad\xffname"), Value::Blob(b"bad\xffname".to_vec()));
+    }
+}

@@ -1,0 +1,256 @@
+//! The command line: clap definitions of every command of the old tool's
+//! manual (same names, positional words and flags; kebab-case aliases) and
+//! their translation into the plain `Invocation` that the rest of tapeop
+//! runs. clap types never leave this module.
+
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+use crate::exit_codes::{Exit, ExitCode};
+
+const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0   done
+  1   refused, failed, aborted at a question, or a confirm found differences
+  2   command-line usage error
+  40  nothing left to do (no assigned target to archive, nothing to confirm)
+  41  stop requested (a file named exit_file in the current directory, or Ctrl-C)
+  42  an archive failed: nothing was recorded, the target stays assigned
+  43  the tape is full: the target stays assigned for the next tape";
+
+/// tapeop: archive directories of a data host onto LTO tape, and prove it.
+#[derive(Parser, Debug)]
+#[command(name = "tapeop", version, about, after_help = EXIT_CODES_HELP)]
+struct Args {
+    /// The config file (default: tape.conf in the current directory).
+    #[arg(short = 'c', long = "config-file", global = true, value_name = "PATH")]
+    config_file: Option<PathBuf>,
+    /// Answer yes to every question.
+    #[arg(short = 'y', long = "yes", global = true)]
+    yes: bool,
+    /// More detail (tapes: GB written; tape_detail: one line per file).
+    #[arg(short = 'v', long = "verbose", global = true)]
+    verbose: bool,
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// List the tapes: name, online flag, serial, id, status.
+    Tapes,
+    /// Summary of the online tape (or TAPE): counts, GB, layout.
+    Status { tape: Option<String> },
+    /// Count and size of the targets not yet assigned to a tape.
+    Unassigned,
+    /// The tape files of the online tape (or TAPE); -v lists every file.
+    #[command(name = "tape_detail", visible_alias = "tape-detail")]
+    TapeDetail { tape: Option<String>, file_number: Option<String> },
+    /// Find a file by its name relative to its target.
+    #[command(name = "where_is", visible_alias = "where-is")]
+    WhereIs {
+        #[arg(required = true, num_args = 1..)]
+        name: Vec<OsString>,
+    },
+    /// Everything the catalogue knows about a tape file of the online tape.
+    #[command(name = "backup_info", visible_alias = "backup-info")]
+    BackupInfo { file_number: Option<String> },
+    /// Write md5sum -c manifests of every tape file into OUTPUT_DIR.
+    #[command(name = "dump_manifest", visible_alias = "dump-manifest")]
+    DumpManifest { output_dir: Option<PathBuf> },
+    /// Register a new tape (asks for a serial number and whether to put it online).
+    #[command(name = "open_tape", visible_alias = "open-tape")]
+    OpenTape {
+        name: String,
+        /// Serial number (skips the question).
+        #[arg(long)]
+        serial: Option<String>,
+        /// Put it online (skips the question).
+        #[arg(long, conflicts_with = "offline")]
+        online: bool,
+        /// Leave it offline (skips the question).
+        #[arg(long)]
+        offline: bool,
+    },
+    /// Close a tape: dissociate its assigned targets, mark it closed and offline.
+    #[command(name = "close_tape", visible_alias = "close-tape")]
+    CloseTape {
+        tape: Option<String>,
+        /// Close even though some tape files are recorded but not confirmed.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Bring a registered tape online.
+    #[command(name = "activate_tape", visible_alias = "activate-tape")]
+    ActivateTape { name: String },
+    /// Assign every unassigned target to the online tape (or TAPE).
+    Assign { tape: Option<String> },
+    /// Add the directories listed in LISTFILE as targets and scan them.
+    Import {
+        listfile: PathBuf,
+        /// Carry on an interrupted import; accept targets that already exist.
+        #[arg(long)]
+        retry: bool,
+        /// Mark targets scanned without listing their files.
+        #[arg(long = "no-scan")]
+        no_scan: bool,
+    },
+    /// Write the next assigned target of the online tape to tape.
+    Archive {
+        /// Keep archiving until nothing is left or the tape is full.
+        #[arg(long)]
+        repeat: bool,
+        /// Do everything but record the result in the catalogue.
+        #[arg(long = "no-db-update")]
+        no_db_update: bool,
+    },
+    /// Read a tape file back and check every md5 (FILE_NUMBER or next).
+    Confirm {
+        which: Option<String>,
+        /// Allow re-confirming an already confirmed tape file.
+        #[arg(long)]
+        retry: bool,
+        /// Do everything but record the result in the catalogue.
+        #[arg(long = "no-db-update")]
+        no_db_update: bool,
+        /// Keep confirming until nothing is left.
+        #[arg(long)]
+        repeat: bool,
+    },
+}
+
+/// What to run, free of clap.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    /// The config file to read.
+    pub config_file: PathBuf,
+    /// Answer yes to every question.
+    pub yes: bool,
+    /// The command (None: status when a tape is online, else tapes).
+    pub command: Option<Command>,
+}
+
+/// One operator command with its arguments.
+#[derive(Debug, Clone)]
+pub enum Command {
+    /// `tapes [-v]`
+    Tapes { verbose: bool },
+    /// `status [TAPE]`
+    Status { tape: Option<String> },
+    /// `unassigned`
+    Unassigned,
+    /// `tape_detail [TAPE] [FILE_NUMBER] [-v]`
+    TapeDetail { tape: Option<String>, file_number: Option<i64>, verbose: bool },
+    /// `where_is NAME`
+    WhereIs { name: Vec<u8> },
+    /// `backup_info [FILE_NUMBER]`
+    BackupInfo { file_number: Option<i64> },
+    /// `dump_manifest [OUTPUT_DIR]`
+    DumpManifest { output_dir: PathBuf },
+    /// `open_tape NAME`
+    OpenTape { name: String, serial: Option<String>, online: Option<bool> },
+    /// `close_tape [TAPE]`
+    CloseTape { tape: Option<String>, force: bool },
+    /// `activate_tape NAME`
+    ActivateTape { name: String },
+    /// `assign [TAPE]`
+    Assign { tape: Option<String> },
+    /// `import LISTFILE`
+    Import { listfile: PathBuf, retry: bool, no_scan: bool },
+    /// `archive`
+    Archive { repeat: bool, no_db_update: bool },
+    /// `confirm [FILE_NUMBER|next]`
+    Confirm { which: ConfirmWhich, retry: bool, no_db_update: bool, repeat: bool },
+}
+
+/// Which tape file `confirm` checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfirmWhich {
+    /// The next recorded, unconfirmed one.
+    Next,
+    /// That file number.
+    Number(i64),
+}
+
+/// Parse the process arguments (clap exits 2 on a usage error).
+pub fn parse() -> Result<Invocation> {
+    from_args(Args::parse())
+}
+
+fn from_args(a: Args) -> Result<Invocation> {
+    let verbose = a.verbose;
+    let command = match a.command {
+        None => None,
+        Some(c) => Some(convert(c, verbose)?),
+    };
+    Ok(Invocation {
+        config_file: a.config_file.unwrap_or_else(|| PathBuf::from("tape.conf")),
+        yes: a.yes,
+        command,
+    })
+}
+
+fn convert(c: Cmd, verbose: bool) -> Result<Command> {
+    Ok(match c {
+        Cmd::Tapes => Command::Tapes { verbose },
+        Cmd::Status { tape } => Command::Status { tape },
+        Cmd::Unassigned => Command::Unassigned,
+        Cmd::TapeDetail { tape, file_number } => {
+            Command::TapeDetail { tape, file_number: file_number.as_deref().map(file_number_arg).transpose()?, verbose }
+        }
+        Cmd::WhereIs { name } => Command::WhereIs { name: join_words(&name) },
+        Cmd::BackupInfo { file_number } => {
+            Command::BackupInfo { file_number: file_number.as_deref().map(file_number_arg).transpose()? }
+        }
+        Cmd::DumpManifest { output_dir } => {
+            Command::DumpManifest { output_dir: output_dir.unwrap_or_else(|| PathBuf::from("manifests")) }
+        }
+        Cmd::OpenTape { name, serial, online, offline } => {
+            let online = if online { Some(true) } else if offline { Some(false) } else { None };
+            Command::OpenTape { name, serial, online }
+        }
+        Cmd::CloseTape { tape, force } => Command::CloseTape { tape, force },
+        Cmd::ActivateTape { name } => Command::ActivateTape { name },
+        Cmd::Assign { tape } => Command::Assign { tape },
+        Cmd::Import { listfile, retry, no_scan } => Command::Import { listfile, retry, no_scan },
+        Cmd::Archive { repeat, no_db_update } => Command::Archive { repeat, no_db_update },
+        Cmd::Confirm { which, retry, no_db_update, repeat } => {
+            let which = match which.as_deref() {
+                None | Some("next") => ConfirmWhich::Next,
+                Some(n) => ConfirmWhich::Number(file_number_arg(n)?),
+            };
+            Command::Confirm { which, retry, no_db_update, repeat }
+        }
+    })
+}
+
+/// The old tool joined the words of `where_is` with spaces.
+fn join_words(words: &[OsString]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (i, w) in words.iter().enumerate() {
+        if i > 0 {
+            out.push(b' ');
+        }
+        out.extend_from_slice(w.as_bytes());
+    }
+    out
+}
+
+fn file_number_arg(text: &str) -> Result<i64> {
+    match text.parse::<i64>() {
+        Ok(n) if n >= 0 => Ok(n),
+        _ => Err(Exit::new(
+            ExitCode::Usage,
+            format!("file number {text:?} is not a tape file number: give a whole number such as 0 or 12"),
+        )),
+    }
+}
+
+/// The clap command, for generated completions and man pages.
+pub fn clap_command() -> clap::Command {
+    <Args as clap::CommandFactory>::command()
+}

@@ -1,0 +1,177 @@
+//! The operator commands as thin functions: each opens what it needs
+//! (config, catalogue, drive), asks its questions, and hands the work to
+//! the module that owns it (`report`, `catalog`, `import`, `archive`,
+//! `verify`). Returns the exit code for a run that did not fail.
+
+use std::io::Write;
+
+use anyhow::{Context, Result, bail};
+
+use crate::catalog::{Catalog, Mode};
+use crate::cli::{Command, Invocation};
+use crate::config::Config;
+use crate::exit_codes::{Exit, ExitCode};
+use crate::prompt::Prompter;
+use crate::{archive, import, report, stop, verify};
+
+/// Everything a command needs from the invocation.
+pub struct Context_ {
+    /// The loaded config.
+    pub config: Config,
+    /// How questions are answered.
+    pub prompter: Prompter,
+}
+
+/// Run one invocation.
+pub fn run(inv: Invocation) -> Result<ExitCode> {
+    let config = Config::load(&inv.config_file)?;
+    let ctx = Context_ { config, prompter: Prompter { yes: inv.yes } };
+    let command = match inv.command {
+        Some(c) => c,
+        None => default_command(&ctx)?,
+    };
+    let job = is_job(&command);
+    if job {
+        stop::check()?;
+    }
+    let code = dispatch(&ctx, command)?;
+    if job && code == ExitCode::Success {
+        stop::check()?;
+    }
+    Ok(code)
+}
+
+fn is_job(c: &Command) -> bool {
+    matches!(c, Command::Import { .. } | Command::Assign { .. } | Command::Archive { .. } | Command::Confirm { .. })
+}
+
+fn default_command(ctx: &Context_) -> Result<Command> {
+    let cat = open(ctx, Mode::ReadOnly)?;
+    Ok(match cat.online_tape()? {
+        Some(_) => Command::Status { tape: None },
+        None => Command::Tapes { verbose: false },
+    })
+}
+
+fn open(ctx: &Context_, mode: Mode) -> Result<Catalog> {
+    Catalog::open(&ctx.config.database_file, mode)
+}
+
+fn dispatch(ctx: &Context_, command: Command) -> Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    match command {
+        Command::Tapes { verbose } => report::tapes(&open(ctx, Mode::ReadOnly)?, verbose, &mut out)?,
+        Command::Status { tape } => {
+            let cat = open(ctx, Mode::ReadOnly)?;
+            report::status(&cat, &cat.tape_or_online(tape.as_deref())?, &mut out)?
+        }
+        Command::Unassigned => report::unassigned(&open(ctx, Mode::ReadOnly)?, &mut out)?,
+        Command::TapeDetail { tape, file_number, verbose } => {
+            let cat = open(ctx, Mode::ReadOnly)?;
+            report::tape_detail(&cat, &cat.tape_or_online(tape.as_deref())?, file_number, verbose, &mut out)?
+        }
+        Command::WhereIs { name } => report::where_is(&open(ctx, Mode::ReadOnly)?, &name, &mut out)?,
+        Command::BackupInfo { file_number } => backup_info(ctx, file_number, &mut out)?,
+        Command::DumpManifest { output_dir } => {
+            let n = report::dump_manifest(&open(ctx, Mode::ReadOnly)?, &output_dir)?;
+            writeln!(out, "Wrote {n} manifests and INDEX.txt to {}", output_dir.display())?;
+        }
+        Command::OpenTape { name, serial, online } => open_tape(ctx, &name, serial, online)?,
+        Command::CloseTape { tape, force } => close_tape(ctx, tape.as_deref(), force)?,
+        Command::ActivateTape { name } => {
+            let cat = open(ctx, Mode::ReadWrite)?;
+            let tape = cat.require_tape(&name)?;
+            cat.activate_tape(&tape)?;
+            writeln!(out, "Tape \"{}\" is now online.", tape.name)?;
+        }
+        Command::Assign { tape } => assign(ctx, tape.as_deref())?,
+        Command::Import { listfile, retry, no_scan } => {
+            return import::run(&ctx.config, &ctx.prompter, &listfile, retry, no_scan);
+        }
+        Command::Archive { repeat, no_db_update } => {
+            return archive::run(&ctx.config, archive::Options { repeat, no_db_update });
+        }
+        Command::Confirm { which, retry, no_db_update, repeat } => {
+            return verify::run(&ctx.config, verify::Options { which, retry, no_db_update, repeat });
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::Success)
+}
+
+fn backup_info(ctx: &Context_, file_number: Option<i64>, out: &mut dyn Write) -> Result<()> {
+    let cat = open(ctx, Mode::ReadOnly)?;
+    let tape = cat.tape_or_online(None)?;
+    let backups = match file_number {
+        Some(n) => vec![cat.backup_at(tape.id, n)?.with_context(|| {
+            format!("tape \"{}\" has no backup at file number {n} (tapeop tape_detail lists them)", tape.name)
+        })?],
+        None => cat.written_backups(tape.id, None)?,
+    };
+    report::backup_info(&cat, &tape, &backups, out)
+}
+
+fn open_tape(ctx: &Context_, name: &str, serial: Option<String>, online: Option<bool>) -> Result<()> {
+    if name.trim().is_empty() || name.chars().any(char::is_whitespace) {
+        bail!("tape name {name:?} must be a non-empty word without spaces");
+    }
+    let cat = open(ctx, Mode::Create)?;
+    if let Some(t) = cat.tape_by_name(name)? {
+        bail!("a tape named {name:?} already exists (id {}, {}); use activate_tape to bring it online", t.id, t.status);
+    }
+    if cat.online_tape()?.is_none() {
+        println!("No tape marked as active.");
+    }
+    println!("This action will create a new tape entry with name \"{name}\".");
+    ctx.prompter.proceed("Do you wish to proceed?")?;
+    let serial = match serial {
+        Some(s) => s,
+        None => ctx.prompter.text("\nSerial number? [blank is ok]")?,
+    };
+    let online = match online {
+        Some(o) => o,
+        None => ctx.prompter.yes_no("Put the tape online now?")?,
+    };
+    println!("Creating tape entry...");
+    let serial = Some(serial.trim()).filter(|s| !s.is_empty());
+    cat.create_tape(name, serial, online)?;
+    Ok(())
+}
+
+fn close_tape(ctx: &Context_, name: Option<&str>, force: bool) -> Result<()> {
+    let cat = open(ctx, Mode::ReadWrite)?;
+    let tape = cat.tape_or_online(name)?;
+    let recorded = cat.tape_tally(tape.id, "recorded")?;
+    if recorded.count > 0 && !force {
+        return Err(Exit::new(
+            ExitCode::Failure,
+            format!(
+                "tape \"{}\" has {} recorded tape files not yet confirmed: run tapeop confirm --repeat first, or close_tape --force",
+                tape.name, recorded.count
+            ),
+        ));
+    }
+    println!("This action will apply to tape \"{}\".\n", tape.name);
+    println!("This action will mark the tape as full and dissociate all non-archived targets from this tape.\n");
+    ctx.prompter.proceed("Do you wish to proceed?")?;
+    let n = cat.close_tape(&tape)?;
+    println!("Found {n} jobs to dissociate.");
+    Ok(())
+}
+
+fn assign(ctx: &Context_, name: Option<&str>) -> Result<()> {
+    let cat = open(ctx, Mode::ReadWrite)?;
+    let tape = cat.tape_or_online(name)?;
+    if tape.status != "open" {
+        bail!("tape \"{}\" is {}: only an open tape takes new targets (open_tape a new one)", tape.name, tape.status);
+    }
+    let ids = cat.unassigned_targets()?;
+    println!("\nThere are {} unassigned targets.\n", ids.len());
+    if ids.is_empty() {
+        return Err(Exit::new(ExitCode::NothingToDo, "nothing to assign"));
+    }
+    ctx.prompter.proceed(&format!("Do you wish to assign them to tape \"{}\"?", tape.name))?;
+    cat.assign(&tape, &ids)?;
+    println!("Done.\n");
+    Ok(())
+}

@@ -1,0 +1,123 @@
+//! The tape drive abstraction: one trait that archive, verify and restore
+//! drive, with two implementations — `st` (a Linux SCSI tape through the mtio
+//! ioctls) and `emulator` (the old tool's directory of `fileNNNNN.tar` files).
+//! This module owns the trait, the drive status it reports, the typed errors
+//! that callers branch on, and the choice of implementation from the config.
+
+pub mod emulator;
+pub mod mtio;
+pub mod st;
+
+use std::fmt;
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+/// What a drive reports about itself and its position.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DriveStatus {
+    /// A cartridge is loaded and the drive is ready.
+    pub loaded: bool,
+    /// The loaded cartridge is write-protected.
+    pub write_protected: bool,
+    /// Tape file number of the head, when known.
+    pub file_number: Option<u64>,
+    /// Block (record) number inside the current file, when known.
+    pub block_number: Option<u64>,
+    /// Fixed block size in bytes; `None` means variable-block mode.
+    pub block_size: Option<u32>,
+    /// At the beginning of the tape.
+    pub bot: bool,
+    /// Just after a filemark.
+    pub eof: bool,
+    /// At the end of recorded data.
+    pub eod: bool,
+    /// At or past the physical end-of-tape warning.
+    pub eot: bool,
+}
+
+/// Errors that callers branch on; everything else is a plain `anyhow` error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DriveError {
+    /// The medium is full (early warning reached); the job must end with a
+    /// filemark and go on on another tape.
+    EndOfMedium,
+    /// The cartridge is write-protected.
+    WriteProtected,
+    /// No cartridge in the drive.
+    NotLoaded,
+}
+
+impl fmt::Display for DriveError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DriveError::EndOfMedium => write!(f, "tape full (end of medium reached)"),
+            DriveError::WriteProtected => write!(f, "the tape is write-protected"),
+            DriveError::NotLoaded => write!(f, "no tape loaded in the drive"),
+        }
+    }
+}
+
+impl std::error::Error for DriveError {}
+
+/// A tape drive, positioned by tape file number, read and written in records.
+///
+/// Tape file numbers start at 0. A write session is `begin_write(n)`, any
+/// number of `write_record`, then `write_filemark`; nothing after file `n`
+/// survives it. Reading is `seek_file(n)` then `read_record` until it
+/// returns 0 (the filemark, or end of data).
+pub trait Drive: Send {
+    /// A short human name: the device path or the emulator directory.
+    fn name(&self) -> String;
+    /// What the drive says about itself now.
+    fn status(&mut self) -> Result<DriveStatus>;
+    /// Position the head at the start of tape file `n` for reading.
+    fn seek_file(&mut self, n: u64) -> Result<()>;
+    /// Position at the start of tape file `n` and prepare to write it.
+    fn begin_write(&mut self, n: u64) -> Result<()>;
+    /// Write one record. At early warning this returns
+    /// `Err(DriveError::EndOfMedium)` (as an `anyhow` error) and the caller
+    /// must finish with `write_filemark`.
+    fn write_record(&mut self, data: &[u8]) -> Result<()>;
+    /// Write the filemark that ends the current tape file.
+    fn write_filemark(&mut self) -> Result<()>;
+    /// Read the next record into `buf` (growing it when a record is larger)
+    /// and return its length; 0 means filemark or end of data.
+    fn read_record(&mut self, buf: &mut Vec<u8>) -> Result<usize>;
+    /// Number of tape files recorded (the file number of end of data).
+    fn count_files(&mut self) -> Result<u64>;
+}
+
+/// How to reach the drive, as the configuration says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DriveSpec {
+    /// A st device node (or anything that answers the mtio ioctls).
+    Device(PathBuf),
+    /// The old tool's emulator: a directory of `fileNNNNN.tar` files,
+    /// with an optional capacity in bytes.
+    Emulator {
+        /// The directory.
+        dir: PathBuf,
+        /// Early-warning capacity in bytes, if any.
+        capacity: Option<u64>,
+    },
+}
+
+/// Whether a drive is opened to write or only to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Read-only (confirm, restore, status).
+    Read,
+    /// Read-write (archive).
+    Write,
+}
+
+/// Open the drive that `spec` names.
+pub fn open(spec: &DriveSpec, access: Access, block_size: usize) -> Result<Box<dyn Drive>> {
+    match spec {
+        DriveSpec::Device(path) => Ok(Box::new(st::StDrive::open(path, access, block_size)?)),
+        DriveSpec::Emulator { dir, capacity } => Ok(Box::new(emulator::Emulator::open(
+            dir, access, *capacity, block_size,
+        )?)),
+    }
+}

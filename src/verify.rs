@@ -1,0 +1,234 @@
+//! Proving a tape file: the `Checker` that compares the members of a tar
+//! stream with the catalogue's files of a target (used while archiving and
+//! by `confirm`), and the `confirm` command, which reads a tape file back in
+//! variable-block mode on one thread while another parses the tar and md5s
+//! each member, then reports every mismatch, missing file and unexpected
+//! member before marking anything.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::mpsc::{SyncSender, sync_channel};
+use std::thread;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+
+use crate::catalog::{Backup, Catalog, Mode, Tape, show};
+use crate::cli::ConfirmWhich;
+use crate::config::Config;
+use crate::drive::{self, Access, Drive};
+use crate::exit_codes::{Exit, ExitCode};
+use crate::stop;
+use crate::tarstream::{self, ChannelReader, Member, MemberKind};
+
+/// Options of `confirm`.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Which tape file.
+    pub which: ConfirmWhich,
+    /// Allow re-confirming a confirmed one.
+    pub retry: bool,
+    /// Do not mark it confirmed.
+    pub no_db_update: bool,
+    /// Go on until nothing is left.
+    pub repeat: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Expected {
+    md5: String,
+    link: Option<Vec<u8>>,
+    seen: bool,
+}
+
+/// Compares tar members with what the catalogue holds for one target.
+pub struct Checker {
+    prefix: Vec<u8>,
+    expected: HashMap<Vec<u8>, Expected>,
+    /// Every difference found, one line each.
+    pub problems: Vec<String>,
+    /// Regular files whose md5 matched.
+    pub matched: u64,
+}
+
+impl Checker {
+    /// Load the catalogue's files of `backup`'s target.
+    pub fn for_backup(cat: &Catalog, backup: &Backup) -> Result<Checker> {
+        let mut expected = HashMap::new();
+        cat.each_file(backup.target_id, |f| {
+            expected.insert(f.name, Expected { md5: f.md5, link: f.link_target, seen: false });
+            Ok(())
+        })?;
+        let prefix = backup.target.strip_prefix(b"/").unwrap_or(&backup.target).to_vec();
+        Ok(Checker { prefix, expected, problems: Vec::new(), matched: 0 })
+    }
+
+    /// Check one member of the stream.
+    pub fn check(&mut self, m: &Member) {
+        let Some(rel) = tarstream::strip_prefix(&m.name, &self.prefix) else {
+            self.problems.push(format!("unexpected member outside the target: {}", show(&m.name)));
+            return;
+        };
+        if rel.is_empty() {
+            return;
+        }
+        let Some(exp) = self.expected.get_mut(rel) else {
+            if !matches!(m.kind, MemberKind::Directory | MemberKind::Other(_)) {
+                self.problems.push(format!("on tape but not in the catalogue: {}", show(rel)));
+            }
+            return;
+        };
+        exp.seen = true;
+        let problem = compare(exp, m);
+        match problem {
+            Some(p) => self.problems.push(format!("{p}: {}", show(rel))),
+            None if matches!(m.kind, MemberKind::File | MemberKind::HardLink) => self.matched += 1,
+            None => {}
+        }
+    }
+
+    /// After the stream: every catalogued file the stream lacked is a problem.
+    pub fn finish(&mut self) {
+        let mut missing: Vec<&Vec<u8>> = self.expected.iter().filter(|(_, e)| !e.seen).map(|(n, _)| n).collect();
+        missing.sort();
+        for name in missing {
+            self.problems.push(format!("in the catalogue but not on tape: {}", show(name)));
+        }
+    }
+
+    /// Number of catalogued files.
+    pub fn expected_files(&self) -> usize {
+        self.expected.len()
+    }
+}
+
+fn compare(exp: &Expected, m: &Member) -> Option<String> {
+    match (exp.md5.as_str(), m.kind) {
+        ("symlink", MemberKind::Symlink) => match (&exp.link, &m.link_target) {
+            (Some(want), Some(got)) if want != got => {
+                Some(format!("symlink points to {} instead of {}", show(got), show(want)))
+            }
+            _ => None,
+        },
+        ("directory", MemberKind::Directory) => None,
+        (_, MemberKind::File | MemberKind::HardLink) => match m.md5_hex() {
+            Some(got) if got == exp.md5 => None,
+            Some(got) => Some(format!("md5 mismatch (catalogue {}, tape {got})", exp.md5)),
+            None => Some("hard link to a member not on tape".into()),
+        },
+        (want, _) => Some(format!("wrong type on tape (catalogue says {want})")),
+    }
+}
+
+/// Run `confirm`.
+pub fn run(config: &Config, opts: Options) -> Result<ExitCode> {
+    let cat = Catalog::open(&config.database_file, if opts.no_db_update { Mode::ReadOnly } else { Mode::ReadWrite })?;
+    let tape = cat.tape_or_online(None)?;
+    let mut drive: Option<Box<dyn Drive>> = None;
+    loop {
+        let pending = cat.backups_with_status(tape.id, "recorded")?;
+        println!("Found {} jobs to confirm.", pending.len());
+        let job = match pick(&cat, &tape, &pending, opts)? {
+            Some(job) => job,
+            None => return Ok(ExitCode::NothingToDo),
+        };
+        let d = match drive.take() {
+            Some(d) => d,
+            None => drive::open(&config.drive, Access::Read, config.block_size)?,
+        };
+        drive = Some(confirm_one(&cat, &tape, &job, d, opts)?);
+        if !opts.repeat || matches!(opts.which, ConfirmWhich::Number(_)) || opts.no_db_update {
+            return Ok(ExitCode::Success);
+        }
+        stop::check()?;
+    }
+}
+
+fn pick(cat: &Catalog, tape: &Tape, pending: &[Backup], opts: Options) -> Result<Option<Backup>> {
+    match opts.which {
+        ConfirmWhich::Next => Ok(pending.first().cloned()),
+        ConfirmWhich::Number(n) => {
+            let b = cat.backup_at(tape.id, n)?.with_context(|| {
+                format!("tape \"{}\" has no tape file {n} in the catalogue (tapeop tape_detail lists them)", tape.name)
+            })?;
+            println!("Matched file_number={n}");
+            match b.status.as_str() {
+                "recorded" => Ok(Some(b)),
+                "confirmed" if opts.retry => Ok(Some(b)),
+                "confirmed" => bail!("tape file {n} of \"{}\" is already confirmed; pass --retry to check it again", tape.name),
+                other => bail!("tape file {n} of \"{}\" is {other}, not on tape yet", tape.name),
+            }
+        }
+    }
+}
+
+fn confirm_one(cat: &Catalog, tape: &Tape, job: &Backup, drive: Box<dyn Drive>, opts: Options) -> Result<Box<dyn Drive>> {
+    let n = job.file_number;
+    println!("Seeking to file_number {n}...");
+    println!("Checksumming {:.3} GB from tape...", job.size_kb as f64 / 1e6);
+    let started = Instant::now();
+    let mut checker = Checker::for_backup(cat, job)?;
+    let (drive, scanned) = read_and_check(drive, n as u64, &mut checker)
+        .with_context(|| format!("confirming tape \"{}\" file {n} ({})", tape.name, show(&job.target)))?;
+    checker.finish();
+    report_rate(scanned, started);
+    if !checker.problems.is_empty() {
+        for p in &checker.problems {
+            eprintln!("  {p}");
+        }
+        return Err(Exit::new(
+            ExitCode::Failure,
+            format!(
+                "confirm of tape \"{}\" file {n} ({}) FAILED: {} differences; nothing was marked",
+                tape.name, show(&job.target), checker.problems.len()
+            ),
+        ));
+    }
+    if opts.no_db_update {
+        println!("Confirm job succeeded, but DB will not be updated.");
+    } else {
+        println!("Marking record as confirmed.");
+        cat.mark_confirmed(job.id)?;
+    }
+    Ok(drive)
+}
+
+fn report_rate(bytes: u64, started: Instant) {
+    let gb = bytes as f64 / 1e9;
+    let minutes = started.elapsed().as_secs_f64() / 60.0;
+    println!(" -- completed {gb:.3} GB in {minutes:.1} minutes; rate is {:.3} GB/min", gb / minutes.max(1e-9));
+}
+
+/// Read tape file `n` on a reader thread and check it; returns the drive and
+/// the tar stream's byte count.
+pub fn read_and_check(mut drive: Box<dyn Drive>, n: u64, checker: &mut Checker) -> Result<(Box<dyn Drive>, u64)> {
+    drive.seek_file(n)?;
+    let (tx, rx) = sync_channel::<Arc<Vec<u8>>>(64);
+    let reader = thread::spawn(move || {
+        let r = pump(&mut *drive, &tx);
+        (drive, r)
+    });
+    let scanned = tarstream::scan(ChannelReader::new(rx), |m| {
+        stop::check_abort()?;
+        checker.check(&m);
+        Ok(())
+    });
+    let (drive, read) = reader.join().map_err(|_| anyhow::anyhow!("tape reader thread panicked"))?;
+    read.with_context(|| format!("reading tape file {n}"))?;
+    let summary = scanned.with_context(|| format!("tape file {n} is not a readable tar stream"))?;
+    Ok((drive, summary.stream_bytes))
+}
+
+fn pump(drive: &mut dyn Drive, tx: &SyncSender<Arc<Vec<u8>>>) -> Result<()> {
+    loop {
+        let mut buf = Vec::new();
+        let len = drive.read_record(&mut buf)?;
+        if len == 0 {
+            return Ok(());
+        }
+        buf.truncate(len);
+        if tx.send(Arc::new(buf)).is_err() {
+            return Ok(());
+        }
+    }
+}
