@@ -98,6 +98,10 @@ enum Cmd {
         /// Mark targets scanned without listing their files.
         #[arg(long = "no-scan")]
         no_scan: bool,
+        /// Scan again targets already scanned but not yet on tape (after the
+        /// source changed).
+        #[arg(long)]
+        rescan: bool,
     },
     /// Write the next assigned target of the online tape to tape.
     Archive {
@@ -160,7 +164,7 @@ pub enum Command {
     /// `assign [TAPE]`
     Assign { tape: Option<String> },
     /// `import LISTFILE`
-    Import { listfile: PathBuf, retry: bool, no_scan: bool },
+    Import { listfile: PathBuf, retry: bool, no_scan: bool, rescan: bool },
     /// `archive`
     Archive { repeat: bool, no_db_update: bool },
     /// `confirm [FILE_NUMBER|next]`
@@ -216,7 +220,7 @@ fn convert(c: Cmd, verbose: bool) -> Result<Command> {
         Cmd::CloseTape { tape, force } => Command::CloseTape { tape, force },
         Cmd::ActivateTape { name } => Command::ActivateTape { name },
         Cmd::Assign { tape } => Command::Assign { tape },
-        Cmd::Import { listfile, retry, no_scan } => Command::Import { listfile, retry, no_scan },
+        Cmd::Import { listfile, retry, no_scan, rescan } => Command::Import { listfile, retry, no_scan, rescan },
         Cmd::Archive { repeat, no_db_update } => Command::Archive { repeat, no_db_update },
         Cmd::Confirm { which, retry, no_db_update, repeat } => {
             let which = match which.as_deref() {

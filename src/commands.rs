@@ -85,8 +85,9 @@ fn dispatch(ctx: &Context_, command: Command) -> Result<ExitCode> {
             writeln!(out, "Tape \"{}\" is now online.", tape.name)?;
         }
         Command::Assign { tape } => assign(ctx, tape.as_deref())?,
-        Command::Import { listfile, retry, no_scan } => {
-            return import::run(&ctx.config, &ctx.prompter, &listfile, retry, no_scan);
+        Command::Import { listfile, retry, no_scan, rescan } => {
+            let opts = import::Options { retry, no_scan, rescan };
+            return import::run(&ctx.config, &ctx.prompter, &listfile, opts);
         }
         Command::Archive { repeat, no_db_update } => {
             return archive::run(&ctx.config, archive::Options { repeat, no_db_update });

@@ -20,8 +20,19 @@ use crate::prompt::Prompter;
 use crate::remote::{Remote, quote};
 use crate::stop;
 
+/// Options of `import`.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Accept targets that already have a backup; carry on an interrupted import.
+    pub retry: bool,
+    /// Mark targets scanned without listing their files.
+    pub no_scan: bool,
+    /// Scan again listed targets that are scanned but not yet on tape.
+    pub rescan: bool,
+}
+
 /// Run `import`.
-pub fn run(config: &Config, prompter: &Prompter, list: &Path, retry: bool, no_scan: bool) -> Result<ExitCode> {
+pub fn run(config: &Config, prompter: &Prompter, list: &Path, opts: Options) -> Result<ExitCode> {
     let paths = read_list(list)?;
     let cat = Catalog::open(&config.database_file, Mode::Create)?;
     if cat.online_tape()?.is_none() {
@@ -35,13 +46,13 @@ pub fn run(config: &Config, prompter: &Prompter, list: &Path, retry: bool, no_sc
     );
     prompter.proceed("Do you wish to proceed?")?;
     println!("Creating target entries...");
-    create_targets(&cat, &paths, retry)?;
-    if no_scan {
+    create_targets(&cat, &paths, opts.retry || opts.rescan)?;
+    if opts.no_scan {
         mark_scanned_blind(&cat, &paths)?;
         return Ok(ExitCode::Success);
     }
     println!("Scanning targets on remote filesystem...");
-    scan_pending(&cat, config, &paths)
+    scan_pending(&cat, config, &paths, opts.rescan)
 }
 
 /// Read and check the list: absolute paths, normalised, no duplicates.
@@ -212,16 +223,21 @@ fn mark_scanned_blind(cat: &Catalog, paths: &[Vec<u8>]) -> Result<()> {
     Ok(())
 }
 
-fn scan_pending(cat: &Catalog, config: &Config, paths: &[Vec<u8>]) -> Result<ExitCode> {
+fn scan_pending(cat: &Catalog, config: &Config, paths: &[Vec<u8>], rescan: bool) -> Result<ExitCode> {
     let remote = Remote::new(&config.ssh_command)?;
     let mut failed = Vec::new();
     let mut pending: Vec<(i64, Vec<u8>)> = Vec::new();
     for p in paths {
-        let row: Option<(i64, i64)> = cat.conn().query_row(
-            "SELECT id, COALESCE(scanned, 0) FROM targets WHERE name = ?1", [name_value(p)], |r| Ok((r.get(0)?, r.get(1)?)),
-        ).ok();
-        if let Some((id, 0)) = row {
+        let (id, scanned, written): (i64, i64, bool) = cat.conn().query_row(
+            "SELECT t.id, COALESCE(t.scanned, 0), EXISTS (SELECT 1 FROM backups b WHERE b.target_id = t.id
+                 AND b.status IN ('recorded','confirmed')) FROM targets t WHERE t.name = ?1",
+            [name_value(p)],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        if scanned == 0 || (rescan && !written) {
             pending.push((id, p.clone()));
+        } else if rescan {
+            eprintln!("tapeop: {} is already on tape; not rescanned", show(p));
         }
     }
     for (id, name) in pending {

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# tape_batch.bash archive|confirm [tapeop options...]
+#
+# Loops `tapeop archive` or `tapeop confirm next` until tapeop exits non-zero
+# (40: nothing left, 41: stop requested, 42: archive failed, 43: tape full,
+# 1: a confirm failed), printing the date each round and appending everything
+# to backup.log in the current directory. Exits with tapeop's last code.
+set -u
+
+usage() { echo "usage: $0 archive|confirm [tapeop options...]" >&2; exit 2; }
+[ $# -ge 1 ] || usage
+mode=$1; shift
+case "$mode" in
+  archive) args=(archive) ;;
+  confirm) args=(confirm next) ;;
+  *) usage ;;
+esac
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+if [ -n "${TAPEOP:-}" ]; then
+  tapeop=$TAPEOP
+elif command -v tapeop >/dev/null 2>&1; then
+  tapeop=$(command -v tapeop)
+elif [ -x "$here/target/release/tapeop" ]; then
+  tapeop=$here/target/release/tapeop
+else
+  echo "$0: tapeop not found on PATH or in $here/target/release (cargo build --release)" >&2
+  exit 1
+fi
+
+while true; do
+  date | tee -a backup.log
+  "$tapeop" "${args[@]}" "$@" 2>&1 | tee -a backup.log
+  rc=${PIPESTATUS[0]}
+  if [ "$rc" -ne 0 ]; then
+    echo "tapeop ${args[*]} exited with code $rc; stopping." | tee -a backup.log
+    exit "$rc"
+  fi
+done
