@@ -20,7 +20,7 @@ use crate::config::Config;
 use crate::drive::{self, Access, Drive, DriveError};
 use crate::exit_codes::{Exit, ExitCode};
 use crate::remote::{Remote, RemoteChild, quote};
-use crate::stop;
+use crate::{label, stop};
 use crate::tarstream::{self, ChannelReader};
 use crate::verify::Checker;
 
@@ -31,6 +31,8 @@ pub struct Options {
     pub repeat: bool,
     /// Write, but record nothing.
     pub no_db_update: bool,
+    /// Write at the catalogue's append point without proving the tape.
+    pub override_tape_check: bool,
 }
 
 /// Run `archive`.
@@ -42,6 +44,7 @@ pub fn run(config: &Config, opts: Options) -> Result<ExitCode> {
     }
     let remote = Remote::new(&config.ssh_command)?;
     let mut drive: Option<Box<dyn Drive>> = None;
+    let mut proven = false;
     loop {
         let assigned = cat.backups_with_status(tape.id, "assigned")?;
         let Some(job) = assigned.first().cloned() else {
@@ -56,7 +59,7 @@ pub fn run(config: &Config, opts: Options) -> Result<ExitCode> {
             Some(d) => d,
             None => drive::open(&config.drive, Access::Write, config.block_size)?,
         };
-        drive = Some(archive_one(&cat, config, &remote, &tape, &job, d, opts)?);
+        drive = Some(archive_one(&cat, config, &remote, &tape, &job, d, opts, &mut proven)?);
         if !opts.repeat || opts.no_db_update {
             if !opts.repeat {
                 println!("Exiting ... pass --repeat to keep doing this.");
@@ -88,9 +91,14 @@ fn archive_one(
     job: &Backup,
     mut drive: Box<dyn Drive>,
     opts: Options,
+    proven: &mut bool,
 ) -> Result<Box<dyn Drive>> {
-    let n = cat.append_point(tape.id)?;
-    check_append_point(cat, &mut *drive, tape, n)?;
+    let mut n = label::append_point(cat, tape)?;
+    if opts.override_tape_check {
+        println!("--override-tape-check: writing tape file {n} without proving the tape.");
+    } else if !*proven {
+        n = label::prove(cat, &mut *drive, tape, n, config.block_size)?;
+    }
     println!("Seeking to file_number={n}");
     println!("Copying {:.3} GB from network to tape...", job.size_kb as f64 / 1e6);
     println!("Archiving: {}", show(&job.target));
@@ -104,6 +112,7 @@ fn archive_one(
         Err(e) if is_end_of_medium(&e) => return Err(tape_full(cat, tape, e)),
         Err(e) => return Err(archive_failed(e)),
     };
+    *proven = true;
     println!("... success.");
     finish_record(cat, job, n, written, config.block_size, opts)?;
     let gb = written as f64 / 1e9;
@@ -147,47 +156,6 @@ fn finish_record(cat: &Catalog, job: &Backup, n: i64, written: u64, block: usize
     }
     println!("Marking record as archived.");
     cat.mark_recorded(job.id, n, written, block)
-}
-
-/// Refuse to write when the drive's end of data is not the append point
-/// (a wrong tape, or a catalogue out of step), except over a tape file
-/// that a failed archive of this tapeop left behind at that very point.
-fn check_append_point(cat: &Catalog, drive: &mut dyn Drive, tape: &Tape, n: i64) -> Result<()> {
-    let files = drive.count_files().with_context(|| format!("finding the end of data on {}", drive.name()))? as i64;
-    if files == n {
-        return Ok(());
-    }
-    if files == n + 1 && last_attempt_failed(cat, tape, n)? {
-        println!("Tape file {n} holds a failed archive attempt; writing over it.");
-        return Ok(());
-    }
-    Err(Exit::new(
-        ExitCode::Failure,
-        format!(
-            "refusing to write: the catalogue expects tape \"{}\" to end after {n} files, but {} holds {files}; is this the right tape? Nothing was written",
-            tape.name, drive.name()
-        ),
-    ))
-}
-
-fn last_attempt_failed(cat: &Catalog, tape: &Tape, n: i64) -> Result<bool> {
-    let outcome: Option<String> = cat
-        .conn()
-        .query_row(
-            "SELECT outcome FROM tapeop_history WHERE kind = 'archive' AND tape = ?1 ORDER BY id DESC LIMIT 1",
-            [&tape.name],
-            |r| r.get(0),
-        )
-        .ok();
-    let at: Option<i64> = cat
-        .conn()
-        .query_row(
-            "SELECT file_number FROM tapeop_history WHERE kind = 'archive' AND tape = ?1 ORDER BY id DESC LIMIT 1",
-            [&tape.name],
-            |r| r.get(0),
-        )
-        .ok();
-    Ok(at == Some(n) && outcome.as_deref() != Some("ok"))
 }
 
 fn start_history(cat: &Catalog, kind: &str, tape: &Tape, n: i64, target: &[u8]) -> Result<i64> {

@@ -76,6 +76,12 @@ CREATE TABLE IF NOT EXISTS tapeop_backup_info (
     written_at TEXT,
     confirmed_at TEXT
 );
+CREATE TABLE IF NOT EXISTS tapeop_meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+INSERT OR IGNORE INTO tapeop_meta (key, value)
+    VALUES ('catalogue_id', lower(hex(randomblob(16))));
 CREATE TABLE IF NOT EXISTS tapeop_history (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     kind TEXT NOT NULL,

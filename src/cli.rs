@@ -111,6 +111,10 @@ enum Cmd {
         /// Do everything but record the result in the catalogue.
         #[arg(long = "no-db-update")]
         no_db_update: bool,
+        /// Write at the catalogue's append point without proving that the
+        /// loaded tape is the online tape and that it ends there.
+        #[arg(long = "override-tape-check")]
+        override_tape_check: bool,
     },
     /// Read a tape file back and check every md5 (FILE_NUMBER or next).
     Confirm {
@@ -166,7 +170,7 @@ pub enum Command {
     /// `import LISTFILE`
     Import { listfile: PathBuf, retry: bool, no_scan: bool, rescan: bool },
     /// `archive`
-    Archive { repeat: bool, no_db_update: bool },
+    Archive { repeat: bool, no_db_update: bool, override_tape_check: bool },
     /// `confirm [FILE_NUMBER|next]`
     Confirm { which: ConfirmWhich, retry: bool, no_db_update: bool, repeat: bool },
 }
@@ -221,7 +225,9 @@ fn convert(c: Cmd, verbose: bool) -> Result<Command> {
         Cmd::ActivateTape { name } => Command::ActivateTape { name },
         Cmd::Assign { tape } => Command::Assign { tape },
         Cmd::Import { listfile, retry, no_scan, rescan } => Command::Import { listfile, retry, no_scan, rescan },
-        Cmd::Archive { repeat, no_db_update } => Command::Archive { repeat, no_db_update },
+        Cmd::Archive { repeat, no_db_update, override_tape_check } => {
+            Command::Archive { repeat, no_db_update, override_tape_check }
+        }
         Cmd::Confirm { which, retry, no_db_update, repeat } => {
             let which = match which.as_deref() {
                 None | Some("next") => ConfirmWhich::Next,

@@ -89,8 +89,8 @@ fn dispatch(ctx: &Context_, command: Command) -> Result<ExitCode> {
             let opts = import::Options { retry, no_scan, rescan };
             return import::run(&ctx.config, &ctx.prompter, &listfile, opts);
         }
-        Command::Archive { repeat, no_db_update } => {
-            return archive::run(&ctx.config, archive::Options { repeat, no_db_update });
+        Command::Archive { repeat, no_db_update, override_tape_check } => {
+            return archive::run(&ctx.config, archive::Options { repeat, no_db_update, override_tape_check });
         }
         Command::Confirm { which, retry, no_db_update, repeat } => {
             return verify::run(&ctx.config, verify::Options { which, retry, no_db_update, repeat });

@@ -12,6 +12,7 @@ mod config;
 mod drive;
 mod exit_codes;
 mod import;
+mod label;
 mod prompt;
 mod remote;
 mod report;

@@ -1,0 +1,218 @@
+//! Knowing the tape before writing to it. This module owns tapeop's tape
+//! label — a small tar archive written as tape file 0 of a new tape, naming
+//! the tape, its serial and the catalogue it belongs to — and the proof that
+//! must hold before tape file N is written: the loaded tape carries the
+//! online tape's label (or, on an unlabelled tape the old tool wrote, file
+//! N-1 starts with a member of the target the catalogue recorded there), and
+//! N is the drive's true end of data.
+
+use std::io::Read;
+
+use anyhow::{Context, Result};
+use rusqlite::{OptionalExtension, params};
+
+use crate::catalog::{Catalog, Tape, now_text, show};
+use crate::drive::Drive;
+use crate::exit_codes::{Exit, ExitCode};
+
+/// Name of the one member of a label tape file.
+pub const LABEL_MEMBER: &str = "TAPEOP-LABEL.txt";
+
+/// What a label says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Label {
+    /// Tape name.
+    pub tape: String,
+    /// Serial number ("" if none).
+    pub serial: String,
+    /// The catalogue's id.
+    pub catalogue: String,
+}
+
+impl Label {
+    fn text(&self) -> String {
+        format!(
+            "tapeop tape label v1\ntape: {}\nserial: {}\ncatalogue: {}\nwritten: {}\n",
+            self.tape, self.serial, self.catalogue, now_text()
+        )
+    }
+
+    fn parse(text: &str) -> Option<Label> {
+        let field = |k: &str| text.lines().find_map(|l| l.strip_prefix(k)).map(|v| v.trim().to_string());
+        if !text.starts_with("tapeop tape label") {
+            return None;
+        }
+        Some(Label { tape: field("tape:")?, serial: field("serial:").unwrap_or_default(), catalogue: field("catalogue:")? })
+    }
+
+    /// The label as a tar archive padded to whole `block_size` records.
+    pub fn to_records(&self, block_size: usize) -> Result<Vec<Vec<u8>>> {
+        let text = self.text();
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_size(text.len() as u64);
+        header.set_mode(0o444);
+        header.set_mtime(0);
+        header.set_cksum();
+        builder.append_data(&mut header, LABEL_MEMBER, text.as_bytes())?;
+        let mut bytes = builder.into_inner()?;
+        bytes.resize(bytes.len().div_ceil(block_size) * block_size, 0);
+        Ok(bytes.chunks(block_size).map(<[u8]>::to_vec).collect())
+    }
+}
+
+/// The catalogue's id (made once, when tapeop first upgraded it).
+pub fn catalogue_id(cat: &Catalog) -> Result<String> {
+    cat.conn()
+        .query_row("SELECT value FROM tapeop_meta WHERE key = 'catalogue_id'", [], |r| r.get(0))
+        .context("the catalogue has no id (tapeop_meta)")
+}
+
+/// The label tapeop wrote on `tape`, if it wrote one.
+pub fn recorded_label(cat: &Catalog, tape: &Tape) -> Result<Option<String>> {
+    Ok(cat
+        .conn()
+        .query_row("SELECT label FROM tapeop_tape_info WHERE tape_id = ?1", [tape.id], |r| r.get::<_, Option<String>>(0))
+        .optional()?
+        .flatten())
+}
+
+/// The first tape file that holds data: 1 on a labelled tape, else 0.
+pub fn first_data_file(cat: &Catalog, tape: &Tape) -> Result<i64> {
+    Ok(i64::from(recorded_label(cat, tape)?.is_some()))
+}
+
+/// Where the next target goes: after the highest written file, or the
+/// first data file on a tape with nothing written yet.
+pub fn append_point(cat: &Catalog, tape: &Tape) -> Result<i64> {
+    Ok(cat.append_point(tape.id)?.max(first_data_file(cat, tape)?))
+}
+
+fn refuse(msg: String) -> anyhow::Error {
+    Exit::new(ExitCode::Failure, format!("{msg}; nothing was written (archive --override-tape-check writes anyway)"))
+}
+
+/// Prove that the loaded tape is `tape` and that `n` is its end of data,
+/// labelling a blank new tape on the way. Returns the file number to write.
+pub fn prove(cat: &Catalog, drive: &mut dyn Drive, tape: &Tape, n: i64, block_size: usize) -> Result<i64> {
+    let files = drive.count_files().with_context(|| format!("finding the end of data on {}", drive.name()))? as i64;
+    let written = cat.append_point(tape.id)?;
+    if written == 0 && recorded_label(cat, tape)?.is_none() {
+        if files != 0 {
+            return Err(refuse(format!(
+                "tape \"{}\" has nothing written in the catalogue, but {} holds {files} tape files: wrong tape, or a used one",
+                tape.name, drive.name()
+            )));
+        }
+        return write_label(cat, drive, tape, block_size);
+    }
+    check_label(cat, drive, tape)?;
+    if n > first_data_file(cat, tape)? {
+        check_previous(cat, drive, tape, n - 1)?;
+    }
+    if files != n && !(files == n + 1 && last_attempt_failed(cat, tape, n)?) {
+        return Err(refuse(format!(
+            "the catalogue expects tape \"{}\" to end after file {}, but {} ends after file {}: catalogue out of step, or wrong tape",
+            tape.name, n - 1, drive.name(), files - 1
+        )));
+    }
+    Ok(n)
+}
+
+fn write_label(cat: &Catalog, drive: &mut dyn Drive, tape: &Tape, block_size: usize) -> Result<i64> {
+    let label = Label { tape: tape.name.clone(), serial: tape.serial.clone(), catalogue: catalogue_id(cat)? };
+    drive.begin_write(0)?;
+    for record in label.to_records(block_size)? {
+        drive.write_record(&record).context("writing the tape label")?;
+    }
+    drive.write_filemark().context("writing the filemark after the tape label")?;
+    cat.conn().execute(
+        "INSERT INTO tapeop_tape_info (tape_id, label) VALUES (?1, ?2) ON CONFLICT(tape_id) DO UPDATE SET label = excluded.label",
+        params![tape.id, label.catalogue],
+    )?;
+    println!("Labelled tape \"{}\" (tape file 0); data starts at file 1.", tape.name);
+    Ok(1)
+}
+
+/// Read the label at tape file 0, if the tape has one.
+pub fn read_label(drive: &mut dyn Drive) -> Result<Option<Label>> {
+    drive.seek_file(0)?;
+    let head = read_head(drive)?;
+    let mut archive = tar::Archive::new(head.as_slice());
+    let Ok(mut entries) = archive.entries() else { return Ok(None) };
+    let Some(Ok(mut entry)) = entries.next() else { return Ok(None) };
+    if entry.path_bytes().as_ref() != LABEL_MEMBER.as_bytes() {
+        return Ok(None);
+    }
+    let mut text = String::new();
+    entry.read_to_string(&mut text).ok();
+    Ok(Label::parse(&text))
+}
+
+fn check_label(cat: &Catalog, drive: &mut dyn Drive, tape: &Tape) -> Result<()> {
+    let Some(want) = recorded_label(cat, tape)? else { return Ok(()) };
+    match read_label(drive)? {
+        Some(l) if l.catalogue == want && l.tape == tape.name => Ok(()),
+        Some(l) => Err(refuse(format!(
+            "wrong tape: the catalogue's online tape is \"{}\", but the loaded tape's label says \"{}\" (catalogue {})",
+            tape.name, l.tape, l.catalogue
+        ))),
+        None => Err(refuse(format!(
+            "wrong tape: tape \"{}\" was labelled by tapeop, but the loaded tape has no tapeop label at file 0",
+            tape.name
+        ))),
+    }
+}
+
+/// The first records of the current tape file (enough for the first
+/// member's headers, GNU long names included).
+fn read_head(drive: &mut dyn Drive) -> Result<Vec<u8>> {
+    let mut head = Vec::new();
+    let mut buf = Vec::new();
+    while head.len() < 64 * 1024 {
+        let n = drive.read_record(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        head.extend_from_slice(&buf[..n]);
+    }
+    Ok(head)
+}
+
+fn first_member(drive: &mut dyn Drive, n: i64) -> Result<Option<Vec<u8>>> {
+    drive.seek_file(n as u64)?;
+    let head = read_head(drive)?;
+    let mut archive = tar::Archive::new(head.as_slice());
+    let name = archive.entries().ok().and_then(|mut e| e.next()).and_then(|e| e.ok()).map(|e| e.path_bytes().to_vec());
+    Ok(name)
+}
+
+fn check_previous(cat: &Catalog, drive: &mut dyn Drive, tape: &Tape, prev: i64) -> Result<()> {
+    let Some(b) = cat.backup_at(tape.id, prev)? else {
+        return Err(refuse(format!("the catalogue has no tape file {prev} on tape \"{}\" before the append point", tape.name)));
+    };
+    let prefix = b.target.strip_prefix(b"/").unwrap_or(&b.target).to_vec();
+    let member = first_member(drive, prev)?;
+    match member {
+        Some(m) if crate::tarstream::strip_prefix(&m, &prefix).is_some() => Ok(()),
+        Some(m) => Err(refuse(format!(
+            "wrong tape or catalogue out of step: tape file {prev} should hold {}, but its first member is {}",
+            show(&b.target), show(&m)
+        ))),
+        None => Err(refuse(format!("tape file {prev} should hold {}, but it is not a tar archive", show(&b.target)))),
+    }
+}
+
+/// Whether the last archive attempt on `tape` was at `n` and did not succeed
+/// (its partial tape file may be written over).
+pub fn last_attempt_failed(cat: &Catalog, tape: &Tape, n: i64) -> Result<bool> {
+    let last: Option<(Option<i64>, Option<String>)> = cat
+        .conn()
+        .query_row(
+            "SELECT file_number, outcome FROM tapeop_history WHERE kind = 'archive' AND tape = ?1 ORDER BY id DESC LIMIT 1",
+            [&tape.name],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    Ok(matches!(last, Some((Some(at), outcome)) if at == n && outcome.as_deref() != Some("ok")))
+}
