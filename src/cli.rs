@@ -35,6 +35,10 @@ struct Args {
     /// More detail (tapes: GB written; tape_detail: one line per file).
     #[arg(short = 'v', long = "verbose", global = true)]
     verbose: bool,
+    /// Machine-readable JSON output (status, tapes, unassigned, tape_detail,
+    /// where_is, backup_info, check, log).
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: Option<Cmd>,
 }
@@ -116,6 +120,52 @@ enum Cmd {
         #[arg(long = "override-tape-check")]
         override_tape_check: bool,
     },
+    /// Restore a target, or chosen files and globs of it, into a directory.
+    Restore {
+        /// The target directory as imported (absolute path).
+        target: OsString,
+        /// Files (relative to the target) or globs; none = the whole target.
+        files: Vec<OsString>,
+        /// Destination directory.
+        #[arg(long = "to", value_name = "DIR", required = true)]
+        to: PathBuf,
+        /// Replace files that already exist in the destination.
+        #[arg(long)]
+        overwrite: bool,
+    },
+    /// Exit 0 when all is well, non-zero when something needs a person (for cron).
+    Check {
+        /// Recorded backups unconfirmed for more than this many days need attention.
+        #[arg(long, default_value_t = 7)]
+        days: u32,
+        /// A tape this full (percent of its capacity) needs attention.
+        #[arg(long = "full-percent", default_value_t = 90)]
+        full_percent: u32,
+    },
+    /// The history of archive, confirm and restore attempts.
+    Log {
+        /// Only this tape.
+        #[arg(long)]
+        tape: Option<String>,
+        /// Show at most this many entries (newest last).
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Read every tape file of the loaded tape: compare with the catalogue, or
+    /// record a tape the catalogue does not know.
+    #[command(name = "scan_tape", visible_alias = "scan-tape")]
+    ScanTape {
+        /// Record the tape under this name when the catalogue does not know it.
+        #[arg(long = "record-as", value_name = "NAME")]
+        record_as: Option<String>,
+    },
+    /// What the drive says: loaded, write-protect, position, block size, and
+    /// whether the position matches the catalogue's online tape.
+    Drive,
+    /// Print shell completions for SHELL (bash, zsh, fish, elvish, powershell).
+    Completions { shell: clap_complete::Shell },
+    /// Print the man page (roff) on standard output.
+    Manpage,
     /// Read a tape file back and check every md5 (FILE_NUMBER or next).
     Confirm {
         which: Option<String>,
@@ -138,6 +188,8 @@ pub struct Invocation {
     pub config_file: PathBuf,
     /// Answer yes to every question.
     pub yes: bool,
+    /// Machine-readable output.
+    pub json: bool,
     /// The command (None: status when a tape is online, else tapes).
     pub command: Option<Command>,
 }
@@ -171,6 +223,20 @@ pub enum Command {
     Import { listfile: PathBuf, retry: bool, no_scan: bool, rescan: bool },
     /// `archive`
     Archive { repeat: bool, no_db_update: bool, override_tape_check: bool },
+    /// `restore TARGET [FILE_OR_GLOB...] --to DIR`
+    Restore { target: Vec<u8>, files: Vec<Vec<u8>>, to: PathBuf, overwrite: bool },
+    /// `check`
+    Check { days: u32, full_percent: u32 },
+    /// `log`
+    Log { tape: Option<String>, limit: u32 },
+    /// `scan_tape`
+    ScanTape { record_as: Option<String> },
+    /// `drive`
+    Drive,
+    /// `completions SHELL` (printed without reading the config)
+    Completions { shell: String },
+    /// `manpage` (printed without reading the config)
+    Manpage,
     /// `confirm [FILE_NUMBER|next]`
     Confirm { which: ConfirmWhich, retry: bool, no_db_update: bool, repeat: bool },
 }
@@ -198,6 +264,7 @@ fn from_args(a: Args) -> Result<Invocation> {
     Ok(Invocation {
         config_file: a.config_file.unwrap_or_else(|| PathBuf::from("tape.conf")),
         yes: a.yes,
+        json: a.json,
         command,
     })
 }
@@ -228,6 +295,18 @@ fn convert(c: Cmd, verbose: bool) -> Result<Command> {
         Cmd::Archive { repeat, no_db_update, override_tape_check } => {
             Command::Archive { repeat, no_db_update, override_tape_check }
         }
+        Cmd::Restore { target, files, to, overwrite } => Command::Restore {
+            target: target.as_bytes().to_vec(),
+            files: files.iter().map(|f| f.as_bytes().to_vec()).collect(),
+            to,
+            overwrite,
+        },
+        Cmd::Check { days, full_percent } => Command::Check { days, full_percent },
+        Cmd::Log { tape, limit } => Command::Log { tape, limit },
+        Cmd::ScanTape { record_as } => Command::ScanTape { record_as },
+        Cmd::Drive => Command::Drive,
+        Cmd::Completions { shell } => Command::Completions { shell: shell.to_string() },
+        Cmd::Manpage => Command::Manpage,
         Cmd::Confirm { which, retry, no_db_update, repeat } => {
             let which = match which.as_deref() {
                 None | Some("next") => ConfirmWhich::Next,
@@ -261,6 +340,19 @@ fn file_number_arg(text: &str) -> Result<i64> {
 }
 
 /// The clap command, for generated completions and man pages.
-pub fn clap_command() -> clap::Command {
+fn clap_command() -> clap::Command {
     <Args as clap::CommandFactory>::command()
+}
+
+/// Write shell completions for `shell` (a name clap_complete knows).
+pub fn write_completions(shell: &str, out: &mut dyn std::io::Write) -> Result<()> {
+    let shell: clap_complete::Shell = shell.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+    clap_complete::generate(shell, &mut clap_command(), "tapeop", out);
+    Ok(())
+}
+
+/// Write the man page (roff).
+pub fn write_manpage(out: &mut dyn std::io::Write) -> Result<()> {
+    clap_mangen::Man::new(clap_command()).render(out)?;
+    Ok(())
 }

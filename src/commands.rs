@@ -8,11 +8,11 @@ use std::io::Write;
 use anyhow::{Context, Result, bail};
 
 use crate::catalog::{Catalog, Mode};
-use crate::cli::{Command, Invocation};
+use crate::cli::{self, Command, Invocation};
 use crate::config::Config;
 use crate::exit_codes::{Exit, ExitCode};
 use crate::prompt::Prompter;
-use crate::{archive, import, report, stop, verify};
+use crate::{archive, check, drive, import, rebuild, report, restore, stop, verify};
 
 /// Everything a command needs from the invocation.
 pub struct Context_ {
@@ -20,12 +20,25 @@ pub struct Context_ {
     pub config: Config,
     /// How questions are answered.
     pub prompter: Prompter,
+    /// Machine-readable output.
+    pub json: bool,
 }
 
 /// Run one invocation.
 pub fn run(inv: Invocation) -> Result<ExitCode> {
+    match &inv.command {
+        Some(Command::Completions { shell }) => {
+            cli::write_completions(shell, &mut std::io::stdout().lock())?;
+            return Ok(ExitCode::Success);
+        }
+        Some(Command::Manpage) => {
+            cli::write_manpage(&mut std::io::stdout().lock())?;
+            return Ok(ExitCode::Success);
+        }
+        _ => {}
+    }
     let config = Config::load(&inv.config_file)?;
-    let ctx = Context_ { config, prompter: Prompter { yes: inv.yes } };
+    let ctx = Context_ { config, prompter: Prompter { yes: inv.yes }, json: inv.json };
     let command = match inv.command {
         Some(c) => c,
         None => default_command(&ctx)?,
@@ -42,7 +55,15 @@ pub fn run(inv: Invocation) -> Result<ExitCode> {
 }
 
 fn is_job(c: &Command) -> bool {
-    matches!(c, Command::Import { .. } | Command::Assign { .. } | Command::Archive { .. } | Command::Confirm { .. })
+    matches!(
+        c,
+        Command::Import { .. }
+            | Command::Assign { .. }
+            | Command::Archive { .. }
+            | Command::Confirm { .. }
+            | Command::Restore { .. }
+            | Command::ScanTape { .. }
+    )
 }
 
 fn default_command(ctx: &Context_) -> Result<Command> {
@@ -60,17 +81,17 @@ fn open(ctx: &Context_, mode: Mode) -> Result<Catalog> {
 fn dispatch(ctx: &Context_, command: Command) -> Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     match command {
-        Command::Tapes { verbose } => report::tapes(&open(ctx, Mode::ReadOnly)?, verbose, &mut out)?,
+        Command::Tapes { verbose } => report::tapes(&open(ctx, Mode::ReadOnly)?, verbose, ctx.json, &mut out)?,
         Command::Status { tape } => {
             let cat = open(ctx, Mode::ReadOnly)?;
-            report::status(&cat, &cat.tape_or_online(tape.as_deref())?, &mut out)?
+            report::status(&cat, &cat.tape_or_online(tape.as_deref())?, ctx.json, &mut out)?
         }
-        Command::Unassigned => report::unassigned(&open(ctx, Mode::ReadOnly)?, &mut out)?,
+        Command::Unassigned => report::unassigned(&open(ctx, Mode::ReadOnly)?, ctx.json, &mut out)?,
         Command::TapeDetail { tape, file_number, verbose } => {
             let cat = open(ctx, Mode::ReadOnly)?;
-            report::tape_detail(&cat, &cat.tape_or_online(tape.as_deref())?, file_number, verbose, &mut out)?
+            report::tape_detail(&cat, &cat.tape_or_online(tape.as_deref())?, file_number, verbose, ctx.json, &mut out)?
         }
-        Command::WhereIs { name } => report::where_is(&open(ctx, Mode::ReadOnly)?, &name, &mut out)?,
+        Command::WhereIs { name } => report::where_is(&open(ctx, Mode::ReadOnly)?, &name, ctx.json, &mut out)?,
         Command::BackupInfo { file_number } => backup_info(ctx, file_number, &mut out)?,
         Command::DumpManifest { output_dir } => {
             let n = report::dump_manifest(&open(ctx, Mode::ReadOnly)?, &output_dir)?;
@@ -95,6 +116,16 @@ fn dispatch(ctx: &Context_, command: Command) -> Result<ExitCode> {
         Command::Confirm { which, retry, no_db_update, repeat } => {
             return verify::run(&ctx.config, verify::Options { which, retry, no_db_update, repeat });
         }
+        Command::Restore { target, files, to, overwrite } => {
+            return restore::run(&ctx.config, restore::Options { target, files, to, overwrite });
+        }
+        Command::Check { days, full_percent } => {
+            return check::run(&open(ctx, Mode::ReadOnly)?, check::Options { days, full_percent, json: ctx.json }, &mut out);
+        }
+        Command::Log { tape, limit } => report::log(&open(ctx, Mode::ReadOnly)?, tape.as_deref(), limit, ctx.json, &mut out)?,
+        Command::ScanTape { record_as } => return rebuild::run(&ctx.config, record_as.as_deref()),
+        Command::Drive => return drive::report(&ctx.config, &mut out),
+        Command::Completions { .. } | Command::Manpage => unreachable!("handled before the config is read"),
     }
     out.flush()?;
     Ok(ExitCode::Success)
@@ -109,7 +140,7 @@ fn backup_info(ctx: &Context_, file_number: Option<i64>, out: &mut dyn Write) ->
         })?],
         None => cat.written_backups(tape.id, None)?,
     };
-    report::backup_info(&cat, &tape, &backups, out)
+    report::backup_info(&cat, &tape, &backups, ctx.json, out)
 }
 
 fn open_tape(ctx: &Context_, name: &str, serial: Option<String>, online: Option<bool>) -> Result<()> {

@@ -6,6 +6,7 @@
 
 mod archive;
 mod catalog;
+mod check;
 mod cli;
 mod commands;
 mod config;
@@ -14,8 +15,10 @@ mod exit_codes;
 mod import;
 mod label;
 mod prompt;
+mod rebuild;
 mod remote;
 mod report;
+mod restore;
 mod stop;
 mod tarstream;
 mod verify;

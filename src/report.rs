@@ -13,12 +13,27 @@ use rusqlite::params;
 
 use crate::catalog::{Backup, Catalog, Tape, name_bytes, name_value, show};
 
+fn no_json_yet(json: bool) -> Result<()> {
+    if json {
+        anyhow::bail!("--json is not available for this report yet");
+    }
+    Ok(())
+}
+
+/// `log`: the history of archive, confirm and restore attempts.
+pub fn log(cat: &Catalog, tape: Option<&str>, limit: u32, json: bool, out: &mut dyn Write) -> Result<()> {
+    no_json_yet(json)?;
+    let _ = (cat, tape, limit, out);
+    anyhow::bail!("log is not available yet")
+}
+
 fn gb(size_kb: i64) -> f64 {
     size_kb as f64 / 1e6
 }
 
 /// `status [TAPE]`: per-status counts and sizes, unassigned count, layout.
-pub fn status(cat: &Catalog, tape: &Tape, out: &mut dyn Write) -> Result<()> {
+pub fn status(cat: &Catalog, tape: &Tape, json: bool, out: &mut dyn Write) -> Result<()> {
+    no_json_yet(json)?;
     writeln!(out, "\nWork on \"{}\"", tape.name)?;
     let mut total = 0;
     for status in ["confirmed", "recorded", "assigned"] {
@@ -42,7 +57,8 @@ pub fn status(cat: &Catalog, tape: &Tape, out: &mut dyn Write) -> Result<()> {
 }
 
 /// `tapes [-v]`: one row per tape.
-pub fn tapes(cat: &Catalog, verbose: bool, out: &mut dyn Write) -> Result<()> {
+pub fn tapes(cat: &Catalog, verbose: bool, json: bool, out: &mut dyn Write) -> Result<()> {
+    no_json_yet(json)?;
     let un = cat.unassigned_tally()?;
     writeln!(out, "\nThere are {} unassigned targets.  (Use \"unassigned\" to see size.)\n", un.count)?;
     writeln!(out, "All tapes in database:")?;
@@ -82,7 +98,8 @@ pub fn display_status(cat: &Catalog, tape: &Tape) -> Result<String> {
 }
 
 /// `unassigned`: count and size of the targets waiting for a tape.
-pub fn unassigned(cat: &Catalog, out: &mut dyn Write) -> Result<()> {
+pub fn unassigned(cat: &Catalog, json: bool, out: &mut dyn Write) -> Result<()> {
+    no_json_yet(json)?;
     let un = cat.unassigned_tally()?;
     writeln!(out, "There are {} unassigned targets ({:.3} GB).\n", un.count, gb(un.size_kb))?;
     Ok(())
@@ -90,7 +107,15 @@ pub fn unassigned(cat: &Catalog, out: &mut dyn Write) -> Result<()> {
 
 /// `tape_detail [TAPE] [FILE_NUMBER] [-v]`: the written backups of a tape,
 /// with one line per file when verbose.
-pub fn tape_detail(cat: &Catalog, tape: &Tape, file_number: Option<i64>, verbose: bool, out: &mut dyn Write) -> Result<()> {
+pub fn tape_detail(
+    cat: &Catalog,
+    tape: &Tape,
+    file_number: Option<i64>,
+    verbose: bool,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
+    no_json_yet(json)?;
     writeln!(out, "# Tape name=\"{}\" serial=\"{}\"", tape.name, tape.serial)?;
     writeln!(out, "#FNum {:<12} {:>10} Target_name", "Status", "Size_GB")?;
     for b in cat.written_backups(tape.id, file_number)? {
@@ -106,7 +131,8 @@ pub fn tape_detail(cat: &Catalog, tape: &Tape, file_number: Option<i64>, verbose
 }
 
 /// `where_is NAME`: every backup that holds a file of that relative name.
-pub fn where_is(cat: &Catalog, name: &[u8], out: &mut dyn Write) -> Result<()> {
+pub fn where_is(cat: &Catalog, name: &[u8], json: bool, out: &mut dyn Write) -> Result<()> {
+    no_json_yet(json)?;
     writeln!(out, "#tape_name  Fnum status     md5sum                           filename")?;
     let mut stmt = cat.conn().prepare(
         "SELECT tp.name, b.file_number, b.status, f.md5sum, t.name, f.name
@@ -138,7 +164,8 @@ pub fn join_path(target: &[u8], name: &[u8]) -> Vec<u8> {
 
 /// `backup_info [FILE_NUMBER]`: what the catalogue knows of one tape file
 /// of the online tape (or of every backup of it).
-pub fn backup_info(cat: &Catalog, tape: &Tape, backups: &[Backup], out: &mut dyn Write) -> Result<()> {
+pub fn backup_info(cat: &Catalog, tape: &Tape, backups: &[Backup], json: bool, out: &mut dyn Write) -> Result<()> {
+    no_json_yet(json)?;
     writeln!(out, "Tape \"{}\" (serial \"{}\", id {}, {})", tape.name, tape.serial, tape.id, display_status(cat, tape)?)?;
     for b in backups {
         let target = cat.target(b.target_id)?;

@@ -121,3 +121,39 @@ pub fn open(spec: &DriveSpec, access: Access, block_size: usize) -> Result<Box<d
         )?)),
     }
 }
+
+/// `drive`: print what the drive says and whether its position matches
+/// what the catalogue expects for the online tape.
+pub fn report(config: &crate::config::Config, out: &mut dyn std::io::Write) -> Result<crate::exit_codes::ExitCode> {
+    use crate::catalog::{Catalog, Mode};
+    let mut drive = open(&config.drive, Access::Read, config.block_size)?;
+    let st = drive.status()?;
+    let opt = |v: Option<u64>| v.map_or("unknown".to_string(), |n| n.to_string());
+    writeln!(out, "Drive:           {}", drive.name())?;
+    writeln!(out, "Loaded:          {}", if st.loaded { "yes" } else { "no" })?;
+    writeln!(out, "Write-protected: {}", if st.write_protected { "yes" } else { "no" })?;
+    writeln!(out, "File number:     {}", opt(st.file_number))?;
+    writeln!(out, "Block number:    {}", opt(st.block_number))?;
+    writeln!(out, "Block size:      {}", st.block_size.map_or("variable".to_string(), |b| format!("{b} bytes (fixed)")))?;
+    let flags: Vec<&str> = [(st.bot, "BOT"), (st.eof, "EOF"), (st.eod, "EOD"), (st.eot, "EOT")]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, name)| *name)
+        .collect();
+    writeln!(out, "Flags:           {}", if flags.is_empty() { "-".to_string() } else { flags.join(" ") })?;
+    let cat = Catalog::open(&config.database_file, Mode::ReadOnly)?;
+    match cat.online_tape()? {
+        None => writeln!(out, "Catalogue:       no tape is online")?,
+        Some(tape) => {
+            let next = crate::label::append_point(&cat, &tape)?;
+            let verdict = match st.file_number {
+                Some(f) if f as i64 == next && st.eod => "at the append point (end of data)",
+                Some(f) if f as i64 == next => "at the append point",
+                Some(_) => "NOT at the append point (archive positions it and proves the tape first)",
+                None => "position unknown",
+            };
+            writeln!(out, "Online tape:     \"{}\", next tape file {next}: drive is {verdict}", tape.name)?;
+        }
+    }
+    Ok(crate::exit_codes::ExitCode::Success)
+}
