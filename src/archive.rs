@@ -7,15 +7,14 @@
 
 use std::io::Read;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::thread;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
-use rusqlite::params;
 
-use crate::catalog::{Backup, Catalog, Mode, Tape, now_text, show};
+use crate::catalog::{Backup, Catalog, Mode, Tape, show};
 use crate::config::Config;
 use crate::drive::{self, Access, Drive, DriveError};
 use crate::exit_codes::{Exit, ExitCode};
@@ -102,7 +101,7 @@ fn archive_one(
     println!("Seeking to file_number={n}");
     println!("Copying {:.3} GB from network to tape...", job.size_kb as f64 / 1e6);
     println!("Archiving: {}", show(&job.target));
-    let history = start_history(cat, "archive", tape, n, &job.target)?;
+    let history = cat.history_start("archive", &tape.name, n, &job.target)?;
     let started = Instant::now();
     let outcome = write_target(cat, config, remote, job, &mut drive, n as u64);
     let outcome = outcome.with_context(|| format!("archive of {} to tape \"{}\" file {n}", show(&job.target), tape.name));
@@ -158,25 +157,12 @@ fn finish_record(cat: &Catalog, job: &Backup, n: i64, written: u64, block: usize
     cat.mark_recorded(job.id, n, written, block)
 }
 
-fn start_history(cat: &Catalog, kind: &str, tape: &Tape, n: i64, target: &[u8]) -> Result<i64> {
-    cat.conn().execute(
-        "INSERT INTO tapeop_history (kind, tape, file_number, target, started, outcome) VALUES (?1, ?2, ?3, ?4, ?5, 'running')",
-        params![kind, tape.name, n, show(target), now_text()],
-    )?;
-    Ok(cat.conn().last_insert_rowid())
-}
-
 fn end_history(cat: &Catalog, id: i64, outcome: &Result<u64>) -> Result<()> {
-    let (bytes, result, error) = match outcome {
-        Ok(b) => (Some(*b as i64), "ok", None),
-        Err(e) if is_end_of_medium(e) => (None, "tape full", Some(format!("{e:#}"))),
-        Err(e) => (None, "failed", Some(format!("{e:#}"))),
-    };
-    cat.conn().execute(
-        "UPDATE tapeop_history SET ended = ?2, bytes = ?3, outcome = ?4, error = ?5 WHERE id = ?1",
-        params![id, now_text(), bytes, result, error],
-    )?;
-    Ok(())
+    match outcome {
+        Ok(b) => cat.history_end(id, Some(*b), "ok", None),
+        Err(e) if is_end_of_medium(e) => cat.history_end(id, None, "tape full", Some(format!("{e:#}"))),
+        Err(e) => cat.history_end(id, None, "failed", Some(format!("{e:#}"))),
+    }
 }
 
 /// Stream the target onto tape file `n`; returns bytes written to tape.
@@ -184,6 +170,7 @@ fn write_target(cat: &Catalog, config: &Config, remote: &Remote, job: &Backup, d
     let children = cat.child_targets(job.target_id)?;
     let mut checker = Checker::for_backup(cat, job)?;
     let child = remote.spawn(&tar_script(&job.target, &children))?;
+    let child_pid = child.id();
     drive.begin_write(n)?;
     let depth = (config.buffer_size / config.block_size).max(2);
     let (blocks_tx, blocks_rx) = sync_channel(depth);
@@ -193,6 +180,9 @@ fn write_target(cat: &Catalog, config: &Config, remote: &Remote, job: &Backup, d
     let parser = thread::scope(|s| {
         let handle = s.spawn(|| tarstream::scan(ChannelReader::new(check_rx), |m| Ok(checker.check(&m))));
         let written = pump_to_drive(&mut **drive, &blocks_rx, check_tx, job.size_kb as u64 * 1024);
+        if written.is_err() {
+            kill_source(child_pid);
+        }
         let parsed = handle.join().map_err(|_| anyhow::anyhow!("tar parser thread panicked"));
         (written, parsed)
     });
@@ -216,13 +206,32 @@ fn write_target(cat: &Catalog, config: &Config, remote: &Remote, job: &Backup, d
     Ok(written)
 }
 
+/// Stop the source when the tape side gives up (its reader thread may be
+/// blocked reading, so closing the channel alone would not wake it).
+fn kill_source(pid: u32) {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+}
+
+/// The next block, waking every 200 ms to honour a second Ctrl-C.
+fn next_block(rx: &Receiver<Arc<Vec<u8>>>) -> Result<Option<Arc<Vec<u8>>>> {
+    loop {
+        stop::check_abort()?;
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(block) => return Ok(Some(block)),
+            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => return Ok(None),
+        }
+    }
+}
+
 /// Move blocks from the source to the drive, teeing them to the parser.
 fn pump_to_drive(drive: &mut dyn Drive, rx: &Receiver<Arc<Vec<u8>>>, check: SyncSender<Arc<Vec<u8>>>, estimate: u64) -> Result<u64> {
     let bar = progress(estimate);
     let mut written = 0u64;
     let result = (|| {
-        for block in rx.iter() {
-            stop::check_abort()?;
+        while let Some(block) = next_block(rx)? {
             let _ = check.send(Arc::clone(&block));
             drive.write_record(&block).with_context(|| format!("writing block {} of the tape file", written / block.len().max(1) as u64))?;
             written += block.len() as u64;

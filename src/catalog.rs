@@ -606,6 +606,26 @@ impl Catalog {
         Ok(())
     }
 
+    // ---- history ----
+
+    /// Record the start of an archive, confirm or restore attempt.
+    pub fn history_start(&self, kind: &str, tape: &str, file_number: i64, target: &[u8]) -> Result<i64> {
+        self.conn.execute(
+            "INSERT INTO tapeop_history (kind, tape, file_number, target, started, outcome) VALUES (?1, ?2, ?3, ?4, ?5, 'running')",
+            params![kind, tape, file_number, show(target), now_text()],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Record how an attempt ended: `ok`, `failed`, `tape full`, ...
+    pub fn history_end(&self, id: i64, bytes: Option<u64>, outcome: &str, error: Option<String>) -> Result<()> {
+        self.conn.execute(
+            "UPDATE tapeop_history SET ended = ?2, bytes = ?3, outcome = ?4, error = ?5 WHERE id = ?1",
+            params![id, now_text(), bytes.map(|b| b as i64), outcome, error],
+        )?;
+        Ok(())
+    }
+
     // ---- targets and files ----
 
     /// The target row with `id`.

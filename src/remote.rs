@@ -19,6 +19,7 @@ use std::io::{self, Read};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
+use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStderr, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use std::thread;
@@ -77,9 +78,12 @@ impl Remote {
 
     /// Starts `script` with stdin null, stdout piped for reading and stderr
     /// drained on a thread. Read the child to end of file, then call
-    /// [`RemoteChild::finish`].
+    /// [`RemoteChild::finish`]. The child runs in its own process group, so
+    /// an operator's Ctrl-C reaches tapeop (which finishes the job) and not
+    /// the data stream.
     pub fn spawn(&self, script: &[u8]) -> Result<RemoteChild> {
         let mut cmd = self.command(script);
+        cmd.process_group(0);
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

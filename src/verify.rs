@@ -167,11 +167,28 @@ fn confirm_one(cat: &Catalog, tape: &Tape, job: &Backup, drive: Box<dyn Drive>, 
     println!("Seeking to file_number {n}...");
     println!("Checksumming {:.3} GB from tape...", job.size_kb as f64 / 1e6);
     let started = Instant::now();
+    let history = if opts.no_db_update { None } else { Some(cat.history_start("confirm", &tape.name, n, &job.target)?) };
     let mut checker = Checker::for_backup(cat, job)?;
-    let (drive, scanned) = read_and_check(drive, n as u64, &mut checker)
-        .with_context(|| format!("confirming tape \"{}\" file {n} ({})", tape.name, show(&job.target)))?;
+    let read = read_and_check(drive, n as u64, &mut checker)
+        .with_context(|| format!("confirming tape \"{}\" file {n} ({})", tape.name, show(&job.target)));
+    let (drive, scanned) = match read {
+        Ok(v) => v,
+        Err(e) => {
+            if let Some(id) = history {
+                cat.history_end(id, None, "failed", Some(format!("{e:#}")))?;
+            }
+            return Err(e);
+        }
+    };
     checker.finish();
     report_rate(scanned, started);
+    if let Some(id) = history {
+        let (outcome, error) = match checker.problems.len() {
+            0 => ("ok", None),
+            k => ("failed", Some(format!("{k} differences: {}", checker.problems.first().cloned().unwrap_or_default()))),
+        };
+        cat.history_end(id, Some(scanned), outcome, error)?;
+    }
     if !checker.problems.is_empty() {
         for p in &checker.problems {
             eprintln!("  {p}");
