@@ -42,6 +42,11 @@ pub fn run(config: &Config, opts: Options) -> Result<ExitCode> {
         bail!("tape \"{}\" is {}: nothing more is written to it (close it and open_tape a new one)", tape.name, crate::report::display_status(&cat, &tape)?);
     }
     let remote = Remote::new(&config.ssh_command)?;
+    if cat.backups_with_status(tape.id, "assigned")?.is_empty() {
+        println!("No assigned targets left for tape \"{}\".", tape.name);
+        return Ok(ExitCode::NothingToDo);
+    }
+    cat.writable()?;
     let mut drive: Option<Box<dyn Drive>> = None;
     let mut proven = false;
     loop {
@@ -72,7 +77,7 @@ pub fn run(config: &Config, opts: Options) -> Result<ExitCode> {
 /// The remote command that streams a target as the old tool named it.
 pub fn tar_script(target: &[u8], children: &[Vec<u8>]) -> Vec<u8> {
     let rel = |p: &[u8]| p.strip_prefix(b"/").unwrap_or(p).to_vec();
-    let mut s = b"cd / && exec tar -c --format=gnu -b 20 --anchored --no-wildcards".to_vec();
+    let mut s = b"cd / && tar -c --format=gnu -b 20 --anchored --no-wildcards".to_vec();
     for c in children {
         s.extend_from_slice(b" --exclude=");
         s.extend_from_slice(&quote(&rel(c)));

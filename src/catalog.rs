@@ -45,10 +45,9 @@ CREATE TABLE IF NOT EXISTS tapeop_target_totals (
 INSERT OR REPLACE INTO tapeop_target_totals (target_id, file_count, size_kb)
     SELECT target_id, COUNT(*), COALESCE(SUM(size_kb), 0) FROM files GROUP BY target_id;
 CREATE TRIGGER IF NOT EXISTS tapeop_files_ins AFTER INSERT ON files BEGIN
-    INSERT INTO tapeop_target_totals (target_id, file_count, size_kb)
-        VALUES (NEW.target_id, 1, COALESCE(NEW.size_kb, 0))
-        ON CONFLICT(target_id) DO UPDATE SET file_count = file_count + 1,
-            size_kb = size_kb + COALESCE(NEW.size_kb, 0);
+    INSERT OR IGNORE INTO tapeop_target_totals (target_id) VALUES (NEW.target_id);
+    UPDATE tapeop_target_totals SET file_count = file_count + 1,
+        size_kb = size_kb + COALESCE(NEW.size_kb, 0) WHERE target_id = NEW.target_id;
 END;
 CREATE TRIGGER IF NOT EXISTS tapeop_files_del AFTER DELETE ON files BEGIN
     UPDATE tapeop_target_totals SET file_count = file_count - 1,
@@ -58,10 +57,9 @@ END;
 CREATE TRIGGER IF NOT EXISTS tapeop_files_upd AFTER UPDATE OF size_kb, target_id ON files BEGIN
     UPDATE tapeop_target_totals SET file_count = file_count - 1,
         size_kb = size_kb - COALESCE(OLD.size_kb, 0) WHERE target_id = OLD.target_id;
-    INSERT INTO tapeop_target_totals (target_id, file_count, size_kb)
-        VALUES (NEW.target_id, 1, COALESCE(NEW.size_kb, 0))
-        ON CONFLICT(target_id) DO UPDATE SET file_count = file_count + 1,
-            size_kb = size_kb + COALESCE(NEW.size_kb, 0);
+    INSERT OR IGNORE INTO tapeop_target_totals (target_id) VALUES (NEW.target_id);
+    UPDATE tapeop_target_totals SET file_count = file_count + 1,
+        size_kb = size_kb + COALESCE(NEW.size_kb, 0) WHERE target_id = NEW.target_id;
 END;
 CREATE TABLE IF NOT EXISTS tapeop_tape_info (
     tape_id INTEGER PRIMARY KEY,
@@ -111,6 +109,8 @@ pub enum Mode {
 pub struct Catalog {
     conn: Connection,
     path: PathBuf,
+    mode: Mode,
+    ready: std::cell::Cell<bool>,
 }
 
 /// A tape row.
@@ -253,7 +253,7 @@ impl Catalog {
         let conn = Connection::open_with_flags(path, flags)
             .with_context(|| format!("cannot open catalogue {}", path.display()))?;
         conn.busy_timeout(Duration::from_secs(60))?;
-        let catalog = Catalog { conn, path: path.to_path_buf() };
+        let catalog = Catalog { conn, path: path.to_path_buf(), mode, ready: std::cell::Cell::new(false) };
         catalog.prepare(mode, exists).with_context(|| format!("catalogue {}", path.display()))?;
         Ok(catalog)
     }
@@ -265,18 +265,44 @@ impl Catalog {
                 "was written by a newer tapeop (schema version {version}, this one knows {SCHEMA_VERSION}); upgrade tapeop — the catalogue was not modified"
             );
         }
-        if existed {
+        let empty = self.table_count()? == 0;
+        if existed && !empty {
             self.check_legacy_tables()?;
         }
-        if mode == Mode::ReadOnly {
+        if empty && mode != Mode::Create {
+            bail!("is empty (no tables): not a tapeop catalogue; check database_file in tape.conf");
+        }
+        if mode == Mode::Create && empty {
+            self.writable()?;
+        }
+        Ok(())
+    }
+
+    /// Get ready to change the catalogue: WAL mode, and the additive schema
+    /// upgrade of a legacy catalogue. Commands call it once they know they
+    /// will write, so a refused command leaves a legacy file untouched.
+    pub fn writable(&self) -> Result<()> {
+        if self.ready.get() {
             return Ok(());
+        }
+        if self.mode == Mode::ReadOnly {
+            bail!("catalogue {} was opened read-only", self.path.display());
         }
         self.conn.pragma_update(None, "journal_mode", "WAL").context("cannot switch to WAL mode")?;
         self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let version = self.user_version()?;
         if version < SCHEMA_VERSION {
-            self.migrate(version)?;
+            self.migrate(version).with_context(|| format!("upgrading catalogue {}", self.path.display()))?;
         }
+        self.ready.set(true);
         Ok(())
+    }
+
+    fn table_count(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| r.get(0))
+            .context("not a readable sqlite catalogue")?)
     }
 
     fn user_version(&self) -> Result<i64> {
@@ -289,8 +315,7 @@ impl Catalog {
             [],
             |r| r.get(0),
         ).context("not a readable sqlite catalogue")?;
-        let any: i64 = self.conn.query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| r.get(0))?;
-        if n != 4 && any > 0 {
+        if n != 4 {
             bail!("is not a tapeop catalogue (it lacks the tapes/targets/files/backups tables)");
         }
         Ok(())
@@ -380,17 +405,12 @@ impl Catalog {
 
     /// Create an `open` tape; `online` makes it the only online tape.
     pub fn create_tape(&self, name: &str, serial: Option<&str>, online: bool) -> Result<Tape> {
+        self.writable()?;
         if let Some(t) = self.tape_by_name(name)? {
             bail!("a tape named {name:?} already exists (id {}, {})", t.id, t.status);
         }
         if let Some(s) = serial {
-            let other: Option<String> = self
-                .conn
-                .query_row("SELECT name FROM tapes WHERE serial = ?1", [s], |r| r.get(0))
-                .optional()?;
-            if let Some(other) = other {
-                bail!("serial number {s:?} already belongs to tape {other:?}");
-            }
+            self.check_serial_free(s)?;
         }
         let tx = self.conn.unchecked_transaction()?;
         if online {
@@ -404,8 +424,19 @@ impl Catalog {
         self.require_tape(name)
     }
 
+    /// Refuse a serial number that another tape has.
+    pub fn check_serial_free(&self, serial: &str) -> Result<()> {
+        let other: Option<String> =
+            self.conn.query_row("SELECT name FROM tapes WHERE serial = ?1", [serial], |r| r.get(0)).optional()?;
+        if let Some(other) = other {
+            bail!("serial number {serial:?} already belongs to tape {other:?}");
+        }
+        Ok(())
+    }
+
     /// Make `tape` the only online tape.
     pub fn activate_tape(&self, tape: &Tape) -> Result<()> {
+        self.writable()?;
         let tx = self.conn.unchecked_transaction()?;
         tx.execute("UPDATE tapes SET online = 0 WHERE online != 0", [])?;
         tx.execute("UPDATE tapes SET online = 1 WHERE id = ?1", [tape.id])?;
@@ -416,6 +447,7 @@ impl Catalog {
     /// Close a tape: its assigned backups are dissociated, it goes offline
     /// and its status becomes `closed`. Returns how many were dissociated.
     pub fn close_tape(&self, tape: &Tape) -> Result<usize> {
+        self.writable()?;
         let tx = self.conn.unchecked_transaction()?;
         let n = tx.execute("DELETE FROM backups WHERE tape_id = ?1 AND status IN ('assigned', 'new')", [tape.id])?;
         tx.execute("UPDATE tapes SET status = 'closed', online = 0 WHERE id = ?1", [tape.id])?;
@@ -561,6 +593,7 @@ impl Catalog {
 
     /// Give every unassigned target an `assigned` backup on `tape`.
     pub fn assign(&self, tape: &Tape, target_ids: &[i64]) -> Result<usize> {
+        self.writable()?;
         let tx = self.conn.unchecked_transaction()?;
         {
             let mut stmt = tx.prepare(
@@ -577,6 +610,7 @@ impl Catalog {
 
     /// Mark an assigned backup as recorded at `file_number`.
     pub fn mark_recorded(&self, backup_id: i64, file_number: i64, bytes: u64, block_size: usize) -> Result<()> {
+        self.writable()?;
         let tx = self.conn.unchecked_transaction()?;
         let n = tx.execute(
             "UPDATE backups SET status = 'recorded', file_number = ?2 WHERE id = ?1 AND status = 'assigned'",
@@ -595,6 +629,7 @@ impl Catalog {
 
     /// Mark a recorded backup as confirmed.
     pub fn mark_confirmed(&self, backup_id: i64) -> Result<()> {
+        self.writable()?;
         let tx = self.conn.unchecked_transaction()?;
         tx.execute("UPDATE backups SET status = 'confirmed' WHERE id = ?1", [backup_id])?;
         tx.execute(
@@ -610,6 +645,7 @@ impl Catalog {
 
     /// Record the start of an archive, confirm or restore attempt.
     pub fn history_start(&self, kind: &str, tape: &str, file_number: i64, target: &[u8]) -> Result<i64> {
+        self.writable()?;
         self.conn.execute(
             "INSERT INTO tapeop_history (kind, tape, file_number, target, started, outcome) VALUES (?1, ?2, ?3, ?4, ?5, 'running')",
             params![kind, tape, file_number, show(target), now_text()],

@@ -151,6 +151,9 @@ fn open_tape(ctx: &Context_, name: &str, serial: Option<String>, online: Option<
     if let Some(t) = cat.tape_by_name(name)? {
         bail!("a tape named {name:?} already exists (id {}, {}); use activate_tape to bring it online", t.id, t.status);
     }
+    if let Some(s) = serial.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        cat.check_serial_free(s)?;
+    }
     if cat.online_tape()?.is_none() {
         println!("No tape marked as active.");
     }

@@ -45,6 +45,7 @@ pub fn run(config: &Config, prompter: &Prompter, list: &Path, opts: Options) -> 
         list.display()
     );
     prompter.proceed("Do you wish to proceed?")?;
+    cat.writable()?;
     println!("Creating target entries...");
     create_targets(&cat, &paths, opts.retry || opts.rescan)?;
     if opts.no_scan {
@@ -332,8 +333,13 @@ pub fn scan_script(target: &[u8], children: &[Vec<u8>], jobs: Option<u32>) -> Ve
     let prune = if prune.is_empty() { Vec::new() } else { [b"\\(".as_slice(), &prune, b" \\) -prune -o"].concat() };
     let jobs = jobs.map_or("$(nproc 2>/dev/null || echo 1)".to_string(), |j| j.max(1).to_string());
     let mut s = Vec::new();
-    s.extend_from_slice(b"export LC_ALL=C; cd -- ");
-    s.extend_from_slice(&quote(target));
+    let q = quote(target);
+    s.extend_from_slice(b"export LC_ALL=C\nif [ ! -d ");
+    s.extend_from_slice(&q);
+    s.extend_from_slice(b" ]; then printf '%s: No such file or directory\\n' ");
+    s.extend_from_slice(&q);
+    s.extend_from_slice(b" >&2; exit 2; fi\ncd -- ");
+    s.extend_from_slice(&q);
     s.extend_from_slice(b" || exit 2\ntmp=$(mktemp -d) || exit 2\ntrap 'rm -rf -- \"$tmp\"' EXIT\nfind . ");
     s.extend_from_slice(&prune);
     s.extend_from_slice(format!(

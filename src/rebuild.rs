@@ -1,10 +1,487 @@
-//! PLACEHOLDER: scan_tape is being written; this file is replaced whole.
-use anyhow::{Result, bail};
+//! `scan_tape`: reading a whole tape back without trusting the catalogue.
+//! This module owns walking the loaded tape from file 0 to end of data
+//! (recognising and skipping tapeop's label at file 0), parsing and md5-ing
+//! every tape file, and then either comparing each one with the catalogue's
+//! backup at that file number (compare mode: the tape the label names, or
+//! the online tape for an unlabelled one; the catalogue is never changed), or
+//! recording a tape the catalogue does not know (`--record-as NAME`): the
+//! tape is created `closed` and offline — nothing is ever appended to a tape
+//! known only from what could be read back — and each tape file becomes a
+//! target (the members' longest common directory, with a leading `/`), its
+//! files and md5 sums, and a `recorded` backup at that file number, in one
+//! transaction per tape file. Members are held in memory one tape file at a
+//! time. `--record-as` creates the catalogue when there is none, so a lost
+//! catalogue is rebuilt tape by tape.
 
+use std::collections::{HashMap, HashSet};
+
+use anyhow::{Context, Result, bail};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::catalog::{Backup, Catalog, Mode, Tape, name_bytes, name_value, show};
 use crate::config::Config;
-use crate::exit_codes::ExitCode;
+use crate::drive::{self, Access, Drive};
+use crate::exit_codes::{Exit, ExitCode};
+use crate::label::{self, LABEL_MEMBER, Label};
+use crate::restore::{stream_file, tape_label};
+use crate::stop;
+use crate::tarstream::{self, Member, MemberKind};
+use crate::verify::Checker;
 
 /// Run `scan_tape`.
-pub fn run(_config: &Config, _record_as: Option<&str>) -> Result<ExitCode> {
-    bail!("scan_tape is not available yet")
+pub fn run(config: &Config, record_as: Option<&str>) -> Result<ExitCode> {
+    let mode = if record_as.is_some() { Mode::Create } else { Mode::ReadOnly };
+    let cat = Catalog::open(&config.database_file, mode)?;
+    if let Some(name) = record_as {
+        check_new_name(&cat, name)?;
+    }
+    let mut drive = drive::open(&config.drive, Access::Read, config.block_size)?;
+    let count = drive.count_files().with_context(|| format!("finding the end of data on {}", drive.name()))?;
+    if count == 0 {
+        bail!("{} holds no tape files: nothing to scan", drive.name());
+    }
+    let label = label::read_label(&mut *drive).with_context(|| format!("reading tape file 0 of {}", drive.name()))?;
+    match &label {
+        Some(l) => println!("Tape file 0 is tapeop's label: tape \"{}\", serial \"{}\", catalogue {}.", l.tape, l.serial, l.catalogue),
+        None => println!("The tape has no tapeop label: an old tool's tape, data from file 0."),
+    }
+    println!("{} holds {count} tape files.", drive.name());
+    match record_as {
+        Some(name) => {
+            cat.writable()?;
+            record(&cat, &mut *drive, name, label.as_ref(), count)
+        }
+        None => compare(&cat, &mut *drive, label.as_ref(), count),
+    }
+}
+
+fn check_new_name(cat: &Catalog, name: &str) -> Result<()> {
+    if name.trim().is_empty() || name.chars().any(char::is_whitespace) {
+        bail!("tape name {name:?} must be a non-empty word without spaces");
+    }
+    if let Some(t) = cat.tape_by_name(name)? {
+        return Err(Exit::new(
+            ExitCode::Failure,
+            format!(
+                "a tape named \"{name}\" is already in the catalogue (id {}, {}): nothing was recorded; scan_tape without --record-as compares the loaded tape with it",
+                t.id, t.status
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// One tape file as read back.
+struct TapeFile {
+    members: Vec<Member>,
+    bytes: u64,
+}
+
+impl TapeFile {
+    /// An unreadable tapeop label at file 0 (read_label could not parse it).
+    fn is_label(&self, n: u64) -> bool {
+        n == 0 && self.members.len() == 1 && self.members.iter().all(|m| m.name == LABEL_MEMBER.as_bytes())
+    }
+}
+
+fn read_tape_file(drive: &mut dyn Drive, n: u64) -> Result<TapeFile> {
+    let mut members = Vec::new();
+    let summary = stream_file(drive, n, |reader| {
+        tarstream::scan(reader, |m| {
+            stop::check_abort()?;
+            members.push(m);
+            Ok(())
+        })
+    })
+    .with_context(|| format!("tape file {n} is not a readable tar stream"))?;
+    Ok(TapeFile { members, bytes: summary.stream_bytes })
+}
+
+// ---- compare mode ----
+
+fn compare(cat: &Catalog, drive: &mut dyn Drive, label: Option<&Label>, count: u64) -> Result<ExitCode> {
+    let tape = known_tape(cat, label)?;
+    println!("Comparing with the catalogue's tape \"{}\".", tape.name);
+    let first = u64::from(label.is_some());
+    let mut bad = Vec::new();
+    for n in first..count {
+        stop::check()?;
+        if !compare_file(cat, drive, &tape, n)? {
+            bad.push(n);
+        }
+    }
+    for b in cat.written_backups(tape.id, None)?.iter().filter(|b| b.file_number >= count as i64) {
+        println!("file {}: {}: in the catalogue ({}), but the tape ends after file {}", b.file_number, show(&b.target), b.status, count - 1);
+        bad.push(b.file_number as u64);
+    }
+    if bad.is_empty() {
+        println!("Tape \"{}\": all {} tape files match the catalogue.", tape.name, count - first);
+        return Ok(ExitCode::Success);
+    }
+    let list: Vec<String> = bad.iter().map(u64::to_string).collect();
+    Err(Exit::new(
+        ExitCode::Failure,
+        format!("tape \"{}\": {} tape files differ from the catalogue (files {}); the catalogue was not changed", tape.name, bad.len(), list.join(", ")),
+    ))
+}
+
+/// The catalogue's tape for the loaded one: the one its label names, or the
+/// online tape when it has no label.
+fn known_tape(cat: &Catalog, label: Option<&Label>) -> Result<Tape> {
+    let Some(l) = label else {
+        let tape = cat.online_tape()?.context(
+            "the loaded tape has no tapeop label and no tape is online: activate_tape NAME to compare, or scan_tape --record-as NAME to record it",
+        )?;
+        if tape_label(cat, &tape)?.is_some() {
+            bail!("wrong tape: the online tape \"{}\" was labelled by tapeop, but the loaded tape has no label", tape.name);
+        }
+        return Ok(tape);
+    };
+    let tape = cat.tape_by_name(&l.tape)?.with_context(|| {
+        format!("the loaded tape is labelled \"{}\", which this catalogue does not know: scan_tape --record-as {} records it", l.tape, l.tape)
+    })?;
+    if let Some(want) = tape_label(cat, &tape)?
+        && want != l.catalogue
+    {
+        eprintln!("tapeop: warning: the label was written for catalogue {}, but this catalogue records tape \"{}\" as labelled for {want}", l.catalogue, tape.name);
+    }
+    Ok(tape)
+}
+
+/// Compare tape file `n` with the catalogue and print the result; true if it matches.
+fn compare_file(cat: &Catalog, drive: &mut dyn Drive, tape: &Tape, n: u64) -> Result<bool> {
+    let backup = cat.backup_at(tape.id, n as i64)?.filter(|b| matches!(b.status.as_str(), "recorded" | "confirmed"));
+    let file = match read_tape_file(drive, n) {
+        Ok(f) => f,
+        Err(e) => {
+            let what = backup.as_ref().map_or("not in the catalogue".to_string(), |b| show(&b.target));
+            println!("file {n}: {what}: UNREADABLE: {e:#}");
+            return Ok(false);
+        }
+    };
+    let Some(backup) = backup else {
+        let holds = common_target(&file.members).map_or_else(|e| format!("{e:#}"), |t| show(&t));
+        println!("file {n}: not in the catalogue as written to tape \"{}\"; the tape file holds {holds}", tape.name);
+        return Ok(false);
+    };
+    let mut checker = Checker::for_backup(cat, &backup)?;
+    for m in &file.members {
+        checker.check(m);
+    }
+    checker.finish();
+    if checker.problems.is_empty() {
+        println!("file {n}: {}: OK ({} files match)", show(&backup.target), checker.matched);
+        return Ok(true);
+    }
+    println!("file {n}: {}: {} differences", show(&backup.target), checker.problems.len());
+    for p in &checker.problems {
+        println!("  {p}");
+    }
+    Ok(false)
+}
+
+// ---- record mode ----
+
+fn record(cat: &Catalog, drive: &mut dyn Drive, name: &str, label: Option<&Label>, count: u64) -> Result<ExitCode> {
+    if let Some(l) = label
+        && l.tape != name
+    {
+        bail!("the loaded tape's label says it is tape \"{}\": record it under that name (--record-as {}); nothing was recorded", l.tape, l.tape);
+    }
+    let tape = create_tape(cat, name, label)?;
+    println!("Recorded tape \"{name}\" (closed, offline); reading its tape files ...");
+    let first = u64::from(label.is_some());
+    let (mut recorded, mut failed) = (0u64, Vec::new());
+    for n in first..count {
+        stop::check()?;
+        match record_file(cat, drive, &tape, n) {
+            Ok(Some(line)) => {
+                println!("file {n}: recorded {line}");
+                recorded += 1;
+            }
+            Ok(None) => println!("file {n}: an unreadable tapeop label; skipped"),
+            Err(e) => {
+                println!("file {n}: NOT recorded: {e:#}");
+                failed.push(n.to_string());
+            }
+        }
+    }
+    println!("Tape \"{name}\": {recorded} tape files recorded, {} not.", failed.len());
+    if failed.is_empty() {
+        return Ok(ExitCode::Success);
+    }
+    Err(Exit::new(ExitCode::Failure, format!("tape \"{name}\": tape files {} were not recorded (reasons above)", failed.join(", "))))
+}
+
+fn create_tape(cat: &Catalog, name: &str, label: Option<&Label>) -> Result<Tape> {
+    let serial = label.map(|l| l.serial.clone()).filter(|s| !s.is_empty());
+    let serial = match serial {
+        Some(s) if serial_taken(cat, &s)? => {
+            eprintln!("tapeop: warning: serial {s:?} from the label already belongs to another tape; recorded without a serial");
+            None
+        }
+        other => other,
+    };
+    let tx = cat.conn().unchecked_transaction()?;
+    tx.execute("INSERT INTO tapes (name, serial, status, online) VALUES (?1, ?2, 'closed', 0)", params![name, serial])?;
+    if let Some(l) = label {
+        tx.execute("INSERT INTO tapeop_tape_info (tape_id, label) VALUES (?1, ?2)", params![tx.last_insert_rowid(), l.catalogue])?;
+    }
+    tx.commit().with_context(|| format!("recording tape \"{name}\""))?;
+    cat.require_tape(name)
+}
+
+fn serial_taken(cat: &Catalog, serial: &str) -> Result<bool> {
+    Ok(cat.conn().query_row("SELECT EXISTS (SELECT 1 FROM tapes WHERE serial = ?1)", [serial], |r| r.get(0))?)
+}
+
+/// One catalogue file row made from the tape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct NewFile {
+    name: Vec<u8>,
+    md5: String,
+    size: u64,
+    link: Option<Vec<u8>>,
+}
+
+/// Record tape file `n`; Some(description) when recorded, None for a label.
+fn record_file(cat: &Catalog, drive: &mut dyn Drive, tape: &Tape, n: u64) -> Result<Option<String>> {
+    let file = read_tape_file(drive, n)?;
+    if file.is_label(n) {
+        return Ok(None);
+    }
+    let target = common_target(&file.members)?;
+    let rows = file_rows(&target, &file.members)?;
+    store(cat, tape, n, &target, &rows, &file)?;
+    Ok(Some(format!("{} ({} files)", show(&target), rows.len())))
+}
+
+/// The longest common directory of the members, with a leading `/`.
+fn common_target(members: &[Member]) -> Result<Vec<u8>> {
+    let mut common: Option<Vec<&[u8]>> = None;
+    for m in members {
+        if !tarstream::classify_name(&m.name).is_safe() {
+            bail!("member {} has an absolute name or a '..' component: not a tape file tapeop can record", show(&m.name));
+        }
+        let mut comps: Vec<&[u8]> = m.name.split(|&b| b == b'/').filter(|c| !c.is_empty()).collect();
+        if m.kind != MemberKind::Directory {
+            comps.pop();
+        }
+        common = Some(match common {
+            None => comps,
+            Some(c) => c.iter().zip(&comps).take_while(|(a, b)| a == b).map(|(a, _)| *a).collect(),
+        });
+    }
+    let comps = common.context("the tape file holds no members")?;
+    if comps.is_empty() {
+        bail!("its members share no directory, so they are not one target");
+    }
+    Ok([b"/".as_slice(), &comps.join(&b'/')].concat())
+}
+
+/// The catalogue rows for the members, as import would have listed them:
+/// files and hard links with their md5, symlinks, and empty directories.
+fn file_rows(target: &[u8], members: &[Member]) -> Result<Vec<NewFile>> {
+    let prefix = target.strip_prefix(b"/").unwrap_or(target);
+    let rels: Vec<&[u8]> = members
+        .iter()
+        .map(|m| tarstream::strip_prefix(&m.name, prefix).with_context(|| format!("member {} is outside {}", show(&m.name), show(target))))
+        .collect::<Result<_>>()?;
+    let nonempty = nonempty_dirs(&rels);
+    let mut rows: Vec<NewFile> = Vec::new();
+    let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
+    for (m, rel) in members.iter().zip(&rels) {
+        if rel.is_empty() {
+            continue;
+        }
+        let Some(row) = file_row(m, rel, &nonempty)? else { continue };
+        match index.get(*rel) {
+            Some(&i) => rows[i] = row,
+            None => {
+                index.insert(rel.to_vec(), rows.len());
+                rows.push(row);
+            }
+        }
+    }
+    Ok(rows)
+}
+
+fn nonempty_dirs(rels: &[&[u8]]) -> HashSet<Vec<u8>> {
+    let mut set = HashSet::new();
+    for rel in rels {
+        for (i, b) in rel.iter().enumerate() {
+            if *b == b'/' {
+                set.insert(rel.get(..i).unwrap_or_default().to_vec());
+            }
+        }
+        if !rel.is_empty() {
+            set.insert(Vec::new());
+        }
+    }
+    set
+}
+
+fn file_row(m: &Member, rel: &[u8], nonempty: &HashSet<Vec<u8>>) -> Result<Option<NewFile>> {
+    let name = rel.to_vec();
+    Ok(Some(match m.kind {
+        MemberKind::File | MemberKind::HardLink => {
+            let md5 = m.md5_hex().with_context(|| format!("hard link {} points to a member not earlier in the stream", show(rel)))?;
+            NewFile { name, md5, size: m.size, link: None }
+        }
+        MemberKind::Symlink => NewFile { name, md5: "symlink".into(), size: 0, link: Some(m.link_target.clone().unwrap_or_default()) },
+        MemberKind::Directory if !nonempty.contains(rel) => NewFile { name, md5: "directory".into(), size: 0, link: None },
+        MemberKind::Directory => return Ok(None),
+        MemberKind::Other(t) => {
+            eprintln!("tapeop: skipped {} (special file, tar type {}), as import does", show(rel), show(&[t]));
+            return Ok(None);
+        }
+    }))
+}
+
+/// Write one tape file's target, files and backup in one transaction.
+fn store(cat: &Catalog, tape: &Tape, n: u64, target: &[u8], rows: &[NewFile], file: &TapeFile) -> Result<()> {
+    let tx = cat.conn().unchecked_transaction()?;
+    let existing: Option<i64> =
+        tx.query_row("SELECT id FROM targets WHERE name = ?1", [name_value(target)], |r| r.get(0)).optional()?;
+    let id = match existing {
+        Some(id) => adopt_target(cat, &tx, id, target, file)?,
+        None => new_target(&tx, target)?,
+    };
+    if existing.is_none() || file_count(&tx, id)? == 0 {
+        insert_files(&tx, id, rows)?;
+    }
+    tx.execute("UPDATE targets SET scanned = 1 WHERE id = ?1", [id])?;
+    tx.execute(
+        "INSERT INTO backups (target_id, tape_id, file_number, status) VALUES (?1, ?2, ?3, 'recorded')",
+        params![id, tape.id, n as i64],
+    )?;
+    tx.execute("INSERT INTO tapeop_backup_info (backup_id, bytes) VALUES (?1, ?2)", params![tx.last_insert_rowid(), file.bytes as i64])?;
+    tx.commit().with_context(|| format!("recording tape file {n} ({})", show(target)))?;
+    Ok(())
+}
+
+/// A target the catalogue already has: refused if it has a backup; if it
+/// has files, the tape must match them.
+fn adopt_target(cat: &Catalog, tx: &Connection, id: i64, target: &[u8], file: &TapeFile) -> Result<i64> {
+    let elsewhere: Option<(String, i64, String)> = tx
+        .query_row(
+            "SELECT t.name, COALESCE(b.file_number, -1), COALESCE(b.status, '') FROM backups b JOIN tapes t ON t.id = b.tape_id
+             WHERE b.target_id = ?1 ORDER BY b.id LIMIT 1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    if let Some((tape, fnum, status)) = elsewhere {
+        bail!("target {} already has a backup on tape \"{tape}\" (file {fnum}, {status}); not recorded twice", show(target));
+    }
+    if file_count(tx, id)? == 0 {
+        return Ok(id);
+    }
+    let backup = Backup { id: 0, target_id: id, target: target.to_vec(), file_number: -1, status: String::new(), file_count: 0, size_kb: 0 };
+    let mut checker = Checker::for_backup(cat, &backup)?;
+    file.members.iter().for_each(|m| checker.check(m));
+    checker.finish();
+    if let Some(first) = checker.problems.first() {
+        bail!(
+            "target {} is in the catalogue with files that differ from the tape in {} places (first: {first}); not recorded",
+            show(target),
+            checker.problems.len()
+        );
+    }
+    Ok(id)
+}
+
+fn file_count(tx: &Connection, id: i64) -> Result<i64> {
+    Ok(tx.query_row("SELECT COUNT(*) FROM files WHERE target_id = ?1", [id], |r| r.get(0))?)
+}
+
+/// Insert a target and link it into the parent tree: its parent is the
+/// nearest ancestor target, and it becomes the parent of targets below it
+/// whose parent was further up.
+fn new_target(tx: &Connection, target: &[u8]) -> Result<i64> {
+    tx.execute("INSERT INTO targets (name, scanned) VALUES (?1, 1)", [name_value(target)])?;
+    let id = tx.last_insert_rowid();
+    let all: Vec<(i64, Vec<u8>, Option<i64>)> = {
+        let mut stmt = tx.prepare("SELECT id, name, parent_id FROM targets")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, name_bytes(r.get_ref(1)?), r.get(2)?)))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    let parent = all.iter().filter(|t| is_under(target, &t.1)).max_by_key(|t| t.1.len()).map(|t| t.0);
+    tx.execute("UPDATE targets SET parent_id = ?2 WHERE id = ?1", params![id, parent])?;
+    let len_of = |pid: i64| all.iter().find(|t| t.0 == pid).map_or(0, |t| t.1.len());
+    for (child, name, current) in &all {
+        if is_under(name, target) && current.is_none_or(|p| len_of(p) < target.len()) {
+            tx.execute("UPDATE targets SET parent_id = ?2 WHERE id = ?1", params![child, id])?;
+        }
+    }
+    Ok(id)
+}
+
+fn is_under(child: &[u8], parent: &[u8]) -> bool {
+    child.len() > parent.len() && child.starts_with(parent) && child.get(parent.len()) == Some(&b'/')
+}
+
+fn insert_files(tx: &Connection, target_id: i64, rows: &[NewFile]) -> Result<()> {
+    let mut ins = tx.prepare("INSERT INTO files (target_id, name, md5sum, size_kb) VALUES (?1, ?2, ?3, ?4)")?;
+    let mut info = tx.prepare("INSERT OR REPLACE INTO tapeop_file_info (file_id, size_bytes, link_target) VALUES (?1, ?2, ?3)")?;
+    for f in rows {
+        ins.execute(params![target_id, name_value(&f.name), f.md5, f.size.div_ceil(1024) as i64])?;
+        info.execute(params![tx.last_insert_rowid(), f.size as i64, f.link])?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(name: &str, kind: MemberKind) -> Member {
+        Member {
+            name: name.as_bytes().to_vec(),
+            kind,
+            size: 0,
+            md5: Some([0; 16]),
+            link_target: Some(b"x".to_vec()),
+            mode: 0o644,
+            mtime: 0,
+            uid: 0,
+            gid: 0,
+        }
+    }
+
+    #[test]
+    fn target_is_the_common_directory() {
+        let ms = [member("a/b/t/", MemberKind::Directory), member("a/b/t/f", MemberKind::File), member("a/b/t/s/g", MemberKind::File)];
+        assert_eq!(common_target(&ms).unwrap(), b"/a/b/t");
+        let one = [member("a/b/t/s/g", MemberKind::File)];
+        assert_eq!(common_target(&one).unwrap(), b"/a/b/t/s");
+        assert!(common_target(&[member("f", MemberKind::File)]).is_err());
+        assert!(common_target(&[]).is_err());
+        assert!(common_target(&[member("/etc/x", MemberKind::File)]).is_err());
+    }
+
+    #[test]
+    fn rows_like_import() {
+        let ms = [
+            member("t/", MemberKind::Directory),
+            member("t/full/", MemberKind::Directory),
+            member("t/full/f", MemberKind::File),
+            member("t/empty/", MemberKind::Directory),
+            member("t/l", MemberKind::Symlink),
+            member("t/fifo", MemberKind::Other(b'6')),
+        ];
+        let rows = file_rows(b"/t", &ms).unwrap();
+        let names: Vec<(&[u8], &str)> = rows.iter().map(|r| (r.name.as_slice(), r.md5.as_str())).collect();
+        assert_eq!(
+            names,
+            vec![(&b"full/f"[..], "00000000000000000000000000000000"), (b"empty", "directory"), (b"l", "symlink")]
+        );
+    }
+
+    #[test]
+    fn under() {
+        assert!(is_under(b"/a/b", b"/a"));
+        assert!(!is_under(b"/ab", b"/a"));
+        assert!(!is_under(b"/a", b"/a"));
+    }
 }

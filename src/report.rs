@@ -1,31 +1,23 @@
 //! The operator reports: `status`, `tapes`, `unassigned`, `tape_detail`,
-//! `where_is`, `backup_info` and `dump_manifest`. This module owns their
-//! layout (the old tool's columns and figures, GB = size_kb / 1e6) and
-//! streams rows from the catalogue straight to the output, so reports stay
-//! instant on catalogues of tens of millions of files.
+//! `where_is`, `backup_info`, `log` and `dump_manifest`. This module owns
+//! their layout (the old tool's columns and figures, GB = size_kb / 1e6),
+//! their `--json` form (one JSON document per invocation, field names
+//! documented in the README), and streams rows from the catalogue straight
+//! to the output, so reports stay instant on catalogues of tens of millions
+//! of files.
 
 use std::fs;
 use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
+use serde_json::{Map, Value, json};
 
-use crate::catalog::{Backup, Catalog, Tape, name_bytes, name_value, show};
+use crate::catalog::{Backup, Catalog, FileRow, Tally, Tape, name_bytes, name_value, show};
 
-fn no_json_yet(json: bool) -> Result<()> {
-    if json {
-        anyhow::bail!("--json is not available for this report yet");
-    }
-    Ok(())
-}
-
-/// `log`: the history of archive, confirm and restore attempts.
-pub fn log(cat: &Catalog, tape: Option<&str>, limit: u32, json: bool, out: &mut dyn Write) -> Result<()> {
-    no_json_yet(json)?;
-    let _ = (cat, tape, limit, out);
-    anyhow::bail!("log is not available yet")
-}
+/// The backup statuses `status` reports, in its order.
+const STATUSES: [&str; 3] = ["confirmed", "recorded", "assigned"];
 
 fn gb(size_kb: i64) -> f64 {
     size_kb as f64 / 1e6
@@ -33,10 +25,12 @@ fn gb(size_kb: i64) -> f64 {
 
 /// `status [TAPE]`: per-status counts and sizes, unassigned count, layout.
 pub fn status(cat: &Catalog, tape: &Tape, json: bool, out: &mut dyn Write) -> Result<()> {
-    no_json_yet(json)?;
+    if json {
+        return status_json(cat, tape, out);
+    }
     writeln!(out, "\nWork on \"{}\"", tape.name)?;
     let mut total = 0;
-    for status in ["confirmed", "recorded", "assigned"] {
+    for status in STATUSES {
         let t = cat.tape_tally(tape.id, status)?;
         total += t.size_kb;
         writeln!(out, "   type {status:<20}: {:6} ({:9.3} GB)", t.count, gb(t.size_kb))?;
@@ -58,7 +52,9 @@ pub fn status(cat: &Catalog, tape: &Tape, json: bool, out: &mut dyn Write) -> Re
 
 /// `tapes [-v]`: one row per tape.
 pub fn tapes(cat: &Catalog, verbose: bool, json: bool, out: &mut dyn Write) -> Result<()> {
-    no_json_yet(json)?;
+    if json {
+        return tapes_json(cat, out);
+    }
     let un = cat.unassigned_tally()?;
     writeln!(out, "\nThere are {} unassigned targets.  (Use \"unassigned\" to see size.)\n", un.count)?;
     writeln!(out, "All tapes in database:")?;
@@ -99,8 +95,10 @@ pub fn display_status(cat: &Catalog, tape: &Tape) -> Result<String> {
 
 /// `unassigned`: count and size of the targets waiting for a tape.
 pub fn unassigned(cat: &Catalog, json: bool, out: &mut dyn Write) -> Result<()> {
-    no_json_yet(json)?;
     let un = cat.unassigned_tally()?;
+    if json {
+        return write_json(out, &tally_json(un));
+    }
     writeln!(out, "There are {} unassigned targets ({:.3} GB).\n", un.count, gb(un.size_kb))?;
     Ok(())
 }
@@ -115,7 +113,9 @@ pub fn tape_detail(
     json: bool,
     out: &mut dyn Write,
 ) -> Result<()> {
-    no_json_yet(json)?;
+    if json {
+        return tape_detail_json(cat, tape, file_number, verbose, out);
+    }
     writeln!(out, "# Tape name=\"{}\" serial=\"{}\"", tape.name, tape.serial)?;
     writeln!(out, "#FNum {:<12} {:>10} Target_name", "Status", "Size_GB")?;
     for b in cat.written_backups(tape.id, file_number)? {
@@ -132,14 +132,11 @@ pub fn tape_detail(
 
 /// `where_is NAME`: every backup that holds a file of that relative name.
 pub fn where_is(cat: &Catalog, name: &[u8], json: bool, out: &mut dyn Write) -> Result<()> {
-    no_json_yet(json)?;
+    if json {
+        return where_is_json(cat, name, out);
+    }
     writeln!(out, "#tape_name  Fnum status     md5sum                           filename")?;
-    let mut stmt = cat.conn().prepare(
-        "SELECT tp.name, b.file_number, b.status, f.md5sum, t.name, f.name
-         FROM files f JOIN targets t ON t.id = f.target_id
-         JOIN backups b ON b.target_id = f.target_id JOIN tapes tp ON tp.id = b.tape_id
-         WHERE f.name = ?1 ORDER BY b.id",
-    )?;
+    let mut stmt = cat.conn().prepare(WHERE_IS_SQL)?;
     let mut rows = stmt.query(params![name_value(name)])?;
     while let Some(r) = rows.next()? {
         let tape: String = r.get(0)?;
@@ -151,6 +148,11 @@ pub fn where_is(cat: &Catalog, name: &[u8], json: bool, out: &mut dyn Write) -> 
     }
     Ok(())
 }
+
+const WHERE_IS_SQL: &str = "SELECT tp.name, b.file_number, b.status, f.md5sum, t.name, f.name
+     FROM files f JOIN targets t ON t.id = f.target_id
+     JOIN backups b ON b.target_id = f.target_id JOIN tapes tp ON tp.id = b.tape_id
+     WHERE f.name = ?1 ORDER BY b.id";
 
 /// `target/name`, with exactly one `/` between them.
 pub fn join_path(target: &[u8], name: &[u8]) -> Vec<u8> {
@@ -164,8 +166,11 @@ pub fn join_path(target: &[u8], name: &[u8]) -> Vec<u8> {
 
 /// `backup_info [FILE_NUMBER]`: what the catalogue knows of one tape file
 /// of the online tape (or of every backup of it).
+/// Each tape file also lists its history rows (archive and confirm attempts).
 pub fn backup_info(cat: &Catalog, tape: &Tape, backups: &[Backup], json: bool, out: &mut dyn Write) -> Result<()> {
-    no_json_yet(json)?;
+    if json {
+        return backup_info_json(cat, tape, backups, out);
+    }
     writeln!(out, "Tape \"{}\" (serial \"{}\", id {}, {})", tape.name, tape.serial, tape.id, display_status(cat, tape)?)?;
     for b in backups {
         let target = cat.target(b.target_id)?;
@@ -186,6 +191,9 @@ pub fn backup_info(cat: &Catalog, tape: &Tape, backups: &[Backup], json: bool, o
             writeln!(out, "Child target:  {}", show(&child))?;
         }
         write_backup_extra(cat, b.id, out)?;
+        for h in history_of_tape_file(cat, &tape.name, b.file_number)? {
+            writeln!(out, "History:       {}", h.line())?;
+        }
     }
     Ok(())
 }
@@ -280,4 +288,473 @@ pub fn md5sum_line(md5: &str, path: &[u8]) -> Vec<u8> {
     }
     line.push(b'\n');
     line
+}
+
+// ---- history (`log`, `backup_info`) ----
+
+/// The history columns, plus the seconds between `started` and `ended`
+/// (NULL unless both are readable timestamps).
+const HISTORY_COLUMNS: &str = "id, kind, tape, file_number, target, started, ended, bytes, outcome, error,
+    CAST(strftime('%s', substr(ended, 1, 19)) AS INTEGER) - CAST(strftime('%s', substr(started, 1, 19)) AS INTEGER)";
+
+/// One row of `tapeop_history`: an archive, confirm or restore attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryRow {
+    /// Row id (increases with time).
+    pub id: i64,
+    /// `archive`, `confirm`, `restore`, ...
+    pub kind: String,
+    /// Tape name.
+    pub tape: Option<String>,
+    /// Tape file number.
+    pub file_number: Option<i64>,
+    /// Target directory.
+    pub target: Option<String>,
+    /// `YYYY-MM-DD HH:MM:SS UTC`.
+    pub started: String,
+    /// `YYYY-MM-DD HH:MM:SS UTC`, None while running (or after a crash).
+    pub ended: Option<String>,
+    /// Bytes moved.
+    pub bytes: Option<i64>,
+    /// `running`, `ok`, `failed`, `tape full`, ...
+    pub outcome: Option<String>,
+    /// What went wrong.
+    pub error: Option<String>,
+    /// Whole seconds from `started` to `ended`.
+    pub seconds: Option<i64>,
+}
+
+impl HistoryRow {
+    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<HistoryRow> {
+        Ok(HistoryRow {
+            id: r.get(0)?,
+            kind: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+            tape: r.get(2)?,
+            file_number: r.get(3)?,
+            target: r.get(4)?,
+            started: r.get::<_, Option<String>>(5)?.unwrap_or_default(),
+            ended: r.get(6)?,
+            bytes: r.get(7)?,
+            outcome: r.get(8)?,
+            error: r.get(9)?,
+            seconds: r.get(10)?,
+        })
+    }
+
+    /// MB/s (1 MB = 1e6 bytes) when bytes and a non-zero duration are known.
+    pub fn rate_mb_s(&self) -> Option<f64> {
+        match (self.bytes, self.seconds) {
+            (Some(b), Some(s)) if s > 0 => Some(b as f64 / 1e6 / s as f64),
+            _ => None,
+        }
+    }
+
+    /// One line for `backup_info`: start, kind, outcome, bytes, rate, error.
+    fn line(&self) -> String {
+        let mut l = format!("{} {} {}", self.started, self.kind, self.outcome.as_deref().unwrap_or("-"));
+        if let Some(b) = self.bytes {
+            l.push_str(&format!(", {b} bytes"));
+        }
+        if let Some(r) = self.rate_mb_s() {
+            l.push_str(&format!(", {r:.2} MB/s"));
+        }
+        if let Some(e) = &self.error {
+            l.push_str(&format!(": {}", one_line(e)));
+        }
+        l
+    }
+
+    fn to_json(&self) -> Value {
+        json!({
+            "id": self.id, "kind": self.kind, "tape": self.tape, "file_number": self.file_number,
+            "target": self.target, "started": self.started, "ended": self.ended, "bytes": self.bytes,
+            "seconds": self.seconds, "rate_mb_s": self.rate_mb_s(), "outcome": self.outcome, "error": self.error,
+        })
+    }
+
+    fn cells(&self) -> Vec<String> {
+        let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+        vec![
+            self.started.clone(),
+            opt(self.ended.clone()),
+            self.kind.clone(),
+            opt(self.tape.clone()),
+            opt(self.file_number.map(|n| n.to_string())),
+            opt(self.target.clone()),
+            opt(self.bytes.map(|b| b.to_string())),
+            opt(self.rate_mb_s().map(|r| format!("{r:.2}"))),
+            opt(self.outcome.clone()),
+            self.error.as_deref().map(one_line).unwrap_or_default(),
+        ]
+    }
+}
+
+/// Multi-line text (e.g. a remote's stderr) on one line.
+fn one_line(text: &str) -> String {
+    text.trim().replace(['\n', '\r'], " | ")
+}
+
+/// Whether the catalogue has a history table (false on a legacy catalogue).
+fn has_history(cat: &Catalog) -> Result<bool> {
+    cat.has_totals()
+}
+
+/// History rows of one tape file, oldest first.
+fn history_of_tape_file(cat: &Catalog, tape: &str, file_number: i64) -> Result<Vec<HistoryRow>> {
+    if !has_history(cat)? {
+        return Ok(Vec::new());
+    }
+    let sql = format!("SELECT {HISTORY_COLUMNS} FROM tapeop_history WHERE tape = ?1 AND file_number = ?2 ORDER BY id");
+    let mut stmt = cat.conn().prepare(&sql)?;
+    let rows = stmt.query_map(params![tape, file_number], HistoryRow::from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The newest `limit` history rows (0: all), of one tape or all, oldest first.
+fn history_tail(cat: &Catalog, tape: Option<&str>, limit: u32) -> Result<Vec<HistoryRow>> {
+    if !has_history(cat)? {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT * FROM (SELECT {HISTORY_COLUMNS} FROM tapeop_history WHERE ?1 IS NULL OR tape = ?1
+         ORDER BY id DESC LIMIT ?2) ORDER BY id"
+    );
+    let limit = if limit == 0 { -1 } else { i64::from(limit) };
+    let mut stmt = cat.conn().prepare(&sql)?;
+    let rows = stmt.query_map(params![tape, limit], HistoryRow::from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The header of the `log` table.
+const LOG_HEADER: [&str; 10] = ["Started", "Ended", "Kind", "Tape", "FNum", "Target", "Bytes", "MB/s", "Outcome", "Error"];
+/// Which `log` columns are right-aligned (numbers).
+const LOG_RIGHT: [bool; 10] = [false, false, false, false, true, false, true, true, false, false];
+
+/// `log [--tape T] [--limit N]`: the history of archive, confirm and restore
+/// attempts, newest last (at most `limit` rows; 0 = all), as an aligned
+/// table or JSON.
+pub fn log(cat: &Catalog, tape: Option<&str>, limit: u32, json: bool, out: &mut dyn Write) -> Result<()> {
+    if let Some(t) = tape {
+        cat.require_tape(t)?;
+    }
+    let rows = history_tail(cat, tape, limit)?;
+    if json {
+        let entries: Vec<Value> = rows.iter().map(HistoryRow::to_json).collect();
+        return write_json(out, &json!({ "tape": tape, "limit": limit, "entries": entries }));
+    }
+    let cells: Vec<Vec<String>> = rows.iter().map(HistoryRow::cells).collect();
+    write_table(out, &LOG_HEADER, &LOG_RIGHT, &cells)?;
+    if rows.is_empty() {
+        writeln!(out, "(no archive, confirm or restore recorded yet)")?;
+    }
+    Ok(())
+}
+
+/// An aligned text table: columns padded to their widest cell (the last
+/// one is not padded), numbers right-aligned, no trailing blanks.
+fn write_table(out: &mut dyn Write, header: &[&str], right: &[bool], rows: &[Vec<String>]) -> Result<()> {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let header: Vec<String> = header.iter().map(|h| h.to_string()).collect();
+    for row in std::iter::once(&header).chain(rows) {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            let pad = " ".repeat(widths[i].saturating_sub(cell.chars().count()));
+            let last = i + 1 == row.len();
+            match (right[i], last) {
+                (true, _) => line.push_str(&format!("{pad}{cell}")),
+                (false, true) => line.push_str(cell),
+                (false, false) => line.push_str(&format!("{cell}{pad}")),
+            }
+            if !last {
+                line.push_str("  ");
+            }
+        }
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    Ok(())
+}
+
+// ---- JSON ----
+
+/// Write one JSON document and a newline.
+fn write_json(out: &mut dyn Write, v: &Value) -> Result<()> {
+    serde_json::to_writer(&mut *out, v)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// Lowercase hex of bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Put a name under `key` as a string. When the bytes are not UTF-8 the
+/// string is lossy (U+FFFD) and `KEY_hex` holds the exact bytes in hex.
+pub fn put_name(map: &mut Map<String, Value>, key: &str, bytes: &[u8]) {
+    map.insert(key.to_string(), Value::String(show(bytes)));
+    if std::str::from_utf8(bytes).is_err() {
+        map.insert(format!("{key}_hex"), Value::String(hex(bytes)));
+    }
+}
+
+/// A JSON object from `json!`, for adding fields to.
+fn object(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+/// `{"count", "size_kb", "gb"}`.
+fn tally_json(t: Tally) -> Value {
+    json!({ "count": t.count, "size_kb": t.size_kb, "gb": gb(t.size_kb) })
+}
+
+/// tapeop's marks of a tape: (full, capacity_bytes); none on a legacy catalogue.
+fn tape_info(cat: &Catalog, tape_id: i64) -> Result<(bool, Option<i64>)> {
+    if !cat.has_totals()? {
+        return Ok((false, None));
+    }
+    let row = cat
+        .conn()
+        .query_row("SELECT full, capacity_bytes FROM tapeop_tape_info WHERE tape_id = ?1", [tape_id], |r| {
+            Ok((r.get::<_, Option<i64>>(0)?.unwrap_or(0) != 0, r.get::<_, Option<i64>>(1)?))
+        })
+        .optional()?;
+    Ok(row.unwrap_or((false, None)))
+}
+
+/// A tape as JSON: id, name, serial (null when blank), status (`open`,
+/// `closed`, `garbage`), full (tapeop's mark), online, capacity_bytes.
+fn tape_json(cat: &Catalog, tape: &Tape) -> Result<Map<String, Value>> {
+    let (full, capacity) = tape_info(cat, tape.id)?;
+    let serial = Some(tape.serial.as_str()).filter(|s| !s.is_empty());
+    Ok(object(json!({
+        "id": tape.id, "name": tape.name, "serial": serial, "status": tape.status,
+        "full": full, "online": tape.online, "capacity_bytes": capacity,
+    })))
+}
+
+fn status_json(cat: &Catalog, tape: &Tape, out: &mut dyn Write) -> Result<()> {
+    let mut doc = Map::new();
+    doc.insert("tape".into(), Value::Object(tape_json(cat, tape)?));
+    let mut total = Tally::default();
+    for status in STATUSES {
+        let t = cat.tape_tally(tape.id, status)?;
+        total.count += t.count;
+        total.size_kb += t.size_kb;
+        doc.insert(status.into(), tally_json(t));
+    }
+    doc.insert("total".into(), tally_json(total));
+    doc.insert("unassigned".into(), tally_json(cat.unassigned_tally()?));
+    let mut layout = Vec::new();
+    cat.layout(tape.id, |a, b, s| layout.push(json!({ "first": a, "last": b, "status": s })))?;
+    doc.insert("layout".into(), Value::Array(layout));
+    write_json(out, &Value::Object(doc))
+}
+
+fn tapes_json(cat: &Catalog, out: &mut dyn Write) -> Result<()> {
+    let mut tapes = Vec::new();
+    for t in cat.tapes()? {
+        let mut m = tape_json(cat, &t)?;
+        let kb = cat.tape_written_kb(t.id)?;
+        m.insert("written".into(), json!({ "size_kb": kb, "gb": gb(kb) }));
+        tapes.push(Value::Object(m));
+    }
+    write_json(out, &json!({ "unassigned": tally_json(cat.unassigned_tally()?), "tapes": tapes }))
+}
+
+/// Writes a JSON array one item at a time, so large reports stream.
+struct JsonArray {
+    first: bool,
+}
+
+impl JsonArray {
+    /// Write `prefix` (e.g. `,"files":`) and the opening bracket.
+    fn open(out: &mut dyn Write, prefix: &str) -> Result<JsonArray> {
+        write!(out, "{prefix}[")?;
+        Ok(JsonArray { first: true })
+    }
+
+    /// Write the comma (when needed); the caller then writes one item.
+    fn next(&mut self, out: &mut dyn Write) -> Result<()> {
+        if !self.first {
+            out.write_all(b",\n")?;
+        }
+        self.first = false;
+        Ok(())
+    }
+
+    /// Write one whole item.
+    fn item(&mut self, out: &mut dyn Write, v: &Value) -> Result<()> {
+        self.next(out)?;
+        serde_json::to_writer(&mut *out, v)?;
+        Ok(())
+    }
+
+    /// Write the closing bracket.
+    fn close(self, out: &mut dyn Write) -> Result<()> {
+        out.write_all(b"]")?;
+        Ok(())
+    }
+}
+
+/// Write an object's fields without its closing brace, so that a streamed
+/// array can follow (`,"key":[...]}` is written by the caller).
+fn open_object(out: &mut dyn Write, map: &Map<String, Value>) -> Result<()> {
+    out.write_all(b"{")?;
+    for (i, (k, v)) in map.iter().enumerate() {
+        if i > 0 {
+            out.write_all(b",")?;
+        }
+        serde_json::to_writer(&mut *out, k)?;
+        out.write_all(b":")?;
+        serde_json::to_writer(&mut *out, v)?;
+    }
+    Ok(())
+}
+
+/// A written or assigned backup as JSON (without its files).
+fn backup_json(b: &Backup) -> Map<String, Value> {
+    let mut m = object(json!({
+        "backup_id": b.id, "file_number": b.file_number, "status": b.status, "target_id": b.target_id,
+        "file_count": b.file_count, "size_kb": b.size_kb, "gb": gb(b.size_kb),
+    }));
+    put_name(&mut m, "target", &b.target);
+    m
+}
+
+/// What a catalogued file is, from its md5 column.
+fn file_type(md5: &str) -> &'static str {
+    match md5 {
+        "symlink" => "symlink",
+        "directory" => "directory",
+        _ => "file",
+    }
+}
+
+/// One catalogued file as JSON.
+fn file_json(f: &FileRow) -> Value {
+    let mut m = object(json!({
+        "md5": f.md5, "type": file_type(&f.md5), "size_kb": f.size_kb, "gb": gb(f.size_kb),
+        "size_bytes": f.size_bytes, "link_target": Value::Null,
+    }));
+    put_name(&mut m, "name", &f.name);
+    if let Some(l) = &f.link_target {
+        put_name(&mut m, "link_target", l);
+    }
+    Value::Object(m)
+}
+
+fn tape_detail_json(cat: &Catalog, tape: &Tape, file_number: Option<i64>, verbose: bool, out: &mut dyn Write) -> Result<()> {
+    out.write_all(b"{\"tape\":")?;
+    serde_json::to_writer(&mut *out, &Value::Object(tape_json(cat, tape)?))?;
+    let mut tape_files = JsonArray::open(out, ",\"tape_files\":")?;
+    for b in cat.written_backups(tape.id, file_number)? {
+        tape_files.next(out)?;
+        open_object(out, &backup_json(&b))?;
+        if verbose {
+            let mut files = JsonArray::open(out, ",\"files\":")?;
+            cat.each_file(b.target_id, |f| files.item(out, &file_json(&f)))?;
+            files.close(out)?;
+        }
+        out.write_all(b"}")?;
+    }
+    tape_files.close(out)?;
+    out.write_all(b"}\n")?;
+    Ok(())
+}
+
+fn where_is_json(cat: &Catalog, name: &[u8], out: &mut dyn Write) -> Result<()> {
+    let mut query = Map::new();
+    put_name(&mut query, "name", name);
+    open_object(out, &query)?;
+    let mut hits = JsonArray::open(out, ",\"hits\":")?;
+    let mut stmt = cat.conn().prepare(WHERE_IS_SQL)?;
+    let mut rows = stmt.query(params![name_value(name)])?;
+    while let Some(r) = rows.next()? {
+        let mut m = object(json!({
+            "tape": r.get::<_, String>(0)?,
+            "file_number": r.get::<_, Option<i64>>(1)?.unwrap_or(-1),
+            "status": r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+            "md5": r.get::<_, Option<String>>(3)?.unwrap_or_default(),
+        }));
+        let (target, rel) = (name_bytes(r.get_ref(4)?), name_bytes(r.get_ref(5)?));
+        put_name(&mut m, "target", &target);
+        put_name(&mut m, "name", &rel);
+        put_name(&mut m, "path", &join_path(&target, &rel));
+        hits.item(out, &Value::Object(m))?;
+    }
+    hits.close(out)?;
+    out.write_all(b"}\n")?;
+    Ok(())
+}
+
+fn backup_info_json(cat: &Catalog, tape: &Tape, backups: &[Backup], out: &mut dyn Write) -> Result<()> {
+    out.write_all(b"{\"tape\":")?;
+    serde_json::to_writer(&mut *out, &Value::Object(tape_json(cat, tape)?))?;
+    let mut items = JsonArray::open(out, ",\"backups\":")?;
+    for b in backups {
+        items.item(out, &Value::Object(backup_info_item(cat, tape, b)?))?;
+    }
+    items.close(out)?;
+    out.write_all(b"}\n")?;
+    Ok(())
+}
+
+/// Everything `backup_info` knows of one backup, as JSON.
+fn backup_info_item(cat: &Catalog, tape: &Tape, b: &Backup) -> Result<Map<String, Value>> {
+    let target = cat.target(b.target_id)?;
+    let mut m = backup_json(b);
+    m.insert("size_bytes".into(), json!(exact_bytes(cat, b.target_id)?));
+    m.insert("parent".into(), Value::Null);
+    if let Some(p) = target.parent_id {
+        put_name(&mut m, "parent", &cat.target(p)?.name);
+    }
+    let children: Vec<Value> = cat
+        .child_targets(b.target_id)?
+        .iter()
+        .map(|c| {
+            let mut cm = Map::new();
+            put_name(&mut cm, "target", c);
+            Value::Object(cm)
+        })
+        .collect();
+    m.insert("children".into(), Value::Array(children));
+    for (k, v) in backup_extra(cat, b.id)? {
+        m.insert(k.into(), v);
+    }
+    let history: Vec<Value> = history_of_tape_file(cat, &tape.name, b.file_number)?.iter().map(HistoryRow::to_json).collect();
+    m.insert("history".into(), Value::Array(history));
+    Ok(m)
+}
+
+/// `tape_bytes`, `block_size`, `written_at`, `confirmed_at` of a backup
+/// (null when unknown).
+fn backup_extra(cat: &Catalog, backup_id: i64) -> Result<[(&'static str, Value); 4]> {
+    let row = if cat.has_totals()? {
+        cat.conn()
+            .query_row(
+                "SELECT bytes, block_size, written_at, confirmed_at FROM tapeop_backup_info WHERE backup_id = ?1",
+                [backup_id],
+                |r| {
+                    Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, Option<i64>>(1)?, r.get::<_, Option<String>>(2)?, r.get::<_, Option<String>>(3)?))
+                },
+            )
+            .optional()?
+    } else {
+        None
+    };
+    let (bytes, block, written, confirmed) = row.unwrap_or_default();
+    Ok([
+        ("tape_bytes", json!(bytes)),
+        ("block_size", json!(block)),
+        ("written_at", json!(written)),
+        ("confirmed_at", json!(confirmed)),
+    ])
 }

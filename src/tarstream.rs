@@ -320,7 +320,7 @@ impl fmt::Display for Place<'_> {
 /// The parsing loop shared by [`scan`] and a future restore: calls `visit` with each member's
 /// header facts (md5 unset) and a reader over its content, checks the end-of-archive marker and
 /// drains the zero padding after it. Returns the number of bytes read from `reader`.
-fn walk<R: Read>(
+pub fn walk<R: Read>(
     reader: R,
     mut visit: impl FnMut(Member, &mut dyn Read) -> Result<()>,
 ) -> Result<u64> {
