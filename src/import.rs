@@ -107,14 +107,13 @@ fn is_under(child: &[u8], parent: &[u8]) -> bool {
 struct TargetRow {
     id: i64,
     name: Vec<u8>,
-    parent: Option<i64>,
     scanned: bool,
     written: bool,
 }
 
 fn all_targets(cat: &Catalog) -> Result<Vec<TargetRow>> {
     let mut stmt = cat.conn().prepare(
-        "SELECT t.id, t.name, t.parent_id, COALESCE(t.scanned, 0),
+        "SELECT t.id, t.name, NULL, COALESCE(t.scanned, 0),
                 EXISTS (SELECT 1 FROM backups b WHERE b.target_id = t.id AND b.status IN ('recorded','confirmed'))
          FROM targets t",
     )?;
@@ -122,7 +121,6 @@ fn all_targets(cat: &Catalog) -> Result<Vec<TargetRow>> {
         Ok(TargetRow {
             id: r.get(0)?,
             name: name_bytes(r.get_ref(1)?),
-            parent: r.get(2)?,
             scanned: r.get::<_, i64>(3)? != 0,
             written: r.get::<_, i64>(4)? != 0,
         })

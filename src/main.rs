@@ -1,29 +1,9 @@
-//! tapeop: archives a data host's directories onto LTO tape, one tar per tape
-//! file, and proves file by file that the tape holds what the disk held.
-//! `main` parses the command line, runs the command, and is the one place
-//! that maps an error to the documented exit codes.
+//! The `tapeop` binary: parses the command line, runs the command, and is
+//! the one place that maps an error to the documented exit codes.
 #![deny(unsafe_code)]
 
-mod archive;
-mod catalog;
-mod check;
-mod cli;
-mod commands;
-mod config;
-mod drive;
-mod exit_codes;
-mod import;
-mod label;
-mod prompt;
-mod rebuild;
-mod remote;
-mod report;
-mod restore;
-mod stop;
-mod tarstream;
-mod verify;
-
-use exit_codes::{Exit, ExitCode};
+use tapeop::exit_codes::{self, Exit};
+use tapeop::{cli, commands, stop};
 
 fn main() {
     let code = match cli::parse().and_then(|inv| {
@@ -46,5 +26,4 @@ fn report_error(err: &anyhow::Error) {
     if !quiet {
         eprintln!("tapeop: {err:#}");
     }
-    let _ = ExitCode::Success;
 }

@@ -1,0 +1,24 @@
+//! tapeop: archives a data host's directories onto LTO tape, one tar per tape
+//! file, and proves file by file that the tape holds what the disk held.
+//! The library holds every module (so benchmarks and tests can drive the
+//! catalogue and the data path directly); `main.rs` is the thin binary.
+#![deny(unsafe_code)]
+
+pub mod archive;
+pub mod catalog;
+pub mod check;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod drive;
+pub mod exit_codes;
+pub mod import;
+pub mod label;
+pub mod prompt;
+pub mod rebuild;
+pub mod remote;
+pub mod report;
+pub mod restore;
+pub mod stop;
+pub mod tarstream;
+pub mod verify;
