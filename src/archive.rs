@@ -7,13 +7,14 @@
 
 use std::io::Read;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
+use std::sync::mpsc::{SyncSender, sync_channel};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::buffer::{Block, BlockBuffer, Pop};
 use crate::catalog::{Backup, Catalog, Mode, Tape, show};
 use crate::config::Config;
 use crate::drive::{self, Access, Drive, DriveError};
@@ -49,6 +50,7 @@ pub fn run(config: &Config, opts: Options) -> Result<ExitCode> {
     cat.writable()?;
     let mut drive: Option<Box<dyn Drive>> = None;
     let mut proven = false;
+    let (run_started, mut run_bytes) = (Instant::now(), 0u64);
     loop {
         let assigned = cat.backups_with_status(tape.id, "assigned")?;
         let Some(job) = assigned.first().cloned() else {
@@ -57,13 +59,15 @@ pub fn run(config: &Config, opts: Options) -> Result<ExitCode> {
         };
         if opts.repeat {
             let left: i64 = assigned.iter().map(|b| b.size_kb).sum();
-            println!("Total data remaining: {:.3} GB in {} targets", left as f64 / 1e6, assigned.len());
+            println!("Total data remaining: {:.3} GB in {} targets ({})", left as f64 / 1e6, assigned.len(), hours_left(left, run_bytes, run_started));
         }
         let d = match drive.take() {
             Some(d) => d,
             None => drive::open(&config.drive, Access::Write, config.block_size)?,
         };
-        drive = Some(archive_one(&cat, config, &remote, &tape, &job, d, opts, &mut proven)?);
+        let (d, bytes) = archive_one(&cat, config, &remote, &tape, &job, d, opts, &mut proven)?;
+        drive = Some(d);
+        run_bytes += bytes;
         if !opts.repeat || opts.no_db_update {
             if !opts.repeat {
                 println!("Exiting ... pass --repeat to keep doing this.");
@@ -72,6 +76,16 @@ pub fn run(config: &Config, opts: Options) -> Result<ExitCode> {
         }
         stop::check()?;
     }
+}
+
+/// The time left at this run's rate so far, as the old tool printed it.
+fn hours_left(left_kb: i64, done_bytes: u64, since: Instant) -> String {
+    let secs = since.elapsed().as_secs_f64();
+    if done_bytes == 0 || secs <= 0.0 {
+        return "? hours".into();
+    }
+    let rate = done_bytes as f64 / secs;
+    format!("{:.2} hours", left_kb as f64 * 1024.0 / rate / 3600.0)
 }
 
 /// The remote command that streams a target as the old tool named it.
@@ -96,7 +110,7 @@ fn archive_one(
     mut drive: Box<dyn Drive>,
     opts: Options,
     proven: &mut bool,
-) -> Result<Box<dyn Drive>> {
+) -> Result<(Box<dyn Drive>, u64)> {
     let mut n = label::append_point(cat, tape)?;
     if opts.override_tape_check {
         println!("--override-tape-check: writing tape file {n} without proving the tape.");
@@ -110,7 +124,7 @@ fn archive_one(
     let started = Instant::now();
     let outcome = write_target(cat, config, remote, job, &mut drive, n as u64);
     let outcome = outcome.with_context(|| format!("archive of {} to tape \"{}\" file {n}", show(&job.target), tape.name));
-    end_history(cat, history, &outcome)?;
+    end_history(cat, history, &outcome, opts.no_db_update)?;
     let written = match outcome {
         Ok(w) => w,
         Err(e) if is_end_of_medium(&e) => return Err(tape_full(cat, tape, e)),
@@ -118,11 +132,12 @@ fn archive_one(
     };
     *proven = true;
     println!("... success.");
-    finish_record(cat, job, n, written, config.block_size, opts)?;
-    let gb = written as f64 / 1e9;
+    finish_record(cat, job, n, written.bytes, config.block_size, opts)?;
+    let gb = written.bytes as f64 / 1e9;
     let minutes = started.elapsed().as_secs_f64() / 60.0;
     println!(" -- completed {gb:.3} GB in {minutes:.1} minutes; rate is {:.3} GB/min", gb / minutes.max(1e-9));
-    Ok(drive)
+    println!(" -- the write buffer ran dry {} times (each a stop for a real drive)", written.dry_runs);
+    Ok((drive, written.bytes))
 }
 
 fn is_end_of_medium(e: &anyhow::Error) -> bool {
@@ -162,57 +177,71 @@ fn finish_record(cat: &Catalog, job: &Backup, n: i64, written: u64, block: usize
     cat.mark_recorded(job.id, n, written, block)
 }
 
-fn end_history(cat: &Catalog, id: i64, outcome: &Result<u64>) -> Result<()> {
+fn end_history(cat: &Catalog, id: i64, outcome: &Result<Written>, no_db_update: bool) -> Result<()> {
     match outcome {
-        Ok(b) => cat.history_end(id, Some(*b), "ok", None),
+        Ok(w) if no_db_update => cat.history_end(id, Some(w.bytes), "written, not recorded (--no-db-update)", None),
+        Ok(w) => cat.history_end(id, Some(w.bytes), "ok", None),
         Err(e) if is_end_of_medium(e) => cat.history_end(id, None, "tape full", Some(format!("{e:#}"))),
         Err(e) => cat.history_end(id, None, "failed", Some(format!("{e:#}"))),
     }
 }
 
-/// Stream the target onto tape file `n`; returns bytes written to tape.
-fn write_target(cat: &Catalog, config: &Config, remote: &Remote, job: &Backup, drive: &mut Box<dyn Drive>, n: u64) -> Result<u64> {
+/// Bytes written and how often the buffer ran dry.
+#[derive(Debug, Clone, Copy)]
+struct Written {
+    bytes: u64,
+    dry_runs: u64,
+}
+
+/// Stream the target onto tape file `n`: the source fills a bounded
+/// buffer on its own thread, this thread writes the drive and tees each
+/// block to the tar parser, which checks every member on a third thread.
+fn write_target(cat: &Catalog, config: &Config, remote: &Remote, job: &Backup, drive: &mut Box<dyn Drive>, n: u64) -> Result<Written> {
     let children = cat.child_targets(job.target_id)?;
     let mut checker = Checker::for_backup(cat, job)?;
     let child = remote.spawn(&tar_script(&job.target, &children))?;
     let child_pid = child.id();
     drive.begin_write(n)?;
     let depth = (config.buffer_size / config.block_size).max(2);
-    let (blocks_tx, blocks_rx) = sync_channel(depth);
+    let buffer = Arc::new(BlockBuffer::new(depth, depth / 2));
     let block_size = config.block_size;
-    let source = thread::spawn(move || read_blocks(child, block_size, &blocks_tx));
-    let (check_tx, check_rx) = sync_channel::<Arc<Vec<u8>>>(depth);
-    let parser = thread::scope(|s| {
+    let source_buffer = Arc::clone(&buffer);
+    let source = thread::spawn(move || read_blocks(child, block_size, &source_buffer));
+    let (check_tx, check_rx) = sync_channel::<Block>(64);
+    let (written, parsed) = thread::scope(|s| {
         let handle = s.spawn(|| tarstream::scan(ChannelReader::new(check_rx), |m| Ok(checker.check(&m))));
-        let written = pump_to_drive(&mut **drive, &blocks_rx, check_tx, job.size_kb as u64 * 1024);
+        let written = pump_to_drive(&mut **drive, &buffer, check_tx, job.size_kb as u64 * 1024);
         if written.is_err() {
+            buffer.abandon();
             kill_source(child_pid);
         }
-        let parsed = handle.join().map_err(|_| anyhow::anyhow!("tar parser thread panicked"));
-        (written, parsed)
+        (written, handle.join().map_err(|_| anyhow::anyhow!("tar parser thread panicked")))
     });
-    drop(blocks_rx);
-    let (written, parsed) = parser;
     let source = source.join().map_err(|_| anyhow::anyhow!("source reader thread panicked"))?;
-    let written = written?;
+    let bytes = written?;
     drive.write_filemark().with_context(|| format!("writing the filemark after tape file {n}"))?;
     source.context("the data host's tar failed")?;
-    parsed??.stream_bytes;
+    parsed??;
+    report_problems(&mut checker)?;
+    Ok(Written { bytes, dry_runs: buffer.dry_runs() })
+}
+
+fn report_problems(checker: &mut Checker) -> Result<()> {
     checker.finish();
-    if !checker.problems.is_empty() {
-        for p in &checker.problems {
-            eprintln!("  {p}");
-        }
-        bail!(
-            "the data differs from the catalogue in {} places (listed above): the source changed since import; rescan it with `tapeop import LIST --rescan`, then archive again",
-            checker.problems.len()
-        );
+    if checker.problems.is_empty() {
+        return Ok(());
     }
-    Ok(written)
+    for p in &checker.problems {
+        eprintln!("  {p}");
+    }
+    bail!(
+        "the data differs from the catalogue in {} places (listed above): the source changed since import; rescan it with `tapeop import LIST --rescan`, then archive again",
+        checker.problems.len()
+    )
 }
 
 /// Stop the source when the tape side gives up (its reader thread may be
-/// blocked reading, so closing the channel alone would not wake it).
+/// blocked reading, so refusing its next block alone would not wake it).
 fn kill_source(pid: u32) {
     use nix::sys::signal::{Signal, kill};
     use nix::unistd::Pid;
@@ -220,23 +249,23 @@ fn kill_source(pid: u32) {
 }
 
 /// The next block, waking every 200 ms to honour a second Ctrl-C.
-fn next_block(rx: &Receiver<Arc<Vec<u8>>>) -> Result<Option<Arc<Vec<u8>>>> {
+fn next_block(buffer: &BlockBuffer) -> Result<Option<Block>> {
     loop {
         stop::check_abort()?;
-        match rx.recv_timeout(Duration::from_millis(200)) {
-            Ok(block) => return Ok(Some(block)),
-            Err(RecvTimeoutError::Timeout) => continue,
-            Err(RecvTimeoutError::Disconnected) => return Ok(None),
+        match buffer.pop(Duration::from_millis(200)) {
+            Pop::Block(block) => return Ok(Some(block)),
+            Pop::Waiting => continue,
+            Pop::End => return Ok(None),
         }
     }
 }
 
-/// Move blocks from the source to the drive, teeing them to the parser.
-fn pump_to_drive(drive: &mut dyn Drive, rx: &Receiver<Arc<Vec<u8>>>, check: SyncSender<Arc<Vec<u8>>>, estimate: u64) -> Result<u64> {
+/// Move blocks from the buffer to the drive, teeing them to the parser.
+fn pump_to_drive(drive: &mut dyn Drive, buffer: &BlockBuffer, check: SyncSender<Block>, estimate: u64) -> Result<u64> {
     let bar = progress(estimate);
     let mut written = 0u64;
     let result = (|| {
-        while let Some(block) = next_block(rx)? {
+        while let Some(block) = next_block(buffer)? {
             let _ = check.send(Arc::clone(&block));
             drive.write_record(&block).with_context(|| format!("writing block {} of the tape file", written / block.len().max(1) as u64))?;
             written += block.len() as u64;
@@ -258,29 +287,35 @@ fn progress(total: u64) -> ProgressBar {
 }
 
 /// Read the child's stdout into full blocks (the last one zero-padded) and
-/// send them; then wait for the child and report its exit.
-fn read_blocks(mut child: RemoteChild, block_size: usize, tx: &SyncSender<Arc<Vec<u8>>>) -> Result<()> {
-    let mut total = 0u64;
-    loop {
-        let mut block = vec![0u8; block_size];
-        let filled = fill(&mut child, &mut block)?;
-        if filled == 0 {
-            break;
+/// buffer them; then wait for the child and report its exit.
+fn read_blocks(mut child: RemoteChild, block_size: usize, buffer: &BlockBuffer) -> Result<()> {
+    let result = (|| {
+        let mut total = 0u64;
+        loop {
+            let mut block = vec![0u8; block_size];
+            let filled = fill(&mut child, &mut block)?;
+            if filled == 0 {
+                break;
+            }
+            total += filled as u64;
+            if !buffer.push(Arc::new(block)) {
+                child.kill()?;
+                bail!("the tape side stopped after {total} bytes");
+            }
+            if filled < block_size {
+                break;
+            }
         }
-        total += filled as u64;
-        if tx.send(Arc::new(block)).is_err() {
-            child.kill()?;
-            bail!("the tape side stopped after {total} bytes");
+        if total == 0 {
+            bail!("the data host sent no data");
         }
-        if filled < block_size {
-            break;
-        }
+        Ok(())
+    })();
+    buffer.finish();
+    match child.finish() {
+        Err(e) => Err(e),
+        Ok(()) => result,
     }
-    if total == 0 {
-        child.finish()?;
-        bail!("the data host sent no data");
-    }
-    child.finish()
 }
 
 fn fill(r: &mut impl Read, buf: &mut [u8]) -> Result<usize> {

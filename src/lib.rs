@@ -5,6 +5,7 @@
 #![deny(unsafe_code)]
 
 pub mod archive;
+pub mod buffer;
 pub mod catalog;
 pub mod check;
 pub mod cli;
