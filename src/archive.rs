@@ -91,7 +91,7 @@ fn hours_left(left_kb: i64, done_bytes: u64, since: Instant) -> String {
 /// The remote command that streams a target as the old tool named it.
 pub fn tar_script(target: &[u8], children: &[Vec<u8>]) -> Vec<u8> {
     let rel = |p: &[u8]| p.strip_prefix(b"/").unwrap_or(p).to_vec();
-    let mut s = b"cd / && tar -c --format=gnu -b 20 --anchored --no-wildcards".to_vec();
+    let mut s = b"cd / && tar -c --format=gnu -b 512 --anchored --no-wildcards".to_vec();
     for c in children {
         s.extend_from_slice(b" --exclude=");
         s.extend_from_slice(&quote(&rel(c)));
@@ -207,9 +207,9 @@ fn write_target(cat: &Catalog, config: &Config, remote: &Remote, job: &Backup, d
     let block_size = config.block_size;
     let source_buffer = Arc::clone(&buffer);
     let source = thread::spawn(move || read_blocks(child, block_size, &source_buffer));
-    let (check_tx, check_rx) = sync_channel::<Block>(64);
+    let (check_tx, check_rx) = sync_channel::<Block>(32);
     let (written, parsed) = thread::scope(|s| {
-        let handle = s.spawn(|| tarstream::scan(ChannelReader::new(check_rx), |m| Ok(checker.check(&m))));
+        let handle = s.spawn(|| tarstream::scan_parallel(ChannelReader::new(check_rx), tarstream::default_workers(), |m| Ok(checker.check(&m))));
         let written = pump_to_drive(&mut **drive, &buffer, check_tx, job.size_kb as u64 * 1024);
         if written.is_err() {
             buffer.abandon();

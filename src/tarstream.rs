@@ -528,6 +528,135 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Members at least this large are hashed on a worker thread; smaller ones
+/// are hashed where they are parsed (a hand-off would cost more than md5).
+const PARALLEL_MIN: u64 = 256 * 1024;
+
+/// Work for a hashing thread.
+enum Job {
+    Start(u64, Member),
+    Chunk(u64, Vec<u8>),
+    End(u64),
+}
+
+/// Like [`scan`], but hashes large members on `workers` threads while the
+/// stream is parsed, so several members' md5 run at once; `on_member` is
+/// still called in stream order, on the calling thread.
+pub fn scan_parallel<R: Read + Send>(
+    reader: R,
+    workers: usize,
+    mut on_member: impl FnMut(Member) -> Result<()>,
+) -> Result<ScanSummary> {
+    if workers < 2 {
+        return scan(reader, on_member);
+    }
+    std::thread::scope(|s| {
+        let (done_tx, done_rx) = std::sync::mpsc::sync_channel::<(u64, Member)>(4096);
+        let mut jobs = Vec::with_capacity(workers);
+        for _ in 0..workers {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(8);
+            let done = done_tx.clone();
+            s.spawn(move || hash_jobs(&rx, &done));
+            jobs.push(tx);
+        }
+        let parser = s.spawn(move || dispatch(reader, &jobs, &done_tx));
+        let collected = collect_in_order(&done_rx, &mut on_member);
+        drop(done_rx);
+        let parsed = parser.join().map_err(|_| anyhow::anyhow!("tar parser thread panicked"))?;
+        let stream_bytes = parsed?;
+        let (members, bytes) = collected?;
+        Ok(ScanSummary { members, bytes, stream_bytes })
+    })
+}
+
+/// Parse the stream, hash small members here and hand large ones out.
+fn dispatch<R: Read>(reader: R, jobs: &[std::sync::mpsc::SyncSender<Job>], done: &std::sync::mpsc::SyncSender<(u64, Member)>) -> Result<u64> {
+    let mut buf = vec![0u8; CHUNK];
+    let mut seq = 0u64;
+    walk(reader, |mut member, content| {
+        seq += 1;
+        if member.kind == MemberKind::File && member.size >= PARALLEL_MIN {
+            let worker = &jobs[(seq as usize) % jobs.len()];
+            return hand_out(worker, seq, member, content);
+        }
+        if member.kind == MemberKind::File {
+            member.md5 = Some(hash_content(content, member.size, &mut buf)?);
+        }
+        done.send((seq, member)).map_err(|_| anyhow::anyhow!("the member checker stopped"))
+    })
+}
+
+fn hand_out(worker: &std::sync::mpsc::SyncSender<Job>, seq: u64, member: Member, content: &mut dyn Read) -> Result<()> {
+    let size = member.size;
+    let stopped = || anyhow::anyhow!("the hashing threads stopped");
+    worker.send(Job::Start(seq, member)).map_err(|_| stopped())?;
+    let mut got = 0u64;
+    while got < size {
+        let want = (size - got).min(CHUNK as u64) as usize;
+        let mut chunk = vec![0u8; want];
+        content.read_exact(&mut chunk).with_context(|| format!("read error after {got} of {size} bytes"))?;
+        got += want as u64;
+        worker.send(Job::Chunk(seq, chunk)).map_err(|_| stopped())?;
+    }
+    worker.send(Job::End(seq)).map_err(|_| stopped())
+}
+
+fn hash_jobs(rx: &Receiver<Job>, done: &std::sync::mpsc::SyncSender<(u64, Member)>) {
+    let mut open: HashMap<u64, (Member, Md5)> = HashMap::new();
+    for job in rx.iter() {
+        match job {
+            Job::Start(seq, member) => {
+                open.insert(seq, (member, Md5::new()));
+            }
+            Job::Chunk(seq, bytes) => {
+                if let Some((_, h)) = open.get_mut(&seq) {
+                    h.update(&bytes);
+                }
+            }
+            Job::End(seq) => {
+                if let Some((mut member, h)) = open.remove(&seq) {
+                    member.md5 = Some(h.finalize().into());
+                    if done.send((seq, member)).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Hand members to `on_member` in stream order, resolving hard links.
+fn collect_in_order(done: &Receiver<(u64, Member)>, on_member: &mut impl FnMut(Member) -> Result<()>) -> Result<(u64, u64)> {
+    let mut waiting = std::collections::BTreeMap::new();
+    let (mut next, mut members, mut bytes) = (1u64, 0u64, 0u64);
+    let mut links = LinkTable::default();
+    for (seq, member) in done.iter() {
+        waiting.insert(seq, member);
+        while let Some(mut member) = waiting.remove(&next) {
+            next += 1;
+            match member.kind {
+                MemberKind::File => {
+                    if let Some(d) = member.md5 {
+                        links.remember(&member.name, d, member.size);
+                    }
+                    bytes = bytes.saturating_add(member.size);
+                }
+                MemberKind::HardLink => links.resolve(&mut member),
+                _ => {}
+            }
+            members += 1;
+            let name = member.name.escape_ascii().to_string();
+            on_member(member).with_context(|| format!("member callback failed at `{name}`"))?;
+        }
+    }
+    Ok((members, bytes))
+}
+
+/// Hashing threads worth running: the machine's cores.
+pub fn default_workers() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1136,4 +1265,58 @@ mod tests {
             (3, 1500, 10240)
         );
     }
+
+    #[test]
+    fn parallel_scan_matches_serial_scan_in_order() {
+        let mut b = tar::Builder::new(Vec::new());
+        let sizes = [0usize, 10, 300_000, 2_000_003, 5000, 1_048_579, 700_000];
+        for (i, size) in sizes.iter().enumerate() {
+            let data: Vec<u8> = (0..*size).map(|k| (k * 31 + i) as u8).collect();
+            let mut h = tar::Header::new_gnu();
+            h.set_size(*size as u64);
+            h.set_mode(0o644);
+            h.set_mtime(1);
+            h.set_uid(0);
+            h.set_gid(0);
+            h.set_cksum();
+            b.append_data(&mut h, format!("t/f{i}"), data.as_slice()).unwrap();
+        }
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Link);
+        h.set_size(0);
+        h.set_mode(0o644);
+        h.set_mtime(1);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_cksum();
+        b.append_link(&mut h, "t/hard", "t/f3").unwrap();
+        let bytes = b.into_inner().unwrap();
+        let mut serial = Vec::new();
+        let s1 = scan(bytes.as_slice(), |m| Ok(serial.push(m))).unwrap();
+        for workers in [2, 3, 5] {
+            let mut par = Vec::new();
+            let s2 = scan_parallel(bytes.as_slice(), workers, |m| Ok(par.push(m))).unwrap();
+            assert_eq!(par, serial, "{workers} workers");
+            assert_eq!(s2, s1);
+        }
+        assert_eq!(serial.last().unwrap().md5, serial[3].md5, "the hard link gets its target's md5");
+    }
+
+    #[test]
+    fn parallel_scan_reports_a_truncated_stream() {
+        let mut b = tar::Builder::new(Vec::new());
+        let data = vec![7u8; 3_000_000];
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_mtime(1);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_cksum();
+        b.append_data(&mut h, "big", data.as_slice()).unwrap();
+        let bytes = b.into_inner().unwrap();
+        let cut = &bytes[..1_500_000];
+        assert!(scan_parallel(cut, 2, |_| Ok(())).is_err());
+    }
+
 }

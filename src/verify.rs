@@ -225,7 +225,7 @@ pub fn read_and_check(mut drive: Box<dyn Drive>, n: u64, checker: &mut Checker) 
         let r = pump(&mut *drive, &tx);
         (drive, r)
     });
-    let scanned = tarstream::scan(ChannelReader::new(rx), |m| {
+    let scanned = tarstream::scan_parallel(ChannelReader::new(rx), tarstream::default_workers(), |m| {
         stop::check_abort()?;
         checker.check(&m);
         Ok(())

@@ -276,6 +276,28 @@ impl VirtualDrive {
         self.lock().fsf_short = true;
     }
 
+    /// Take the cartridge out and load the tape `image` (created empty if
+    /// missing) instead, as an operator swapping tapes: the head is at the
+    /// beginning of the new tape, and `opts` (capacity, write protection,
+    /// loaded) describe the new cartridge. Transfer limits stay those of the
+    /// mount. A program that still has the drive open keeps its descriptor
+    /// (its late release is honoured) but sees the new tape.
+    pub fn change_tape(&self, image: &Path, opts: &VstOptions) -> Result<()> {
+        let mut tape = self.lock();
+        let mut new = Tape::load(image, opts, self.limits.max_record)?;
+        new.open = tape.open;
+        new.next_fh = tape.next_fh;
+        new.enomem_reads = tape.enomem_reads;
+        *tape = new;
+        Ok(())
+    }
+
+    /// How many reads failed with `ENOMEM` (a buffer shorter than the
+    /// record) since the drive was mounted.
+    pub fn enomem_reads(&self) -> u64 {
+        self.lock().enomem_reads
+    }
+
     /// Whether a program has the drive open.
     pub fn is_open(&self) -> bool {
         self.lock().open.is_some()
@@ -463,6 +485,8 @@ struct Tape {
     next_fh: u64,
     /// One-shot fault: the next MTFSF stops one filemark short.
     fsf_short: bool,
+    /// Reads refused with ENOMEM so far.
+    enomem_reads: u64,
 }
 
 impl Tape {
@@ -499,6 +523,7 @@ impl Tape {
             open: None,
             next_fh: 1,
             fsf_short: false,
+            enomem_reads: 0,
         })
     }
 
@@ -645,6 +670,7 @@ impl Tape {
             return Ok(Vec::new());
         }
         if size < item.len as usize {
+            self.enomem_reads += 1;
             return Err(libc::ENOMEM);
         }
         let mut data = vec![0; item.len as usize];
