@@ -94,7 +94,7 @@ struct Keys<'a> {
 
 impl Keys<'_> {
     fn optional(&self, key: &str) -> Option<&str> {
-        self.section.get(key).map(str::trim)
+        self.section.get_all(key).next_back().map(str::trim)
     }
 
     fn required(&self, key: &str) -> Result<&str> {

@@ -427,7 +427,7 @@ fn split_md5_line(line: &[u8]) -> Result<(String, Vec<u8>)> {
 }
 
 /// Replace a target's file rows with a scan, and mark it scanned.
-fn store(cat: &Catalog, target_id: i64, entries: &[Entry]) -> Result<()> {
+pub fn store(cat: &Catalog, target_id: i64, entries: &[Entry]) -> Result<()> {
     let tx = cat.conn().unchecked_transaction()?;
     tx.execute("DELETE FROM files WHERE target_id = ?1", [target_id])?;
     {
