@@ -33,6 +33,8 @@ pub struct Options {
     pub no_db_update: bool,
     /// Write at the catalogue's append point without proving the tape.
     pub override_tape_check: bool,
+    /// Start a target even when it is estimated not to fit.
+    pub try_anyway: bool,
 }
 
 /// Run `archive`.
@@ -61,6 +63,9 @@ pub fn run(config: &Config, opts: Options) -> Result<ExitCode> {
             let left: i64 = assigned.iter().map(|b| b.size_kb).sum();
             println!("Total data remaining: {:.3} GB in {} targets ({})", left as f64 / 1e6, assigned.len(), hours_left(left, run_bytes, run_started));
         }
+        if !opts.try_anyway {
+            check_fits(&cat, &tape, &job, config)?;
+        }
         let d = match drive.take() {
             Some(d) => d,
             None => drive::open(&config.drive, Access::Write, config.block_size)?,
@@ -76,6 +81,23 @@ pub fn run(config: &Config, opts: Options) -> Result<ExitCode> {
         }
         stop::check()?;
     }
+}
+
+/// Refuse (tape full, exit 43) to start a target estimated not to fit in
+/// the space left on the tape, when its capacity is known.
+fn check_fits(cat: &Catalog, tape: &Tape, job: &Backup, config: &Config) -> Result<()> {
+    let Some(left) = cat.space_left(tape, config.tape_capacity, false)? else { return Ok(()) };
+    let need = cat.target_estimate(job.target_id)?;
+    if need > left {
+        return Err(Exit::new(
+            ExitCode::TapeFull,
+            format!(
+                "{} needs about {:.3} GB but only {:.3} GB are left on tape \"{}\": close_tape and put it on the next tape, or archive --try-anyway",
+                show(&job.target), need as f64 / 1e9, left.max(0) as f64 / 1e9, tape.name
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The time left at this run's rate so far, as the old tool printed it.
@@ -131,6 +153,7 @@ fn archive_one(
         Err(e) => return Err(archive_failed(e)),
     };
     *proven = true;
+    crate::fault::point("archive-after-filemark");
     println!("... success.");
     finish_record(cat, job, n, written.bytes, config.block_size, opts)?;
     let gb = written.bytes as f64 / 1e9;
@@ -174,7 +197,9 @@ fn finish_record(cat: &Catalog, job: &Backup, n: i64, written: u64, block: usize
         return Ok(());
     }
     println!("Marking record as archived.");
-    cat.mark_recorded(job.id, n, written, block)
+    cat.mark_recorded(job.id, n, written, block)?;
+    crate::fault::point("archive-after-record");
+    Ok(())
 }
 
 fn end_history(cat: &Catalog, id: i64, outcome: &Result<Written>, no_db_update: bool) -> Result<()> {
@@ -267,6 +292,7 @@ fn pump_to_drive(drive: &mut dyn Drive, buffer: &BlockBuffer, check: SyncSender<
     let result = (|| {
         while let Some(block) = next_block(buffer)? {
             let _ = check.send(Arc::clone(&block));
+            crate::fault::point("archive-block");
             drive.write_record(&block).with_context(|| format!("writing block {} of the tape file", written / block.len().max(1) as u64))?;
             written += block.len() as u64;
             bar.set_position(written);

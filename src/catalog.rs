@@ -451,6 +451,7 @@ impl Catalog {
         let tx = self.conn.unchecked_transaction()?;
         let n = tx.execute("DELETE FROM backups WHERE tape_id = ?1 AND status IN ('assigned', 'new')", [tape.id])?;
         tx.execute("UPDATE tapes SET status = 'closed', online = 0 WHERE id = ?1", [tape.id])?;
+        crate::fault::point("close-before-commit");
         tx.commit()?;
         Ok(n)
     }
@@ -602,6 +603,7 @@ impl Catalog {
             )?;
             for id in target_ids {
                 stmt.execute(params![id, tape.id])?;
+                crate::fault::point("assign-mid");
             }
         }
         tx.commit()?;
@@ -630,6 +632,7 @@ impl Catalog {
     /// Mark a recorded backup as confirmed.
     pub fn mark_confirmed(&self, backup_id: i64) -> Result<()> {
         self.writable()?;
+        crate::fault::point("confirm-before-mark");
         let tx = self.conn.unchecked_transaction()?;
         tx.execute("UPDATE backups SET status = 'confirmed' WHERE id = ?1", [backup_id])?;
         tx.execute(
@@ -639,6 +642,74 @@ impl Catalog {
         )?;
         tx.commit()?;
         Ok(())
+    }
+
+    // ---- capacity ----
+
+    /// Set a tape's capacity in bytes.
+    pub fn set_capacity(&self, tape: &Tape, bytes: u64) -> Result<()> {
+        self.writable()?;
+        self.conn.execute(
+            "INSERT INTO tapeop_tape_info (tape_id, capacity_bytes) VALUES (?1, ?2)
+             ON CONFLICT(tape_id) DO UPDATE SET capacity_bytes = excluded.capacity_bytes",
+            params![tape.id, bytes as i64],
+        )?;
+        Ok(())
+    }
+
+    /// Estimated bytes a target takes on tape: its data (du sizes, which
+    /// round up) plus 1 KiB of tar headers per file.
+    pub fn target_estimate(&self, target_id: i64) -> Result<i64> {
+        let sql = format!(
+            "SELECT COALESCE(tt.size_kb, 0) * 1024 + COALESCE(tt.file_count, 0) * 1024 + 10240 FROM (SELECT ?1 AS target_id) b {}",
+            self.totals_join()?
+        );
+        Ok(self.conn.query_row(&sql, [target_id], |r| r.get(0))?)
+    }
+
+    /// Bytes left on a tape with a known capacity (its own, or `default`):
+    /// capacity minus what is written (as measured, else estimated) and,
+    /// with `count_assigned`, what is assigned (estimated). None when no
+    /// capacity is known.
+    pub fn space_left(&self, tape: &Tape, default: Option<u64>, count_assigned: bool) -> Result<Option<i64>> {
+        let own: Option<i64> = if self.has_totals()? {
+            self.conn
+                .query_row("SELECT capacity_bytes FROM tapeop_tape_info WHERE tape_id = ?1", [tape.id], |r| r.get(0))
+                .optional()?
+                .flatten()
+        } else {
+            None
+        };
+        let Some(capacity) = own.or(default.map(|d| d as i64)) else { return Ok(None) };
+        let mut used = 0i64;
+        for b in self.tape_backups(tape.id)? {
+            if !count_assigned && !matches!(b.status.as_str(), "recorded" | "confirmed") {
+                continue;
+            }
+            used += match self.written_bytes(b.id)? {
+                Some(bytes) => bytes,
+                None => self.target_estimate(b.target_id)?,
+            };
+        }
+        Ok(Some(capacity - used))
+    }
+
+    fn written_bytes(&self, backup_id: i64) -> Result<Option<i64>> {
+        if !self.has_totals()? {
+            return Ok(None);
+        }
+        Ok(self
+            .conn
+            .query_row("SELECT bytes FROM tapeop_backup_info WHERE backup_id = ?1", [backup_id], |r| r.get(0))
+            .optional()?
+            .flatten())
+    }
+
+    fn tape_backups(&self, tape_id: i64) -> Result<Vec<Backup>> {
+        let sql = self.backup_query("b.tape_id = ?1 ORDER BY b.id")?;
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map([tape_id], Self::backup_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     // ---- history ----

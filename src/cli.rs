@@ -79,6 +79,9 @@ enum Cmd {
         /// Leave it offline (skips the question).
         #[arg(long)]
         offline: bool,
+        /// Capacity of the cartridge (e.g. 18T); default: tape_capacity in tape.conf.
+        #[arg(long, value_name = "SIZE")]
+        capacity: Option<String>,
     },
     /// Close a tape: dissociate its assigned targets, mark it closed and offline.
     #[command(name = "close_tape", visible_alias = "close-tape")]
@@ -119,6 +122,9 @@ enum Cmd {
         /// loaded tape is the online tape and that it ends there.
         #[arg(long = "override-tape-check")]
         override_tape_check: bool,
+        /// Start a target even when its estimated size exceeds the space left.
+        #[arg(long = "try-anyway")]
+        try_anyway: bool,
     },
     /// Restore a target, or chosen files and globs of it, into a directory.
     Restore {
@@ -212,7 +218,7 @@ pub enum Command {
     /// `dump_manifest [OUTPUT_DIR]`
     DumpManifest { output_dir: PathBuf },
     /// `open_tape NAME`
-    OpenTape { name: String, serial: Option<String>, online: Option<bool> },
+    OpenTape { name: String, serial: Option<String>, online: Option<bool>, capacity: Option<u64> },
     /// `close_tape [TAPE]`
     CloseTape { tape: Option<String>, force: bool },
     /// `activate_tape NAME`
@@ -222,7 +228,7 @@ pub enum Command {
     /// `import LISTFILE`
     Import { listfile: PathBuf, retry: bool, no_scan: bool, rescan: bool },
     /// `archive`
-    Archive { repeat: bool, no_db_update: bool, override_tape_check: bool },
+    Archive { repeat: bool, no_db_update: bool, override_tape_check: bool, try_anyway: bool },
     /// `restore TARGET [FILE_OR_GLOB...] --to DIR`
     Restore { target: Vec<u8>, files: Vec<Vec<u8>>, to: PathBuf, overwrite: bool },
     /// `check`
@@ -284,16 +290,22 @@ fn convert(c: Cmd, verbose: bool) -> Result<Command> {
         Cmd::DumpManifest { output_dir } => {
             Command::DumpManifest { output_dir: output_dir.unwrap_or_else(|| PathBuf::from("manifests")) }
         }
-        Cmd::OpenTape { name, serial, online, offline } => {
+        Cmd::OpenTape { name, serial, online, offline, capacity } => {
             let online = if online { Some(true) } else if offline { Some(false) } else { None };
-            Command::OpenTape { name, serial, online }
+            let capacity = match capacity {
+                None => None,
+                Some(text) => Some(crate::config::parse_size(&text).map_err(|_| {
+                    Exit::new(ExitCode::Usage, format!("--capacity {text:?} is not a size: give bytes or K/M/G/T, e.g. 18T"))
+                })?),
+            };
+            Command::OpenTape { name, serial, online, capacity }
         }
         Cmd::CloseTape { tape, force } => Command::CloseTape { tape, force },
         Cmd::ActivateTape { name } => Command::ActivateTape { name },
         Cmd::Assign { tape } => Command::Assign { tape },
         Cmd::Import { listfile, retry, no_scan, rescan } => Command::Import { listfile, retry, no_scan, rescan },
-        Cmd::Archive { repeat, no_db_update, override_tape_check } => {
-            Command::Archive { repeat, no_db_update, override_tape_check }
+        Cmd::Archive { repeat, no_db_update, override_tape_check, try_anyway } => {
+            Command::Archive { repeat, no_db_update, override_tape_check, try_anyway }
         }
         Cmd::Restore { target, files, to, overwrite } => Command::Restore {
             target: target.as_bytes().to_vec(),

@@ -12,7 +12,7 @@ use crate::cli::{self, Command, Invocation};
 use crate::config::Config;
 use crate::exit_codes::{Exit, ExitCode};
 use crate::prompt::Prompter;
-use crate::{archive, check, drive, import, rebuild, report, restore, stop, verify};
+use crate::{archive, check, drive, import, lock, rebuild, report, restore, stop, verify};
 
 /// Everything a command needs from the invocation.
 pub struct Context_ {
@@ -47,6 +47,7 @@ pub fn run(inv: Invocation) -> Result<ExitCode> {
     if job {
         stop::check()?;
     }
+    let _locks = take_locks(&ctx, &command)?;
     let code = dispatch(&ctx, command)?;
     if job && code == ExitCode::Success {
         stop::check()?;
@@ -64,6 +65,19 @@ fn is_job(c: &Command) -> bool {
             | Command::Restore { .. }
             | Command::ScanTape { .. }
     )
+}
+
+/// One writer per drive and catalogue: the long jobs lock them.
+fn take_locks(ctx: &Context_, c: &Command) -> Result<Vec<lock::Lock>> {
+    let name = match c {
+        Command::Archive { .. } => "archive",
+        Command::Confirm { .. } => "confirm",
+        Command::Restore { .. } => "restore",
+        Command::ScanTape { .. } => "scan_tape",
+        Command::Import { .. } => return Ok(vec![lock::for_catalogue_job(&ctx.config, "import")?]),
+        _ => return Ok(Vec::new()),
+    };
+    lock::for_drive_job(&ctx.config, name)
 }
 
 fn default_command(ctx: &Context_) -> Result<Command> {
@@ -97,7 +111,7 @@ fn dispatch(ctx: &Context_, command: Command) -> Result<ExitCode> {
             let n = report::dump_manifest(&open(ctx, Mode::ReadOnly)?, &output_dir)?;
             writeln!(out, "Wrote {n} manifests and INDEX.txt to {}", output_dir.display())?;
         }
-        Command::OpenTape { name, serial, online } => open_tape(ctx, &name, serial, online)?,
+        Command::OpenTape { name, serial, online, capacity } => open_tape(ctx, &name, serial, online, capacity)?,
         Command::CloseTape { tape, force } => close_tape(ctx, tape.as_deref(), force)?,
         Command::ActivateTape { name } => {
             let cat = open(ctx, Mode::ReadWrite)?;
@@ -110,8 +124,9 @@ fn dispatch(ctx: &Context_, command: Command) -> Result<ExitCode> {
             let opts = import::Options { retry, no_scan, rescan };
             return import::run(&ctx.config, &ctx.prompter, &listfile, opts);
         }
-        Command::Archive { repeat, no_db_update, override_tape_check } => {
-            return archive::run(&ctx.config, archive::Options { repeat, no_db_update, override_tape_check });
+        Command::Archive { repeat, no_db_update, override_tape_check, try_anyway } => {
+            let opts = archive::Options { repeat, no_db_update, override_tape_check, try_anyway };
+            return archive::run(&ctx.config, opts);
         }
         Command::Confirm { which, retry, no_db_update, repeat } => {
             return verify::run(&ctx.config, verify::Options { which, retry, no_db_update, repeat });
@@ -143,7 +158,7 @@ fn backup_info(ctx: &Context_, file_number: Option<i64>, out: &mut dyn Write) ->
     report::backup_info(&cat, &tape, &backups, ctx.json, out)
 }
 
-fn open_tape(ctx: &Context_, name: &str, serial: Option<String>, online: Option<bool>) -> Result<()> {
+fn open_tape(ctx: &Context_, name: &str, serial: Option<String>, online: Option<bool>, capacity: Option<u64>) -> Result<()> {
     if name.trim().is_empty() || name.chars().any(char::is_whitespace) {
         bail!("tape name {name:?} must be a non-empty word without spaces");
     }
@@ -169,7 +184,11 @@ fn open_tape(ctx: &Context_, name: &str, serial: Option<String>, online: Option<
     };
     println!("Creating tape entry...");
     let serial = Some(serial.trim()).filter(|s| !s.is_empty());
-    cat.create_tape(name, serial, online)?;
+    let tape = cat.create_tape(name, serial, online)?;
+    if let Some(bytes) = capacity.or(ctx.config.tape_capacity) {
+        cat.set_capacity(&tape, bytes)?;
+        println!("Capacity of \"{name}\": {:.3} GB.", bytes as f64 / 1e9);
+    }
     Ok(())
 }
 
@@ -205,8 +224,34 @@ fn assign(ctx: &Context_, name: Option<&str>) -> Result<()> {
     if ids.is_empty() {
         return Err(Exit::new(ExitCode::NothingToDo, "nothing to assign"));
     }
+    let (fit, left_out) = match cat.space_left(&tape, ctx.config.tape_capacity, true)? {
+        Some(left) => fitting(&cat, &ids, left)?,
+        None => (ids, Vec::new()),
+    };
+    if !left_out.is_empty() {
+        println!("{} targets fit in the space left on tape \"{}\"; {} do not and stay unassigned.\n", fit.len(), tape.name, left_out.len());
+    }
+    if fit.is_empty() {
+        return Err(Exit::new(ExitCode::TapeFull, format!("no unassigned target fits in the space left on tape \"{}\"", tape.name)));
+    }
     ctx.prompter.proceed(&format!("Do you wish to assign them to tape \"{}\"?", tape.name))?;
-    cat.assign(&tape, &ids)?;
+    cat.assign(&tape, &fit)?;
     println!("Done.\n");
     Ok(())
+}
+
+/// Split targets (in name order) into those that fit in `left` bytes and
+/// those that do not.
+fn fitting(cat: &Catalog, ids: &[i64], mut left: i64) -> Result<(Vec<i64>, Vec<i64>)> {
+    let (mut fit, mut out) = (Vec::new(), Vec::new());
+    for &id in ids {
+        let need = cat.target_estimate(id)?;
+        if need <= left {
+            left -= need;
+            fit.push(id);
+        } else {
+            out.push(id);
+        }
+    }
+    Ok((fit, out))
 }

@@ -48,6 +48,7 @@ pub fn run(config: &Config, prompter: &Prompter, list: &Path, opts: Options) -> 
     cat.writable()?;
     println!("Creating target entries...");
     create_targets(&cat, &paths, opts.retry || opts.rescan)?;
+    crate::fault::point("import-after-targets");
     if opts.no_scan {
         mark_scanned_blind(&cat, &paths)?;
         return Ok(ExitCode::Success);
@@ -440,7 +441,9 @@ pub fn store(cat: &Catalog, target_id: i64, entries: &[Entry]) -> Result<()> {
         }
     }
     tx.execute("UPDATE targets SET scanned = 1 WHERE id = ?1", [target_id])?;
+    crate::fault::point("import-before-commit");
     tx.commit()?;
+    crate::fault::point("import-after-scan");
     println!("Adding files to target {}", show(&cat.target(target_id)?.name));
     Ok(())
 }

@@ -99,20 +99,20 @@ fn refuse(msg: String) -> anyhow::Error {
 /// labelling a blank new tape on the way. Returns the file number to write.
 pub fn prove(cat: &Catalog, drive: &mut dyn Drive, tape: &Tape, n: i64, block_size: usize) -> Result<i64> {
     let files = drive.count_files().with_context(|| format!("finding the end of data on {}", drive.name()))? as i64;
-    let written = cat.append_point(tape.id)?;
-    if written == 0 && recorded_label(cat, tape)?.is_none() {
-        if files != 0 {
-            return Err(refuse(format!(
-                "tape \"{}\" has nothing written in the catalogue, but {} holds {files} tape files: wrong tape, or a used one",
-                tape.name, drive.name()
-            )));
+    if cat.append_point(tape.id)? == 0 {
+        if let Some(n) = prove_unwritten(cat, drive, tape, files, block_size)? {
+            return Ok(n);
         }
-        return write_label(cat, drive, tape, block_size);
+    } else {
+        check_label(cat, drive, tape)?;
     }
-    check_label(cat, drive, tape)?;
     if n > first_data_file(cat, tape)? {
         check_previous(cat, drive, tape, n - 1)?;
     }
+    check_end_of_data(cat, &*drive, tape, n, files)
+}
+
+fn check_end_of_data(cat: &Catalog, drive: &dyn Drive, tape: &Tape, n: i64, files: i64) -> Result<i64> {
     if files == n + 1 && last_attempt_failed(cat, tape, n)? {
         println!("Tape file {n} holds a failed archive attempt; writing over it.");
         return Ok(n);
@@ -126,17 +126,57 @@ pub fn prove(cat: &Catalog, drive: &mut dyn Drive, tape: &Tape, n: i64, block_si
     Ok(n)
 }
 
+/// A tape with nothing recorded yet: blank (label it), or holding only
+/// the label tapeop wrote (or began to write) on it. Returns the file to
+/// write when that is settled here.
+fn prove_unwritten(cat: &Catalog, drive: &mut dyn Drive, tape: &Tape, files: i64, block_size: usize) -> Result<Option<i64>> {
+    if files == 0 {
+        return write_label(cat, drive, tape, block_size).map(Some);
+    }
+    let Some(want) = recorded_label(cat, tape)? else {
+        return Err(refuse(format!(
+            "tape \"{}\" has nothing written in the catalogue, but {} holds {files} tape files: wrong tape, or a used one",
+            tape.name, drive.name()
+        )));
+    };
+    match read_label(drive)? {
+        Some(l) if l.catalogue == want && l.tape == tape.name => Ok(None),
+        _ if files == 1 && last_label_failed(cat, tape)? => {
+            println!("Tape file 0 holds an interrupted label; writing it again.");
+            write_label(cat, drive, tape, block_size).map(Some)
+        }
+        _ => check_label(cat, drive, tape).map(|()| None),
+    }
+}
+
+fn last_label_failed(cat: &Catalog, tape: &Tape) -> Result<bool> {
+    let outcome: Option<Option<String>> = cat
+        .conn()
+        .query_row(
+            "SELECT outcome FROM tapeop_history WHERE kind = 'label' AND tape = ?1 ORDER BY id DESC LIMIT 1",
+            [&tape.name],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(matches!(outcome, Some(o) if o.as_deref() != Some("ok")))
+}
+
+/// Record the label in the catalogue, then write it as tape file 0, so a
+/// crash in between leaves a state the next archive recognises.
 fn write_label(cat: &Catalog, drive: &mut dyn Drive, tape: &Tape, block_size: usize) -> Result<i64> {
     let label = Label { tape: tape.name.clone(), serial: tape.serial.clone(), catalogue: catalogue_id(cat)? };
-    drive.begin_write(0)?;
-    for record in label.to_records(block_size)? {
-        drive.write_record(&record).context("writing the tape label")?;
-    }
-    drive.write_filemark().context("writing the filemark after the tape label")?;
     cat.conn().execute(
         "INSERT INTO tapeop_tape_info (tape_id, label) VALUES (?1, ?2) ON CONFLICT(tape_id) DO UPDATE SET label = excluded.label",
         params![tape.id, label.catalogue],
     )?;
+    let history = cat.history_start("label", &tape.name, 0, b"")?;
+    drive.begin_write(0)?;
+    for record in label.to_records(block_size)? {
+        drive.write_record(&record).context("writing the tape label")?;
+    }
+    crate::fault::point("label-before-filemark");
+    drive.write_filemark().context("writing the filemark after the tape label")?;
+    cat.history_end(history, None, "ok", None)?;
     println!("Labelled tape \"{}\" (tape file 0); data starts at file 1.", tape.name);
     Ok(1)
 }

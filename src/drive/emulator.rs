@@ -111,6 +111,9 @@ impl Drive for Emulator {
             return Err(DriveError::EndOfMedium.into());
         }
         let n = self.current;
+        if crate::fault::fires("drive-eio") {
+            bail!("writing tape file {n} of {}: Input/output error (os error 5) (injected)", self.dir.display());
+        }
         let w = self.writer.as_mut().context("write without begin_write")?;
         w.write_all(data).with_context(|| format!("writing tape file {n} of emulated tape"))?;
         self.used += data.len() as u64;
@@ -126,6 +129,9 @@ impl Drive for Emulator {
     }
 
     fn read_record(&mut self, buf: &mut Vec<u8>) -> Result<usize> {
+        if crate::fault::fires("drive-read-eio") {
+            bail!("reading tape file {} of {}: Input/output error (os error 5) (injected)", self.current, self.dir.display());
+        }
         let Some(r) = self.reader.as_mut() else { return Ok(0) };
         buf.resize(self.block_size.max(64 * 1024), 0);
         let mut filled = 0;

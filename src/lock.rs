@@ -1,0 +1,118 @@
+//! One writer per drive and per catalogue. Jobs that use the drive or change
+//! the catalogue at length (import, archive, confirm, restore, scan_tape)
+//! take exclusive `flock` locks on a lock file beside the catalogue and on
+//! one for the drive, and write who they are (pid, command, since when)
+//! into it, so a second run says who holds the lock and exits at once.
+//! Reports take no lock: the catalogue's WAL mode lets them read meanwhile.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
+
+use crate::drive::DriveSpec;
+use crate::exit_codes::{Exit, ExitCode};
+
+/// A held lock; released when dropped (or when the process dies).
+pub struct Lock {
+    _file: Flock<File>,
+    /// The lock file.
+    pub path: PathBuf,
+}
+
+/// The lock file of a catalogue: `DATABASE.lock`.
+pub fn catalogue_lock_path(db: &Path) -> PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
+/// The lock file of a drive: inside the emulator directory, or in /run/lock
+/// (falling back to the temp dir) named after the device path.
+pub fn drive_lock_path(spec: &DriveSpec) -> PathBuf {
+    match spec {
+        DriveSpec::Emulator { dir, .. } => dir.join(".tapeop.lock"),
+        DriveSpec::Device(dev) => {
+            let abs = std::fs::canonicalize(dev).unwrap_or_else(|_| dev.clone());
+            let name: String = abs.to_string_lossy().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+            let dir = Path::new("/run/lock");
+            let dir = if dir.is_dir() { dir.to_path_buf() } else { std::env::temp_dir() };
+            dir.join(format!("tapeop{name}.lock"))
+        }
+    }
+}
+
+/// Take the lock at `path` for `what` (e.g. "the catalogue tape.sqlite"),
+/// or fail naming the holder.
+pub fn acquire(path: &Path, what: &str, command: &str) -> Result<Lock> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .with_context(|| format!("cannot create the lock file {} for {what}", path.display()))?;
+    let mut flock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(l) => l,
+        Err((mut file, Errno::EWOULDBLOCK)) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = holder.trim();
+            let holder = if holder.is_empty() { "another tapeop" } else { holder };
+            return Err(Exit::new(
+                ExitCode::Failure,
+                format!("{what} is in use by {holder}; wait for it to finish (lock file {})", path.display()),
+            ));
+        }
+        Err((_, e)) => return Err(e).with_context(|| format!("cannot lock {}", path.display())),
+    };
+    let me = format!("pid {} ({command}) since {}\n", std::process::id(), crate::catalog::now_text());
+    flock.set_len(0)?;
+    flock.rewind()?;
+    flock.write_all(me.as_bytes())?;
+    flock.flush()?;
+    Ok(Lock { _file: flock, path: path.to_path_buf() })
+}
+
+/// Locks for a job that uses the drive and the catalogue. A catalogue or
+/// emulator directory that does not exist is not locked (opening it fails
+/// with its own message right after).
+pub fn for_drive_job(config: &crate::config::Config, command: &str) -> Result<Vec<Lock>> {
+    let mut locks = Vec::new();
+    if config.database_file.exists() {
+        locks.push(for_catalogue_job(config, command)?);
+    }
+    let what = match &config.drive {
+        DriveSpec::Emulator { dir, .. } if !dir.is_dir() => return Ok(locks),
+        DriveSpec::Emulator { dir, .. } => format!("the emulated tape {}", dir.display()),
+        DriveSpec::Device(dev) => format!("the drive {}", dev.display()),
+    };
+    locks.push(acquire(&drive_lock_path(&config.drive), &what, command)?);
+    Ok(locks)
+}
+
+/// The lock for a job that changes the catalogue but not the drive.
+pub fn for_catalogue_job(config: &crate::config::Config, command: &str) -> Result<Lock> {
+    let db = catalogue_lock_path(&config.database_file);
+    acquire(&db, &format!("the catalogue {}", config.database_file.display()), command)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_holder_is_refused_with_the_first_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.lock");
+        let first = acquire(&path, "the thing", "archive").unwrap();
+        let err = acquire(&path, "the thing", "confirm").err().unwrap();
+        let msg = format!("{err:#}");
+        assert!(msg.contains("the thing is in use by pid") && msg.contains("(archive) since"), "{msg}");
+        drop(first);
+        assert!(acquire(&path, "the thing", "confirm").is_ok(), "released on drop");
+    }
+}
