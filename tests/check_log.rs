@@ -408,7 +408,7 @@ fn log_after_the_local_workflow_lists_the_attempts() {
     let l = Local::clean();
     let text = l.ok(&["log"]);
     let lines: Vec<&str> = text.stdout.lines().collect();
-    assert_eq!(lines.len(), 5, "{}", text.stdout);
+    assert_eq!(lines.len(), 6, "header, the label, 2 archives, 2 confirms: {}", text.stdout);
     let header = lines[0];
     for col in ["Started", "Ended", "Kind", "Tape", "FNum", "Target", "Bytes", "MB/s", "Outcome", "Error"] {
         assert!(header.contains(col), "{header}");
@@ -418,7 +418,7 @@ fn log_after_the_local_workflow_lists_the_attempts() {
     let outcome_col = header.find("Outcome").unwrap();
     let a = l.dir().join("data/a").display().to_string();
     for (i, (kind, fnum)) in [("archive", 1), ("archive", 2), ("confirm", 1), ("confirm", 2)].iter().enumerate() {
-        let line = lines[i + 1];
+        let line = lines[i + 2];
         let words: Vec<&str> = line.split_whitespace().collect();
         assert_eq!(words[6], *kind, "{line}");
         assert_eq!(words[7], "T1", "{line}");
@@ -426,11 +426,12 @@ fn log_after_the_local_workflow_lists_the_attempts() {
         assert_eq!(&line[outcome_col..outcome_col + 2], "ok", "{}", text.stdout);
         assert!(line[target_col..].starts_with(&l.dir().display().to_string()), "{line}");
     }
-    assert!(lines[1][target_col..].starts_with(&a));
+    assert!(lines[1].split_whitespace().nth(6) == Some("label"), "{}", text.stdout);
+    assert!(lines[2][target_col..].starts_with(&a));
 
     let doc = log_json(&l, &[]);
     let entries = doc["entries"].as_array().unwrap();
-    assert_eq!(entries.len(), 4);
+    assert_eq!(entries.len(), 5, "the label, 2 archives, 2 confirms");
     let archives: Vec<&Value> = entries.iter().filter(|e| e["kind"] == "archive").collect();
     assert_eq!(archives.len(), 2);
     for e in &archives {
@@ -460,8 +461,8 @@ fn log_limit_keeps_the_newest_and_tape_filters() {
     assert_eq!(e.len(), 1);
     assert_eq!((e[0]["kind"].as_str(), e[0]["file_number"].as_i64()), (Some("confirm"), Some(2)));
     assert_eq!(doc["limit"], 1);
-    assert_eq!(log_json(&l, &["--limit", "0"])["entries"].as_array().unwrap().len(), 4);
-    assert_eq!(log_json(&l, &["--tape", "T1"])["entries"].as_array().unwrap().len(), 4);
+    assert_eq!(log_json(&l, &["--limit", "0"])["entries"].as_array().unwrap().len(), 5);
+    assert_eq!(log_json(&l, &["--tape", "T1"])["entries"].as_array().unwrap().len(), 5);
     l.ok(&["open_tape", "T2", "--serial", "S2", "--offline", "-y"]);
     let t2 = log_json(&l, &["--tape", "T2"]);
     assert_eq!((t2["tape"].as_str(), t2["entries"].as_array().unwrap().len()), (Some("T2"), 0));
@@ -480,16 +481,17 @@ fn log_shows_a_failed_archive_with_its_error_and_computes_rates() {
     );
     let doc = log_json(&l, &[]);
     let e = doc["entries"].as_array().unwrap();
-    assert_eq!(e.len(), 2);
-    assert_eq!((e[0]["outcome"].as_str(), e[0]["bytes"].as_i64()), (Some("failed"), None));
-    assert!(e[0]["error"].as_str().unwrap().contains("data/a"), "{}", e[0]);
-    assert_eq!(e[0]["rate_mb_s"], Value::Null);
-    assert_eq!((e[1]["seconds"].as_i64(), e[1]["rate_mb_s"].as_f64()), (Some(10), Some(5.0)));
+    assert_eq!(e.len(), 3, "the label, the failed archive, the inserted row");
+    assert_eq!(e[0]["kind"].as_str(), Some("label"));
+    assert_eq!((e[1]["outcome"].as_str(), e[1]["bytes"].as_i64()), (Some("failed"), None));
+    assert!(e[1]["error"].as_str().unwrap().contains("data/a"), "{}", e[1]);
+    assert_eq!(e[1]["rate_mb_s"], Value::Null);
+    assert_eq!((e[2]["seconds"].as_i64(), e[2]["rate_mb_s"].as_f64()), (Some(10), Some(5.0)));
     let text = l.ok(&["log"]);
     let lines: Vec<&str> = text.stdout.lines().collect();
-    assert_eq!(lines.len(), 3);
-    assert!(lines[1].contains(" failed ") && lines[1].contains("data/a"), "{}", text.stdout);
-    assert!(lines[2].contains(" 50000000  5.00  ok"), "{}", text.stdout);
+    assert_eq!(lines.len(), 4);
+    assert!(lines[2].contains(" failed ") && lines[2].contains("data/a"), "{}", text.stdout);
+    assert!(lines[3].contains(" 50000000  5.00  ok"), "{}", text.stdout);
 }
 
 #[test]
