@@ -141,14 +141,19 @@ pub fn report(config: &crate::config::Config, out: &mut dyn std::io::Write) -> R
         .map(|(_, name)| *name)
         .collect();
     writeln!(out, "Flags:           {}", if flags.is_empty() { "-".to_string() } else { flags.join(" ") })?;
+    if !config.database_file.exists() {
+        writeln!(out, "Catalogue:       none yet ({} does not exist)", config.database_file.display())?;
+        return Ok(crate::exit_codes::ExitCode::Success);
+    }
     let cat = Catalog::open(&config.database_file, Mode::ReadOnly)?;
     match cat.online_tape()? {
         None => writeln!(out, "Catalogue:       no tape is online")?,
         Some(tape) => {
             let next = crate::label::append_point(&cat, &tape)?;
+            let at_start = st.block_number.is_none_or(|b| b == 0);
             let verdict = match st.file_number {
-                Some(f) if f as i64 == next && st.eod => "at the append point (end of data)",
-                Some(f) if f as i64 == next => "at the append point",
+                Some(f) if f as i64 == next && at_start && st.eod => "at the append point (end of data)",
+                Some(f) if f as i64 == next && at_start => "at the append point",
                 Some(_) => "NOT at the append point (archive positions it and proves the tape first)",
                 None => "position unknown",
             };

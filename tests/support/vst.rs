@@ -288,8 +288,19 @@ impl VirtualDrive {
         new.open = tape.open;
         new.next_fh = tape.next_fh;
         new.enomem_reads = tape.enomem_reads;
+        new.eod_blk_unknown = tape.eod_blk_unknown;
         *tape = new;
         Ok(())
+    }
+
+    /// Report end of data as Linux st does after `MTEOM` or an `MTFSF`
+    /// that runs into blank tape: the file number right, the block number
+    /// unknown (-1), so no `GMT_EOF` (kernel `st.c`, `st_int_ioctl`: a failed
+    /// `MTFSF` sets `drv_block = -1`, and `MTEOM` is an `MTFSF` over
+    /// everything that returns there). Off by default: the drive then
+    /// reports block 0 (after a final filemark) at end of data.
+    pub fn set_linux_eod_position(&self, on: bool) {
+        self.lock().eod_blk_unknown = on;
     }
 
     /// How many reads failed with `ENOMEM` (a buffer shorter than the
@@ -487,6 +498,8 @@ struct Tape {
     fsf_short: bool,
     /// Reads refused with ENOMEM so far.
     enomem_reads: u64,
+    /// Spacing to end of data leaves the block number unknown (Linux st).
+    eod_blk_unknown: bool,
 }
 
 impl Tape {
@@ -524,6 +537,7 @@ impl Tape {
             next_fh: 1,
             fsf_short: false,
             enomem_reads: 0,
+            eod_blk_unknown: false,
         })
     }
 
@@ -557,6 +571,13 @@ impl Tape {
         let len = self.items.len();
         self.move_to(len);
         self.eod_seen = true;
+    }
+
+    /// At end of data after spacing over filemarks (`MTEOM`, or an
+    /// `MTFSF` into blank tape).
+    fn at_eod_after_spacing(&mut self) {
+        self.at_eod();
+        self.blk_unknown = self.eod_blk_unknown;
     }
 
     fn is_filemark(&self, i: usize) -> bool {
@@ -624,8 +645,11 @@ impl Tape {
             }
             self.ew_fail_next = true;
         }
+        // Linux st counts blocks on from an unknown block number as unknown.
+        let blk_unknown = self.eod_blk_unknown && self.blk_unknown;
         self.truncate_at_head()?;
         self.append(data)?;
+        self.blk_unknown = blk_unknown;
         self.writing = true;
         self.writer = owner;
         self.eod_seen = false;
@@ -741,7 +765,7 @@ impl Tape {
             MTBSR => self.space_records_backward(count)?,
             MTWEOF | MTWEOFI => self.write_filemarks(count)?,
             MTEOM => {
-                self.at_eod();
+                self.at_eod_after_spacing();
                 self.eod_read = true;
             }
             MTERASE => {
@@ -767,7 +791,7 @@ impl Tape {
             match next {
                 Some(i) => self.move_to(i + 1),
                 None => {
-                    self.at_eod();
+                    self.at_eod_after_spacing();
                     return Err(libc::EIO);
                 }
             }
