@@ -200,7 +200,9 @@ pub struct Invocation {
     pub command: Option<Command>,
 }
 
-/// One operator command with its arguments.
+/// One operator command with its arguments. Each field is the flag or
+/// positional word of the same name, documented on the clap side above.
+#[allow(missing_docs)]
 #[derive(Debug, Clone)]
 pub enum Command {
     /// `tapes [-v]`

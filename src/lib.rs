@@ -3,6 +3,7 @@
 //! The library holds every module (so benchmarks and tests can drive the
 //! catalogue and the data path directly); `main.rs` is the thin binary.
 #![deny(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod archive;
 pub mod buffer;
