@@ -92,7 +92,7 @@ pub fn append_point(cat: &Catalog, tape: &Tape) -> Result<i64> {
 }
 
 fn refuse(msg: String) -> anyhow::Error {
-    Exit::new(ExitCode::Failure, format!("{msg}; nothing was written (archive --override-tape-check writes anyway)"))
+    Exit::new(ExitCode::Failure, format!("refusing to write: {msg}; nothing was written (archive --override-tape-check writes anyway)"))
 }
 
 /// Prove that the loaded tape is `tape` and that `n` is its end of data,
@@ -105,6 +105,12 @@ pub fn prove(cat: &Catalog, drive: &mut dyn Drive, tape: &Tape, n: i64, block_si
         }
     } else {
         check_label(cat, drive, tape)?;
+    }
+    if files < n {
+        return Err(refuse(format!(
+            "the catalogue expects tape \"{}\" to end after file {}, but {} holds only {files} tape files: wrong tape, or a catalogue out of step",
+            tape.name, n - 1, drive.name()
+        )));
     }
     if n > first_data_file(cat, tape)? {
         check_previous(cat, drive, tape, n - 1)?;
