@@ -924,7 +924,8 @@ fn end_of_data_without_a_block_number_as_linux_st_reports_it() {
     w.run(&["-y", "assign"], 0);
     let before = rig.snapshot();
     let out = rig.run(&["archive"], 1);
-    assert_contains(&out, "tape file 3 should hold");
+    assert_contains(&out, "to end after file 3, but");
+    assert_contains(&out, "holds only 3 tape files");
     rig.assert_unchanged(&before, "a tape that lacks the last file");
 }
 
