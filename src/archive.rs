@@ -146,16 +146,22 @@ fn archive_one(
     let started = Instant::now();
     let outcome = write_target(cat, config, remote, job, &mut drive, n as u64);
     let outcome = outcome.with_context(|| format!("archive of {} to tape \"{}\" file {n}", show(&job.target), tape.name));
-    end_history(cat, history, &outcome, opts.no_db_update)?;
     let written = match outcome {
         Ok(w) => w,
-        Err(e) if is_end_of_medium(&e) => return Err(tape_full(cat, tape, e)),
-        Err(e) => return Err(archive_failed(e)),
+        Err(e) => {
+            let full = is_end_of_medium(&e);
+            cat.history_end(history, None, if full { "tape full" } else { "failed" }, Some(format!("{e:#}")))?;
+            return Err(if full { tape_full(cat, tape, e) } else { archive_failed(e) });
+        }
     };
     *proven = true;
     crate::fault::point("archive-after-filemark");
     println!("... success.");
     finish_record(cat, job, n, written.bytes, config.block_size, opts)?;
+    // Only now: until the backup is recorded, the attempt is not a success
+    // (a crash before this line leaves a tape file the next archive rewrites).
+    let outcome = if opts.no_db_update { "written, not recorded (--no-db-update)" } else { "ok" };
+    cat.history_end(history, Some(written.bytes), outcome, None)?;
     let gb = written.bytes as f64 / 1e9;
     let minutes = started.elapsed().as_secs_f64() / 60.0;
     println!(" -- completed {gb:.3} GB in {minutes:.1} minutes; rate is {:.3} GB/min", gb / minutes.max(1e-9));
@@ -202,14 +208,6 @@ fn finish_record(cat: &Catalog, job: &Backup, n: i64, written: u64, block: usize
     Ok(())
 }
 
-fn end_history(cat: &Catalog, id: i64, outcome: &Result<Written>, no_db_update: bool) -> Result<()> {
-    match outcome {
-        Ok(w) if no_db_update => cat.history_end(id, Some(w.bytes), "written, not recorded (--no-db-update)", None),
-        Ok(w) => cat.history_end(id, Some(w.bytes), "ok", None),
-        Err(e) if is_end_of_medium(e) => cat.history_end(id, None, "tape full", Some(format!("{e:#}"))),
-        Err(e) => cat.history_end(id, None, "failed", Some(format!("{e:#}"))),
-    }
-}
 
 /// Bytes written and how often the buffer ran dry.
 #[derive(Debug, Clone, Copy)]
@@ -243,7 +241,15 @@ fn write_target(cat: &Catalog, config: &Config, remote: &Remote, job: &Backup, d
         (written, handle.join().map_err(|_| anyhow::anyhow!("tar parser thread panicked")))
     });
     let source = source.join().map_err(|_| anyhow::anyhow!("source reader thread panicked"))?;
-    let bytes = written?;
+    let bytes = match written {
+        Ok(b) => b,
+        Err(e) => {
+            // End the partial tape file cleanly (st would on close; the
+            // emulator and the record of what is on tape need it now).
+            let _ = drive.write_filemark();
+            return Err(e);
+        }
+    };
     drive.write_filemark().with_context(|| format!("writing the filemark after tape file {n}"))?;
     source.context("the data host's tar failed")?;
     parsed??;

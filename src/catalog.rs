@@ -26,7 +26,10 @@ CREATE TABLE IF NOT EXISTS `tapes` (`id` integer primary key autoincrement,`name
 
 /// Version 1: indexes for what is queried, side tables for what the old
 /// schema cannot hold, and triggers that keep per-target totals right even
-/// when the old tool changes the files table.
+/// when the old tool changes the files table. tapeop's own bulk writes put a
+/// row in `tapeop_bulk` inside their transaction (no other connection ever
+/// sees it), which turns the per-row triggers off, and then set the totals
+/// of the targets they wrote with one aggregate each.
 const MIGRATION_1: &str = "
 CREATE INDEX IF NOT EXISTS tapeop_files_name ON files(name);
 CREATE INDEX IF NOT EXISTS tapeop_backups_tape ON backups(tape_id, status, file_number);
@@ -44,17 +47,21 @@ CREATE TABLE IF NOT EXISTS tapeop_target_totals (
 );
 INSERT OR REPLACE INTO tapeop_target_totals (target_id, file_count, size_kb)
     SELECT target_id, COUNT(*), COALESCE(SUM(size_kb), 0) FROM files GROUP BY target_id;
-CREATE TRIGGER IF NOT EXISTS tapeop_files_ins AFTER INSERT ON files BEGIN
+CREATE TABLE IF NOT EXISTS tapeop_bulk (active INTEGER);
+CREATE TRIGGER IF NOT EXISTS tapeop_files_ins AFTER INSERT ON files
+WHEN NOT EXISTS (SELECT 1 FROM tapeop_bulk) BEGIN
     INSERT OR IGNORE INTO tapeop_target_totals (target_id) VALUES (NEW.target_id);
     UPDATE tapeop_target_totals SET file_count = file_count + 1,
         size_kb = size_kb + COALESCE(NEW.size_kb, 0) WHERE target_id = NEW.target_id;
 END;
-CREATE TRIGGER IF NOT EXISTS tapeop_files_del AFTER DELETE ON files BEGIN
+CREATE TRIGGER IF NOT EXISTS tapeop_files_del AFTER DELETE ON files
+WHEN NOT EXISTS (SELECT 1 FROM tapeop_bulk) BEGIN
     UPDATE tapeop_target_totals SET file_count = file_count - 1,
         size_kb = size_kb - COALESCE(OLD.size_kb, 0) WHERE target_id = OLD.target_id;
     DELETE FROM tapeop_file_info WHERE file_id = OLD.id;
 END;
-CREATE TRIGGER IF NOT EXISTS tapeop_files_upd AFTER UPDATE OF size_kb, target_id ON files BEGIN
+CREATE TRIGGER IF NOT EXISTS tapeop_files_upd AFTER UPDATE OF size_kb, target_id ON files
+WHEN NOT EXISTS (SELECT 1 FROM tapeop_bulk) BEGIN
     UPDATE tapeop_target_totals SET file_count = file_count - 1,
         size_kb = size_kb - COALESCE(OLD.size_kb, 0) WHERE target_id = OLD.target_id;
     INSERT OR IGNORE INTO tapeop_target_totals (target_id) VALUES (NEW.target_id);
@@ -265,6 +272,7 @@ impl Catalog {
                 "was written by a newer tapeop (schema version {version}, this one knows {SCHEMA_VERSION}); upgrade tapeop — the catalogue was not modified"
             );
         }
+        self.conn.pragma_update(None, "cache_size", -262_144)?;
         let empty = self.table_count()? == 0;
         if existed && !empty {
             self.check_legacy_tables()?;
@@ -290,6 +298,7 @@ impl Catalog {
         }
         self.conn.pragma_update(None, "journal_mode", "WAL").context("cannot switch to WAL mode")?;
         self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        self.conn.pragma_update(None, "wal_autocheckpoint", 16_384)?;
         let version = self.user_version()?;
         if version < SCHEMA_VERSION {
             self.migrate(version).with_context(|| format!("upgrading catalogue {}", self.path.display()))?;
@@ -710,6 +719,29 @@ impl Catalog {
         let mut stmt = self.conn.prepare(&sql)?;
         let rows = stmt.query_map([tape_id], Self::backup_from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    // ---- bulk file writes ----
+
+    /// Start a bulk write of file rows inside `tx`: the per-row triggers
+    /// stand aside until `end_bulk`.
+    pub fn begin_bulk(tx: &rusqlite::Transaction<'_>) -> Result<()> {
+        tx.execute("INSERT INTO tapeop_bulk (active) VALUES (1)", [])?;
+        Ok(())
+    }
+
+    /// End a bulk write: recompute the totals of `targets` in one aggregate
+    /// each and turn the triggers back on (still inside `tx`).
+    pub fn end_bulk(tx: &rusqlite::Transaction<'_>, targets: &[i64]) -> Result<()> {
+        for t in targets {
+            tx.execute(
+                "INSERT OR REPLACE INTO tapeop_target_totals (target_id, file_count, size_kb)
+                 SELECT ?1, COUNT(*), COALESCE(SUM(size_kb), 0) FROM files WHERE target_id = ?1",
+                [t],
+            )?;
+        }
+        tx.execute("DELETE FROM tapeop_bulk", [])?;
+        Ok(())
     }
 
     // ---- history ----

@@ -216,8 +216,9 @@ fn close_tape(ctx: &Context_, name: Option<&str>, force: bool) -> Result<()> {
 fn assign(ctx: &Context_, name: Option<&str>) -> Result<()> {
     let cat = open(ctx, Mode::ReadWrite)?;
     let tape = cat.tape_or_online(name)?;
-    if tape.status != "open" {
-        bail!("tape \"{}\" is {}: only an open tape takes new targets (open_tape a new one)", tape.name, tape.status);
+    let status = report::display_status(&cat, &tape)?;
+    if status != "open" {
+        bail!("tape \"{}\" is {status}: only an open tape takes new targets (close_tape it, then open_tape a new one)", tape.name);
     }
     let ids = cat.unassigned_targets()?;
     println!("\nThere are {} unassigned targets.\n", ids.len());

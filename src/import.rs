@@ -427,19 +427,34 @@ fn split_md5_line(line: &[u8]) -> Result<(String, Vec<u8>)> {
     Ok((md5, strip_dot(line[34..].to_vec())))
 }
 
+/// A name as TEXT when it is UTF-8, else as BLOB, without copying it.
+fn name_ref(bytes: &[u8]) -> rusqlite::types::ToSqlOutput<'_> {
+    use rusqlite::types::{ToSqlOutput, ValueRef};
+    match std::str::from_utf8(bytes) {
+        Ok(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+        Err(_) => ToSqlOutput::Borrowed(ValueRef::Blob(bytes)),
+    }
+}
+
 /// Replace a target's file rows with a scan, and mark it scanned.
 pub fn store(cat: &Catalog, target_id: i64, entries: &[Entry]) -> Result<()> {
     let tx = cat.conn().unchecked_transaction()?;
+    Catalog::begin_bulk(&tx)?;
+    tx.execute("DELETE FROM tapeop_file_info WHERE file_id IN (SELECT id FROM files WHERE target_id = ?1)", [target_id])?;
     tx.execute("DELETE FROM files WHERE target_id = ?1", [target_id])?;
     {
         let mut ins = tx.prepare("INSERT INTO files (target_id, name, md5sum, size_kb) VALUES (?1, ?2, ?3, ?4)")?;
-        let mut info = tx.prepare("INSERT OR REPLACE INTO tapeop_file_info (file_id, size_bytes, link_target) VALUES (?1, ?2, ?3)")?;
-        for e in entries {
-            ins.execute(params![target_id, name_value(&e.name), e.md5, e.kb])?;
-            let link = (e.kind == b'l').then(|| e.link.clone());
+        let mut info = tx.prepare("INSERT INTO tapeop_file_info (file_id, size_bytes, link_target) VALUES (?1, ?2, ?3)")?;
+        let mut sorted: Vec<&Entry> = entries.iter().collect();
+        sorted.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        for e in sorted {
+            let name = name_ref(&e.name);
+            ins.execute(params![target_id, name, e.md5, e.kb])?;
+            let link = (e.kind == b'l').then_some(e.link.as_slice());
             info.execute(params![tx.last_insert_rowid(), e.size as i64, link])?;
         }
     }
+    Catalog::end_bulk(&tx, &[target_id])?;
     tx.execute("UPDATE targets SET scanned = 1 WHERE id = ?1", [target_id])?;
     crate::fault::point("import-before-commit");
     tx.commit()?;

@@ -36,6 +36,9 @@ pub fn status(cat: &Catalog, tape: &Tape, json: bool, out: &mut dyn Write) -> Re
         writeln!(out, "   type {status:<20}: {:6} ({:9.3} GB)", t.count, gb(t.size_kb))?;
     }
     writeln!(out, "   total usage: {:.3} GB", gb(total))?;
+    if display_status(cat, tape)? == "full" {
+        writeln!(out, "   the tape is FULL: close_tape it, then open_tape the next one")?;
+    }
     let un = cat.unassigned_tally()?;
     writeln!(out, "\nThere are {} unassigned targets.\n", un.count)?;
     writeln!(out, "Current layout of work on tape \"{}\":", tape.name)?;

@@ -5,9 +5,11 @@
 //! data host), `mt` (mt-st), GNU `tar` and `md5sum`. Covers the whole
 //! workflow with awkward names, what `mt`/`tar` see on the tape tapeop wrote,
 //! the `drive` command, every refusal (rewinding device, write protection,
-//! empty drive, not a tape device, wrong tape), tape full at early warning
-//! (and on the emulator), records larger than the reader's first buffer,
-//! and a drive that stops one filemark short.
+//! busy drive, empty drive, not a tape device, wrong tape), tape full at
+//! early warning (and on the emulator), records larger than the reader's
+//! first buffer, a drive that stops one filemark short, a failed archive
+//! written over, end of data reported as Linux st does (block unknown), a
+//! tape.conf key given twice, and assign on a tape marked full.
 //!
 //! These tests need FUSE (/dev/fuse, root), `mt`, `tar`, `md5sum` and
 //! OpenSSH's `sshd`: they fail, never skip, when one is missing. Each holds
@@ -458,10 +460,10 @@ fn drive_command_reports_the_drive_and_the_append_point() {
     assert_contains(&out, "Loaded:          yes\n");
     assert_contains(&out, "Catalogue:       no tape is online\n");
 
-    // An empty drive is not a drive to use.
+    // An empty drive is reported as such (the operator asked what it says).
     rig.drive.set_loaded(false);
-    let out = rig.run(&["drive"], 1);
-    assert_contains(&out, &format!("tape drive {dev}: no tape loaded in the drive"));
+    let out = rig.run(&["drive"], 0);
+    assert_contains(&out, &format!("Loaded:          no (tape drive {dev}: no tape loaded in the drive)"));
 }
 
 #[test]
@@ -946,4 +948,32 @@ fn a_target_ending_exactly_at_early_warning_is_recorded_and_the_next_one_is_not(
     assert_eq!(sizes[..2], [vec![RECORD], vec![RECORD; 2]], "{sizes:?}");
     rig.run(&["confirm", "--repeat"], 40);
     assert_eq!(backup_of(w, &first), (1, "confirmed".to_string()));
+}
+
+#[test]
+fn assign_refuses_a_tape_marked_full() {
+    // archive refuses a full tape; assign must not give it more targets.
+    let w = World::new();
+    w.config_with("", "emulator_dir = emu", "emulator_capacity = 1M");
+    let small = make_target(&w, "a_small", 100_000);
+    let big = make_target(&w, "b_big", 2_000_000);
+    let list = w.list("list.txt", &[small, big]);
+    w.run(&[OsStr::new("-y"), OsStr::new("import"), list.as_os_str()], 0);
+    w.run(&["open_tape", "T1", "--serial", "S1", "--online", "-y"], 0);
+    w.run(&["-y", "assign"], 0);
+    w.run(&["archive", "--repeat"], 43);
+    assert_eq!(tapes_row(&w, "T1")[4], "full");
+
+    let later = make_target(&w, "c_later", 1000);
+    let list = w.list("later.txt", &[later.clone()]);
+    w.run(&[OsStr::new("-y"), OsStr::new("import"), list.as_os_str()], 0);
+    let out = w.output(&["-y", "assign"]);
+    let text = stdout(&out) + &stderr(&out);
+    assert!(matches!(out.status.code(), Some(1 | 43)), "assign to a full tape: {:?}\n{text}", out.status);
+    assert_contains(&text, "full");
+    let unassigned = w.count(&format!(
+        "SELECT COUNT(*) FROM targets t WHERE t.name = '{}' AND NOT EXISTS (SELECT 1 FROM backups b WHERE b.target_id = t.id)",
+        later.display()
+    ));
+    assert_eq!(unassigned, 1, "the new target stays unassigned: {:?}", w.backups());
 }

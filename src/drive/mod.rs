@@ -122,11 +122,26 @@ pub fn open(spec: &DriveSpec, access: Access, block_size: usize) -> Result<Box<d
     }
 }
 
+fn describe_spec(spec: &DriveSpec) -> String {
+    match spec {
+        DriveSpec::Device(p) => p.display().to_string(),
+        DriveSpec::Emulator { dir, .. } => format!("emulated tape {}", dir.display()),
+    }
+}
+
 /// `drive`: print what the drive says and whether its position matches
 /// what the catalogue expects for the online tape.
 pub fn report(config: &crate::config::Config, out: &mut dyn std::io::Write) -> Result<crate::exit_codes::ExitCode> {
     use crate::catalog::{Catalog, Mode};
-    let mut drive = open(&config.drive, Access::Read, config.block_size)?;
+    let mut drive = match open(&config.drive, Access::Read, config.block_size) {
+        Ok(d) => d,
+        Err(e) if e.chain().any(|c| c.downcast_ref::<DriveError>() == Some(&DriveError::NotLoaded)) => {
+            writeln!(out, "Drive:           {}", describe_spec(&config.drive))?;
+            writeln!(out, "Loaded:          no ({e:#})")?;
+            return Ok(crate::exit_codes::ExitCode::Success);
+        }
+        Err(e) => return Err(e),
+    };
     let st = drive.status()?;
     let opt = |v: Option<u64>| v.map_or("unknown".to_string(), |n| n.to_string());
     writeln!(out, "Drive:           {}", drive.name())?;

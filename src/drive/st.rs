@@ -291,7 +291,9 @@ impl Drive for StDrive {
         self.after_zero_read = false;
         let moved = self.move_to_file(n);
         let status = self.get()?;
-        if i64::from(status.mt_fileno) == n as i64 && status.mt_blkno == 0 {
+        // Linux st reports block -1 after MTEOM: end of data is a start too.
+        let at_start = status.mt_blkno == 0 || (status.mt_blkno == -1 && status.mt_gstat & mtio::GMT_EOD != 0);
+        if i64::from(status.mt_fileno) == n as i64 && at_start {
             return Ok(());
         }
         let mismatch = format!(
@@ -322,7 +324,9 @@ impl Drive for StDrive {
             return Err(seek_error.context(format!("cannot write file {n}: MTEOM failed too: {e}")));
         }
         let status = self.get()?;
-        if i64::from(status.mt_fileno) == n as i64 && status.mt_blkno == 0 {
+        // Linux st reports block -1 after MTEOM: end of data is a start too.
+        let at_start = status.mt_blkno == 0 || (status.mt_blkno == -1 && status.mt_gstat & mtio::GMT_EOD != 0);
+        if i64::from(status.mt_fileno) == n as i64 && at_start {
             return Ok(());
         }
         Err(seek_error.context(format!(
