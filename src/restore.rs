@@ -21,9 +21,6 @@ use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::mpsc::{SyncSender, sync_channel};
-use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -34,9 +31,9 @@ use rusqlite::OptionalExtension;
 
 use crate::catalog::{Catalog, Mode, Tape, name_value, show};
 use crate::config::Config;
-use crate::drive::{self, Access, Drive};
+use crate::drive::{self, Access, Drive, stream_file};
 use crate::exit_codes::{Exit, ExitCode};
-use crate::tarstream::{self, ChannelReader, Member, MemberKind, NameSafety};
+use crate::tarstream::{self, Member, MemberKind, NameSafety};
 use crate::{label, stop};
 
 /// Options of `restore`.
@@ -217,35 +214,6 @@ fn verdict(loc: &Located, to: &Path, counts: &Counts, unmatched: &[Vec<u8>]) -> 
             ExitCode::Failure,
             format!("restore of {} from tape \"{}\" file {} is incomplete: {p}", show(&loc.target), loc.tape.name, loc.file_number),
         )),
-    }
-}
-
-/// Read tape file `n` on a reader thread and hand its bytes to `parse` on
-/// this thread; returns what `parse` returned. A read error wins over the
-/// parse error it causes.
-pub fn stream_file<T>(drive: &mut dyn Drive, n: u64, parse: impl FnOnce(ChannelReader) -> Result<T>) -> Result<T> {
-    drive.seek_file(n).with_context(|| format!("positioning {} at tape file {n}", drive.name()))?;
-    let (tx, rx) = sync_channel::<Arc<Vec<u8>>>(64);
-    thread::scope(|s| {
-        let reader = s.spawn(move || pump(drive, &tx));
-        let parsed = parse(ChannelReader::new(rx));
-        let read = reader.join().map_err(|_| anyhow!("tape reader thread panicked"))?;
-        read.with_context(|| format!("reading tape file {n}"))?;
-        parsed
-    })
-}
-
-fn pump(drive: &mut dyn Drive, tx: &SyncSender<Arc<Vec<u8>>>) -> Result<()> {
-    loop {
-        let mut buf = Vec::new();
-        let len = drive.read_record(&mut buf)?;
-        if len == 0 {
-            return Ok(());
-        }
-        buf.truncate(len);
-        if tx.send(Arc::new(buf)).is_err() {
-            return Ok(());
-        }
     }
 }
 

@@ -6,9 +6,6 @@
 //! member before marking anything.
 
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::mpsc::{SyncSender, sync_channel};
-use std::thread;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -19,7 +16,7 @@ use crate::config::Config;
 use crate::drive::{self, Access, Drive};
 use crate::exit_codes::{Exit, ExitCode};
 use crate::stop;
-use crate::tarstream::{self, ChannelReader, Member, MemberKind};
+use crate::tarstream::{self, Member, MemberKind};
 
 /// Options of `confirm`.
 #[derive(Debug, Clone, Copy)]
@@ -132,11 +129,12 @@ pub fn run(config: &Config, opts: Options) -> Result<ExitCode> {
             Some(job) => job,
             None => return Ok(ExitCode::NothingToDo),
         };
-        let d = match drive.take() {
-            Some(d) => d,
-            None => drive::open(&config.drive, Access::Read, config.block_size)?,
-        };
-        drive = Some(confirm_one(&cat, &tape, &job, d, opts)?);
+        if drive.is_none() {
+            drive = Some(drive::open(&config.drive, Access::Read, config.block_size)?);
+        }
+        if let Some(d) = drive.as_deref_mut() {
+            confirm_one(&cat, &tape, &job, d, opts)?;
+        }
         if !opts.repeat || matches!(opts.which, ConfirmWhich::Number(_)) || opts.no_db_update {
             return Ok(ExitCode::Success);
         }
@@ -162,7 +160,7 @@ fn pick(cat: &Catalog, tape: &Tape, pending: &[Backup], opts: Options) -> Result
     }
 }
 
-fn confirm_one(cat: &Catalog, tape: &Tape, job: &Backup, drive: Box<dyn Drive>, opts: Options) -> Result<Box<dyn Drive>> {
+fn confirm_one(cat: &Catalog, tape: &Tape, job: &Backup, drive: &mut dyn Drive, opts: Options) -> Result<()> {
     let n = job.file_number;
     println!("Seeking to file_number {n}...");
     println!("Checksumming {:.3} GB from tape...", job.size_kb as f64 / 1e6);
@@ -171,7 +169,7 @@ fn confirm_one(cat: &Catalog, tape: &Tape, job: &Backup, drive: Box<dyn Drive>, 
     let mut checker = Checker::for_backup(cat, job)?;
     let read = read_and_check(drive, n as u64, &mut checker)
         .with_context(|| format!("confirming tape \"{}\" file {n} ({})", tape.name, show(&job.target)));
-    let (drive, scanned) = match read {
+    let scanned = match read {
         Ok(v) => v,
         Err(e) => {
             if let Some(id) = history {
@@ -207,7 +205,7 @@ fn confirm_one(cat: &Catalog, tape: &Tape, job: &Backup, drive: Box<dyn Drive>, 
         println!("Marking record as confirmed.");
         cat.mark_confirmed(job.id)?;
     }
-    Ok(drive)
+    Ok(())
 }
 
 fn report_rate(bytes: u64, started: Instant) {
@@ -216,36 +214,16 @@ fn report_rate(bytes: u64, started: Instant) {
     println!(" -- completed {gb:.3} GB in {minutes:.1} minutes; rate is {:.3} GB/min", gb / minutes.max(1e-9));
 }
 
-/// Read tape file `n` on a reader thread and check it; returns the drive and
+/// Read tape file `n` (on a reader thread) and check every member; returns
 /// the tar stream's byte count.
-pub fn read_and_check(mut drive: Box<dyn Drive>, n: u64, checker: &mut Checker) -> Result<(Box<dyn Drive>, u64)> {
-    drive.seek_file(n)?;
-    let (tx, rx) = sync_channel::<Arc<Vec<u8>>>(64);
-    let reader = thread::spawn(move || {
-        let r = pump(&mut *drive, &tx);
-        (drive, r)
-    });
-    let scanned = tarstream::scan_parallel(ChannelReader::new(rx), tarstream::default_workers(), |m| {
-        stop::check_abort()?;
-        checker.check(&m);
-        Ok(())
-    });
-    let (drive, read) = reader.join().map_err(|_| anyhow::anyhow!("tape reader thread panicked"))?;
-    read.with_context(|| format!("reading tape file {n}"))?;
-    let summary = scanned.with_context(|| format!("tape file {n} is not a readable tar stream"))?;
-    Ok((drive, summary.stream_bytes))
-}
-
-fn pump(drive: &mut dyn Drive, tx: &SyncSender<Arc<Vec<u8>>>) -> Result<()> {
-    loop {
-        let mut buf = Vec::new();
-        let len = drive.read_record(&mut buf)?;
-        if len == 0 {
-            return Ok(());
-        }
-        buf.truncate(len);
-        if tx.send(Arc::new(buf)).is_err() {
-            return Ok(());
-        }
-    }
+pub fn read_and_check(drive: &mut dyn Drive, n: u64, checker: &mut Checker) -> Result<u64> {
+    let summary = drive::stream_file(drive, n, |reader| {
+        tarstream::scan_parallel(reader, tarstream::default_workers(), |m| {
+            stop::check_abort()?;
+            checker.check(&m);
+            Ok(())
+        })
+        .with_context(|| format!("tape file {n} is not a readable tar stream"))
+    })?;
+    Ok(summary.stream_bytes)
 }

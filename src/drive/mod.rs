@@ -10,8 +10,13 @@ pub mod st;
 
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc::{SyncSender, sync_channel};
+use std::thread;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
+
+use crate::tarstream::ChannelReader;
 
 /// What a drive reports about itself and its position.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -176,4 +181,33 @@ pub fn report(config: &crate::config::Config, out: &mut dyn std::io::Write) -> R
         }
     }
     Ok(crate::exit_codes::ExitCode::Success)
+}
+
+/// Read tape file `n` on a reader thread and hand its bytes to `parse` on
+/// this thread; returns what `parse` returned. A read error wins over the
+/// parse error it causes.
+pub fn stream_file<T>(drive: &mut dyn Drive, n: u64, parse: impl FnOnce(ChannelReader) -> Result<T>) -> Result<T> {
+    drive.seek_file(n).with_context(|| format!("positioning {} at tape file {n}", drive.name()))?;
+    let (tx, rx) = sync_channel::<Arc<Vec<u8>>>(64);
+    thread::scope(|s| {
+        let reader = s.spawn(move || pump(drive, &tx));
+        let parsed = parse(ChannelReader::new(rx));
+        let read = reader.join().map_err(|_| anyhow::anyhow!("tape reader thread panicked"))?;
+        read.with_context(|| format!("reading tape file {n}"))?;
+        parsed
+    })
+}
+
+fn pump(drive: &mut dyn Drive, tx: &SyncSender<Arc<Vec<u8>>>) -> Result<()> {
+    loop {
+        let mut buf = Vec::new();
+        let len = drive.read_record(&mut buf)?;
+        if len == 0 {
+            return Ok(());
+        }
+        buf.truncate(len);
+        if tx.send(Arc::new(buf)).is_err() {
+            return Ok(());
+        }
+    }
 }
