@@ -48,7 +48,7 @@ pub fn run(inv: Invocation) -> Result<ExitCode> {
         stop::check()?;
     }
     let _locks = take_locks(&ctx, &command)?;
-    let code = dispatch(&ctx, command)?;
+    let code = dispatch(&ctx, command).map_err(|e| name_catalogue(e, &ctx.config.database_file))?;
     if job && code == ExitCode::Success {
         stop::check()?;
     }
@@ -65,6 +65,15 @@ fn is_job(c: &Command) -> bool {
             | Command::Restore { .. }
             | Command::ScanTape { .. }
     )
+}
+
+/// An sqlite error says what went wrong but not with which file: add it.
+fn name_catalogue(e: anyhow::Error, db: &std::path::Path) -> anyhow::Error {
+    let from_sqlite = e.chain().any(|c| c.is::<rusqlite::Error>());
+    if from_sqlite && !format!("{e:#}").contains(&db.display().to_string()) {
+        return e.context(format!("catalogue {}", db.display()));
+    }
+    e
 }
 
 /// One writer per drive and catalogue: the long jobs lock them.

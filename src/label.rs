@@ -99,14 +99,21 @@ fn refuse(msg: String) -> anyhow::Error {
 /// labelling a blank new tape on the way. Returns the file number to write.
 pub fn prove(cat: &Catalog, drive: &mut dyn Drive, tape: &Tape, n: i64, block_size: usize) -> Result<i64> {
     let files = drive.count_files().with_context(|| format!("finding the end of data on {}", drive.name()))? as i64;
-    if cat.append_point(tape.id)? == 0 {
+    let unwritten = cat.append_point(tape.id)? == 0;
+    if !unwritten && files == 0 {
+        return Err(refuse(format!(
+            "wrong tape: the loaded tape is blank, but the catalogue's tape \"{}\" holds tape files up to file {}",
+            tape.name, n - 1
+        )));
+    }
+    if unwritten {
         if let Some(n) = prove_unwritten(cat, drive, tape, files, block_size)? {
             return Ok(n);
         }
     } else {
         check_label(cat, drive, tape)?;
     }
-    if files < n {
+    if !unwritten && files < n {
         return Err(refuse(format!(
             "the catalogue expects tape \"{}\" to end after file {}, but {} holds only {files} tape files: wrong tape, or a catalogue out of step",
             tape.name, n - 1, drive.name()

@@ -474,6 +474,10 @@ fn check_invariants(lab: &Lab, before: &BeforeState) -> Vec<String> {
     if multi != 0 {
         v.push(format!("(d) {multi} targets have more than one backup"));
     }
+    // A bulk write's marker left behind would switch the totals triggers off for good.
+    if one("SELECT COUNT(*) FROM sqlite_master WHERE name = 'tapeop_bulk'") == 1 && one("SELECT COUNT(*) FROM tapeop_bulk") != 0 {
+        v.push("(d) a tapeop_bulk row was left behind: the totals triggers are off".to_string());
+    }
     let has_totals = one("SELECT COUNT(*) FROM sqlite_master WHERE name = 'tapeop_target_totals'") == 1;
     if has_totals {
         let rows = |sql: &str| -> Vec<(i64, i64, i64)> {
@@ -663,10 +667,13 @@ enum Kind {
     BadInput,
 }
 
+/// A case's body: it pushes invariant violations and panics on anything else.
+type CaseFn = Box<dyn FnOnce(&mut Vec<String>) + Send>;
+
 struct Case {
     name: String,
     kind: Kind,
-    run: Box<dyn FnOnce(&mut Vec<String>) + Send>,
+    run: CaseFn,
 }
 
 fn case(name: String, kind: Kind, run: impl FnOnce(&mut Vec<String>) + Send + 'static) -> Case {
@@ -855,6 +862,8 @@ fn enospc_case(capacity: u64) -> Case {
         let out = lab.run(&["archive", "--repeat"], 1);
         assert!(stderr(&out).contains("is full"), "{}", text(&out));
         assert_eq!(lab.tape_md5s("emu"), tape, "a full tape is not written");
+        let out = lab.run(&["-y", "assign"], 1);
+        assert!(stderr(&out).contains("is full"), "a full tape takes no more targets\n{}", text(&out));
         lab.run(&["confirm", "--repeat"], 40);
         lab.run(&["-y", "close_tape"], 0);
         lab.set_emu("emu2");
@@ -895,6 +904,7 @@ fn disk_full_case(s: Setup, args: &'static [&'static str], leave: u64) -> Case {
             ["-y", "import", _] => {
                 lab.run(&args, 0);
                 assert_catalogue_matches_disk(&lab);
+                lab.open_tape("T1");
                 lab.run(&["-y", "assign"], 0);
             }
             ["-y", "assign"] => {
@@ -982,18 +992,18 @@ fn wrong_tape_cases() -> Vec<Case> {
             two_tapes(&mut other);
             copy_dir(&other.root().join("emu2"), loaded);
         }),
-        wrong_tape_case("a blank tape", "", |_, loaded| {
+        wrong_tape_case("a blank tape", "wrong tape: the loaded tape is blank", |_, loaded| {
             fs::create_dir_all(loaded).unwrap();
         }),
         wrong_tape_case("the right tape with no label at file 0", "has no tapeop label", |lab, loaded| {
             copy_dir(&lab.root().join("emu2.real"), loaded);
             fs::write(loaded.join("file00000.tar"), pseudo_random(7, BLOCK)).unwrap();
         }),
-        wrong_tape_case("the right tape with an extra tape file at the end", "catalogue out of step", |lab, loaded| {
+        wrong_tape_case("the right tape with an extra tape file at the end", "out of step", |lab, loaded| {
             copy_dir(&lab.root().join("emu2.real"), loaded);
             fs::copy(loaded.join("file00001.tar"), loaded.join("file00002.tar")).unwrap();
         }),
-        wrong_tape_case("the right tape missing its last tape file", "", |lab, loaded| {
+        wrong_tape_case("the right tape missing its last tape file", "out of step", |lab, loaded| {
             copy_dir(&lab.root().join("emu2.real"), loaded);
             fs::remove_file(loaded.join("file00001.tar")).unwrap();
         }),
@@ -1076,8 +1086,10 @@ fn all_cases(rng: &mut XorShift) -> Vec<Case> {
         cases.push(enospc_case(rng.range(2 * BLOCK as u64, (LABEL_RECORDS + 3 * RECORDS_PER_TARGET - 1) * BLOCK as u64)));
     }
     // catalogue disk full
-    cases.push(disk_full_case(Setup::Fresh, REPEAT, rng.range(0, 96 * 1024)));
-    cases.push(disk_full_case(Setup::Fresh, REPEAT, rng.range(32 * 1024, 128 * 1024)));
+    // From too little space to open the catalogue to enough for it all.
+    for i in 0..9 {
+        cases.push(disk_full_case(Setup::Fresh, REPEAT, i * 16 * 1024 + rng.range(0, 12 * 1024)));
+    }
     cases.push(disk_full_case(Setup::Archived, &["confirm", "--repeat"], rng.range(0, 96 * 1024)));
     cases.push(disk_full_case(Setup::Listed, IMPORT, rng.range(0, 160 * 1024)));
     cases.push(disk_full_case(Setup::MidlifeUnassigned, &["-y", "assign"], rng.range(0, 64 * 1024)));

@@ -754,7 +754,7 @@ fn a_wrong_tape_is_refused_and_the_override_writes_anyway() {
     let out = rig.run(&["archive"], 1);
     assert_contains(
         &out,
-        "wrong tape: tape \"T1\" was labelled by tapeop, but the loaded tape has no tapeop label at file 0; nothing was written (archive --override-tape-check writes anyway)",
+        "refusing to write: wrong tape: the loaded tape is blank, but the catalogue's tape \"T1\" holds tape files up to file 2; nothing was written (archive --override-tape-check writes anyway)",
     );
     rig.assert_unchanged(&before, "blank tape");
     assert!(rig.image().is_empty());
