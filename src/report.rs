@@ -139,23 +139,99 @@ pub fn where_is(cat: &Catalog, name: &[u8], json: bool, out: &mut dyn Write) -> 
         return where_is_json(cat, name, out);
     }
     writeln!(out, "#tape_name  Fnum status     md5sum                           filename")?;
-    let mut stmt = cat.conn().prepare(WHERE_IS_SQL)?;
-    let mut rows = stmt.query(params![name_value(name)])?;
-    while let Some(r) = rows.next()? {
-        let tape: String = r.get(0)?;
-        let fnum: i64 = r.get::<_, Option<i64>>(1)?.unwrap_or(-1);
-        let status: String = r.get::<_, Option<String>>(2)?.unwrap_or_default();
-        let md5: String = r.get::<_, Option<String>>(3)?.unwrap_or_default();
-        let path = join_path(&name_bytes(r.get_ref(4)?), &name_bytes(r.get_ref(5)?));
-        writeln!(out, "{tape} {fnum:5} {status:<10} {md5} {}", show(&path))?;
+    let mut hints = Vec::new();
+    each_where_is(cat, name, |hit| {
+        let path = join_path(&hit.target, &hit.name);
+        writeln!(out, "{} {:5} {:<10} {} {}", hit.tape, hit.file_number, hit.status, hit.md5, show(&path))?;
+        if matches!(hit.status.as_str(), "recorded" | "confirmed") && hints.len() < 100 {
+            hints.push(restore_hint(&hit));
+        }
+        Ok(())
+    })?;
+    for h in hints {
+        writeln!(out, "{h}")?;
     }
     Ok(())
 }
 
-const WHERE_IS_SQL: &str = "SELECT tp.name, b.file_number, b.status, f.md5sum, t.name, f.name
+/// One catalogue hit of `where_is`.
+pub struct WhereIsHit {
+    /// Tape name.
+    pub tape: String,
+    /// Tape file number (-1 while assigned).
+    pub file_number: i64,
+    /// Backup status.
+    pub status: String,
+    /// md5 (or `symlink`, `directory`).
+    pub md5: String,
+    /// The target directory.
+    pub target: Vec<u8>,
+    /// The name relative to the target.
+    pub name: Vec<u8>,
+}
+
+/// The command that restores a hit, as a comment line.
+fn restore_hint(hit: &WhereIsHit) -> String {
+    format!(
+        "# restore: tapeop restore {} {} --to DIR   (tape {} file {})",
+        show(&crate::remote::quote(&hit.target)),
+        show(&crate::remote::quote(&hit.name)),
+        hit.tape,
+        hit.file_number
+    )
+}
+
+const WHERE_IS_SELECT: &str = "SELECT tp.name, b.file_number, b.status, f.md5sum, t.name, f.name
      FROM files f JOIN targets t ON t.id = f.target_id
-     JOIN backups b ON b.target_id = f.target_id JOIN tapes tp ON tp.id = b.tape_id
-     WHERE f.name = ?1 ORDER BY b.id";
+     JOIN backups b ON b.target_id = f.target_id JOIN tapes tp ON tp.id = b.tape_id";
+
+/// Stream every hit for `query`: a name relative to its target (exact, as
+/// the old tool), an absolute path (the target that holds it, then the
+/// name), or a glob with `*`, `?` or `[...]` (relative names; an absolute
+/// glob matches whole paths). Every form but an absolute glob uses an index.
+pub fn each_where_is(cat: &Catalog, query: &[u8], mut each: impl FnMut(WhereIsHit) -> Result<()>) -> Result<()> {
+    let glob = query.iter().any(|c| matches!(c, b'*' | b'?' | b'['));
+    let absolute = query.starts_with(b"/");
+    let (filter, args): (&str, Vec<rusqlite::types::Value>) = match (absolute, glob) {
+        (false, false) => ("f.name = ?1", vec![name_value(query)]),
+        (false, true) => ("f.name GLOB ?1", vec![name_value(query)]),
+        (true, true) => ("(t.name || '/' || f.name) GLOB ?1", vec![name_value(query)]),
+        (true, false) => return each_at_path(cat, query, each),
+    };
+    let sql = format!("{WHERE_IS_SELECT} WHERE {filter} ORDER BY b.id");
+    let mut stmt = cat.conn().prepare(&sql)?;
+    let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
+    while let Some(r) = rows.next()? {
+        each(hit_from_row(r)?)?;
+    }
+    Ok(())
+}
+
+fn hit_from_row(r: &rusqlite::Row<'_>) -> Result<WhereIsHit> {
+    Ok(WhereIsHit {
+        tape: r.get(0)?,
+        file_number: r.get::<_, Option<i64>>(1)?.unwrap_or(-1),
+        status: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+        md5: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
+        target: name_bytes(r.get_ref(4)?),
+        name: name_bytes(r.get_ref(5)?),
+    })
+}
+
+/// Hits for an absolute path: each ancestor directory that is a target,
+/// with the rest of the path as the relative name.
+fn each_at_path(cat: &Catalog, path: &[u8], mut each: impl FnMut(WhereIsHit) -> Result<()>) -> Result<()> {
+    let sql = format!("{WHERE_IS_SELECT} WHERE t.name = ?1 AND f.name = ?2 ORDER BY b.id");
+    let mut stmt = cat.conn().prepare(&sql)?;
+    for (i, _) in path.iter().enumerate().filter(|(i, c)| **c == b'/' && *i > 0) {
+        let (target, rel) = (&path[..i], &path[i + 1..]);
+        let mut rows = stmt.query(params![name_value(target), name_value(rel)])?;
+        while let Some(r) = rows.next()? {
+            each(hit_from_row(r)?)?;
+        }
+    }
+    Ok(())
+}
 
 /// `target/name`, with exactly one `/` between them.
 pub fn join_path(target: &[u8], name: &[u8]) -> Vec<u8> {
@@ -678,21 +754,19 @@ fn where_is_json(cat: &Catalog, name: &[u8], out: &mut dyn Write) -> Result<()> 
     put_name(&mut query, "name", name);
     open_object(out, &query)?;
     let mut hits = JsonArray::open(out, ",\"hits\":")?;
-    let mut stmt = cat.conn().prepare(WHERE_IS_SQL)?;
-    let mut rows = stmt.query(params![name_value(name)])?;
-    while let Some(r) = rows.next()? {
+    each_where_is(cat, name, |hit| {
         let mut m = object(json!({
-            "tape": r.get::<_, String>(0)?,
-            "file_number": r.get::<_, Option<i64>>(1)?.unwrap_or(-1),
-            "status": r.get::<_, Option<String>>(2)?.unwrap_or_default(),
-            "md5": r.get::<_, Option<String>>(3)?.unwrap_or_default(),
+            "tape": hit.tape,
+            "file_number": hit.file_number,
+            "status": hit.status,
+            "md5": hit.md5,
         }));
-        let (target, rel) = (name_bytes(r.get_ref(4)?), name_bytes(r.get_ref(5)?));
+        let (target, rel) = (hit.target, hit.name);
         put_name(&mut m, "target", &target);
         put_name(&mut m, "name", &rel);
         put_name(&mut m, "path", &join_path(&target, &rel));
-        hits.item(out, &Value::Object(m))?;
-    }
+        hits.item(out, &Value::Object(m))
+    })?;
     hits.close(out)?;
     out.write_all(b"}\n")?;
     Ok(())

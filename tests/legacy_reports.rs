@@ -75,8 +75,34 @@ fn assert_where_is(words: &[&str], name: &str) {
     assert_eq!(run.stderr, "");
     let rel = words.join(" ");
     let want = where_is_with_slash(&fx.expected_output(&format!("{name}.txt")), &rel);
-    assert_eq!(run.stdout, want, "tapeop {args:?} (old output with '/' inserted)");
+    let (hints, table): (Vec<&str>, Vec<&str>) = run.stdout.lines().partition(|l| l.starts_with("# restore: "));
+    let table: String = table.iter().map(|l| format!("{l}\n")).collect();
+    assert_eq!(table, want, "tapeop {args:?} (old output with '/' inserted)");
+    let on_tape = want.lines().filter(|l| l.contains(" recorded ") || l.contains(" confirmed ")).count();
+    assert_eq!(hints.len(), on_tape, "one restore command per hit on tape: {}", run.stdout);
+    for h in &hints {
+        assert!(h.contains("tapeop restore '/mnt/act6/actpol/data/season4/") && h.contains(&format!("'{rel}' --to DIR")), "{h}");
+    }
     assert_eq!(fx.db_md5(), before, "where_is changed tape.sqlite");
+}
+
+#[test]
+fn where_is_by_absolute_path_and_by_glob() {
+    let fx = Fixture::new();
+    let run = fx.run(&["where_is", "/mnt/act6/actpol/data/season4/edge/e_nested/child/child_file.dat"]);
+    run.expect_code(0);
+    let rows: Vec<&str> = run.stdout.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(rows, ["PUB-T2     3 recorded   eecf0395e422cd33695a373cb5eb91cf /mnt/act6/actpol/data/season4/edge/e_nested/child/child_file.dat"]);
+    assert!(run.stdout.contains("# restore: tapeop restore '/mnt/act6/actpol/data/season4/edge/e_nested/child' 'child_file.dat' --to DIR   (tape PUB-T2 file 3)"));
+    let run = fx.run(&["where_is", "sub0/f00[12].dat"]);
+    let rows = run.stdout.lines().filter(|l| !l.starts_with('#')).count();
+    assert_eq!(rows, 6, "f001 and f002 in t00, t01 and t02: {}", run.stdout);
+    let run = fx.run(&["where_is", "/mnt/*/e_sp*/*"]);
+    let rows: Vec<&str> = run.stdout.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(rows.len(), 2, "{}", run.stdout);
+    assert!(rows.iter().all(|r| r.contains("/edge/e_spaces/")));
+    let run = fx.run(&["where_is", "/mnt/act6/actpol/data/season4/small/t00/nope.dat"]);
+    assert_eq!(run.stdout.lines().count(), 1, "just the header");
 }
 
 #[test]
