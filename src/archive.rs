@@ -41,8 +41,9 @@ pub struct Options {
 pub fn run(config: &Config, opts: Options) -> Result<ExitCode> {
     let cat = Catalog::open(&config.database_file, Mode::ReadWrite)?;
     let tape = cat.tape_or_online(None)?;
-    if tape.status != "open" || crate::report::display_status(&cat, &tape)? == "full" {
-        bail!("tape \"{}\" is {}: nothing more is written to it (close it and open_tape a new one)", tape.name, crate::report::display_status(&cat, &tape)?);
+    let status = crate::report::display_status(&cat, &tape)?;
+    if status != "open" {
+        bail!("tape \"{}\" is {status}: nothing more is written to it (close it and open_tape a new one)", tape.name);
     }
     let remote = Remote::new(&config.ssh_command)?;
     if cat.backups_with_status(tape.id, "assigned")?.is_empty() {
@@ -66,13 +67,11 @@ pub fn run(config: &Config, opts: Options) -> Result<ExitCode> {
         if !opts.try_anyway {
             check_fits(&cat, &tape, &job, config)?;
         }
-        let d = match drive.take() {
+        let d = match &mut drive {
             Some(d) => d,
-            None => drive::open(&config.drive, Access::Write, config.block_size)?,
+            None => drive.insert(drive::open(&config.drive, Access::Write, config.block_size)?),
         };
-        let (d, bytes) = archive_one(&cat, config, &remote, &tape, &job, d, opts, &mut proven)?;
-        drive = Some(d);
-        run_bytes += bytes;
+        run_bytes += archive_one(&cat, config, &remote, &tape, &job, &mut **d, opts, &mut proven)?;
         if !opts.repeat || opts.no_db_update {
             if !opts.repeat {
                 println!("Exiting ... pass --repeat to keep doing this.");
@@ -129,22 +128,22 @@ fn archive_one(
     remote: &Remote,
     tape: &Tape,
     job: &Backup,
-    mut drive: Box<dyn Drive>,
+    drive: &mut dyn Drive,
     opts: Options,
     proven: &mut bool,
-) -> Result<(Box<dyn Drive>, u64)> {
+) -> Result<u64> {
     let mut n = label::append_point(cat, tape)?;
     if opts.override_tape_check {
         println!("--override-tape-check: writing tape file {n} without proving the tape.");
     } else if !*proven {
-        n = label::prove(cat, &mut *drive, tape, n, config.block_size)?;
+        n = label::prove(cat, drive, tape, n, config.block_size)?;
     }
     println!("Seeking to file_number={n}");
     println!("Copying {:.3} GB from network to tape...", job.size_kb as f64 / 1e6);
     println!("Archiving: {}", show(&job.target));
     let history = cat.history_start("archive", &tape.name, n, &job.target)?;
     let started = Instant::now();
-    let outcome = write_target(cat, config, remote, job, &mut drive, n as u64);
+    let outcome = write_target(cat, config, remote, job, drive, n as u64);
     let outcome = outcome.with_context(|| format!("archive of {} to tape \"{}\" file {n}", show(&job.target), tape.name));
     let written = match outcome {
         Ok(w) => w,
@@ -166,7 +165,7 @@ fn archive_one(
     let minutes = started.elapsed().as_secs_f64() / 60.0;
     println!(" -- completed {gb:.3} GB in {minutes:.1} minutes; rate is {:.3} GB/min", gb / minutes.max(1e-9));
     println!(" -- the write buffer ran dry {} times (each a stop for a real drive)", written.dry_runs);
-    Ok((drive, written.bytes))
+    Ok(written.bytes)
 }
 
 fn is_end_of_medium(e: &anyhow::Error) -> bool {
@@ -219,7 +218,7 @@ struct Written {
 /// Stream the target onto tape file `n`: the source fills a bounded
 /// buffer on its own thread, this thread writes the drive and tees each
 /// block to the tar parser, which checks every member on a third thread.
-fn write_target(cat: &Catalog, config: &Config, remote: &Remote, job: &Backup, drive: &mut Box<dyn Drive>, n: u64) -> Result<Written> {
+fn write_target(cat: &Catalog, config: &Config, remote: &Remote, job: &Backup, drive: &mut dyn Drive, n: u64) -> Result<Written> {
     let children = cat.child_targets(job.target_id)?;
     let mut checker = Checker::for_backup(cat, job)?;
     let child = remote.spawn(&tar_script(&job.target, &children))?;
@@ -233,7 +232,7 @@ fn write_target(cat: &Catalog, config: &Config, remote: &Remote, job: &Backup, d
     let (check_tx, check_rx) = sync_channel::<Block>(32);
     let (written, parsed) = thread::scope(|s| {
         let handle = s.spawn(|| tarstream::scan_parallel(ChannelReader::new(check_rx), tarstream::default_workers(), |m| Ok(checker.check(&m))));
-        let written = pump_to_drive(&mut **drive, &buffer, check_tx, job.size_kb as u64 * 1024);
+        let written = pump_to_drive(&mut *drive, &buffer, check_tx, job.size_kb as u64 * 1024);
         if written.is_err() {
             buffer.abandon();
             kill_source(child_pid);
