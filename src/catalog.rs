@@ -26,10 +26,7 @@ CREATE TABLE IF NOT EXISTS `tapes` (`id` integer primary key autoincrement,`name
 
 /// Version 1: indexes for what is queried, side tables for what the old
 /// schema cannot hold, and triggers that keep per-target totals right even
-/// when the old tool changes the files table. tapeop's own bulk writes put a
-/// row in `tapeop_bulk` inside their transaction (no other connection ever
-/// sees it), which turns the per-row triggers off, and then set the totals
-/// of the targets they wrote with one aggregate each.
+/// when the old tool changes the files table (`FILE_TRIGGERS`).
 const MIGRATION_1: &str = "
 CREATE INDEX IF NOT EXISTS tapeop_files_name ON files(name);
 CREATE INDEX IF NOT EXISTS tapeop_backups_tape ON backups(tape_id, status, file_number);
@@ -47,27 +44,6 @@ CREATE TABLE IF NOT EXISTS tapeop_target_totals (
 );
 INSERT OR REPLACE INTO tapeop_target_totals (target_id, file_count, size_kb)
     SELECT target_id, COUNT(*), COALESCE(SUM(size_kb), 0) FROM files GROUP BY target_id;
-CREATE TABLE IF NOT EXISTS tapeop_bulk (active INTEGER);
-CREATE TRIGGER IF NOT EXISTS tapeop_files_ins AFTER INSERT ON files
-WHEN NOT EXISTS (SELECT 1 FROM tapeop_bulk) BEGIN
-    INSERT OR IGNORE INTO tapeop_target_totals (target_id) VALUES (NEW.target_id);
-    UPDATE tapeop_target_totals SET file_count = file_count + 1,
-        size_kb = size_kb + COALESCE(NEW.size_kb, 0) WHERE target_id = NEW.target_id;
-END;
-CREATE TRIGGER IF NOT EXISTS tapeop_files_del AFTER DELETE ON files
-WHEN NOT EXISTS (SELECT 1 FROM tapeop_bulk) BEGIN
-    UPDATE tapeop_target_totals SET file_count = file_count - 1,
-        size_kb = size_kb - COALESCE(OLD.size_kb, 0) WHERE target_id = OLD.target_id;
-    DELETE FROM tapeop_file_info WHERE file_id = OLD.id;
-END;
-CREATE TRIGGER IF NOT EXISTS tapeop_files_upd AFTER UPDATE OF size_kb, target_id ON files
-WHEN NOT EXISTS (SELECT 1 FROM tapeop_bulk) BEGIN
-    UPDATE tapeop_target_totals SET file_count = file_count - 1,
-        size_kb = size_kb - COALESCE(OLD.size_kb, 0) WHERE target_id = OLD.target_id;
-    INSERT OR IGNORE INTO tapeop_target_totals (target_id) VALUES (NEW.target_id);
-    UPDATE tapeop_target_totals SET file_count = file_count + 1,
-        size_kb = size_kb + COALESCE(NEW.size_kb, 0) WHERE target_id = NEW.target_id;
-END;
 CREATE TABLE IF NOT EXISTS tapeop_tape_info (
     tape_id INTEGER PRIMARY KEY,
     capacity_bytes INTEGER,
@@ -99,6 +75,30 @@ CREATE TABLE IF NOT EXISTS tapeop_history (
     outcome TEXT,
     error TEXT
 );
+";
+
+/// The triggers that keep `tapeop_target_totals` right whoever writes
+/// `files` (the old tool included). tapeop's own bulk writes drop them inside
+/// their transaction (no other connection sees that) and recreate them, after
+/// setting the totals of what they wrote with one aggregate per target.
+const FILE_TRIGGERS: &str = "
+CREATE TRIGGER IF NOT EXISTS tapeop_files_ins AFTER INSERT ON files BEGIN
+    INSERT OR IGNORE INTO tapeop_target_totals (target_id) VALUES (NEW.target_id);
+    UPDATE tapeop_target_totals SET file_count = file_count + 1,
+        size_kb = size_kb + COALESCE(NEW.size_kb, 0) WHERE target_id = NEW.target_id;
+END;
+CREATE TRIGGER IF NOT EXISTS tapeop_files_del AFTER DELETE ON files BEGIN
+    UPDATE tapeop_target_totals SET file_count = file_count - 1,
+        size_kb = size_kb - COALESCE(OLD.size_kb, 0) WHERE target_id = OLD.target_id;
+    DELETE FROM tapeop_file_info WHERE file_id = OLD.id;
+END;
+CREATE TRIGGER IF NOT EXISTS tapeop_files_upd AFTER UPDATE OF size_kb, target_id ON files BEGIN
+    UPDATE tapeop_target_totals SET file_count = file_count - 1,
+        size_kb = size_kb - COALESCE(OLD.size_kb, 0) WHERE target_id = OLD.target_id;
+    INSERT OR IGNORE INTO tapeop_target_totals (target_id) VALUES (NEW.target_id);
+    UPDATE tapeop_target_totals SET file_count = file_count + 1,
+        size_kb = size_kb + COALESCE(NEW.size_kb, 0) WHERE target_id = NEW.target_id;
+END;
 ";
 
 /// How a command uses the catalogue.
@@ -335,6 +335,7 @@ impl Catalog {
         tx.execute_batch(LEGACY_SCHEMA)?;
         if from < 1 {
             tx.execute_batch(MIGRATION_1)?;
+            tx.execute_batch(FILE_TRIGGERS)?;
         }
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         tx.commit().context("cannot upgrade the catalogue schema")?;
@@ -724,9 +725,12 @@ impl Catalog {
     // ---- bulk file writes ----
 
     /// Start a bulk write of file rows inside `tx`: the per-row triggers
-    /// stand aside until `end_bulk`.
+    /// stand aside until `end_bulk` (a rollback brings them back too).
     pub fn begin_bulk(tx: &rusqlite::Transaction<'_>) -> Result<()> {
-        tx.execute("INSERT INTO tapeop_bulk (active) VALUES (1)", [])?;
+        tx.execute_batch(
+            "DROP TRIGGER IF EXISTS tapeop_files_ins; DROP TRIGGER IF EXISTS tapeop_files_del;
+             DROP TRIGGER IF EXISTS tapeop_files_upd;",
+        )?;
         Ok(())
     }
 
@@ -740,7 +744,7 @@ impl Catalog {
                 [t],
             )?;
         }
-        tx.execute("DELETE FROM tapeop_bulk", [])?;
+        tx.execute_batch(FILE_TRIGGERS)?;
         Ok(())
     }
 

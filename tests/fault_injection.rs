@@ -474,9 +474,11 @@ fn check_invariants(lab: &Lab, before: &BeforeState) -> Vec<String> {
     if multi != 0 {
         v.push(format!("(d) {multi} targets have more than one backup"));
     }
-    // A bulk write's marker left behind would switch the totals triggers off for good.
-    if one("SELECT COUNT(*) FROM sqlite_master WHERE name = 'tapeop_bulk'") == 1 && one("SELECT COUNT(*) FROM tapeop_bulk") != 0 {
-        v.push("(d) a tapeop_bulk row was left behind: the totals triggers are off".to_string());
+    // A bulk write drops the totals triggers inside its transaction: a crash
+    // must never leave them dropped.
+    let upgraded = one("SELECT COUNT(*) FROM sqlite_master WHERE name = 'tapeop_target_totals'") == 1;
+    if upgraded && one("SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'tapeop_files_%'") != 3 {
+        v.push("(d) the totals triggers are missing".to_string());
     }
     let has_totals = one("SELECT COUNT(*) FROM sqlite_master WHERE name = 'tapeop_target_totals'") == 1;
     if has_totals {

@@ -288,7 +288,9 @@ fn old_tool_statements_still_work_and_tapeop_reports_agree() {
     let w = fx.run(&["where_is", "b b&c.dat"]);
     assert_eq!(
         w.stdout,
-        format!("#tape_name  Fnum status     md5sum                           filename\nPUB-T2     7 confirmed  fedcba9876543210fedcba9876543210 {name}/b b&c.dat\n")
+        format!(
+            "#tape_name  Fnum status     md5sum                           filename\nPUB-T2     7 confirmed  fedcba9876543210fedcba9876543210 {name}/b b&c.dat\n# restore: tapeop restore '{name}' 'b b&c.dat' --to DIR   (tape PUB-T2 file 7)\n"
+        )
     );
 
     // The old tool's close_tape: assigned backups dissociated.
