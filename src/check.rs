@@ -110,7 +110,7 @@ fn find_all(cat: &Catalog, opts: Options) -> Result<Vec<Condition>> {
     let side = cat.has_totals()?;
     let (overdue, unknown) = unconfirmed(cat, opts.days, side)?;
     let (full, nearly) = tape_fill(cat, opts.full_percent, side)?;
-    let mut all = vec![overdue, failed_confirms(cat, side)?, unassigned(cat)?, never_scanned(cat)?, full, nearly];
+    let mut all = vec![overdue, failed_confirms(cat, side)?, failed_archives(cat, side)?, unassigned(cat)?, never_scanned(cat)?, full, nearly];
     all.extend([integrity(cat)?, missing_target(cat)?, missing_tape(cat)?, duplicate_numbers(cat)?, multiple_backups(cat)?]);
     all.push(unknown);
     Ok(all)
@@ -266,6 +266,34 @@ fn failed_confirms(cat: &Catalog, side: bool) -> Result<Condition> {
         m.insert("started".into(), json!(started));
         m.insert("error".into(), json!(error));
         c.add(format!("{what}: the last confirm ({started}) failed: {why}"), Value::Object(m));
+        Ok(())
+    })?;
+    Ok(c)
+}
+
+/// Tapes whose last archive attempt failed or was interrupted (a crash
+/// leaves it `running`): a person should look before the next run.
+fn failed_archives(cat: &Catalog, side: bool) -> Result<Condition> {
+    let mut c = Condition::new("failed_archive", true, "failed archive", "failed archives");
+    if !side {
+        return Ok(c);
+    }
+    let sql = "SELECT tape, file_number, target, started, outcome, error FROM (
+                 SELECT *, ROW_NUMBER() OVER (PARTITION BY tape ORDER BY id DESC) AS latest
+                 FROM tapeop_history WHERE kind = 'archive')
+               WHERE latest = 1 AND outcome IN ('failed', 'running') ORDER BY tape";
+    each_row(cat, sql, [], |r| {
+        let tape: String = r.get::<_, Option<String>>(0)?.unwrap_or_default();
+        let target: Vec<u8> = target_of(r, 2)?;
+        let (what, mut m) = tape_file(&tape, r.get::<_, Option<i64>>(1)?.unwrap_or(-1), &target);
+        let (started, outcome, error): (String, String, Option<String>) = (r.get(3)?, r.get(4)?, r.get(5)?);
+        let why = match outcome.as_str() {
+            "running" => "it never finished (killed?)".to_string(),
+            _ => error.as_deref().unwrap_or("no reason recorded").replace('\n', " | "),
+        };
+        m.insert("started".into(), json!(started));
+        m.insert("error".into(), json!(error));
+        c.add(format!("{what}: the last archive ({started}) failed: {why}"), Value::Object(m));
         Ok(())
     })?;
     Ok(c)

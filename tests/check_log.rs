@@ -15,9 +15,10 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 /// Every problem condition `check` reports (the notice is separate).
-const PROBLEMS: [&str; 11] = [
+const PROBLEMS: [&str; 12] = [
     "unconfirmed_overdue",
     "failed_confirm",
+    "failed_archive",
     "unassigned",
     "never_scanned",
     "tape_full_open",
@@ -529,4 +530,20 @@ fn backup_info_shows_the_history_of_its_tape_file() {
     assert!(b["tape_bytes"].as_i64().unwrap() > 0);
     let kinds: Vec<&str> = b["history"].as_array().unwrap().iter().map(|h| h["kind"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["archive", "confirm"]);
+}
+
+#[test]
+fn a_failed_archive_needs_a_person_until_an_archive_succeeds() {
+    let l = Local::assigned();
+    fs::rename(l.dir().join("data/a"), l.dir().join("data/a.gone")).unwrap();
+    l.expect(&["archive"], 42);
+    let (code, doc) = l.check(&[]);
+    assert_eq!(code, 1);
+    assert_eq!(count(&doc, "failed_archive"), 1, "{doc}");
+    let item = doc["conditions"]["failed_archive"]["items"][0]["detail"].as_str().unwrap().to_string();
+    assert!(item.contains("the last archive") && item.contains("data/a"), "{item}");
+    fs::rename(l.dir().join("data/a.gone"), l.dir().join("data/a")).unwrap();
+    l.expect(&["archive"], 0);
+    let (_, doc) = l.check(&[]);
+    assert_eq!(count(&doc, "failed_archive"), 0, "{doc}");
 }
