@@ -342,11 +342,6 @@ impl Catalog {
         Ok(())
     }
 
-    /// The path it was opened from.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// The underlying connection, for modules that own their own queries.
     pub fn conn(&self) -> &Connection {
         &self.conn

@@ -16,9 +16,8 @@ use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::fmt;
 use std::io::{self, Read};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStringExt;
 use std::os::unix::process::ExitStatusExt;
-use std::path::Path;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStderr, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
@@ -119,11 +118,6 @@ pub fn quote(bytes: &[u8]) -> Vec<u8> {
     }
     out.push(b'\'');
     out
-}
-
-/// [`quote`] for a path, taking its raw (possibly non-UTF-8) bytes.
-pub fn quote_path(path: &Path) -> Vec<u8> {
-    quote(path.as_os_str().as_bytes())
 }
 
 /// A remote command that exited non-zero or died by a signal. It travels
@@ -548,7 +542,7 @@ mod tests {
         let child = Remote::new("").unwrap().spawn(b"exec sleep 1000").unwrap();
         let pid = child.id();
         drop(child);
-        assert!(!Path::new(&format!("/proc/{pid}")).exists());
+        assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
     }
 
     #[test]

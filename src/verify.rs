@@ -92,11 +92,6 @@ impl Checker {
             self.problems.push(format!("in the catalogue but not on tape: {}", show(name)));
         }
     }
-
-    /// Number of catalogued files.
-    pub fn expected_files(&self) -> usize {
-        self.expected.len()
-    }
 }
 
 fn compare(exp: &Expected, m: &Member) -> Option<String> {
