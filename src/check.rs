@@ -249,40 +249,30 @@ fn unconfirmed(cat: &Catalog, days: u32, side: bool) -> Result<(Condition, Condi
 
 /// Tape files whose latest confirm failed (none without the history table).
 fn failed_confirms(cat: &Catalog, side: bool) -> Result<Condition> {
-    let mut c = Condition::new("failed_confirm", true, "failed confirm", "failed confirms");
-    if !side {
-        return Ok(c);
-    }
-    let sql = "SELECT tape, file_number, target, started, error FROM (
-                 SELECT *, ROW_NUMBER() OVER (PARTITION BY tape, file_number ORDER BY id DESC) AS latest
-                 FROM tapeop_history WHERE kind = 'confirm')
-               WHERE latest = 1 AND outcome = 'failed' ORDER BY tape, file_number";
-    each_row(cat, sql, [], |r| {
-        let tape: String = r.get::<_, Option<String>>(0)?.unwrap_or_default();
-        let target: Vec<u8> = target_of(r, 2)?;
-        let (what, mut m) = tape_file(&tape, r.get::<_, Option<i64>>(1)?.unwrap_or(-1), &target);
-        let (started, error): (String, Option<String>) = (r.get(3)?, r.get(4)?);
-        let why = error.as_deref().unwrap_or("no reason recorded").replace('\n', " | ");
-        m.insert("started".into(), json!(started));
-        m.insert("error".into(), json!(error));
-        c.add(format!("{what}: the last confirm ({started}) failed: {why}"), Value::Object(m));
-        Ok(())
-    })?;
-    Ok(c)
+    let c = Condition::new("failed_confirm", true, "failed confirm", "failed confirms");
+    failed_attempts(cat, side, c, "confirm", "tape, file_number", "'failed'")
 }
 
 /// Tapes whose last archive attempt failed or was interrupted (a crash
 /// leaves it `running`): a person should look before the next run.
 fn failed_archives(cat: &Catalog, side: bool) -> Result<Condition> {
-    let mut c = Condition::new("failed_archive", true, "failed archive", "failed archives");
+    let c = Condition::new("failed_archive", true, "failed archive", "failed archives");
+    failed_attempts(cat, side, c, "archive", "tape", "'failed', 'running'")
+}
+
+/// The latest history row of `kind` per `group`, when its outcome is one
+/// of `outcomes`, as items of `c`.
+fn failed_attempts(cat: &Catalog, side: bool, mut c: Condition, kind: &str, group: &str, outcomes: &str) -> Result<Condition> {
     if !side {
         return Ok(c);
     }
-    let sql = "SELECT tape, file_number, target, started, outcome, error FROM (
-                 SELECT *, ROW_NUMBER() OVER (PARTITION BY tape ORDER BY id DESC) AS latest
-                 FROM tapeop_history WHERE kind = 'archive')
-               WHERE latest = 1 AND outcome IN ('failed', 'running') ORDER BY tape";
-    each_row(cat, sql, [], |r| {
+    let sql = format!(
+        "SELECT tape, file_number, target, started, outcome, error FROM (
+           SELECT *, ROW_NUMBER() OVER (PARTITION BY {group} ORDER BY id DESC) AS latest
+           FROM tapeop_history WHERE kind = ?1)
+         WHERE latest = 1 AND outcome IN ({outcomes}) ORDER BY tape, file_number"
+    );
+    each_row(cat, &sql, [kind], |r| {
         let tape: String = r.get::<_, Option<String>>(0)?.unwrap_or_default();
         let target: Vec<u8> = target_of(r, 2)?;
         let (what, mut m) = tape_file(&tape, r.get::<_, Option<i64>>(1)?.unwrap_or(-1), &target);
@@ -293,7 +283,7 @@ fn failed_archives(cat: &Catalog, side: bool) -> Result<Condition> {
         };
         m.insert("started".into(), json!(started));
         m.insert("error".into(), json!(error));
-        c.add(format!("{what}: the last archive ({started}) failed: {why}"), Value::Object(m));
+        c.add(format!("{what}: the last {kind} ({started}) failed: {why}"), Value::Object(m));
         Ok(())
     })?;
     Ok(c)
