@@ -33,6 +33,17 @@ ssh_command = ssh user@my-data-host -i /home/user/.ssh/unlocked_key
 # the drive streaming through the source's stalls.
 # buffer_size = 256M
 
+# How archive checks the stream against the catalogue while it writes:
+#   full       md5 every file as it passes (default); a file that changed since
+#              import fails the archive at once. If md5 is slower than the
+#              drive on this host, the drive waits for it.
+#   keep-pace  md5 as much as the cores manage without ever slowing the
+#              drive; the summary says how much was left unchecked for confirm
+#              (names, missing and unexpected files are still all checked).
+#   off        pure pass-through; confirm is the only check.
+# archive --check-in-flight MODE overrides this for one run.
+# check_in_flight = full
+
 # md5 jobs on the data host during import (default: all its cores).
 # scan_jobs = 8
 

@@ -7,6 +7,7 @@
 
 use std::io::Read;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{SyncSender, sync_channel};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -16,12 +17,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::buffer::{Block, BlockBuffer, Pop};
 use crate::catalog::{Backup, Catalog, Mode, Tape, show};
-use crate::config::Config;
+use crate::config::{Config, InFlight};
 use crate::drive::{self, Access, Drive, DriveError};
 use crate::exit_codes::{Exit, ExitCode};
 use crate::remote::{Remote, RemoteChild, quote};
 use crate::{label, stop};
-use crate::tarstream::{self, ChannelReader};
+use crate::tarstream::{self, ChannelReader, Pace};
 use crate::verify::Checker;
 
 /// Options of `archive`.
@@ -35,6 +36,8 @@ pub struct Options {
     pub override_tape_check: bool,
     /// Start a target even when it is estimated not to fit.
     pub try_anyway: bool,
+    /// How the stream is checked against the catalogue while it is written.
+    pub check: InFlight,
 }
 
 /// Run `archive`.
@@ -143,7 +146,7 @@ fn archive_one(
     println!("Archiving: {}", show(&job.target));
     let history = cat.history_start("archive", &tape.name, n, &job.target)?;
     let started = Instant::now();
-    let outcome = write_target(cat, config, remote, job, drive, n as u64);
+    let outcome = write_target(cat, config, remote, job, drive, n as u64, opts.check);
     let outcome = outcome.with_context(|| format!("archive of {} to tape \"{}\" file {n}", show(&job.target), tape.name));
     let written = match outcome {
         Ok(w) => w,
@@ -165,6 +168,7 @@ fn archive_one(
     let minutes = started.elapsed().as_secs_f64() / 60.0;
     println!(" -- completed {gb:.3} GB in {minutes:.1} minutes; rate is {:.3} GB/min", gb / minutes.max(1e-9));
     println!(" -- the write buffer ran dry {} times (each a stop for a real drive)", written.dry_runs);
+    report_in_flight(opts.check, &written);
     Ok(written.bytes)
 }
 
@@ -208,19 +212,42 @@ fn finish_record(cat: &Catalog, job: &Backup, n: i64, written: u64, block: usize
 }
 
 
-/// Bytes written and how often the buffer ran dry.
+/// Bytes written, how often the buffer ran dry, and what the in-flight
+/// check left unhashed.
 #[derive(Debug, Clone, Copy)]
 struct Written {
     bytes: u64,
     dry_runs: u64,
+    /// Files matched and files (and their bytes) left unhashed, when checked.
+    checked: Option<(u64, u64, u64)>,
+}
+
+/// Blocks queued between the drive writer and the in-flight check.
+const CHECK_QUEUE: usize = 32;
+
+/// The summary line of a check that was not `full`.
+fn report_in_flight(check: InFlight, w: &Written) {
+    match (check, w.checked) {
+        (InFlight::Full, _) => {}
+        (_, Some((matched, files, bytes))) => println!(
+            " -- checked in flight (check_in_flight = {}): {matched} files md5-checked, {files} files ({:.3} GB) left for confirm to md5",
+            check.name(), bytes as f64 / 1e9
+        ),
+        (_, None) => println!(" -- not checked in flight (check_in_flight = off): confirm is the check of this tape file"),
+    }
 }
 
 /// Stream the target onto tape file `n`: the source fills a bounded
-/// buffer on its own thread, this thread writes the drive and tees each
-/// block to the tar parser, which checks every member on a third thread.
-fn write_target(cat: &Catalog, config: &Config, remote: &Remote, job: &Backup, drive: &mut dyn Drive, n: u64) -> Result<Written> {
+/// buffer on its own thread, this thread writes the drive and (unless the
+/// check is off) tees each block to the tar parser, which checks every
+/// member on further threads; `keep-pace` lets the parser skip hashing
+/// whenever it falls behind the drive.
+fn write_target(cat: &Catalog, config: &Config, remote: &Remote, job: &Backup, drive: &mut dyn Drive, n: u64, check: InFlight) -> Result<Written> {
     let children = cat.child_targets(job.target_id)?;
-    let mut checker = Checker::for_backup(cat, job)?;
+    let mut checker = match check {
+        InFlight::Off => None,
+        _ => Some(Checker::for_backup(cat, job)?),
+    };
     let child = remote.spawn(&tar_script(&job.target, &children))?;
     let child_pid = child.id();
     drive.begin_write(n)?;
@@ -229,15 +256,21 @@ fn write_target(cat: &Catalog, config: &Config, remote: &Remote, job: &Backup, d
     let block_size = config.block_size;
     let source_buffer = Arc::clone(&buffer);
     let source = thread::spawn(move || read_blocks(child, block_size, &source_buffer));
-    let (check_tx, check_rx) = sync_channel::<Block>(32);
+    let (check_tx, check_rx) = sync_channel::<Block>(CHECK_QUEUE);
+    let queued = Arc::new(AtomicUsize::new(0));
+    let behind = |starting| lagging(&queued, starting);
+    let pace = Pace { behind: (check == InFlight::KeepPace).then_some(&behind as _), ..Pace::hash_all(tarstream::default_workers()) };
+    let reader = ChannelReader::counted(check_rx, Arc::clone(&queued));
     let (written, parsed) = thread::scope(|s| {
-        let handle = s.spawn(|| tarstream::scan_parallel(ChannelReader::new(check_rx), tarstream::default_workers(), |m| Ok(checker.check(&m))));
-        let written = pump_to_drive(&mut *drive, &buffer, check_tx, job.size_kb as u64 * 1024);
+        let handle = checker.as_mut().map(|c| s.spawn(move || tarstream::scan_paced(reader, pace, |m| Ok(c.check(&m)))));
+        let tee = handle.is_some().then(|| Tee { tx: check_tx, queued: &queued });
+        let written = pump_to_drive(&mut *drive, &buffer, tee, job.size_kb as u64 * 1024);
         if written.is_err() {
             buffer.abandon();
             kill_source(child_pid);
         }
-        (written, handle.join().map_err(|_| anyhow::anyhow!("tar parser thread panicked")))
+        let parsed = handle.map(|h| h.join().map_err(|_| anyhow::anyhow!("tar parser thread panicked")));
+        (written, parsed)
     });
     let source = source.join().map_err(|_| anyhow::anyhow!("source reader thread panicked"))?;
     let bytes = match written {
@@ -251,9 +284,32 @@ fn write_target(cat: &Catalog, config: &Config, remote: &Remote, job: &Backup, d
     };
     drive.write_filemark().with_context(|| format!("writing the filemark after tape file {n}"))?;
     source.context("the data host's tar failed")?;
-    parsed??;
-    report_problems(&mut checker)?;
-    Ok(Written { bytes, dry_runs: buffer.dry_runs() })
+    if let Some(parsed) = parsed {
+        parsed??;
+    }
+    let checked = match &mut checker {
+        Some(c) => {
+            report_problems(c)?;
+            Some((c.matched, c.unhashed, c.unhashed_bytes))
+        }
+        None => None,
+    };
+    Ok(Written { bytes, dry_runs: buffer.dry_runs(), checked })
+}
+
+/// Whether a `keep-pace` check is falling behind the drive: before a member
+/// it must have nearly caught up to start hashing it; in the middle of one
+/// it gives up only when the drive writer is about to wait for it.
+fn lagging(queued: &AtomicUsize, starting: bool) -> bool {
+    let limit = if starting { CHECK_QUEUE / 4 } else { CHECK_QUEUE - 2 };
+    queued.load(Ordering::Relaxed) >= limit || crate::fault::active("check-behind")
+}
+
+/// Where the drive writer sends each block for the in-flight check.
+struct Tee<'a> {
+    tx: SyncSender<Block>,
+    /// Blocks sent and not yet taken by the parser.
+    queued: &'a AtomicUsize,
 }
 
 fn report_problems(checker: &mut Checker) -> Result<()> {
@@ -291,12 +347,15 @@ fn next_block(buffer: &BlockBuffer) -> Result<Option<Block>> {
 }
 
 /// Move blocks from the buffer to the drive, teeing them to the parser.
-fn pump_to_drive(drive: &mut dyn Drive, buffer: &BlockBuffer, check: SyncSender<Block>, estimate: u64) -> Result<u64> {
+fn pump_to_drive(drive: &mut dyn Drive, buffer: &BlockBuffer, tee: Option<Tee<'_>>, estimate: u64) -> Result<u64> {
     let bar = progress(estimate);
     let mut written = 0u64;
     let result = (|| {
         while let Some(block) = next_block(buffer)? {
-            let _ = check.send(Arc::clone(&block));
+            if let Some(t) = &tee {
+                t.queued.fetch_add(1, Ordering::Relaxed);
+                let _ = t.tx.send(Arc::clone(&block));
+            }
             crate::fault::point("archive-block");
             drive.write_record(&block).with_context(|| format!("writing block {} of the tape file", written / block.len().max(1) as u64))?;
             written += block.len() as u64;

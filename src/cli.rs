@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+use crate::config::InFlight;
 use crate::exit_codes::{Exit, ExitCode};
 
 const EXIT_CODES_HELP: &str = "\
@@ -125,6 +126,10 @@ enum Cmd {
         /// Start a target even when its estimated size exceeds the space left.
         #[arg(long = "try-anyway")]
         try_anyway: bool,
+        /// How to check the data against the catalogue while writing, for
+        /// this run (default: check_in_flight in tape.conf, else full).
+        #[arg(long = "check-in-flight", value_name = "MODE", value_parser = ["full", "keep-pace", "off"])]
+        check_in_flight: Option<String>,
     },
     /// Restore a target, or chosen files and globs of it, into a directory.
     Restore {
@@ -230,7 +235,7 @@ pub enum Command {
     /// `import LISTFILE`
     Import { listfile: PathBuf, retry: bool, no_scan: bool, rescan: bool },
     /// `archive`
-    Archive { repeat: bool, no_db_update: bool, override_tape_check: bool, try_anyway: bool },
+    Archive { repeat: bool, no_db_update: bool, override_tape_check: bool, try_anyway: bool, check_in_flight: Option<InFlight> },
     /// `restore TARGET [FILE_OR_GLOB...] --to DIR`
     Restore { target: Vec<u8>, files: Vec<Vec<u8>>, to: PathBuf, overwrite: bool },
     /// `check`
@@ -306,9 +311,13 @@ fn convert(c: Cmd, verbose: bool) -> Result<Command> {
         Cmd::ActivateTape { name } => Command::ActivateTape { name },
         Cmd::Assign { tape } => Command::Assign { tape },
         Cmd::Import { listfile, retry, no_scan, rescan } => Command::Import { listfile, retry, no_scan, rescan },
-        Cmd::Archive { repeat, no_db_update, override_tape_check, try_anyway } => {
-            Command::Archive { repeat, no_db_update, override_tape_check, try_anyway }
-        }
+        Cmd::Archive { repeat, no_db_update, override_tape_check, try_anyway, check_in_flight } => Command::Archive {
+            repeat,
+            no_db_update,
+            override_tape_check,
+            try_anyway,
+            check_in_flight: check_in_flight.as_deref().and_then(InFlight::parse),
+        },
         Cmd::Restore { target, files, to, overwrite } => Command::Restore {
             target: target.as_bytes().to_vec(),
             files: files.iter().map(|f| f.as_bytes().to_vec()).collect(),

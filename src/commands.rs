@@ -133,8 +133,9 @@ fn dispatch(ctx: &Context_, command: Command) -> Result<ExitCode> {
             let opts = import::Options { retry, no_scan, rescan };
             return import::run(&ctx.config, &ctx.prompter, &listfile, opts);
         }
-        Command::Archive { repeat, no_db_update, override_tape_check, try_anyway } => {
-            let opts = archive::Options { repeat, no_db_update, override_tape_check, try_anyway };
+        Command::Archive { repeat, no_db_update, override_tape_check, try_anyway, check_in_flight } => {
+            let check = check_in_flight.unwrap_or(ctx.config.check_in_flight);
+            let opts = archive::Options { repeat, no_db_update, override_tape_check, try_anyway, check };
             return archive::run(&ctx.config, opts);
         }
         Command::Confirm { which, retry, no_db_update, repeat } => {

@@ -15,6 +15,40 @@ pub const DEFAULT_BLOCK_SIZE: usize = 256 * 1024;
 /// Default write buffer between the source and the drive.
 pub const DEFAULT_BUFFER_SIZE: usize = 256 * 1024 * 1024;
 
+/// How `archive` checks the stream against the catalogue while it writes
+/// (`check_in_flight`; `confirm` always checks everything).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InFlight {
+    /// `full`: md5 every member; if that is slower than the drive, the drive waits.
+    Full,
+    /// `keep-pace`: md5 what the cores manage without ever holding up the
+    /// drive; what is left unhashed is counted and left to `confirm`.
+    KeepPace,
+    /// `off`: pure pass-through, nothing checked until `confirm`.
+    Off,
+}
+
+impl InFlight {
+    /// Parse a `check_in_flight` value.
+    pub fn parse(text: &str) -> Option<InFlight> {
+        match text.trim() {
+            "full" => Some(InFlight::Full),
+            "keep-pace" => Some(InFlight::KeepPace),
+            "off" => Some(InFlight::Off),
+            _ => None,
+        }
+    }
+
+    /// The value as written in `tape.conf`.
+    pub fn name(self) -> &'static str {
+        match self {
+            InFlight::Full => "full",
+            InFlight::KeepPace => "keep-pace",
+            InFlight::Off => "off",
+        }
+    }
+}
+
 /// Everything tapeop takes from `tape.conf`.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -34,6 +68,8 @@ pub struct Config {
     pub scan_jobs: Option<u32>,
     /// Default capacity of a tape in bytes, used by `assign` (None: unlimited).
     pub tape_capacity: Option<u64>,
+    /// How `archive` checks the data while writing.
+    pub check_in_flight: InFlight,
 }
 
 impl Config {
@@ -83,6 +119,7 @@ impl Config {
             buffer_size: buffer_size.max(block_size),
             scan_jobs: keys.number("scan_jobs")?.map(|n| n as u32),
             tape_capacity: keys.size("tape_capacity")?,
+            check_in_flight: keys.in_flight()?,
         })
     }
 }
@@ -111,6 +148,15 @@ impl Keys<'_> {
             None => Ok(None),
             Some(v) => v.parse().map(Some).map_err(|_| {
                 anyhow::anyhow!("config file {}: {key} = {v:?} is not a whole number", self.path.display())
+            }),
+        }
+    }
+
+    fn in_flight(&self) -> Result<InFlight> {
+        match self.optional("check_in_flight").filter(|s| !s.is_empty()) {
+            None => Ok(InFlight::Full),
+            Some(v) => InFlight::parse(v).with_context(|| {
+                format!("config file {}: check_in_flight = {v:?} must be full, keep-pace or off", self.path.display())
             }),
         }
     }

@@ -3,7 +3,9 @@
 //! with SIGKILL when it reaches the named point, or — for `drive-eio` and
 //! `drive-read-eio` — the emulated drive fails that record with EIO, so the
 //! tests can prove that a crash or a drive error at any of these moments
-//! loses nothing. Without the variable every point is a no-op.
+//! loses nothing. A few names are states for the whole run instead
+//! (`check-behind`: archive's in-flight check always looks behind the
+//! drive). Without the variable every point is a no-op.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,4 +36,9 @@ pub fn point(name: &str) {
     if fires(name) {
         let _ = nix::sys::signal::kill(nix::unistd::Pid::this(), nix::sys::signal::Signal::SIGKILL);
     }
+}
+
+/// Whether the state `name` is simulated for this whole run.
+pub fn active(name: &str) -> bool {
+    matches!(spec(), Some((want, _)) if want == name)
 }

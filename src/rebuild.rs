@@ -447,6 +447,7 @@ mod tests {
             mtime: 0,
             uid: 0,
             gid: 0,
+            unhashed: false,
         }
     }
 

@@ -14,6 +14,7 @@ use std::fmt;
 use std::io::{self, BufReader, Read};
 use std::rc::Rc;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::Receiver;
 
 use anyhow::{Context, Result, bail};
@@ -63,6 +64,9 @@ pub struct Member {
     pub uid: u64,
     /// Numeric group id.
     pub gid: u64,
+    /// A regular file (or a hard link to one) whose content was deliberately not hashed: a
+    /// paced scan ([`Pace::behind`]) fell behind its writer and left it to a later check.
+    pub unhashed: bool,
 }
 
 impl Member {
@@ -124,7 +128,7 @@ pub fn scan<R: Read>(
             MemberKind::File => {
                 let digest = hash_content(content, member.size, &mut buf)?;
                 member.md5 = Some(digest);
-                links.remember(&member.name, digest, member.size);
+                links.remember(&member.name, Some(digest), member.size);
                 summary.bytes = summary.bytes.saturating_add(member.size);
             }
             MemberKind::HardLink => links.resolve(&mut member),
@@ -196,6 +200,7 @@ pub struct ChannelReader {
     rx: Receiver<Arc<Vec<u8>>>,
     block: Arc<Vec<u8>>,
     offset: usize,
+    queued: Option<Arc<AtomicUsize>>,
 }
 
 impl ChannelReader {
@@ -205,7 +210,15 @@ impl ChannelReader {
             rx,
             block: Arc::new(Vec::new()),
             offset: 0,
+            queued: None,
         }
+    }
+
+    /// Like [`ChannelReader::new`], and decrements `queued` for each block
+    /// taken off the channel (the sender increments it for each block sent),
+    /// so the sender can see how far behind this reader is.
+    pub fn counted(rx: Receiver<Arc<Vec<u8>>>, queued: Arc<AtomicUsize>) -> Self {
+        ChannelReader { queued: Some(queued), ..ChannelReader::new(rx) }
     }
 }
 
@@ -219,6 +232,9 @@ impl Read for ChannelReader {
                 Ok(block) => {
                     self.block = block;
                     self.offset = 0;
+                    if let Some(q) = &self.queued {
+                        q.fetch_sub(1, Ordering::Relaxed);
+                    }
                 }
                 Err(_) => return Ok(0),
             }
@@ -234,12 +250,12 @@ impl Read for ChannelReader {
 /// Keys are md5s of the names, bounding memory on streams with millions of members.
 #[derive(Default)]
 struct LinkTable {
-    seen: HashMap<[u8; 16], ([u8; 16], u64)>,
+    seen: HashMap<[u8; 16], (Option<[u8; 16]>, u64)>,
 }
 
 impl LinkTable {
-    /// Records the content digest and size of the member `name`.
-    fn remember(&mut self, name: &[u8], digest: [u8; 16], size: u64) {
+    /// Records the content digest (`None`: not hashed) and size of the member `name`.
+    fn remember(&mut self, name: &[u8], digest: Option<[u8; 16]>, size: u64) {
         self.seen.insert(Md5::digest(name).into(), (digest, size));
     }
 
@@ -251,7 +267,8 @@ impl LinkTable {
         let Some(&(digest, size)) = self.seen.get(&<[u8; 16]>::from(Md5::digest(target))) else {
             return;
         };
-        member.md5 = Some(digest);
+        member.md5 = digest;
+        member.unhashed = digest.is_none();
         member.size = size;
         self.remember(&member.name, digest, size);
     }
@@ -415,6 +432,7 @@ fn header_member<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<Member> {
         uid: header.uid().map_err(tar_error)?,
         gid: header.gid().map_err(tar_error)?,
         name,
+        unhashed: false,
     })
 }
 
@@ -536,7 +554,35 @@ const PARALLEL_MIN: u64 = 256 * 1024;
 enum Job {
     Start(u64, Member),
     Chunk(u64, Vec<u8>),
-    End(u64),
+    /// The member's last chunk was sent (`true`), or the rest is left unhashed (`false`).
+    End(u64, bool),
+}
+
+/// How [`scan_paced`] shares the work: hashing threads, how far the parser may read ahead of
+/// them, and when it may leave content unhashed.
+#[derive(Clone, Copy)]
+pub struct Pace<'a> {
+    /// Hashing threads; below 2 (and no `behind`) the stream is hashed on one thread by [`scan`].
+    pub workers: usize,
+    /// 1 MiB chunks queued per hashing thread: the read-ahead that lets the next large member
+    /// start hashing while the last one is still being hashed (memory: workers x this MiB).
+    pub queue_chunks: usize,
+    /// Asked before each chunk is hashed, with `true` before a member's first chunk: `true`
+    /// back means the reader is holding up whatever feeds it, and the rest of that member is
+    /// left unhashed ([`Member::unhashed`]). (Asking a stricter question before a member's
+    /// first chunk than in its middle saves started members from being abandoned.)
+    pub behind: Option<&'a (dyn Fn(bool) -> bool + Sync)>,
+}
+
+impl Pace<'_> {
+    /// Every member hashed on `workers` threads with a small read-ahead (8 MiB each).
+    pub fn hash_all(workers: usize) -> Pace<'static> {
+        Pace { workers, queue_chunks: 8, behind: None }
+    }
+
+    fn is_behind(&self, starting: bool) -> bool {
+        self.behind.is_some_and(|f| f(starting))
+    }
 }
 
 /// Like [`scan`], but hashes large members on `workers` threads while the
@@ -545,21 +591,31 @@ enum Job {
 pub fn scan_parallel<R: Read + Send>(
     reader: R,
     workers: usize,
+    on_member: impl FnMut(Member) -> Result<()>,
+) -> Result<ScanSummary> {
+    scan_paced(reader, Pace::hash_all(workers), on_member)
+}
+
+/// [`scan_parallel`] with the read-ahead and the licence to skip hashing
+/// set by `pace`.
+pub fn scan_paced<R: Read + Send>(
+    reader: R,
+    pace: Pace<'_>,
     mut on_member: impl FnMut(Member) -> Result<()>,
 ) -> Result<ScanSummary> {
-    if workers < 2 {
+    if pace.workers < 2 && pace.behind.is_none() {
         return scan(reader, on_member);
     }
     std::thread::scope(|s| {
         let (done_tx, done_rx) = std::sync::mpsc::sync_channel::<(u64, Member)>(4096);
-        let mut jobs = Vec::with_capacity(workers);
-        for _ in 0..workers {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(8);
+        let mut jobs = Vec::with_capacity(pace.workers.max(1));
+        for _ in 0..pace.workers.max(1) {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(pace.queue_chunks.max(1));
             let done = done_tx.clone();
             s.spawn(move || hash_jobs(&rx, &done));
             jobs.push(tx);
         }
-        let parser = s.spawn(move || dispatch(reader, &jobs, &done_tx));
+        let parser = s.spawn(move || dispatch(reader, &jobs, &done_tx, pace));
         let collected = collect_in_order(&done_rx, &mut on_member);
         drop(done_rx);
         let parsed = parser.join().map_err(|_| anyhow::anyhow!("tar parser thread panicked"))?;
@@ -570,35 +626,52 @@ pub fn scan_parallel<R: Read + Send>(
 }
 
 /// Parse the stream, hash small members here and hand large ones out.
-fn dispatch<R: Read>(reader: R, jobs: &[std::sync::mpsc::SyncSender<Job>], done: &std::sync::mpsc::SyncSender<(u64, Member)>) -> Result<u64> {
+fn dispatch<R: Read>(
+    reader: R,
+    jobs: &[std::sync::mpsc::SyncSender<Job>],
+    done: &std::sync::mpsc::SyncSender<(u64, Member)>,
+    pace: Pace<'_>,
+) -> Result<u64> {
     let mut buf = vec![0u8; CHUNK];
     let mut seq = 0u64;
     walk(reader, |mut member, content| {
         seq += 1;
         if member.kind == MemberKind::File && member.size >= PARALLEL_MIN {
             let worker = &jobs[(seq as usize) % jobs.len()];
-            return hand_out(worker, seq, member, content);
+            return hand_out(worker, seq, member, content, &pace);
         }
         if member.kind == MemberKind::File {
-            member.md5 = Some(hash_content(content, member.size, &mut buf)?);
+            if pace.is_behind(true) {
+                member.unhashed = true;
+            } else {
+                member.md5 = Some(hash_content(content, member.size, &mut buf)?);
+            }
         }
         done.send((seq, member)).map_err(|_| anyhow::anyhow!("the member checker stopped"))
     })
 }
 
-fn hand_out(worker: &std::sync::mpsc::SyncSender<Job>, seq: u64, member: Member, content: &mut dyn Read) -> Result<()> {
+/// Send a member's content to a hashing thread chunk by chunk, or stop
+/// sending (the rest is then skipped by the parser) once `pace` is behind.
+fn hand_out(worker: &std::sync::mpsc::SyncSender<Job>, seq: u64, member: Member, content: &mut dyn Read, pace: &Pace<'_>) -> Result<()> {
     let size = member.size;
     let stopped = || anyhow::anyhow!("the hashing threads stopped");
     worker.send(Job::Start(seq, member)).map_err(|_| stopped())?;
     let mut got = 0u64;
     while got < size {
-        let want = (size - got).min(CHUNK as u64) as usize;
-        let mut chunk = vec![0u8; want];
-        content.read_exact(&mut chunk).with_context(|| format!("read error after {got} of {size} bytes"))?;
-        got += want as u64;
+        if pace.is_behind(got == 0) {
+            return worker.send(Job::End(seq, false)).map_err(|_| stopped());
+        }
+        let want = (size - got).min(CHUNK as u64);
+        let mut chunk = Vec::with_capacity(want as usize);
+        content.take(want).read_to_end(&mut chunk).with_context(|| format!("read error after {got} of {size} bytes"))?;
+        if chunk.len() as u64 != want {
+            bail!("content truncated: the stream ended after {} of {size} bytes", got + chunk.len() as u64);
+        }
+        got += want;
         worker.send(Job::Chunk(seq, chunk)).map_err(|_| stopped())?;
     }
-    worker.send(Job::End(seq)).map_err(|_| stopped())
+    worker.send(Job::End(seq, true)).map_err(|_| stopped())
 }
 
 fn hash_jobs(rx: &Receiver<Job>, done: &std::sync::mpsc::SyncSender<(u64, Member)>) {
@@ -613,9 +686,13 @@ fn hash_jobs(rx: &Receiver<Job>, done: &std::sync::mpsc::SyncSender<(u64, Member
                     h.update(&bytes);
                 }
             }
-            Job::End(seq) => {
+            Job::End(seq, complete) => {
                 if let Some((mut member, h)) = open.remove(&seq) {
-                    member.md5 = Some(h.finalize().into());
+                    if complete {
+                        member.md5 = Some(h.finalize().into());
+                    } else {
+                        member.unhashed = true;
+                    }
                     if done.send((seq, member)).is_err() {
                         return;
                     }
@@ -636,9 +713,7 @@ fn collect_in_order(done: &Receiver<(u64, Member)>, on_member: &mut impl FnMut(M
             next += 1;
             match member.kind {
                 MemberKind::File => {
-                    if let Some(d) = member.md5 {
-                        links.remember(&member.name, d, member.size);
-                    }
+                    links.remember(&member.name, member.md5, member.size);
                     bytes = bytes.saturating_add(member.size);
                 }
                 MemberKind::HardLink => links.resolve(&mut member),
@@ -1086,6 +1161,7 @@ mod tests {
             mtime: 0,
             uid: 0,
             gid: 0,
+            unhashed: false,
         };
         assert_eq!(m.md5_hex(), None);
         m.md5 = Some(Md5::digest(b"").into());
@@ -1300,6 +1376,36 @@ mod tests {
             assert_eq!(s2, s1);
         }
         assert_eq!(serial.last().unwrap().md5, serial[3].md5, "the hard link gets its target's md5");
+        paced_scans_skip_only_what_they_are_told_to(&bytes, &serial);
+    }
+
+    /// A scan that is always behind hashes nothing (hard link included) but
+    /// still yields every member; one that falls behind after each first
+    /// chunk abandons exactly the members of more than one chunk (and the
+    /// hard link to one); a deep read-ahead never behind changes nothing.
+    fn paced_scans_skip_only_what_they_are_told_to(bytes: &[u8], serial: &[Member]) {
+        let always = |_: bool| true;
+        let mut skipped = Vec::new();
+        let pace = Pace { behind: Some(&always), ..Pace::hash_all(1) };
+        scan_paced(bytes, pace, |m| Ok(skipped.push(m))).unwrap();
+        assert_eq!(skipped.len(), serial.len());
+        for (got, want) in skipped.iter().zip(serial) {
+            assert_eq!(got.name, want.name);
+            let file = matches!(want.kind, MemberKind::File | MemberKind::HardLink);
+            assert_eq!((got.unhashed, got.md5.is_some()), (file, !file && want.md5.is_some()), "{:?}", got.name);
+        }
+        let after_start = |starting: bool| !starting;
+        let mut some = Vec::new();
+        scan_paced(bytes, Pace { behind: Some(&after_start), ..Pace::hash_all(2) }, |m| Ok(some.push(m))).unwrap();
+        let abandoned: Vec<&[u8]> = some.iter().filter(|m| m.unhashed).map(|m| m.name.as_slice()).collect();
+        assert_eq!(abandoned, [&b"t/f3"[..], b"t/f5", b"t/hard"], "members of more than one chunk are abandoned");
+        for (got, want) in some.iter().zip(serial).filter(|(m, _)| !m.unhashed) {
+            assert_eq!(got, want);
+        }
+        let never = |_: bool| false;
+        let mut all = Vec::new();
+        scan_paced(bytes, Pace { workers: 2, queue_chunks: 64, behind: Some(&never) }, |m| Ok(all.push(m))).unwrap();
+        assert_eq!(all, serial);
     }
 
     #[test]

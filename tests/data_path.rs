@@ -358,3 +358,71 @@ fn release_if_waiting(fifo: &Path) {
     use std::os::unix::fs::OpenOptionsExt;
     let _ = fs::OpenOptions::new().write(true).custom_flags(libc::O_NONBLOCK).open(fifo);
 }
+
+#[test]
+fn keep_pace_checks_everything_it_keeps_up_with() {
+    let (w, t) = assigned_world();
+    w.config_with("", "emulator_dir = emu", "check_in_flight = keep-pace");
+    fs::write(t.join("f3"), b"changed after the scan").unwrap();
+    let out = w.run(&["archive"], 42);
+    let err = stderr(&out);
+    assert!(err.contains("md5 mismatch") && err.contains(": f3"), "{err}");
+    assert_nothing_recorded(&w);
+    w.run(&["-y", "import", "l.txt", "--rescan"], 0);
+    let out = w.run(&["archive"], 0);
+    assert!(
+        stdout(&out).contains(" -- checked in flight (check_in_flight = keep-pace): 5 files md5-checked, 0 files (0.000 GB) left for confirm to md5\n"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn keep_pace_behind_the_drive_leaves_md5_to_confirm_but_still_checks_names() {
+    let (w, t) = assigned_world();
+    fs::write(t.join("f3"), b"changed after the scan").unwrap();
+    fs::write(t.join("new file"), b"appeared after the scan").unwrap();
+    let behind = |w: &World, code: i32| {
+        let out = w.command(&["archive", "--check-in-flight", "keep-pace"]).env("TAPEOP_FAULT", "check-behind").output().unwrap();
+        assert_eq!(out.status.code(), Some(code), "{}{}", stdout(&out), stderr(&out));
+        out
+    };
+    let err = stderr(&behind(&w, 42));
+    assert!(err.contains("on tape but not in the catalogue: new file"), "{err}");
+    assert!(!err.contains("md5 mismatch"), "nothing was hashed: {err}");
+    assert_nothing_recorded(&w);
+    fs::remove_file(t.join("new file")).unwrap();
+    let out = stdout(&behind(&w, 0));
+    assert!(
+        out.contains(" -- checked in flight (check_in_flight = keep-pace): 0 files md5-checked, 5 files (0.001 GB) left for confirm to md5\n"),
+        "{out}"
+    );
+    assert_eq!(w.backups()[0].2, "recorded");
+    let err = stderr(&w.run(&["confirm", "next"], 1));
+    assert!(err.contains("md5 mismatch") && err.contains(": f3"), "confirm is the check: {err}");
+    assert_eq!(w.backups()[0].2, "recorded");
+}
+
+#[test]
+fn check_in_flight_off_is_pure_pass_through_and_confirm_catches_a_change() {
+    let (w, t) = assigned_world();
+    fs::write(t.join("f3"), b"changed after the scan").unwrap();
+    let out = stdout(&w.run(&["archive", "--check-in-flight", "off"], 0));
+    assert!(out.contains(" -- not checked in flight (check_in_flight = off): confirm is the check of this tape file\n"), "{out}");
+    assert_eq!(w.backups()[0].2, "recorded");
+    let err = stderr(&w.run(&["confirm", "next"], 1));
+    assert!(err.contains("md5 mismatch") && err.contains(": f3") && err.contains("FAILED: 1 differences"), "{err}");
+}
+
+#[test]
+fn a_bad_check_in_flight_is_refused_before_anything_is_written() {
+    let (w, _) = assigned_world();
+    w.config_with("", "emulator_dir = emu", "check_in_flight = fast");
+    let err = stderr(&w.run(&["archive"], 1));
+    assert_eq!(err.trim_end(), "tapeop: config file tape.conf: check_in_flight = \"fast\" must be full, keep-pace or off");
+    w.config("", "emulator_dir = emu");
+    let err = stderr(&w.run(&["archive", "--check-in-flight", "fast"], 2));
+    assert!(err.contains("invalid value 'fast' for '--check-in-flight <MODE>'"), "{err}");
+    assert_nothing_recorded(&w);
+    assert!(!w.tape_file(1).exists());
+}
