@@ -336,14 +336,17 @@ fn tape_fill(cat: &Catalog, percent: u32, side: bool) -> Result<(Condition, Cond
     if !side {
         return Ok((full, nearly));
     }
-    let sql = "SELECT tp.name, ti.full, ti.capacity_bytes,
+    let sql = format!(
+        "SELECT tp.name, ti.full, ti.capacity_bytes,
                  (SELECT COALESCE(SUM(COALESCE(bi.bytes, tt.size_kb * 1024)), 0) FROM backups b
                   LEFT JOIN tapeop_backup_info bi ON bi.backup_id = b.id
-                  LEFT JOIN tapeop_target_totals tt ON tt.target_id = b.target_id
+                  LEFT JOIN {} tt ON tt.target_id = b.target_id
                   WHERE b.tape_id = tp.id AND b.status IN ('recorded', 'confirmed'))
                FROM tapes tp JOIN tapeop_tape_info ti ON ti.tape_id = tp.id
-               WHERE tp.status = 'open' ORDER BY tp.name";
-    each_row(cat, sql, [], |r| {
+               WHERE tp.status = 'open' ORDER BY tp.name",
+        cat.totals_table()?
+    );
+    each_row(cat, &sql, [], |r| {
         let (tape, is_full, capacity, written): (String, Option<i64>, Option<i64>, i64) =
             (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
         if is_full.unwrap_or(0) != 0 {

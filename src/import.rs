@@ -436,26 +436,67 @@ fn name_ref(bytes: &[u8]) -> rusqlite::types::ToSqlOutput<'_> {
     }
 }
 
+/// File rows written per INSERT statement: one statement per row would
+/// cost a statement run and an update of the AUTOINCREMENT counter each.
+const ROWS_PER_INSERT: usize = 256;
+
+/// `INSERT INTO table (columns) VALUES (?, ...), ...` for `rows` rows.
+fn multi_insert(head: &str, columns: usize, rows: usize) -> String {
+    let one = format!("({})", vec!["?"; columns].join(","));
+    format!("{head} VALUES {}", vec![one; rows].join(","))
+}
+
+/// Insert `rows` (sorted by name) into `files` with one statement, then
+/// their exact sizes and link targets into `tapeop_file_info` with another.
+/// The new ids are consecutive: the write transaction excludes every other
+/// writer and AUTOINCREMENT gives each row the next id.
+fn insert_rows(tx: &rusqlite::Connection, target_id: i64, rows: &[&Entry]) -> Result<()> {
+    use rusqlite::ToSql;
+    let sql = multi_insert("INSERT INTO files (target_id, name, md5sum, size_kb)", 4, rows.len());
+    let names: Vec<_> = rows.iter().map(|e| name_ref(&e.name)).collect();
+    let mut values: Vec<&dyn ToSql> = Vec::with_capacity(rows.len() * 4);
+    for (e, name) in rows.iter().zip(&names) {
+        values.extend([&target_id as &dyn ToSql, name, &e.md5, &e.kb]);
+    }
+    tx.prepare_cached(&sql)?.execute(values.as_slice())?;
+    let first = tx.last_insert_rowid() - rows.len() as i64 + 1;
+    let first_name = names.first().context("no rows to insert")?;
+    let got: i64 = tx
+        .prepare_cached("SELECT id FROM files WHERE target_id = ?1 AND name = ?2")?
+        .query_row(rusqlite::params![target_id, first_name], |r| r.get(0))?;
+    if got != first {
+        bail!("file ids of target {target_id} are not consecutive ({got}, expected {first}); nothing of this scan was stored");
+    }
+    let ids: Vec<i64> = (first..first + rows.len() as i64).collect();
+    let facts: Vec<(i64, Option<&[u8]>)> =
+        rows.iter().map(|e| (e.size as i64, (e.kind == b'l').then_some(e.link.as_slice()))).collect();
+    let sql = multi_insert("INSERT INTO tapeop_file_info (file_id, size_bytes, link_target)", 3, rows.len());
+    let mut values: Vec<&dyn ToSql> = Vec::with_capacity(rows.len() * 3);
+    for (id, (size, link)) in ids.iter().zip(&facts) {
+        values.extend([id as &dyn ToSql, size, link]);
+    }
+    tx.prepare_cached(&sql)?.execute(values.as_slice())?;
+    Ok(())
+}
+
 /// Replace a target's file rows with a scan, and mark it scanned.
 pub fn store(cat: &Catalog, target_id: i64, entries: &[Entry]) -> Result<()> {
     let tx = cat.conn().unchecked_transaction()?;
     Catalog::begin_bulk(&tx)?;
-    tx.execute("DELETE FROM tapeop_file_info WHERE file_id IN (SELECT id FROM files WHERE target_id = ?1)", [target_id])?;
-    tx.execute("DELETE FROM files WHERE target_id = ?1", [target_id])?;
-    {
-        let mut ins = tx.prepare("INSERT INTO files (target_id, name, md5sum, size_kb) VALUES (?1, ?2, ?3, ?4)")?;
-        let mut info = tx.prepare("INSERT INTO tapeop_file_info (file_id, size_bytes, link_target) VALUES (?1, ?2, ?3)")?;
-        let mut sorted: Vec<&Entry> = entries.iter().collect();
-        sorted.sort_unstable_by(|a, b| a.name.cmp(&b.name));
-        for e in sorted {
-            let name = name_ref(&e.name);
-            ins.execute(params![target_id, name, e.md5, e.kb])?;
-            let link = (e.kind == b'l').then_some(e.link.as_slice());
-            info.execute(params![tx.last_insert_rowid(), e.size as i64, link])?;
-        }
+    tx.prepare_cached("DELETE FROM tapeop_file_info WHERE file_id IN (SELECT id FROM files WHERE target_id = ?1)")?.execute([target_id])?;
+    tx.prepare_cached("DELETE FROM files WHERE target_id = ?1")?.execute([target_id])?;
+    let mut sorted: Vec<&Entry> = entries.iter().collect();
+    sorted.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+    let mut rest = sorted.as_slice();
+    while !rest.is_empty() {
+        // Whole batches, then powers of two: a few statement shapes, all cached.
+        let n = if rest.len() >= ROWS_PER_INSERT { ROWS_PER_INSERT } else { 1 << rest.len().ilog2() };
+        let (rows, tail) = rest.split_at(n);
+        insert_rows(&tx, target_id, rows)?;
+        rest = tail;
     }
     Catalog::end_bulk(&tx, &[target_id])?;
-    tx.execute("UPDATE targets SET scanned = 1 WHERE id = ?1", [target_id])?;
+    tx.prepare_cached("UPDATE targets SET scanned = 1 WHERE id = ?1")?.execute([target_id])?;
     crate::fault::point("import-before-commit");
     tx.commit()?;
     crate::fault::point("import-after-scan");

@@ -349,7 +349,9 @@ fn store(cat: &Catalog, tape: &Tape, n: u64, target: &[u8], rows: &[NewFile], fi
         None => new_target(&tx, target)?,
     };
     if existing.is_none() || file_count(&tx, id)? == 0 {
+        Catalog::begin_bulk(&tx)?;
         insert_files(&tx, id, rows)?;
+        Catalog::end_bulk(&tx, &[id])?;
     }
     tx.execute("UPDATE targets SET scanned = 1 WHERE id = ?1", [id])?;
     tx.execute(

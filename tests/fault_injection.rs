@@ -474,11 +474,18 @@ fn check_invariants(lab: &Lab, before: &BeforeState) -> Vec<String> {
     if multi != 0 {
         v.push(format!("(d) {multi} targets have more than one backup"));
     }
-    // A bulk write drops the totals triggers inside its transaction: a crash
-    // must never leave them dropped.
+    // The delete and update triggers keep the totals; inserts are folded in
+    // up to the high-water mark (schema version 2, no insert trigger).
     let upgraded = one("SELECT COUNT(*) FROM sqlite_master WHERE name = 'tapeop_target_totals'") == 1;
-    if upgraded && one("SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'tapeop_files_%'") != 3 {
-        v.push("(d) the totals triggers are missing".to_string());
+    let triggers: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'tapeop_files_%' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    if upgraded && triggers != ["tapeop_files_del", "tapeop_files_upd"] {
+        v.push(format!("(d) the totals triggers are {triggers:?}"));
     }
     let has_totals = one("SELECT COUNT(*) FROM sqlite_master WHERE name = 'tapeop_target_totals'") == 1;
     if has_totals {
@@ -487,7 +494,11 @@ fn check_invariants(lab: &Lab, before: &BeforeState) -> Vec<String> {
         };
         // A target whose files were all deleted keeps a zero row.
         let totals = rows("SELECT target_id, file_count, size_kb FROM tapeop_target_totals WHERE file_count != 0 ORDER BY target_id");
-        let actual = rows("SELECT target_id, COUNT(*), COALESCE(SUM(size_kb), 0) FROM files GROUP BY target_id ORDER BY target_id");
+        let actual = rows(
+            "SELECT target_id, COUNT(*), COALESCE(SUM(size_kb), 0) FROM files
+             WHERE id <= (SELECT CAST(value AS INTEGER) FROM tapeop_meta WHERE key = 'totals_file_id')
+             GROUP BY target_id ORDER BY target_id",
+        );
         if totals != actual {
             v.push(format!("(d) tapeop_target_totals {totals:?} != files {actual:?}"));
         }

@@ -63,7 +63,7 @@ fn legacy_columns_and_types_survive_read_write_commands() {
     fx.run(&["confirm", "3"]).expect_code(0);
     fx.run(&["assign", "-y"]).expect_code(0);
     fx.run_stdin(&["open_tape", "T3"], "y\nSN3\nn\n").expect_code(0);
-    assert_eq!(fx.user_version(), 1);
+    assert_eq!(fx.user_version(), 2);
 
     let (old, new) = (ro(&pristine), ro(&fx));
     for (table, cols) in LEGACY_COLUMNS {
@@ -103,7 +103,7 @@ fn a_catalogue_created_by_tapeop_has_the_legacy_tables() {
     }
     assert_eq!(new.query_row("select * from tapes", [], |r| Ok(r.as_ref().column_count())).unwrap(), 5);
     let user_version: i64 = new.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-    assert_eq!(user_version, 1);
+    assert_eq!(user_version, 2);
 }
 
 // ---- (b) rows ----
@@ -229,7 +229,7 @@ fn old_tool_statements_still_work_and_tapeop_reports_agree() {
     // tapeop upgrades the catalogue (indexes, side tables, triggers).
     fx.run(&["activate_tape", "PUB-T2"]).expect_code(0);
     fx.run(&["confirm", "3"]).expect_code(0);
-    assert_eq!(fx.user_version(), 1);
+    assert_eq!(fx.user_version(), 2);
     assert_reports_agree(&fx, "PUB-T2", 2);
 
     let c = fx.sql();
@@ -311,6 +311,21 @@ fn old_tool_statements_still_work_and_tapeop_reports_agree() {
     assert_reports_agree(&fx, "PUB-T2", 2);
     fx.run(&["status"]).expect_code(0).expect_stdout("   type confirmed           :      6 (    0.003 GB)\n");
 
+    // The old tool's rows sit above the totals' high-water mark until
+    // tapeop next writes; then they are folded in, counted once.
+    let mark = |c: &Connection| -> i64 {
+        c.query_row("select cast(value as integer) from tapeop_meta where key = 'totals_file_id'", [], |r| r.get(0)).unwrap()
+    };
+    let max_id: i64 = c.query_row("select max(id) from files", [], |r| r.get(0)).unwrap();
+    assert!(mark(&c) < max_id);
+    fx.run(&["activate_tape", "PUB-T2"]).expect_code(0);
+    assert_eq!(mark(&c), max_id);
+    let kept: (i64, i64) =
+        c.query_row("select file_count, size_kb from tapeop_target_totals where target_id = ?", [tid], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+    assert_eq!(kept, (1, 234));
+    assert_reports_agree(&fx, "PUB-T2", 2);
+    fx.run(&["status"]).expect_code(0).expect_stdout("   type confirmed           :      6 (    0.003 GB)\n");
+
     // And tapeop still reads the old tool's tape 7 as confirmed next to its own work.
     fx.run(&["confirm", "next", "--repeat"]).expect_code(40);
     let status = fx.run(&["status"]);
@@ -321,7 +336,7 @@ fn old_tool_statements_still_work_and_tapeop_reports_agree() {
 fn reports_are_unchanged_after_tapeop_upgraded_the_catalogue() {
     let fx = Fixture::new();
     fx.run(&["activate_tape", "PUB-T2"]).expect_code(0);
-    assert_eq!(fx.user_version(), 1);
+    assert_eq!(fx.user_version(), 2);
     for (args, name) in [
         (&["status"][..], "status"),
         (&["status", "PUB-T1"], "status_closed"),
@@ -376,16 +391,16 @@ fn user_version_stays_0_after_read_only_commands() {
 }
 
 #[test]
-fn user_version_is_1_after_a_read_write_command() {
+fn user_version_is_2_after_a_read_write_command() {
     for args in [&["activate_tape", "PUB-T2"][..], &["confirm", "3"], &["assign", "-y"], &["open_tape", "T3", "-y"]] {
         let fx = Fixture::new();
         assert_eq!(fx.user_version(), 0);
         fx.run(args).expect_code(0);
-        assert_eq!(fx.user_version(), 1, "after tapeop {args:?}");
-        // A second read-write run keeps it at 1 and changes no legacy row.
+        assert_eq!(fx.user_version(), 2, "after tapeop {args:?}");
+        // A second read-write run keeps it at 2 and changes no legacy row.
         let before = fx.legacy_snapshot();
         fx.run(&["activate_tape", "PUB-T2"]).expect_code(0);
-        assert_eq!(fx.user_version(), 1);
+        assert_eq!(fx.user_version(), 2);
         let after = fx.legacy_snapshot();
         if args[0] != "open_tape" {
             assert_eq!(after, before);
@@ -406,3 +421,47 @@ fn legacy_tables_list_is_complete() {
     assert_eq!(names, want);
 }
 
+
+/// The version 1 insert trigger, as tapeop 1 left it in catalogues.
+const V1_INSERT_TRIGGER: &str = "CREATE TRIGGER tapeop_files_ins AFTER INSERT ON files BEGIN
+    INSERT OR IGNORE INTO tapeop_target_totals (target_id) VALUES (NEW.target_id);
+    UPDATE tapeop_target_totals SET file_count = file_count + 1,
+        size_kb = size_kb + COALESCE(NEW.size_kb, 0) WHERE target_id = NEW.target_id;
+END;";
+
+#[test]
+fn a_version_1_catalogue_upgrades_to_2_without_counting_a_file_twice() {
+    let fx = Fixture::new();
+    fx.run(&["activate_tape", "PUB-T2"]).expect_code(0);
+    // Turn it back into what tapeop 1 left: an insert trigger, no mark.
+    let c = fx.sql();
+    c.execute_batch(&format!(
+        "DELETE FROM tapeop_meta WHERE key = 'totals_file_id'; {V1_INSERT_TRIGGER} PRAGMA user_version = 1;"
+    ))
+    .unwrap();
+    // The old tool imports a file; the version 1 trigger counts it.
+    c.execute("insert into files (target_id, name, md5sum, size_kb) values (1, 'late.dat', '0123456789abcdef0123456789abcdef', 5000)", [])
+        .unwrap();
+    fx.run(&["activate_tape", "PUB-T2"]).expect_code(0);
+    assert_eq!(fx.user_version(), 2);
+    let triggers: Vec<String> = c
+        .prepare("select name from sqlite_master where type = 'trigger' order by name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(triggers, ["tapeop_files_del", "tapeop_files_upd"]);
+    let rows = |sql: &str| -> Vec<(i64, i64, i64)> {
+        c.prepare(sql).unwrap().query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().map(Result::unwrap).collect()
+    };
+    let kept = rows("select target_id, file_count, size_kb from tapeop_target_totals where file_count != 0 order by target_id");
+    let actual = rows("select target_id, count(*), sum(size_kb) from files group by target_id order by target_id");
+    assert_eq!(kept, actual);
+    let (mark, max): (i64, i64) = c
+        .query_row("select (select cast(value as integer) from tapeop_meta where key = 'totals_file_id'), max(id) from files", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!(mark, max);
+}
