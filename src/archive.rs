@@ -2,8 +2,10 @@
 //! at its append point. The data host's `tar -c` streams through a bounded
 //! buffer of fixed `block_size` blocks into the drive (last block
 //! zero-padded, then one filemark) while a second thread parses the same
-//! blocks as tar and md5s each member against the catalogue; the catalogue
-//! is changed only after the filemark is on tape and everything matched.
+//! blocks as tar and md5s each member against the catalogue (all of them,
+//! or with `check_in_flight = keep-pace` only what keeps pace with the
+//! drive, or none with `off`); the catalogue is changed only after the
+//! filemark is on tape and everything checked matched.
 
 use std::io::Read;
 use std::sync::Arc;
@@ -15,7 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::buffer::{Block, BlockBuffer, Pop};
+use crate::buffer::{Block, BlockBuffer, BlockPool, Pop};
 use crate::catalog::{Backup, Catalog, Mode, Tape, show};
 use crate::config::{Config, InFlight};
 use crate::drive::{self, Access, Drive, DriveError};
@@ -253,9 +255,9 @@ fn write_target(cat: &Catalog, config: &Config, remote: &Remote, job: &Backup, d
     drive.begin_write(n)?;
     let depth = (config.buffer_size / config.block_size).max(2);
     let buffer = Arc::new(BlockBuffer::new(depth, depth / 2));
-    let block_size = config.block_size;
-    let source_buffer = Arc::clone(&buffer);
-    let source = thread::spawn(move || read_blocks(child, block_size, &source_buffer));
+    let pool = Arc::new(BlockPool::new(config.block_size, 16));
+    let (source_buffer, source_pool) = (Arc::clone(&buffer), Arc::clone(&pool));
+    let source = thread::spawn(move || read_blocks(child, &source_pool, &source_buffer));
     let (check_tx, check_rx) = sync_channel::<Block>(CHECK_QUEUE);
     let queued = Arc::new(AtomicUsize::new(0));
     let behind = |starting| lagging(&queued, starting);
@@ -264,7 +266,7 @@ fn write_target(cat: &Catalog, config: &Config, remote: &Remote, job: &Backup, d
     let (written, parsed) = thread::scope(|s| {
         let handle = checker.as_mut().map(|c| s.spawn(move || tarstream::scan_paced(reader, pace, |m| Ok(c.check(&m)))));
         let tee = handle.is_some().then(|| Tee { tx: check_tx, queued: &queued });
-        let written = pump_to_drive(&mut *drive, &buffer, tee, job.size_kb as u64 * 1024);
+        let written = pump_to_drive(&mut *drive, &buffer, &pool, tee, job.size_kb as u64 * 1024);
         if written.is_err() {
             buffer.abandon();
             kill_source(child_pid);
@@ -347,7 +349,7 @@ fn next_block(buffer: &BlockBuffer) -> Result<Option<Block>> {
 }
 
 /// Move blocks from the buffer to the drive, teeing them to the parser.
-fn pump_to_drive(drive: &mut dyn Drive, buffer: &BlockBuffer, tee: Option<Tee<'_>>, estimate: u64) -> Result<u64> {
+fn pump_to_drive(drive: &mut dyn Drive, buffer: &BlockBuffer, pool: &BlockPool, tee: Option<Tee<'_>>, estimate: u64) -> Result<u64> {
     let bar = progress(estimate);
     let mut written = 0u64;
     let result = (|| {
@@ -359,6 +361,7 @@ fn pump_to_drive(drive: &mut dyn Drive, buffer: &BlockBuffer, tee: Option<Tee<'_
             crate::fault::point("archive-block");
             drive.write_record(&block).with_context(|| format!("writing block {} of the tape file", written / block.len().max(1) as u64))?;
             written += block.len() as u64;
+            pool.give(block);
             bar.set_position(written);
         }
         Ok(written)
@@ -378,15 +381,17 @@ fn progress(total: u64) -> ProgressBar {
 
 /// Read the child's stdout into full blocks (the last one zero-padded) and
 /// buffer them; then wait for the child and report its exit.
-fn read_blocks(mut child: RemoteChild, block_size: usize, buffer: &BlockBuffer) -> Result<()> {
+fn read_blocks(mut child: RemoteChild, pool: &BlockPool, buffer: &BlockBuffer) -> Result<()> {
     let result = (|| {
         let mut total = 0u64;
         loop {
-            let mut block = vec![0u8; block_size];
+            let mut block = pool.take();
+            let block_size = block.len();
             let filled = fill(&mut child, &mut block)?;
             if filled == 0 {
                 break;
             }
+            block[filled..].fill(0);
             total += filled as u64;
             if !buffer.push(Arc::new(block)) {
                 child.kill()?;

@@ -120,6 +120,39 @@ impl BlockBuffer {
     }
 }
 
+/// Spent blocks kept for reuse, so a long stream does not allocate (and
+/// page-fault and zero) a fresh block for every record. Holds at most
+/// `limit` blocks; the buffer's capacity bounds how many are in use.
+pub struct BlockPool {
+    free: Mutex<Vec<Vec<u8>>>,
+    size: usize,
+    limit: usize,
+}
+
+impl BlockPool {
+    /// A pool of blocks of `size` bytes, keeping at most `limit` spare.
+    pub fn new(size: usize, limit: usize) -> BlockPool {
+        BlockPool { free: Mutex::new(Vec::new()), size, limit }
+    }
+
+    /// A block of `size` bytes: a spent one (with old contents) or a new,
+    /// zeroed one.
+    pub fn take(&self) -> Vec<u8> {
+        let spare = self.free.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        spare.unwrap_or_else(|| vec![0u8; self.size])
+    }
+
+    /// Give back `block` once nobody else holds it (else it is just dropped).
+    pub fn give(&self, block: Block) {
+        if let Ok(v) = Arc::try_unwrap(block) {
+            let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+            if v.len() == self.size && free.len() < self.limit {
+                free.push(v);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,6 +183,22 @@ mod tests {
         b.finish();
         assert!(matches!(b.pop(Duration::from_millis(1)), Pop::Block(_)));
         assert!(matches!(b.pop(Duration::from_millis(1)), Pop::End));
+    }
+
+    #[test]
+    fn the_pool_reuses_only_unshared_blocks_of_its_size() {
+        let pool = BlockPool::new(4, 1);
+        let mut a = pool.take();
+        assert_eq!(a, [0; 4]);
+        a[0] = 9;
+        let shared = Arc::new(a);
+        let other = Arc::clone(&shared);
+        pool.give(shared);
+        assert_eq!(pool.take(), [0; 4], "a block still held elsewhere is not reused");
+        pool.give(other);
+        assert_eq!(pool.take(), [9, 0, 0, 0], "the spent block comes back as it was");
+        pool.give(Arc::new(vec![1; 3]));
+        assert_eq!(pool.take(), [0; 4], "a block of another size is not kept");
     }
 
     #[test]
