@@ -803,6 +803,15 @@ impl Catalog {
         Self::set_totals_mark(tx, Self::max_file_id(tx)?)
     }
 
+    /// End a bulk write that replaced every file row of `target` and knows
+    /// their count and KiB: set its totals so (no aggregate over the rows)
+    /// and move the high-water mark past the new rows, as [`Catalog::end_bulk`].
+    pub fn end_bulk_counted(tx: &Connection, target: i64, files: i64, kb: i64) -> Result<()> {
+        tx.prepare_cached("INSERT OR REPLACE INTO tapeop_target_totals (target_id, file_count, size_kb) VALUES (?1, ?2, ?3)")?
+            .execute(params![target, files, kb])?;
+        Self::set_totals_mark(tx, Self::max_file_id(tx)?)
+    }
+
     /// The SQL of a derived table `(target_id, file_count, size_kb)` of
     /// per-target totals: the kept totals when they are up to date, else
     /// those plus the rows another program inserted since tapeop last wrote.

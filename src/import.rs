@@ -495,7 +495,8 @@ pub fn store(cat: &Catalog, target_id: i64, entries: &[Entry]) -> Result<()> {
         insert_rows(&tx, target_id, rows)?;
         rest = tail;
     }
-    Catalog::end_bulk(&tx, &[target_id])?;
+    let kb: i64 = entries.iter().map(|e| e.kb).sum();
+    Catalog::end_bulk_counted(&tx, target_id, entries.len() as i64, kb)?;
     tx.prepare_cached("UPDATE targets SET scanned = 1 WHERE id = ?1")?.execute([target_id])?;
     crate::fault::point("import-before-commit");
     tx.commit()?;
