@@ -5,8 +5,10 @@
 #   bash bench/run.bash [all|archive|confirm|small|import|catalog]
 #
 #   archive  4 GiB target (32 x 128 MiB random) archived to an emulated tape on
-#            /dev/shm, vs `tar -c DIR | dd bs=256k of=SINK`; MB/s, peak RSS
-#   confirm  confirm of a 2 GiB tape file of large files vs md5sum of the files
+#            /dev/shm with each check_in_flight (off = pass-through, keep-pace,
+#            full), vs `tar -c DIR | dd bs=256k of=SINK`; MB/s, peak RSS
+#   confirm  confirm of a 2 GiB tape file of large files vs md5sum of the files;
+#            MB/s, peak RSS
 #   small    confirm of a tape file of 100,000 x 4 KiB files vs the old tool's
 #            `dd if=TAPEFILE bs=512k | tar -x --to-command=md5sum`
 #   import   import of 20 targets (1,000 directories, 20,000 files) over a
