@@ -286,17 +286,20 @@ fn write_target(cat: &Catalog, config: &Config, remote: &Remote, job: &Backup, d
     };
     drive.write_filemark().with_context(|| format!("writing the filemark after tape file {n}"))?;
     source.context("the data host's tar failed")?;
+    let checked = check_verdict(checker.as_mut(), parsed)?;
+    Ok(Written { bytes, dry_runs: buffer.dry_runs(), checked })
+}
+
+/// The in-flight check's verdict once the stream is on tape: the parser's
+/// error, or every difference listed, or the files matched and left
+/// unhashed (`None` when nothing was checked).
+fn check_verdict(checker: Option<&mut Checker>, parsed: Option<Result<Result<tarstream::ScanSummary>>>) -> Result<Option<(u64, u64, u64)>> {
     if let Some(parsed) = parsed {
         parsed??;
     }
-    let checked = match &mut checker {
-        Some(c) => {
-            report_problems(c)?;
-            Some((c.matched, c.unhashed, c.unhashed_bytes))
-        }
-        None => None,
-    };
-    Ok(Written { bytes, dry_runs: buffer.dry_runs(), checked })
+    let Some(c) = checker else { return Ok(None) };
+    report_problems(c)?;
+    Ok(Some((c.matched, c.unhashed, c.unhashed_bytes)))
 }
 
 /// Whether a `keep-pace` check is falling behind the drive: before a member
