@@ -33,7 +33,7 @@ use std::time::Instant;
 
 use md5::{Digest, Md5};
 use rusqlite::{Connection, OptionalExtension};
-use world::World;
+use world::{World, describe, stderr};
 
 /// Fixed seed, so a failure can be reproduced; `TAPEOP_FAULT_SEED` overrides.
 const SEED: u64 = 0x5EED_7A9E_0F00_D15C;
@@ -91,18 +91,7 @@ fn md5_file(path: &Path) -> String {
     md5_hex(&fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display())))
 }
 
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 // ---------------------------------------------------------------- tmpfs
 
@@ -271,7 +260,7 @@ impl Lab {
     /// Run without a fault and require `code`.
     fn run(&self, args: &[&str], code: i32) -> Output {
         let out = self.output(args, None);
-        assert_eq!(out.status.code(), Some(code), "tapeop {} should exit {code}\n{}", args.join(" "), text(&out));
+        assert_eq!(out.status.code(), Some(code), "tapeop {} should exit {code}\n{}", args.join(" "), describe(&out));
         out
     }
 
@@ -283,7 +272,7 @@ impl Lab {
             Some(9),
             "TAPEOP_FAULT={fault} tapeop {} should die by SIGKILL\n{}",
             args.join(" "),
-            text(&out)
+            describe(&out)
         );
         out
     }
@@ -777,10 +766,10 @@ fn drive_eio_case(s: Setup, k: u64) -> Case {
         let err = stderr(&out);
         if k <= LABEL_RECORDS && matches!(s, Setup::Fresh) {
             // The label itself failed: refused before any data was written.
-            assert_eq!(out.status.code(), Some(1), "label write failing\n{}", text(&out));
+            assert_eq!(out.status.code(), Some(1), "label write failing\n{}", describe(&out));
             assert!(err.contains("Input/output error"), "{err}");
         } else {
-            assert_eq!(out.status.code(), Some(42), "drive EIO\n{}", text(&out));
+            assert_eq!(out.status.code(), Some(42), "drive EIO\n{}", describe(&out));
             assert!(err.contains("Input/output error") && err.contains("nothing was recorded"), "{err}");
         }
         assert!(lab.backups().iter().any(|b| b.3 == "assigned"), "the failed target stays assigned");
@@ -797,8 +786,8 @@ fn drive_read_eio_case(k: u64) -> Case {
         setup(&mut lab, Setup::Archived);
         let before = BeforeState::capture(&lab);
         let out = lab.output(&["confirm", "--repeat"], Some(&format!("drive-read-eio:{k}")));
-        assert_eq!(out.status.code(), Some(1), "read EIO\n{}", text(&out));
-        assert!(stderr(&out).contains("Input/output error"), "{}", text(&out));
+        assert_eq!(out.status.code(), Some(1), "read EIO\n{}", describe(&out));
+        assert!(stderr(&out).contains("Input/output error"), "{}", describe(&out));
         let failed: (i64, String) = lab
             .sql()
             .query_row(
@@ -827,7 +816,7 @@ fn ssh_drop_archive_case(s: Setup, n: u64) -> Case {
         let before = BeforeState::capture(&lab);
         lab.set_ssh(&DROP_SSH.replace('N', &n.to_string()));
         let out = lab.run(&["archive", "--repeat"], 42);
-        assert!(stderr(&out).contains("nothing was recorded"), "{}", text(&out));
+        assert!(stderr(&out).contains("nothing was recorded"), "{}", describe(&out));
         v.extend(check_invariants(&lab, &before));
         lab.set_ssh("");
         lab.run(&["archive", "--repeat"], 40);
@@ -844,7 +833,7 @@ fn ssh_drop_import_case(n: u64) -> Case {
         let list = setup(&mut lab, Setup::Listed);
         lab.set_ssh(&DROP_SSH.replace('N', &n.to_string()));
         let out = lab.run(&["-y", "import", &list], 1);
-        assert!(stderr(&out).contains("could not be scanned"), "{}", text(&out));
+        assert!(stderr(&out).contains("could not be scanned"), "{}", describe(&out));
         assert_eq!(lab.count("SELECT COUNT(*) FROM targets WHERE scanned = 1"), 0, "no scan succeeded");
         assert_eq!(lab.count("SELECT COUNT(*) FROM files"), 0, "no partial file rows");
         let before = BeforeState::capture(&lab);
@@ -865,7 +854,7 @@ fn enospc_case(capacity: u64) -> Case {
         let before = BeforeState::capture(&lab);
         lab.set_extra(&format!("emulator_capacity = {capacity}"));
         let out = lab.run(&["archive", "--repeat"], 43);
-        assert!(stderr(&out).contains("now marked full"), "{}", text(&out));
+        assert!(stderr(&out).contains("now marked full"), "{}", describe(&out));
         assert_eq!(lab.count("SELECT full FROM tapeop_tape_info ti JOIN tapes t ON t.id = ti.tape_id WHERE t.name = 'T1'"), 1);
         assert!(lab.backups().iter().any(|b| b.3 == "assigned"), "the target that did not fit stays assigned");
         v.extend(check_invariants(&lab, &before));
@@ -873,10 +862,10 @@ fn enospc_case(capacity: u64) -> Case {
         lab.set_extra("");
         let tape = lab.tape_md5s("emu");
         let out = lab.run(&["archive", "--repeat"], 1);
-        assert!(stderr(&out).contains("is full"), "{}", text(&out));
+        assert!(stderr(&out).contains("is full"), "{}", describe(&out));
         assert_eq!(lab.tape_md5s("emu"), tape, "a full tape is not written");
         let out = lab.run(&["-y", "assign"], 1);
-        assert!(stderr(&out).contains("is full"), "a full tape takes no more targets\n{}", text(&out));
+        assert!(stderr(&out).contains("is full"), "a full tape takes no more targets\n{}", describe(&out));
         lab.run(&["confirm", "--repeat"], 40);
         lab.run(&["-y", "close_tape"], 0);
         lab.set_emu("emu2");
@@ -905,9 +894,9 @@ fn disk_full_case(s: Setup, args: &'static [&'static str], leave: u64) -> Case {
         mount.fill(leave);
         let out = lab.output(&args, None);
         mount.unfill();
-        assert!(out.status.signal().is_none(), "a full disk must not crash tapeop\n{}", text(&out));
+        assert!(out.status.signal().is_none(), "a full disk must not crash tapeop\n{}", describe(&out));
         let code = out.status.code().unwrap();
-        assert!([0, 1, 40, 42].contains(&code), "unexpected exit code\n{}", text(&out));
+        assert!([0, 1, 40, 42].contains(&code), "unexpected exit code\n{}", describe(&out));
         if code != 0 && code != 40 {
             let err = stderr(&out);
             assert!(err.lines().count() >= 1 && err.starts_with("tapeop: "), "a message: {err}");

@@ -29,7 +29,7 @@ use md5::{Digest, Md5};
 use nix::fcntl::{Flock, FlockArg};
 use rusqlite::Connection;
 use rusqlite::types::ValueRef;
-use world::World;
+use world::{World, describe, stderr};
 
 // ---------------------------------------------------------------- helpers
 
@@ -37,18 +37,7 @@ fn md5_hex(bytes: &[u8]) -> String {
     Md5::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
-fn err_text(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 fn garbage(seed: u64, len: usize) -> Vec<u8> {
     let mut x = seed | 1;
@@ -199,14 +188,14 @@ impl<'a> Env<'a> {
         let out = cmd.env_remove("TAPEOP_FAULT").output().unwrap();
         self.tally.lock().unwrap().tried += 1;
         let shown = args.join(" ");
-        assert_eq!(out.status.code(), Some(code), "tapeop {shown} should exit {code}\n{}", text(&out));
-        let err = err_text(&out);
+        assert_eq!(out.status.code(), Some(code), "tapeop {shown} should exit {code}\n{}", describe(&out));
+        let err = stderr(&out);
         let last = err.lines().last().unwrap_or_default();
-        assert!(last.starts_with("tapeop: ") && last.contains(phrase), "tapeop {shown}: {phrase:?} not in {last:?}\n{}", text(&out));
+        assert!(last.starts_with("tapeop: ") && last.contains(phrase), "tapeop {shown}: {phrase:?} not in {last:?}\n{}", describe(&out));
         // Before it, only the list of what differed or was refused.
         for l in err.lines().rev().skip(1) {
             let listing = l.starts_with("  ") || l.starts_with("tapeop: refused ") || l.starts_with("tapeop: unchecked ");
-            assert!(listing, "tapeop {shown}: stray stderr line {l:?}\n{}", text(&out));
+            assert!(listing, "tapeop {shown}: stray stderr line {l:?}\n{}", describe(&out));
         }
         let mut changed = Vec::new();
         if self.tape() != tape {
@@ -285,13 +274,13 @@ impl ReadOnlyMount {
                 out.status.success(),
                 "mount {args:?} {} failed (the read-only mount case needs root): {}",
                 dir.display(),
-                err_text(&out)
+                stderr(&out)
             );
         };
         run(&["--bind"]);
         let guard = ReadOnlyMount(dir.to_path_buf());
         let out = Command::new("mount").args(["-o", "remount,ro,bind"]).arg(dir).output().expect("mount(8)");
-        assert!(out.status.success(), "remount read-only: {}", err_text(&out));
+        assert!(out.status.success(), "remount read-only: {}", stderr(&out));
         guard
     }
 }
@@ -400,8 +389,8 @@ fn hostile_paths_that_do_not_exist(t: &Mutex<Tally>) {
     let before = legacy_rows(&env.db);
     let out = env.w.command(&["-y", "import", "hostile.txt"]).output().unwrap();
     t.lock().unwrap().tried += 1;
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let err = err_text(&out);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let err = stderr(&out);
     assert!(err.lines().all(|l| l.starts_with("tapeop: ")), "{err}");
     assert!(err.lines().last().unwrap().contains("5 of the targets could not be scanned"), "{err}");
     for p in &paths {
@@ -482,13 +471,13 @@ fn hostile_tar_members(t: &Mutex<Tally>) {
         fs::write(env.w.tape_file(1), bytes).unwrap();
         settle(&env.db);
         let out = env.refused(&["confirm", "1"], 1, "FAILED", Same::Legacy);
-        assert!(err_text(&out).contains("on tape but not in the catalogue") || err_text(&out).contains("outside the target"), "{tag}: {}", text(&out));
+        assert!(stderr(&out).contains("on tape but not in the catalogue") || stderr(&out).contains("outside the target"), "{tag}: {}", describe(&out));
         assert_eq!(env.status_of(1), "recorded", "{tag}: a failed confirm marks nothing");
         let target = env.w.data().join("t1");
         let dest = env.root().join("restored");
         let root_before: Vec<_> = fs::read_dir(env.root()).unwrap().map(|e| e.unwrap().file_name()).collect();
         let out = env.refused(&["restore", target.to_str().unwrap(), "--to", "restored"], 1, "incomplete", Same::Legacy);
-        assert!(err_text(&out).lines().any(|l| l.starts_with("tapeop: refused ") && l.contains(phrase)), "{tag}: {}", text(&out));
+        assert!(stderr(&out).lines().any(|l| l.starts_with("tapeop: refused ") && l.contains(phrase)), "{tag}: {}", describe(&out));
         let mut root_after: Vec<_> = fs::read_dir(env.root()).unwrap().map(|e| e.unwrap().file_name()).collect();
         root_after.retain(|n| n != "restored");
         // (The catalogue's -wal/-shm come and go with its connections.)
@@ -549,7 +538,7 @@ fn broken_tape_files(t: &Mutex<Tally>) {
         breakit(&env.w.tape_file(1));
         settle(&env.db);
         let out = env.refused(&["confirm", "1"], 1, phrase, Same::Legacy);
-        assert_eq!(env.status_of(1), "recorded", "{what}: nothing marked\n{}", text(&out));
+        assert_eq!(env.status_of(1), "recorded", "{what}: nothing marked\n{}", describe(&out));
         env.refused(&["confirm", "--repeat"], 1, phrase, Same::Legacy);
         assert_eq!(env.status_of(1), "recorded", "{what}: nothing marked");
         // The other tape file is still fine.
@@ -697,7 +686,7 @@ fn two_archives_at_once(t: &Mutex<Tally>) {
     let mut rest = String::new();
     lines.read_to_string(&mut rest).unwrap();
     let out = first.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "the first archive finishes\n{seen}{rest}\n{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "the first archive finishes\n{seen}{rest}\n{}", describe(&out));
     drop(gate);
     env.w.config("", "emulator_dir = emu");
     env.w.run(&["confirm", "--repeat"], 40);

@@ -34,8 +34,8 @@ use std::sync::MutexGuard;
 
 use serde_json::Value;
 use sshd::Sshd;
-use vst::{TapItem, VirtualDrive, VstOptions};
-use world::{World, stderr, stdout};
+use vst::{TapItem, VirtualDrive, VstOptions, mt_position};
+use world::{World, describe, stderr, stdout};
 
 const KIB: usize = 1024;
 const RECORD: usize = 256 * KIB;
@@ -140,7 +140,7 @@ impl Rig {
     /// File and block number as `mt status` prints them.
     fn mt_position(&self) -> (i64, i64) {
         let status = self.mt(&["status"]);
-        parse_position(&status).unwrap_or_else(|| panic!("no position in mt status:\n{status}"))
+        mt_position(&status).unwrap_or_else(|| panic!("no position in mt status:\n{status}"))
     }
 
     /// The general status bits `mt status` lists (its last line).
@@ -164,6 +164,17 @@ impl Rig {
     }
 
     /// Import `targets`, open T1 (serial S1) online and assign them all.
+    /// Targets a, b and c (1000, 2000, 3000 bytes) imported and assigned,
+    /// and a and b archived (tape files 1 and 2); returns the three.
+    fn two_of_three_archived(&self) -> Vec<PathBuf> {
+        let w = &self.w;
+        let targets = vec![make_target(w, "a", 1000), make_target(w, "b", 2000), make_target(w, "c", 3000)];
+        self.prepare(&targets);
+        self.run(&["archive"], 0);
+        self.run(&["archive"], 0);
+        targets
+    }
+
     fn prepare(&self, targets: &[PathBuf]) {
         let list = self.w.list("list.txt", targets);
         self.w.run(&[OsStr::new("-y"), OsStr::new("import"), list.as_os_str()], 0);
@@ -217,22 +228,7 @@ struct Snapshot {
     logins: usize,
 }
 
-fn describe(out: &Output) -> String {
-    format!(
-        "{}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
-fn parse_position(status: &str) -> Option<(i64, i64)> {
-    let line = status.lines().find(|l| l.starts_with("File number="))?;
-    let mut parts = line.split(',');
-    let file = parts.next()?.trim().strip_prefix("File number=")?.parse().ok()?;
-    let block = parts.next()?.trim().strip_prefix("block number=")?.parse().ok()?;
-    Some((file, block))
-}
 
 /// Deterministic bytes, different for each seed.
 fn bytes(len: usize, seed: u64) -> Vec<u8> {
@@ -410,10 +406,7 @@ fn mt_and_tar_read_the_tape_as_tapeop_wrote_it() {
 fn drive_command_reports_the_drive_and_the_append_point() {
     let rig = Rig::new(VstOptions::default(), false);
     let w = &rig.w;
-    let targets = vec![make_target(w, "a", 1000), make_target(w, "b", 2000), make_target(w, "c", 3000)];
-    rig.prepare(&targets);
-    rig.run(&["archive"], 0);
-    rig.run(&["archive"], 0);
+    rig.two_of_three_archived();
     let dev = rig.dev().display().to_string();
 
     let out = rig.run(&["drive"], 0);
@@ -470,10 +463,7 @@ fn drive_command_reports_the_drive_and_the_append_point() {
 fn drive_inside_the_tape_file_at_the_append_point_is_not_at_the_append_point() {
     let rig = Rig::new(VstOptions::default(), false);
     let w = &rig.w;
-    let targets = vec![make_target(w, "a", 1000), make_target(w, "b", 2000), make_target(w, "c", 3000)];
-    rig.prepare(&targets);
-    rig.run(&["archive"], 0);
-    rig.run(&["archive"], 0);
+    rig.two_of_three_archived();
     // Another program's file after the catalogue's end of data (file 3).
     rig.mt(&["eod"]);
     let out = Command::new("tar").current_dir(w.root()).args(["-b", "512", "-c", "-f"]).arg(rig.dev()).arg("list.txt").output().unwrap();
@@ -706,10 +696,7 @@ fn records_larger_than_the_first_read_buffer_are_read_after_enomem() {
 fn a_drive_that_stops_short_of_a_filemark_is_caught() {
     let rig = Rig::new(VstOptions::default(), false);
     let w = &rig.w;
-    let targets = vec![make_target(w, "a", 1000), make_target(w, "b", 2000), make_target(w, "c", 3000)];
-    rig.prepare(&targets);
-    rig.run(&["archive"], 0);
-    rig.run(&["archive"], 0);
+    let targets = rig.two_of_three_archived();
 
     // confirm: positioning from the beginning spaces forward (MTFSF 2).
     rig.mt(&["rewind"]);
@@ -739,10 +726,7 @@ fn a_drive_that_stops_short_of_a_filemark_is_caught() {
 fn a_wrong_tape_is_refused_and_the_override_writes_anyway() {
     let rig = Rig::new(VstOptions::default(), false);
     let w = &rig.w;
-    let targets = vec![make_target(w, "a", 1000), make_target(w, "b", 2000), make_target(w, "c", 3000)];
-    rig.prepare(&targets);
-    rig.run(&["archive"], 0);
-    rig.run(&["archive"], 0);
+    let targets = rig.two_of_three_archived();
     let a = rig.drive.image_path();
     let image_a = rig.image();
     let files_a = vst::tap_files(&a).unwrap();

@@ -6,6 +6,8 @@
 
 #[path = "support/vst.rs"]
 mod vst;
+#[path = "support/world.rs"]
+mod world;
 
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Read, Write};
@@ -14,7 +16,8 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use vst::{TapItem, VirtualDrive, VstOptions};
+use vst::{TapItem, VirtualDrive, VstOptions, mt_position};
+use world::describe;
 
 /// Panic with a clear message when the tests cannot run here.
 fn require_tools() {
@@ -94,7 +97,7 @@ impl Rig {
     /// File and block number as `mt status` prints them.
     fn mt_position(&self) -> (i64, i64) {
         let status = self.mt(&["status"]);
-        parse_position(&status).unwrap_or_else(|| panic!("no position in mt status:\n{status}"))
+        mt_position(&status).unwrap_or_else(|| panic!("no position in mt status:\n{status}"))
     }
 
     /// The general status bit names `mt status` lists.
@@ -129,32 +132,7 @@ impl Rig {
     }
 }
 
-fn describe(out: &Output) -> String {
-    format!(
-        "{}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
-fn parse_position(status: &str) -> Option<(i64, i64)> {
-    let line = status.lines().find(|l| l.starts_with("File number="))?;
-    let mut parts = line.split(',');
-    let file = parts
-        .next()?
-        .trim()
-        .strip_prefix("File number=")?
-        .parse()
-        .ok()?;
-    let block = parts
-        .next()?
-        .trim()
-        .strip_prefix("block number=")?
-        .parse()
-        .ok()?;
-    Some((file, block))
-}
 
 fn run(cmd: &mut Command) -> Output {
     let out = cmd

@@ -1276,3 +1276,12 @@ impl Filesystem for VstFs {
         }
     }
 }
+
+/// The `(file, block)` position in `mt status` output ("File number=F, block number=B").
+pub fn mt_position(status: &str) -> Option<(i64, i64)> {
+    let line = status.lines().find(|l| l.starts_with("File number="))?;
+    let mut parts = line.split(',');
+    let file = parts.next()?.trim().strip_prefix("File number=")?.parse().ok()?;
+    let block = parts.next()?.trim().strip_prefix("block number=")?.parse().ok()?;
+    Some((file, block))
+}

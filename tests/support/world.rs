@@ -139,6 +139,16 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// A finished command's status, stdout and stderr, for assertion messages.
+pub fn describe(o: &Output) -> String {
+    format!(
+        "{}\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
 /// Offset and size of the content of the member whose name ends with
 /// `suffix` in a tar file (ustar/GNU headers, GNU long names followed).
 pub fn member_offset(tar: &[u8], suffix: &[u8]) -> Option<(usize, usize)> {
