@@ -99,7 +99,8 @@ fn make_rows(cat: &Catalog, tapes: u64, targets: u64) -> Result<(Vec<i64>, Strin
     let mut online_name = String::new();
     {
         let mut tape_ins = tx.prepare("INSERT INTO tapes (name, serial, status, online) VALUES (?1, ?2, ?3, ?4)")?;
-        let mut info_ins = tx.prepare("INSERT INTO tapeop_tape_info (tape_id, capacity_bytes, full, label) VALUES (?1, ?2, 0, NULL)")?;
+        let mut info_ins =
+            tx.prepare("INSERT INTO tapeop_tape_info (tape_id, capacity_bytes, full, label) VALUES (?1, ?2, 0, NULL)")?;
         let mut tape_ids = Vec::new();
         for i in 0..tapes {
             let name = format!("T{:04}", i + 1);
@@ -113,7 +114,8 @@ fn make_rows(cat: &Catalog, tapes: u64, targets: u64) -> Result<(Vec<i64>, Strin
             info_ins.execute(params![id, 18i64 << 40])?;
             tape_ids.push(id);
         }
-        let mut b_ins = tx.prepare("INSERT INTO backups (target_id, tape_id, file_number, status) VALUES (?1, ?2, ?3, ?4)")?;
+        let mut b_ins =
+            tx.prepare("INSERT INTO backups (target_id, tape_id, file_number, status) VALUES (?1, ?2, ?3, ?4)")?;
         let mut bi_ins = tx.prepare(
             "INSERT INTO tapeop_backup_info (backup_id, bytes, block_size, written_at, confirmed_at) VALUES (?1, ?2, 262144, ?3, ?4)",
         )?;
@@ -135,7 +137,12 @@ fn make_rows(cat: &Catalog, tapes: u64, targets: u64) -> Result<(Vec<i64>, Strin
             b_ins.execute(params![target_ids[t as usize], tape_ids[tape as usize], fnum, status])?;
             if status != "assigned" {
                 let confirmed = (status == "confirmed").then_some("2026-01-02 03:04:05 UTC");
-                bi_ins.execute(params![tx.last_insert_rowid(), (mix(t) % (400u64 << 30)) as i64, "2026-01-01 00:00:00 UTC", confirmed])?;
+                bi_ins.execute(params![
+                    tx.last_insert_rowid(),
+                    (mix(t) % (400u64 << 30)) as i64,
+                    "2026-01-01 00:00:00 UTC",
+                    confirmed
+                ])?;
             }
         }
     }
@@ -161,7 +168,9 @@ fn main() -> Result<()> {
     let cat = Catalog::open(&db, Mode::Create)?;
     cat.writable()?;
     let (target_ids, online) = make_rows(&cat, tapes, targets)?;
-    eprintln!("bench_catalog: {tapes} tapes, {targets} targets; storing {files} file rows through tapeop::import::store ...");
+    eprintln!(
+        "bench_catalog: {tapes} tapes, {targets} targets; storing {files} file rows through tapeop::import::store ..."
+    );
 
     let mut stored = Duration::ZERO;
     let (mut done, mut last_report) = (0u64, Instant::now());

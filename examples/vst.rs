@@ -49,19 +49,13 @@ fn parse_args() -> Result<Args> {
     }
     let [image, mountpoint] = <[PathBuf; 2]>::try_from(positional)
         .map_err(|_| anyhow::anyhow!("IMAGE and MOUNTPOINT are required\n{USAGE}"))?;
-    Ok(Args {
-        image,
-        mountpoint,
-        opts,
-        ignore_stdin,
-    })
+    Ok(Args { image, mountpoint, opts, ignore_stdin })
 }
 
 fn number(value: Option<std::ffi::OsString>, flag: &str) -> Result<u64> {
     let value = value.with_context(|| format!("{flag} needs a number of bytes"))?;
     let text = value.to_string_lossy();
-    text.parse()
-        .with_context(|| format!("{flag}: {text:?} is not a number of bytes"))
+    text.parse().with_context(|| format!("{flag}: {text:?} is not a number of bytes"))
 }
 
 fn main() -> Result<()> {
@@ -69,10 +63,7 @@ fn main() -> Result<()> {
     let drive = vst::VirtualDrive::mount_at(&args.image, &args.mountpoint, args.opts)?;
     let limits = drive.limits();
     println!("virtual tape drive: {}", drive.device_path().display());
-    println!(
-        "rewinding twin:     {}",
-        drive.rewinding_device_path().display()
-    );
+    println!("rewinding twin:     {}", drive.rewinding_device_path().display());
     println!("tape image:         {}", args.image.display());
     println!(
         "largest record:     {} bytes (FUSE max_pages {}, max_write {})",
@@ -90,14 +81,7 @@ fn main() -> Result<()> {
             let _ = stop_tx.send("end of standard input");
         });
     }
-    println!(
-        "serving until Ctrl-C{}",
-        if args.ignore_stdin {
-            ""
-        } else {
-            " or end of input"
-        }
-    );
+    println!("serving until Ctrl-C{}", if args.ignore_stdin { "" } else { " or end of input" });
     let why = stop_rx.recv().unwrap_or("channel closed");
     println!("stopping ({why}); unmounting");
     drop(drive);

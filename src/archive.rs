@@ -23,9 +23,9 @@ use crate::config::{Config, InFlight};
 use crate::drive::{self, Access, Drive, DriveError};
 use crate::exit_codes::{Exit, ExitCode};
 use crate::remote::{Remote, RemoteChild, quote};
-use crate::{label, stop};
 use crate::tarstream::{self, ChannelReader, Pace};
 use crate::verify::Checker;
+use crate::{label, stop};
 
 /// Options of `archive`.
 #[derive(Debug, Clone, Copy)]
@@ -67,7 +67,12 @@ pub fn run(config: &Config, opts: Options) -> Result<ExitCode> {
         };
         if opts.repeat {
             let left: i64 = assigned.iter().map(|b| b.size_kb).sum();
-            println!("Total data remaining: {:.3} GB in {} targets ({})", left as f64 / 1e6, assigned.len(), hours_left(left, run_bytes, run_started));
+            println!(
+                "Total data remaining: {:.3} GB in {} targets ({})",
+                left as f64 / 1e6,
+                assigned.len(),
+                hours_left(left, run_bytes, run_started)
+            );
         }
         if !opts.try_anyway {
             check_fits(&cat, &tape, &job, config)?;
@@ -97,7 +102,10 @@ fn check_fits(cat: &Catalog, tape: &Tape, job: &Backup, config: &Config) -> Resu
             ExitCode::TapeFull,
             format!(
                 "{} needs about {:.3} GB but only {:.3} GB are left on tape \"{}\": close_tape and put it on the next tape, or archive --try-anyway",
-                show(&job.target), need as f64 / 1e9, left.max(0) as f64 / 1e9, tape.name
+                show(&job.target),
+                need as f64 / 1e9,
+                left.max(0) as f64 / 1e9,
+                tape.name
             ),
         ));
     }
@@ -149,7 +157,8 @@ fn archive_one(
     let history = cat.history_start("archive", &tape.name, n, &job.target)?;
     let started = Instant::now();
     let outcome = write_target(cat, config, remote, job, drive, n as u64, opts.check);
-    let outcome = outcome.with_context(|| format!("archive of {} to tape \"{}\" file {n}", show(&job.target), tape.name));
+    let outcome =
+        outcome.with_context(|| format!("archive of {} to tape \"{}\" file {n}", show(&job.target), tape.name));
     let written = match outcome {
         Ok(w) => w,
         Err(e) => {
@@ -195,7 +204,10 @@ fn tape_full(cat: &Catalog, tape: &Tape, e: anyhow::Error) -> anyhow::Error {
     }
     Exit::new(
         ExitCode::TapeFull,
-        format!("{e:#}: tape \"{}\" is now marked full; the target stays assigned — close_tape, then open and assign a new tape", tape.name),
+        format!(
+            "{e:#}: tape \"{}\" is now marked full; the target stays assigned — close_tape, then open and assign a new tape",
+            tape.name
+        ),
     )
 }
 
@@ -203,7 +215,8 @@ fn finish_record(cat: &Catalog, job: &Backup, n: i64, written: u64, block: usize
     if opts.no_db_update {
         println!(
             "--no-db-update: would mark backup {} ({}) as recorded at file_number={n} of its tape ({written} bytes in blocks of {block}); the catalogue is unchanged.",
-            job.id, show(&job.target)
+            job.id,
+            show(&job.target)
         );
         return Ok(());
     }
@@ -212,7 +225,6 @@ fn finish_record(cat: &Catalog, job: &Backup, n: i64, written: u64, block: usize
     crate::fault::point("archive-after-record");
     Ok(())
 }
-
 
 /// Bytes written, how often the buffer ran dry, and what the in-flight
 /// check left unhashed.
@@ -233,9 +245,12 @@ fn report_in_flight(check: InFlight, w: &Written) {
         (InFlight::Full, _) => {}
         (_, Some((matched, files, bytes))) => println!(
             " -- checked in flight (check_in_flight = {}): {matched} files md5-checked, {files} files ({:.3} GB) left for confirm to md5",
-            check.name(), bytes as f64 / 1e9
+            check.name(),
+            bytes as f64 / 1e9
         ),
-        (_, None) => println!(" -- not checked in flight (check_in_flight = off): confirm is the check of this tape file"),
+        (_, None) => {
+            println!(" -- not checked in flight (check_in_flight = off): confirm is the check of this tape file")
+        }
     }
 }
 
@@ -244,7 +259,15 @@ fn report_in_flight(check: InFlight, w: &Written) {
 /// check is off) tees each block to the tar parser, which checks every
 /// member on further threads; `keep-pace` lets the parser skip hashing
 /// whenever it falls behind the drive.
-fn write_target(cat: &Catalog, config: &Config, remote: &Remote, job: &Backup, drive: &mut dyn Drive, n: u64, check: InFlight) -> Result<Written> {
+fn write_target(
+    cat: &Catalog,
+    config: &Config,
+    remote: &Remote,
+    job: &Backup,
+    drive: &mut dyn Drive,
+    n: u64,
+    check: InFlight,
+) -> Result<Written> {
     let children = cat.child_targets(job.target_id)?;
     let mut checker = match check {
         InFlight::Off => None,
@@ -261,10 +284,14 @@ fn write_target(cat: &Catalog, config: &Config, remote: &Remote, job: &Backup, d
     let (check_tx, check_rx) = sync_channel::<Block>(CHECK_QUEUE);
     let queued = Arc::new(AtomicUsize::new(0));
     let behind = |starting| lagging(&queued, starting);
-    let pace = Pace { behind: (check == InFlight::KeepPace).then_some(&behind as _), ..Pace::hash_all(tarstream::default_workers()) };
+    let pace = Pace {
+        behind: (check == InFlight::KeepPace).then_some(&behind as _),
+        ..Pace::hash_all(tarstream::default_workers())
+    };
     let reader = ChannelReader::counted(check_rx, Arc::clone(&queued));
     let (written, parsed) = thread::scope(|s| {
-        let handle = checker.as_mut().map(|c| s.spawn(move || tarstream::scan_paced(reader, pace, |m| Ok(c.check(&m)))));
+        let handle =
+            checker.as_mut().map(|c| s.spawn(move || tarstream::scan_paced(reader, pace, |m| Ok(c.check(&m)))));
         let tee = handle.is_some().then(|| Tee { tx: check_tx, queued: &queued });
         let written = pump_to_drive(&mut *drive, &buffer, &pool, tee, job.size_kb as u64 * 1024);
         if written.is_err() {
@@ -293,7 +320,10 @@ fn write_target(cat: &Catalog, config: &Config, remote: &Remote, job: &Backup, d
 /// The in-flight check's verdict once the stream is on tape: the parser's
 /// error, or every difference listed, or the files matched and left
 /// unhashed (`None` when nothing was checked).
-fn check_verdict(checker: Option<&mut Checker>, parsed: Option<Result<Result<tarstream::ScanSummary>>>) -> Result<Option<(u64, u64, u64)>> {
+fn check_verdict(
+    checker: Option<&mut Checker>,
+    parsed: Option<Result<Result<tarstream::ScanSummary>>>,
+) -> Result<Option<(u64, u64, u64)>> {
     if let Some(parsed) = parsed {
         parsed??;
     }
@@ -352,7 +382,13 @@ fn next_block(buffer: &BlockBuffer) -> Result<Option<Block>> {
 }
 
 /// Move blocks from the buffer to the drive, teeing them to the parser.
-fn pump_to_drive(drive: &mut dyn Drive, buffer: &BlockBuffer, pool: &BlockPool, tee: Option<Tee<'_>>, estimate: u64) -> Result<u64> {
+fn pump_to_drive(
+    drive: &mut dyn Drive,
+    buffer: &BlockBuffer,
+    pool: &BlockPool,
+    tee: Option<Tee<'_>>,
+    estimate: u64,
+) -> Result<u64> {
     let bar = progress(estimate);
     let mut written = 0u64;
     let result = (|| {
@@ -362,7 +398,9 @@ fn pump_to_drive(drive: &mut dyn Drive, buffer: &BlockBuffer, pool: &BlockPool, 
                 let _ = t.tx.send(Arc::clone(&block));
             }
             crate::fault::point("archive-block");
-            drive.write_record(&block).with_context(|| format!("writing block {} of the tape file", written / block.len().max(1) as u64))?;
+            drive
+                .write_record(&block)
+                .with_context(|| format!("writing block {} of the tape file", written / block.len().max(1) as u64))?;
             written += block.len() as u64;
             pool.give(block);
             bar.set_position(written);

@@ -232,10 +232,7 @@ pub fn show(bytes: &[u8]) -> String {
 
 /// The current time as `YYYY-MM-DD HH:MM:SS UTC`, for output and history rows.
 pub fn now_text() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     utc_text(secs)
 }
 
@@ -401,7 +398,11 @@ impl Catalog {
     pub fn tape_by_name(&self, name: &str) -> Result<Option<Tape>> {
         Ok(self
             .conn
-            .query_row("SELECT id, name, serial, status, online FROM tapes WHERE name = ?1", [name], Self::tape_from_row)
+            .query_row(
+                "SELECT id, name, serial, status, online FROM tapes WHERE name = ?1",
+                [name],
+                Self::tape_from_row,
+            )
             .optional()?)
     }
 
@@ -427,9 +428,9 @@ impl Catalog {
     pub fn tape_or_online(&self, name: Option<&str>) -> Result<Tape> {
         match name {
             Some(n) => self.require_tape(n),
-            None => self.online_tape()?.context(
-                "no tape is online: name the tape, or bring one online with tapeop activate_tape NAME",
-            ),
+            None => self
+                .online_tape()?
+                .context("no tape is online: name the tape, or bring one online with tapeop activate_tape NAME"),
         }
     }
 
@@ -498,9 +499,9 @@ impl Catalog {
             "SELECT COUNT(*), COALESCE(SUM(tt.size_kb), 0) FROM backups b {} WHERE b.tape_id = ?1 AND b.status = ?2",
             self.totals_join()?
         );
-        Ok(self.conn.query_row(&sql, params![tape_id, status], |r| {
-            Ok(Tally { count: r.get(0)?, size_kb: r.get(1)? })
-        })?)
+        Ok(self
+            .conn
+            .query_row(&sql, params![tape_id, status], |r| Ok(Tally { count: r.get(0)?, size_kb: r.get(1)? }))?)
     }
 
     /// Size written to a tape (recorded + confirmed), in KiB.
@@ -807,8 +808,10 @@ impl Catalog {
     /// their count and KiB: set its totals so (no aggregate over the rows)
     /// and move the high-water mark past the new rows, as [`Catalog::end_bulk`].
     pub fn end_bulk_counted(tx: &Connection, target: i64, files: i64, kb: i64) -> Result<()> {
-        tx.prepare_cached("INSERT OR REPLACE INTO tapeop_target_totals (target_id, file_count, size_kb) VALUES (?1, ?2, ?3)")?
-            .execute(params![target, files, kb])?;
+        tx.prepare_cached(
+            "INSERT OR REPLACE INTO tapeop_target_totals (target_id, file_count, size_kb) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![target, files, kb])?;
         Self::set_totals_mark(tx, Self::max_file_id(tx)?)
     }
 
@@ -817,7 +820,9 @@ impl Catalog {
     /// those plus the rows another program inserted since tapeop last wrote.
     pub fn totals_table(&self) -> Result<&'static str> {
         if !self.has_totals()? {
-            return Ok("(SELECT target_id, COUNT(*) AS file_count, SUM(size_kb) AS size_kb FROM files GROUP BY target_id)");
+            return Ok(
+                "(SELECT target_id, COUNT(*) AS file_count, SUM(size_kb) AS size_kb FROM files GROUP BY target_id)",
+            );
         }
         if self.user_version()? < 2 || Self::max_file_id(&self.conn)? <= Self::totals_mark(&self.conn)? {
             return Ok("tapeop_target_totals");

@@ -110,8 +110,22 @@ fn find_all(cat: &Catalog, opts: Options) -> Result<Vec<Condition>> {
     let side = cat.has_totals()?;
     let (overdue, unknown) = unconfirmed(cat, opts.days, side)?;
     let (full, nearly) = tape_fill(cat, opts.full_percent, side)?;
-    let mut all = vec![overdue, failed_confirms(cat, side)?, failed_archives(cat, side)?, unassigned(cat)?, never_scanned(cat)?, full, nearly];
-    all.extend([integrity(cat)?, missing_target(cat)?, missing_tape(cat)?, duplicate_numbers(cat)?, multiple_backups(cat)?]);
+    let mut all = vec![
+        overdue,
+        failed_confirms(cat, side)?,
+        failed_archives(cat, side)?,
+        unassigned(cat)?,
+        never_scanned(cat)?,
+        full,
+        nearly,
+    ];
+    all.extend([
+        integrity(cat)?,
+        missing_target(cat)?,
+        missing_tape(cat)?,
+        duplicate_numbers(cat)?,
+        multiple_backups(cat)?,
+    ]);
     all.push(unknown);
     Ok(all)
 }
@@ -131,7 +145,13 @@ fn summary(conditions: &[Condition], tapes: i64, targets: i64) -> String {
     let (problems, notes) = (labels(true), labels(false));
     let n: usize = conditions.iter().filter(|c| c.problem).map(|c| c.count).sum();
     if n == 0 {
-        let mut s = format!("tapeop check: all well ({} {}, {} {}", tapes, plural(tapes, "tape"), targets, plural(targets, "target"));
+        let mut s = format!(
+            "tapeop check: all well ({} {}, {} {}",
+            tapes,
+            plural(tapes, "tape"),
+            targets,
+            plural(targets, "target")
+        );
         for note in notes {
             s.push_str(&format!("; {note}"));
         }
@@ -216,12 +236,14 @@ fn unconfirmed(cat: &Catalog, days: u32, side: bool) -> Result<(Condition, Condi
         format!("recorded unconfirmed > {days} days"),
         format!("recorded unconfirmed > {days} days"),
     );
-    let mut unknown = Condition::new("unconfirmed_age_unknown", false, "recorded unconfirmed, age unknown", "recorded unconfirmed, age unknown");
-    let (written, join) = if side {
-        ("bi.written_at", "LEFT JOIN tapeop_backup_info bi ON bi.backup_id = b.id")
-    } else {
-        ("NULL", "")
-    };
+    let mut unknown = Condition::new(
+        "unconfirmed_age_unknown",
+        false,
+        "recorded unconfirmed, age unknown",
+        "recorded unconfirmed, age unknown",
+    );
+    let (written, join) =
+        if side { ("bi.written_at", "LEFT JOIN tapeop_backup_info bi ON bi.backup_id = b.id") } else { ("NULL", "") };
     let sql = format!(
         "SELECT b.id, COALESCE(tp.name, '?'), b.file_number, t.name, {written},
                 julianday('now') - julianday(substr({written}, 1, 19))
@@ -229,7 +251,8 @@ fn unconfirmed(cat: &Catalog, days: u32, side: bool) -> Result<(Condition, Condi
          WHERE b.status = 'recorded' ORDER BY tp.name, b.file_number"
     );
     each_row(cat, &sql, [], |r| {
-        let (what, mut m) = tape_file(&r.get::<_, String>(1)?, r.get::<_, Option<i64>>(2)?.unwrap_or(-1), &target_of(r, 3)?);
+        let (what, mut m) =
+            tape_file(&r.get::<_, String>(1)?, r.get::<_, Option<i64>>(2)?.unwrap_or(-1), &target_of(r, 3)?);
         let (written_at, age): (Option<String>, Option<f64>) = (r.get(4)?, r.get(5)?);
         m.insert("backup_id".into(), json!(r.get::<_, i64>(0)?));
         m.insert("written_at".into(), json!(written_at));
@@ -240,7 +263,8 @@ fn unconfirmed(cat: &Catalog, days: u32, side: bool) -> Result<(Condition, Condi
                 Value::Object(m),
             ),
             (_, Some(_)) => {}
-            _ => unknown.add(format!("{what} recorded, not confirmed; when it was written is not known"), Value::Object(m)),
+            _ => unknown
+                .add(format!("{what} recorded, not confirmed; when it was written is not known"), Value::Object(m)),
         }
         Ok(())
     })?;
@@ -262,7 +286,14 @@ fn failed_archives(cat: &Catalog, side: bool) -> Result<Condition> {
 
 /// The latest history row of `kind` per `group`, when its outcome is one
 /// of `outcomes`, as items of `c`.
-fn failed_attempts(cat: &Catalog, side: bool, mut c: Condition, kind: &str, group: &str, outcomes: &str) -> Result<Condition> {
+fn failed_attempts(
+    cat: &Catalog,
+    side: bool,
+    mut c: Condition,
+    kind: &str,
+    group: &str,
+    outcomes: &str,
+) -> Result<Condition> {
     if !side {
         return Ok(c);
     }
@@ -319,7 +350,10 @@ fn never_scanned(cat: &Catalog) -> Result<Condition> {
         put_name(&mut m, "target", &name);
         m.insert("target_id".into(), json!(r.get::<_, i64>(0)?));
         c.add(
-            format!("{} was never scanned (its import failed or was interrupted): tapeop import LIST --retry", show(&name)),
+            format!(
+                "{} was never scanned (its import failed or was interrupted): tapeop import LIST --retry",
+                show(&name)
+            ),
             Value::Object(m),
         );
         Ok(())
@@ -331,8 +365,14 @@ fn never_scanned(cat: &Catalog) -> Result<Condition> {
 /// capacity (written bytes, or du size where the bytes are not known).
 /// None without tapeop's side tables.
 fn tape_fill(cat: &Catalog, percent: u32, side: bool) -> Result<(Condition, Condition)> {
-    let mut full = Condition::new("tape_full_open", true, "tape marked full but still open", "tapes marked full but still open");
-    let mut nearly = Condition::new("tape_nearly_full", true, format!("tape >= {percent}% full"), format!("tapes >= {percent}% full"));
+    let mut full =
+        Condition::new("tape_full_open", true, "tape marked full but still open", "tapes marked full but still open");
+    let mut nearly = Condition::new(
+        "tape_nearly_full",
+        true,
+        format!("tape >= {percent}% full"),
+        format!("tapes >= {percent}% full"),
+    );
     if !side {
         return Ok((full, nearly));
     }
@@ -350,12 +390,17 @@ fn tape_fill(cat: &Catalog, percent: u32, side: bool) -> Result<(Condition, Cond
         let (tape, is_full, capacity, written): (String, Option<i64>, Option<i64>, i64) =
             (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
         if is_full.unwrap_or(0) != 0 {
-            let detail = format!("tape {tape} is marked full but still open: tapeop close_tape {tape}, then open_tape and assign a new one");
+            let detail = format!(
+                "tape {tape} is marked full but still open: tapeop close_tape {tape}, then open_tape and assign a new one"
+            );
             full.add(detail, json!({ "tape": tape }));
-        } else if let Some(cap) = capacity.filter(|&c| c > 0 && written as i128 * 100 >= i128::from(percent) * c as i128) {
+        } else if let Some(cap) =
+            capacity.filter(|&c| c > 0 && written as i128 * 100 >= i128::from(percent) * c as i128)
+        {
             let pct = written as f64 * 100.0 / cap as f64;
             let m = json!({ "tape": tape, "capacity_bytes": cap, "written_bytes": written, "percent": (pct * 10.0).round() / 10.0 });
-            nearly.add(format!("tape {tape} is {pct:.1}% full ({written} of {cap} bytes): have the next tape ready"), m);
+            nearly
+                .add(format!("tape {tape} is {pct:.1}% full ({written} of {cap} bytes): have the next tape ready"), m);
         }
         Ok(())
     })?;
@@ -377,7 +422,8 @@ fn integrity(cat: &Catalog) -> Result<Condition> {
 
 /// Backups whose target row is missing.
 fn missing_target(cat: &Catalog) -> Result<Condition> {
-    let mut c = Condition::new("backup_missing_target", true, "backup of a missing target", "backups of missing targets");
+    let mut c =
+        Condition::new("backup_missing_target", true, "backup of a missing target", "backups of missing targets");
     let sql = "SELECT b.id, b.target_id, tp.name, b.file_number, b.status FROM backups b LEFT JOIN tapes tp ON tp.id = b.tape_id
                WHERE NOT EXISTS (SELECT 1 FROM targets t WHERE t.id = b.target_id) ORDER BY b.id";
     each_row(cat, sql, [], |r| {
@@ -423,7 +469,12 @@ fn missing_tape(cat: &Catalog) -> Result<Condition> {
 
 /// Tape file numbers held by more than one written backup.
 fn duplicate_numbers(cat: &Catalog) -> Result<Condition> {
-    let mut c = Condition::new("duplicate_file_number", true, "tape file number written twice", "tape file numbers written twice");
+    let mut c = Condition::new(
+        "duplicate_file_number",
+        true,
+        "tape file number written twice",
+        "tape file numbers written twice",
+    );
     let sql = "SELECT b.tape_id, COALESCE(tp.name, '?'), b.file_number, COUNT(*), group_concat(b.id, ',')
                FROM backups b LEFT JOIN tapes tp ON tp.id = b.tape_id
                WHERE b.status IN ('recorded', 'confirmed')

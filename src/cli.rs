@@ -235,7 +235,13 @@ pub enum Command {
     /// `import LISTFILE`
     Import { listfile: PathBuf, retry: bool, no_scan: bool, rescan: bool },
     /// `archive`
-    Archive { repeat: bool, no_db_update: bool, override_tape_check: bool, try_anyway: bool, check_in_flight: Option<InFlight> },
+    Archive {
+        repeat: bool,
+        no_db_update: bool,
+        override_tape_check: bool,
+        try_anyway: bool,
+        check_in_flight: Option<InFlight>,
+    },
     /// `restore TARGET [FILE_OR_GLOB...] --to DIR`
     Restore { target: Vec<u8>, files: Vec<Vec<u8>>, to: PathBuf, overwrite: bool },
     /// `check`
@@ -298,11 +304,20 @@ fn convert(c: Cmd, verbose: bool) -> Result<Command> {
             Command::DumpManifest { output_dir: output_dir.unwrap_or_else(|| PathBuf::from("manifests")) }
         }
         Cmd::OpenTape { name, serial, online, offline, capacity } => {
-            let online = if online { Some(true) } else if offline { Some(false) } else { None };
+            let online = if online {
+                Some(true)
+            } else if offline {
+                Some(false)
+            } else {
+                None
+            };
             let capacity = match capacity {
                 None => None,
                 Some(text) => Some(crate::config::parse_size(&text).map_err(|_| {
-                    Exit::new(ExitCode::Usage, format!("--capacity {text:?} is not a size: give bytes or K/M/G/T, e.g. 18T"))
+                    Exit::new(
+                        ExitCode::Usage,
+                        format!("--capacity {text:?} is not a size: give bytes or K/M/G/T, e.g. 18T"),
+                    )
                 })?),
             };
             Command::OpenTape { name, serial, online, capacity }

@@ -145,9 +145,15 @@ fn dispatch(ctx: &Context_, command: Command) -> Result<ExitCode> {
             return restore::run(&ctx.config, restore::Options { target, files, to, overwrite });
         }
         Command::Check { days, full_percent } => {
-            return check::run(&open(ctx, Mode::ReadOnly)?, check::Options { days, full_percent, json: ctx.json }, &mut out);
+            return check::run(
+                &open(ctx, Mode::ReadOnly)?,
+                check::Options { days, full_percent, json: ctx.json },
+                &mut out,
+            );
         }
-        Command::Log { tape, limit } => report::log(&open(ctx, Mode::ReadOnly)?, tape.as_deref(), limit, ctx.json, &mut out)?,
+        Command::Log { tape, limit } => {
+            report::log(&open(ctx, Mode::ReadOnly)?, tape.as_deref(), limit, ctx.json, &mut out)?
+        }
         Command::ScanTape { record_as } => return rebuild::run(&ctx.config, record_as.as_deref()),
         Command::Drive => return drive::report(&ctx.config, &mut out),
         Command::Completions { .. } | Command::Manpage => unreachable!("handled before the config is read"),
@@ -168,7 +174,13 @@ fn backup_info(ctx: &Context_, file_number: Option<i64>, out: &mut dyn Write) ->
     report::backup_info(&cat, &tape, &backups, ctx.json, out)
 }
 
-fn open_tape(ctx: &Context_, name: &str, serial: Option<String>, online: Option<bool>, capacity: Option<u64>) -> Result<()> {
+fn open_tape(
+    ctx: &Context_,
+    name: &str,
+    serial: Option<String>,
+    online: Option<bool>,
+    capacity: Option<u64>,
+) -> Result<()> {
     if name.trim().is_empty() || name.chars().any(char::is_whitespace) {
         bail!("tape name {name:?} must be a non-empty word without spaces");
     }
@@ -228,7 +240,10 @@ fn assign(ctx: &Context_, name: Option<&str>) -> Result<()> {
     let tape = cat.tape_or_online(name)?;
     let status = report::display_status(&cat, &tape)?;
     if status != "open" {
-        bail!("tape \"{}\" is {status}: only an open tape takes new targets (close_tape it, then open_tape a new one)", tape.name);
+        bail!(
+            "tape \"{}\" is {status}: only an open tape takes new targets (close_tape it, then open_tape a new one)",
+            tape.name
+        );
     }
     let ids = cat.unassigned_targets()?;
     println!("\nThere are {} unassigned targets.\n", ids.len());
@@ -240,10 +255,18 @@ fn assign(ctx: &Context_, name: Option<&str>) -> Result<()> {
         None => (ids, Vec::new()),
     };
     if !left_out.is_empty() {
-        println!("{} targets fit in the space left on tape \"{}\"; {} do not and stay unassigned.\n", fit.len(), tape.name, left_out.len());
+        println!(
+            "{} targets fit in the space left on tape \"{}\"; {} do not and stay unassigned.\n",
+            fit.len(),
+            tape.name,
+            left_out.len()
+        );
     }
     if fit.is_empty() {
-        return Err(Exit::new(ExitCode::TapeFull, format!("no unassigned target fits in the space left on tape \"{}\"", tape.name)));
+        return Err(Exit::new(
+            ExitCode::TapeFull,
+            format!("no unassigned target fits in the space left on tape \"{}\"", tape.name),
+        ));
     }
     ctx.prompter.proceed(&format!("Do you wish to assign them to tape \"{}\"?", tape.name))?;
     cat.assign(&tape, &fit)?;

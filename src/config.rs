@@ -85,9 +85,9 @@ impl Config {
             ),
             other => anyhow::anyhow!("cannot read config file {}: {other}", path.display()),
         })?;
-        let section = ini.section(Some("default")).with_context(|| {
-            format!("config file {} has no [default] section (see tape.conf.ex)", path.display())
-        })?;
+        let section = ini
+            .section(Some("default"))
+            .with_context(|| format!("config file {} has no [default] section (see tape.conf.ex)", path.display()))?;
         let keys = Keys { path, section };
         Self::from_keys(&keys)
     }
@@ -96,10 +96,7 @@ impl Config {
         let database_file = PathBuf::from(keys.required("database_file")?);
         let ssh_command = keys.required("ssh_command")?.to_string();
         let drive = match keys.optional("emulator_dir").filter(|s| !s.is_empty()) {
-            Some(dir) => DriveSpec::Emulator {
-                dir: PathBuf::from(dir),
-                capacity: keys.size("emulator_capacity")?,
-            },
+            Some(dir) => DriveSpec::Emulator { dir: PathBuf::from(dir), capacity: keys.size("emulator_capacity")? },
             None => DriveSpec::Device(PathBuf::from(keys.required("tape_device")?)),
         };
         let block_size = keys.size("block_size")?.map_or(DEFAULT_BLOCK_SIZE, |v| v as usize);
@@ -136,10 +133,7 @@ impl Keys<'_> {
 
     fn required(&self, key: &str) -> Result<&str> {
         self.optional(key).with_context(|| {
-            format!(
-                "config file {}: key '{key}' missing under [default] (see tape.conf.ex)",
-                self.path.display()
-            )
+            format!("config file {}: key '{key}' missing under [default] (see tape.conf.ex)", self.path.display())
         })
     }
 

@@ -135,10 +135,14 @@ fn create_targets(cat: &Catalog, paths: &[Vec<u8>], retry: bool) -> Result<()> {
     let by_name: HashMap<&[u8], &TargetRow> = existing.iter().map(|t| (t.name.as_slice(), t)).collect();
     for p in paths {
         if let Some(t) = by_name.get(p.as_slice()) {
-            let has_backup: bool = cat.conn().query_row(
-                "SELECT EXISTS (SELECT 1 FROM backups WHERE target_id = ?1)", [t.id], |r| r.get(0))?;
+            let has_backup: bool =
+                cat.conn()
+                    .query_row("SELECT EXISTS (SELECT 1 FROM backups WHERE target_id = ?1)", [t.id], |r| r.get(0))?;
             if has_backup && !retry {
-                bail!("target {} is already in the catalogue with a backup; pass --retry to carry on an import", show(p));
+                bail!(
+                    "target {} is already in the catalogue with a backup; pass --retry to carry on an import",
+                    show(p)
+                );
             }
         }
         check_not_inside_written(p, &existing)?;
@@ -161,7 +165,8 @@ fn check_not_inside_written(p: &[u8], existing: &[TargetRow]) -> Result<()> {
             if !nearer {
                 bail!(
                     "{} lies inside target {}, which is already on tape with its files: it is archived there; import refused",
-                    show(p), show(&t.name)
+                    show(p),
+                    show(&t.name)
                 );
             }
         }
@@ -219,7 +224,10 @@ fn mark_scanned_blind(cat: &Catalog, paths: &[Vec<u8>]) -> Result<()> {
         tx.execute("UPDATE targets SET scanned = 1 WHERE name = ?1 AND COALESCE(scanned, 0) = 0", [name_value(p)])?;
     }
     tx.commit()?;
-    println!("Marked {} targets scanned without listing their files (--no-scan): they cannot be confirmed.", paths.len());
+    println!(
+        "Marked {} targets scanned without listing their files (--no-scan): they cannot be confirmed.",
+        paths.len()
+    );
     Ok(())
 }
 
@@ -252,7 +260,10 @@ fn scan_pending(cat: &Catalog, config: &Config, paths: &[Vec<u8>], rescan: bool)
     }
     Err(Exit::new(
         ExitCode::Failure,
-        format!("{} of the targets could not be scanned and stay unscanned; fix the cause and run import --retry", failed.len()),
+        format!(
+            "{} of the targets could not be scanned and stay unscanned; fix the cause and run import --retry",
+            failed.len()
+        ),
     ))
 }
 
@@ -286,9 +297,14 @@ fn scan_one(cat: &Catalog, remote: &Remote, config: &Config, id: i64, name: &[u8
         (Err(e), Ok(())) => return Err(e),
         (Ok(v), Ok(())) => v,
     };
-    let (kept, skipped): (Vec<Entry>, Vec<Entry>) = entries.into_iter().partition(|e| matches!(e.kind, b'f' | b'l' | b'd'));
+    let (kept, skipped): (Vec<Entry>, Vec<Entry>) =
+        entries.into_iter().partition(|e| matches!(e.kind, b'f' | b'l' | b'd'));
     for s in &skipped {
-        eprintln!("tapeop: skipped {} {} (not a file, link or directory)", kind_name(s.kind), show(&crate::report::join_path(name, &s.name)));
+        eprintln!(
+            "tapeop: skipped {} {} (not a file, link or directory)",
+            kind_name(s.kind),
+            show(&crate::report::join_path(name, &s.name))
+        );
     }
     println!(" ... adding {} files to local database.\n", kept.len());
     store(cat, id, &kept).with_context(|| format!("storing the scan of {}", show(name)))
@@ -341,7 +357,8 @@ pub fn scan_script(target: &[u8], children: &[Vec<u8>], jobs: Option<u32>) -> Ve
     s.extend_from_slice(&q);
     s.extend_from_slice(b" || exit 2\ntmp=$(mktemp -d) || exit 2\ntrap 'rm -rf -- \"$tmp\"' EXIT\nfind . ");
     s.extend_from_slice(&prune);
-    s.extend_from_slice(format!(
+    s.extend_from_slice(
+        format!(
         " ! -type d -printf {fmt} -type f -fprint0 \"$tmp/list\" -o -type d -empty ! -path . -printf {fmt} || exit 3
 printf 'E\\0'
 [ -s \"$tmp/list\" ] || exit 0
@@ -353,7 +370,9 @@ done
 wait
 for e in \"$tmp\"/part.*.err; do [ -e \"$e\" ] && exit 5; done
 cat \"$tmp\"/part.*.md5
-").as_bytes());
+")
+        .as_bytes(),
+    );
     s
 }
 
@@ -409,7 +428,10 @@ fn field_req(r: &mut impl BufRead) -> Result<Vec<u8>> {
 }
 
 fn number(b: &[u8]) -> Result<u64> {
-    std::str::from_utf8(b).ok().and_then(|s| s.parse().ok()).with_context(|| format!("bad number {:?} in scan output", show(b)))
+    std::str::from_utf8(b)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .with_context(|| format!("bad number {:?} in scan output", show(b)))
 }
 
 fn strip_dot(mut name: Vec<u8>) -> Vec<u8> {
@@ -465,7 +487,9 @@ fn insert_rows(tx: &rusqlite::Connection, target_id: i64, rows: &[&Entry]) -> Re
         .prepare_cached("SELECT id FROM files WHERE target_id = ?1 AND name = ?2")?
         .query_row(rusqlite::params![target_id, first_name], |r| r.get(0))?;
     if got != first {
-        bail!("file ids of target {target_id} are not consecutive ({got}, expected {first}); nothing of this scan was stored");
+        bail!(
+            "file ids of target {target_id} are not consecutive ({got}, expected {first}); nothing of this scan was stored"
+        );
     }
     let ids: Vec<i64> = (first..first + rows.len() as i64).collect();
     let facts: Vec<(i64, Option<&[u8]>)> =
@@ -483,7 +507,8 @@ fn insert_rows(tx: &rusqlite::Connection, target_id: i64, rows: &[&Entry]) -> Re
 pub fn store(cat: &Catalog, target_id: i64, entries: &[Entry]) -> Result<()> {
     let tx = cat.conn().unchecked_transaction()?;
     Catalog::begin_bulk(&tx)?;
-    tx.prepare_cached("DELETE FROM tapeop_file_info WHERE file_id IN (SELECT id FROM files WHERE target_id = ?1)")?.execute([target_id])?;
+    tx.prepare_cached("DELETE FROM tapeop_file_info WHERE file_id IN (SELECT id FROM files WHERE target_id = ?1)")?
+        .execute([target_id])?;
     tx.prepare_cached("DELETE FROM files WHERE target_id = ?1")?.execute([target_id])?;
     let mut sorted: Vec<&Entry> = entries.iter().collect();
     sorted.sort_unstable_by(|a, b| a.name.cmp(&b.name));
@@ -521,7 +546,9 @@ mod tests {
     #[test]
     fn parses_scan_stream() {
         let mut s = Vec::new();
-        s.extend_from_slice(b"f\x003\x004\x00\x00./a b\x00l\x000\x000\x00x\x00./ln\x00d\x004096\x004\x00\x00./e\x00E\x00");
+        s.extend_from_slice(
+            b"f\x003\x004\x00\x00./a b\x00l\x000\x000\x00x\x00./ln\x00d\x004096\x004\x00\x00./e\x00E\x00",
+        );
         s.extend_from_slice(b"0123456789abcdef0123456789abcdef  ./a b\x00");
         let e = parse_scan(&mut s.as_slice()).unwrap();
         assert_eq!(e.len(), 3);

@@ -33,7 +33,10 @@ impl Label {
     fn text(&self) -> String {
         format!(
             "tapeop tape label v1\ntape: {}\nserial: {}\ncatalogue: {}\nwritten: {}\n",
-            self.tape, self.serial, self.catalogue, now_text()
+            self.tape,
+            self.serial,
+            self.catalogue,
+            now_text()
         )
     }
 
@@ -42,7 +45,11 @@ impl Label {
         if !text.starts_with("tapeop tape label") {
             return None;
         }
-        Some(Label { tape: field("tape:")?, serial: field("serial:").unwrap_or_default(), catalogue: field("catalogue:")? })
+        Some(Label {
+            tape: field("tape:")?,
+            serial: field("serial:").unwrap_or_default(),
+            catalogue: field("catalogue:")?,
+        })
     }
 
     /// The label as a tar archive padded to whole `block_size` records.
@@ -75,7 +82,9 @@ pub fn recorded_label(cat: &Catalog, tape: &Tape) -> Result<Option<String>> {
     }
     Ok(cat
         .conn()
-        .query_row("SELECT label FROM tapeop_tape_info WHERE tape_id = ?1", [tape.id], |r| r.get::<_, Option<String>>(0))
+        .query_row("SELECT label FROM tapeop_tape_info WHERE tape_id = ?1", [tape.id], |r| {
+            r.get::<_, Option<String>>(0)
+        })
         .optional()?
         .flatten())
 }
@@ -92,7 +101,10 @@ pub fn append_point(cat: &Catalog, tape: &Tape) -> Result<i64> {
 }
 
 fn refuse(msg: String) -> anyhow::Error {
-    Exit::new(ExitCode::Failure, format!("refusing to write: {msg}; nothing was written (archive --override-tape-check writes anyway)"))
+    Exit::new(
+        ExitCode::Failure,
+        format!("refusing to write: {msg}; nothing was written (archive --override-tape-check writes anyway)"),
+    )
 }
 
 /// Prove that the loaded tape is `tape` and that `n` is its end of data,
@@ -103,7 +115,8 @@ pub fn prove(cat: &Catalog, drive: &mut dyn Drive, tape: &Tape, n: i64, block_si
     if !unwritten && files == 0 {
         return Err(refuse(format!(
             "wrong tape: the loaded tape is blank, but the catalogue's tape \"{}\" holds tape files up to file {}",
-            tape.name, n - 1
+            tape.name,
+            n - 1
         )));
     }
     if unwritten {
@@ -116,7 +129,9 @@ pub fn prove(cat: &Catalog, drive: &mut dyn Drive, tape: &Tape, n: i64, block_si
     if !unwritten && files < n {
         return Err(refuse(format!(
             "the catalogue expects tape \"{}\" to end after file {}, but {} holds only {files} tape files: wrong tape, or a catalogue out of step",
-            tape.name, n - 1, drive.name()
+            tape.name,
+            n - 1,
+            drive.name()
         )));
     }
     if n > first_data_file(cat, tape)? {
@@ -133,7 +148,10 @@ fn check_end_of_data(cat: &Catalog, drive: &dyn Drive, tape: &Tape, n: i64, file
     if files != n {
         return Err(refuse(format!(
             "the catalogue expects tape \"{}\" to end after file {}, but {} ends after file {}: catalogue out of step, or wrong tape",
-            tape.name, n - 1, drive.name(), files - 1
+            tape.name,
+            n - 1,
+            drive.name(),
+            files - 1
         )));
     }
     Ok(n)
@@ -142,14 +160,21 @@ fn check_end_of_data(cat: &Catalog, drive: &dyn Drive, tape: &Tape, n: i64, file
 /// A tape with nothing recorded yet: blank (label it), or holding only
 /// the label tapeop wrote (or began to write) on it. Returns the file to
 /// write when that is settled here.
-fn prove_unwritten(cat: &Catalog, drive: &mut dyn Drive, tape: &Tape, files: i64, block_size: usize) -> Result<Option<i64>> {
+fn prove_unwritten(
+    cat: &Catalog,
+    drive: &mut dyn Drive,
+    tape: &Tape,
+    files: i64,
+    block_size: usize,
+) -> Result<Option<i64>> {
     if files == 0 {
         return write_label(cat, drive, tape, block_size).map(Some);
     }
     let Some(want) = recorded_label(cat, tape)? else {
         return Err(refuse(format!(
             "tape \"{}\" has nothing written in the catalogue, but {} holds {files} tape files: wrong tape, or a used one",
-            tape.name, drive.name()
+            tape.name,
+            drive.name()
         )));
     };
     match read_label(drive)? {
@@ -249,7 +274,10 @@ fn first_member(drive: &mut dyn Drive, n: i64) -> Result<Option<Vec<u8>>> {
 
 fn check_previous(cat: &Catalog, drive: &mut dyn Drive, tape: &Tape, prev: i64) -> Result<()> {
     let Some(b) = cat.backup_at(tape.id, prev)? else {
-        return Err(refuse(format!("the catalogue has no tape file {prev} on tape \"{}\" before the append point", tape.name)));
+        return Err(refuse(format!(
+            "the catalogue has no tape file {prev} on tape \"{}\" before the append point",
+            tape.name
+        )));
     };
     let prefix = b.target.strip_prefix(b"/").unwrap_or(&b.target).to_vec();
     let member = first_member(drive, prev)?;
@@ -257,7 +285,8 @@ fn check_previous(cat: &Catalog, drive: &mut dyn Drive, tape: &Tape, prev: i64) 
         Some(m) if crate::tarstream::strip_prefix(&m, &prefix).is_some() => Ok(()),
         Some(m) => Err(refuse(format!(
             "wrong tape or catalogue out of step: tape file {prev} should hold {}, but its first member is {}",
-            show(&b.target), show(&m)
+            show(&b.target),
+            show(&m)
         ))),
         None => Err(refuse(format!("tape file {prev} should hold {}, but it is not a tar archive", show(&b.target)))),
     }

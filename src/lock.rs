@@ -37,7 +37,8 @@ pub fn drive_lock_path(spec: &DriveSpec) -> PathBuf {
         DriveSpec::Emulator { dir, .. } => dir.join(".tapeop.lock"),
         DriveSpec::Device(dev) => {
             let abs = std::fs::canonicalize(dev).unwrap_or_else(|_| dev.clone());
-            let name: String = abs.to_string_lossy().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+            let name: String =
+                abs.to_string_lossy().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
             let dir = Path::new("/run/lock");
             let dir = if dir.is_dir() { dir.to_path_buf() } else { std::env::temp_dir() };
             dir.join(format!("tapeop{name}.lock"))

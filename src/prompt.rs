@@ -29,11 +29,7 @@ impl Prompter {
 
     /// Ask a yes/no question; a "no" aborts with exit 1 and changes nothing.
     pub fn proceed(&self, question: &str) -> Result<()> {
-        if self.yes_no(question)? {
-            Ok(())
-        } else {
-            Err(Exit::new(ExitCode::Failure, "aborted: nothing was changed"))
-        }
+        if self.yes_no(question)? { Ok(()) } else { Err(Exit::new(ExitCode::Failure, "aborted: nothing was changed")) }
     }
 
     /// Ask for free text; with `-y` the answer is empty.
@@ -55,7 +51,10 @@ fn read_answer(question: &str) -> Result<String> {
         println!();
         return Err(Exit::new(
             ExitCode::Failure,
-            format!("no answer on standard input to {:?}: answer it, or pass -y/--yes; nothing was changed", question.trim()),
+            format!(
+                "no answer on standard input to {:?}: answer it, or pass -y/--yes; nothing was changed",
+                question.trim()
+            ),
         ));
     }
     Ok(line)

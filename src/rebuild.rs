@@ -20,10 +20,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::catalog::{Backup, Catalog, Mode, Tape, name_bytes, name_value, show};
 use crate::config::Config;
+use crate::drive::stream_file;
 use crate::drive::{self, Access, Drive};
 use crate::exit_codes::{Exit, ExitCode};
 use crate::label::{self, LABEL_MEMBER, Label};
-use crate::drive::stream_file;
 use crate::restore::tape_label;
 use crate::stop;
 use crate::tarstream::{self, Member, MemberKind};
@@ -43,7 +43,10 @@ pub fn run(config: &Config, record_as: Option<&str>) -> Result<ExitCode> {
     }
     let label = label::read_label(&mut *drive).with_context(|| format!("reading tape file 0 of {}", drive.name()))?;
     match &label {
-        Some(l) => println!("Tape file 0 is tapeop's label: tape \"{}\", serial \"{}\", catalogue {}.", l.tape, l.serial, l.catalogue),
+        Some(l) => println!(
+            "Tape file 0 is tapeop's label: tape \"{}\", serial \"{}\", catalogue {}.",
+            l.tape, l.serial, l.catalogue
+        ),
         None => println!("The tape has no tapeop label: an old tool's tape, data from file 0."),
     }
     println!("{} holds {count} tape files.", drive.name());
@@ -112,7 +115,13 @@ fn compare(cat: &Catalog, drive: &mut dyn Drive, label: Option<&Label>, count: u
         }
     }
     for b in cat.written_backups(tape.id, None)?.iter().filter(|b| b.file_number >= count as i64) {
-        println!("file {}: {}: in the catalogue ({}), but the tape ends after file {}", b.file_number, show(&b.target), b.status, count - 1);
+        println!(
+            "file {}: {}: in the catalogue ({}), but the tape ends after file {}",
+            b.file_number,
+            show(&b.target),
+            b.status,
+            count - 1
+        );
         bad.push(b.file_number as u64);
     }
     if bad.is_empty() {
@@ -122,7 +131,12 @@ fn compare(cat: &Catalog, drive: &mut dyn Drive, label: Option<&Label>, count: u
     let list: Vec<String> = bad.iter().map(u64::to_string).collect();
     Err(Exit::new(
         ExitCode::Failure,
-        format!("tape \"{}\": {} tape files differ from the catalogue (files {}); the catalogue was not changed", tape.name, bad.len(), list.join(", ")),
+        format!(
+            "tape \"{}\": {} tape files differ from the catalogue (files {}); the catalogue was not changed",
+            tape.name,
+            bad.len(),
+            list.join(", ")
+        ),
     ))
 }
 
@@ -134,7 +148,10 @@ fn known_tape(cat: &Catalog, label: Option<&Label>) -> Result<Tape> {
             "the loaded tape has no tapeop label and no tape is online: activate_tape NAME to compare, or scan_tape --record-as NAME to record it",
         )?;
         if tape_label(cat, &tape)?.is_some() {
-            bail!("wrong tape: the online tape \"{}\" was labelled by tapeop, but the loaded tape has no label", tape.name);
+            bail!(
+                "wrong tape: the online tape \"{}\" was labelled by tapeop, but the loaded tape has no label",
+                tape.name
+            );
         }
         return Ok(tape);
     };
@@ -144,7 +161,10 @@ fn known_tape(cat: &Catalog, label: Option<&Label>) -> Result<Tape> {
     if let Some(want) = tape_label(cat, &tape)?
         && want != l.catalogue
     {
-        eprintln!("tapeop: warning: the label was written for catalogue {}, but this catalogue records tape \"{}\" as labelled for {want}", l.catalogue, tape.name);
+        eprintln!(
+            "tapeop: warning: the label was written for catalogue {}, but this catalogue records tape \"{}\" as labelled for {want}",
+            l.catalogue, tape.name
+        );
     }
     Ok(tape)
 }
@@ -187,7 +207,11 @@ fn record(cat: &Catalog, drive: &mut dyn Drive, name: &str, label: Option<&Label
     if let Some(l) = label
         && l.tape != name
     {
-        bail!("the loaded tape's label says it is tape \"{}\": record it under that name (--record-as {}); nothing was recorded", l.tape, l.tape);
+        bail!(
+            "the loaded tape's label says it is tape \"{}\": record it under that name (--record-as {}); nothing was recorded",
+            l.tape,
+            l.tape
+        );
     }
     let tape = create_tape(cat, name, label)?;
     println!("Recorded tape \"{name}\" (closed, offline); reading its tape files ...");
@@ -211,14 +235,19 @@ fn record(cat: &Catalog, drive: &mut dyn Drive, name: &str, label: Option<&Label
     if failed.is_empty() {
         return Ok(ExitCode::Success);
     }
-    Err(Exit::new(ExitCode::Failure, format!("tape \"{name}\": tape files {} were not recorded (reasons above)", failed.join(", "))))
+    Err(Exit::new(
+        ExitCode::Failure,
+        format!("tape \"{name}\": tape files {} were not recorded (reasons above)", failed.join(", ")),
+    ))
 }
 
 fn create_tape(cat: &Catalog, name: &str, label: Option<&Label>) -> Result<Tape> {
     let serial = label.map(|l| l.serial.clone()).filter(|s| !s.is_empty());
     let serial = match serial {
         Some(s) if serial_taken(cat, &s)? => {
-            eprintln!("tapeop: warning: serial {s:?} from the label already belongs to another tape; recorded without a serial");
+            eprintln!(
+                "tapeop: warning: serial {s:?} from the label already belongs to another tape; recorded without a serial"
+            );
             None
         }
         other => other,
@@ -226,7 +255,10 @@ fn create_tape(cat: &Catalog, name: &str, label: Option<&Label>) -> Result<Tape>
     let tx = cat.conn().unchecked_transaction()?;
     tx.execute("INSERT INTO tapes (name, serial, status, online) VALUES (?1, ?2, 'closed', 0)", params![name, serial])?;
     if let Some(l) = label {
-        tx.execute("INSERT INTO tapeop_tape_info (tape_id, label) VALUES (?1, ?2)", params![tx.last_insert_rowid(), l.catalogue])?;
+        tx.execute(
+            "INSERT INTO tapeop_tape_info (tape_id, label) VALUES (?1, ?2)",
+            params![tx.last_insert_rowid(), l.catalogue],
+        )?;
     }
     tx.commit().with_context(|| format!("recording tape \"{name}\""))?;
     cat.require_tape(name)
@@ -262,7 +294,10 @@ fn common_target(members: &[Member]) -> Result<Vec<u8>> {
     let mut common: Option<Vec<&[u8]>> = None;
     for m in members {
         if !tarstream::classify_name(&m.name).is_safe() {
-            bail!("member {} has an absolute name or a '..' component: not a tape file tapeop can record", show(&m.name));
+            bail!(
+                "member {} has an absolute name or a '..' component: not a tape file tapeop can record",
+                show(&m.name)
+            );
         }
         let mut comps: Vec<&[u8]> = m.name.split(|&b| b == b'/').filter(|c| !c.is_empty()).collect();
         if m.kind != MemberKind::Directory {
@@ -286,7 +321,10 @@ fn file_rows(target: &[u8], members: &[Member]) -> Result<Vec<NewFile>> {
     let prefix = target.strip_prefix(b"/").unwrap_or(target);
     let rels: Vec<&[u8]> = members
         .iter()
-        .map(|m| tarstream::strip_prefix(&m.name, prefix).with_context(|| format!("member {} is outside {}", show(&m.name), show(target))))
+        .map(|m| {
+            tarstream::strip_prefix(&m.name, prefix)
+                .with_context(|| format!("member {} is outside {}", show(&m.name), show(target)))
+        })
         .collect::<Result<_>>()?;
     let nonempty = nonempty_dirs(&rels);
     let mut rows: Vec<NewFile> = Vec::new();
@@ -326,11 +364,17 @@ fn file_row(m: &Member, rel: &[u8], nonempty: &HashSet<Vec<u8>>) -> Result<Optio
     let name = rel.to_vec();
     Ok(Some(match m.kind {
         MemberKind::File | MemberKind::HardLink => {
-            let md5 = m.md5_hex().with_context(|| format!("hard link {} points to a member not earlier in the stream", show(rel)))?;
+            let md5 = m
+                .md5_hex()
+                .with_context(|| format!("hard link {} points to a member not earlier in the stream", show(rel)))?;
             NewFile { name, md5, size: m.size, link: None }
         }
-        MemberKind::Symlink => NewFile { name, md5: "symlink".into(), size: 0, link: Some(m.link_target.clone().unwrap_or_default()) },
-        MemberKind::Directory if !nonempty.contains(rel) => NewFile { name, md5: "directory".into(), size: 0, link: None },
+        MemberKind::Symlink => {
+            NewFile { name, md5: "symlink".into(), size: 0, link: Some(m.link_target.clone().unwrap_or_default()) }
+        }
+        MemberKind::Directory if !nonempty.contains(rel) => {
+            NewFile { name, md5: "directory".into(), size: 0, link: None }
+        }
         MemberKind::Directory => return Ok(None),
         MemberKind::Other(t) => {
             eprintln!("tapeop: skipped {} (special file, tar type {}), as import does", show(rel), show(&[t]));
@@ -358,7 +402,10 @@ fn store(cat: &Catalog, tape: &Tape, n: u64, target: &[u8], rows: &[NewFile], fi
         "INSERT INTO backups (target_id, tape_id, file_number, status) VALUES (?1, ?2, ?3, 'recorded')",
         params![id, tape.id, n as i64],
     )?;
-    tx.execute("INSERT INTO tapeop_backup_info (backup_id, bytes) VALUES (?1, ?2)", params![tx.last_insert_rowid(), file.bytes as i64])?;
+    tx.execute(
+        "INSERT INTO tapeop_backup_info (backup_id, bytes) VALUES (?1, ?2)",
+        params![tx.last_insert_rowid(), file.bytes as i64],
+    )?;
     tx.commit().with_context(|| format!("recording tape file {n} ({})", show(target)))?;
     Ok(())
 }
@@ -375,12 +422,23 @@ fn adopt_target(cat: &Catalog, tx: &Connection, id: i64, target: &[u8], file: &T
         )
         .optional()?;
     if let Some((tape, fnum, status)) = elsewhere {
-        bail!("target {} already has a backup on tape \"{tape}\" (file {fnum}, {status}); not recorded twice", show(target));
+        bail!(
+            "target {} already has a backup on tape \"{tape}\" (file {fnum}, {status}); not recorded twice",
+            show(target)
+        );
     }
     if file_count(tx, id)? == 0 {
         return Ok(id);
     }
-    let backup = Backup { id: 0, target_id: id, target: target.to_vec(), file_number: -1, status: String::new(), file_count: 0, size_kb: 0 };
+    let backup = Backup {
+        id: 0,
+        target_id: id,
+        target: target.to_vec(),
+        file_number: -1,
+        status: String::new(),
+        file_count: 0,
+        size_kb: 0,
+    };
     let mut checker = Checker::for_backup(cat, &backup)?;
     file.members.iter().for_each(|m| checker.check(m));
     checker.finish();
@@ -426,7 +484,8 @@ fn is_under(child: &[u8], parent: &[u8]) -> bool {
 
 fn insert_files(tx: &Connection, target_id: i64, rows: &[NewFile]) -> Result<()> {
     let mut ins = tx.prepare("INSERT INTO files (target_id, name, md5sum, size_kb) VALUES (?1, ?2, ?3, ?4)")?;
-    let mut info = tx.prepare("INSERT OR REPLACE INTO tapeop_file_info (file_id, size_bytes, link_target) VALUES (?1, ?2, ?3)")?;
+    let mut info =
+        tx.prepare("INSERT OR REPLACE INTO tapeop_file_info (file_id, size_bytes, link_target) VALUES (?1, ?2, ?3)")?;
     for f in rows {
         ins.execute(params![target_id, name_value(&f.name), f.md5, f.size.div_ceil(1024) as i64])?;
         info.execute(params![tx.last_insert_rowid(), f.size as i64, f.link])?;
@@ -455,7 +514,11 @@ mod tests {
 
     #[test]
     fn target_is_the_common_directory() {
-        let ms = [member("a/b/t/", MemberKind::Directory), member("a/b/t/f", MemberKind::File), member("a/b/t/s/g", MemberKind::File)];
+        let ms = [
+            member("a/b/t/", MemberKind::Directory),
+            member("a/b/t/f", MemberKind::File),
+            member("a/b/t/s/g", MemberKind::File),
+        ];
         assert_eq!(common_target(&ms).unwrap(), b"/a/b/t");
         let one = [member("a/b/t/s/g", MemberKind::File)];
         assert_eq!(common_target(&one).unwrap(), b"/a/b/t/s");

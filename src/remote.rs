@@ -17,8 +17,8 @@ use std::ffi::OsString;
 use std::fmt;
 use std::io::{self, Read};
 use std::os::unix::ffi::OsStringExt;
-use std::os::unix::process::ExitStatusExt;
 use std::os::unix::process::CommandExt;
+use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, ChildStderr, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use std::thread;
@@ -46,9 +46,8 @@ impl Remote {
     /// Builds a `Remote` from the config's `ssh_command` value, split with
     /// POSIX shell rules. An empty (or all-blank) value means local.
     pub fn new(ssh_command: &str) -> Result<Remote> {
-        let prefix = shell_words::split(ssh_command).with_context(|| {
-            format!("config key ssh_command: cannot split {ssh_command:?} into words")
-        })?;
+        let prefix = shell_words::split(ssh_command)
+            .with_context(|| format!("config key ssh_command: cannot split {ssh_command:?} into words"))?;
         Ok(Remote { prefix })
     }
 
@@ -83,12 +82,8 @@ impl Remote {
     pub fn spawn(&self, script: &[u8]) -> Result<RemoteChild> {
         let mut cmd = self.command(script);
         cmd.process_group(0);
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let child = cmd
-            .spawn()
-            .with_context(|| format!("cannot start `{}` (from ssh_command)", self.program()))?;
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let child = cmd.spawn().with_context(|| format!("cannot start `{}` (from ssh_command)", self.program()))?;
         if let Some(out) = &child.stdout {
             // A 1 MiB pipe (the unprivileged maximum) instead of 64 KiB: the
             // source's 256 KiB records then pass in one write each. Best effort.
@@ -142,11 +137,7 @@ pub struct CommandFailed {
 
 impl CommandFailed {
     fn from_status(status: ExitStatus, stderr: String) -> CommandFailed {
-        CommandFailed {
-            code: status.code(),
-            signal: status.signal(),
-            stderr,
-        }
+        CommandFailed { code: status.code(), signal: status.signal(), stderr }
     }
 
     fn status_text(&self) -> String {
@@ -161,11 +152,7 @@ impl CommandFailed {
 impl fmt::Display for CommandFailed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "remote command failed ({})", self.status_text())?;
-        if self.stderr.is_empty() {
-            write!(f, " with no error output")
-        } else {
-            write!(f, ": {}", self.stderr)
-        }
+        if self.stderr.is_empty() { write!(f, " with no error output") } else { write!(f, ": {}", self.stderr) }
     }
 }
 
@@ -198,11 +185,7 @@ impl Tail {
     fn text(&self) -> String {
         let (a, b) = self.bytes.as_slices();
         let text = String::from_utf8_lossy(&[a, b].concat()).trim().to_string();
-        if self.dropped {
-            format!("[earlier stderr dropped] {text}")
-        } else {
-            text
-        }
+        if self.dropped { format!("[earlier stderr dropped] {text}") } else { text }
     }
 }
 
@@ -243,16 +226,8 @@ impl RemoteChild {
         let tail = Arc::new(Mutex::new(Tail::default()));
         let (done, drained) = mpsc::channel();
         let shared = Arc::clone(&tail);
-        let started = thread::Builder::new()
-            .name("remote-stderr".into())
-            .spawn(move || drain(stderr, shared, done));
-        let mut rc = RemoteChild {
-            child,
-            stdout,
-            tail,
-            drained,
-            status: None,
-        };
+        let started = thread::Builder::new().name("remote-stderr".into()).spawn(move || drain(stderr, shared, done));
+        let mut rc = RemoteChild { child, stdout, tail, drained, status: None };
         if let Err(e) = started {
             rc.kill()?;
             return Err(e).context("cannot start the stderr reader thread");
@@ -304,10 +279,7 @@ impl RemoteChild {
         if let Some(status) = self.status {
             return Ok(status);
         }
-        let status = self
-            .child
-            .wait()
-            .context("waiting for the remote command")?;
+        let status = self.child.wait().context("waiting for the remote command")?;
         self.status = Some(status);
         Ok(status)
     }
@@ -457,10 +429,7 @@ mod tests {
         let remote = Remote::new("").unwrap();
         let script = b"echo 'tar: /x: Cannot open: No such file or directory' >&2; exit 2";
         let err = remote.run(script).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "remote command failed (exit 2): tar: /x: Cannot open: No such file or directory"
-        );
+        assert_eq!(err.to_string(), "remote command failed (exit 2): tar: /x: Cannot open: No such file or directory");
         let failed = err.downcast_ref::<CommandFailed>().unwrap();
         assert_eq!((failed.code, failed.signal), (Some(2), None));
     }
@@ -469,15 +438,9 @@ mod tests {
     fn failure_without_stderr_and_death_by_signal() {
         let remote = Remote::new("sh -c").unwrap();
         let err = remote.run(b"exit 255").unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "remote command failed (exit 255) with no error output"
-        );
+        assert_eq!(err.to_string(), "remote command failed (exit 255) with no error output");
         let err = remote.run(b"echo dying >&2; kill -9 $$").unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "remote command failed (killed by SIGKILL): dying"
-        );
+        assert_eq!(err.to_string(), "remote command failed (killed by SIGKILL): dying");
         assert_eq!(err.downcast_ref::<CommandFailed>().unwrap().signal, Some(9));
     }
 
@@ -503,8 +466,7 @@ mod tests {
     fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
         let (tx, rx) = mpsc::channel();
         thread::spawn(move || tx.send(f()));
-        rx.recv_timeout(limit)
-            .expect("test deadlocked or timed out")
+        rx.recv_timeout(limit).expect("test deadlocked or timed out")
     }
 
     fn count_to_eof(r: &mut impl Read) -> u64 {
@@ -525,10 +487,7 @@ mod tests {
         let failed = err.downcast_ref::<CommandFailed>().unwrap();
         let tail = &failed.stderr[failed.stderr.len() - 40..];
         assert!(failed.stderr.ends_with("LAST"), "{tail:?}");
-        assert!(
-            failed.stderr.contains("stderr noise\nstderr noise"),
-            "{tail:?}"
-        );
+        assert!(failed.stderr.contains("stderr noise\nstderr noise"), "{tail:?}");
         assert!(failed.stderr.len() <= STDERR_KEEP + 64);
         assert_eq!(failed.code, Some(3));
     }
@@ -575,10 +534,8 @@ mod tests {
         let mut inputs = nasty();
         inputs.push(attack.into_bytes());
         // One connection: every input printed, each followed by a NUL.
-        let script: Vec<u8> = inputs
-            .iter()
-            .flat_map(|s| [printf_script(s), b"; printf '\\0'; ".to_vec()].concat())
-            .collect();
+        let script: Vec<u8> =
+            inputs.iter().flat_map(|s| [printf_script(s), b"; printf '\\0'; ".to_vec()].concat()).collect();
         let out = remote.run(&script).unwrap();
         let got: Vec<&[u8]> = out.split(|&b| b == 0).collect();
         assert_eq!(got.len(), inputs.len() + 1);
@@ -593,9 +550,7 @@ mod tests {
     fn over_ssh_failure_carries_remote_stderr() {
         let server = test_sshd::Sshd::start();
         let remote = Remote::new(&server.ssh_command()).unwrap();
-        let err = remote
-            .run(b"cd /nonexistent-dir && echo unreachable")
-            .unwrap_err();
+        let err = remote.run(b"cd /nonexistent-dir && echo unreachable").unwrap_err();
         let failed = err.downcast_ref::<CommandFailed>().unwrap();
         assert_eq!(failed.code, Some(1), "{err}");
         assert!(failed.stderr.contains("/nonexistent-dir"), "{err}");

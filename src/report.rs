@@ -85,10 +85,8 @@ pub fn tapes(cat: &Catalog, verbose: bool, json: bool, out: &mut dyn Write) -> R
 /// A tape's status as shown: `full` is tapeop's mark on an open tape.
 pub fn display_status(cat: &Catalog, tape: &Tape) -> Result<String> {
     if tape.status == "open" && cat.has_totals()? {
-        let full: Option<i64> = cat
-            .conn()
-            .query_row("SELECT full FROM tapeop_tape_info WHERE tape_id = ?1", [tape.id], |r| r.get(0))
-            .ok();
+        let full: Option<i64> =
+            cat.conn().query_row("SELECT full FROM tapeop_tape_info WHERE tape_id = ?1", [tape.id], |r| r.get(0)).ok();
         if full == Some(1) {
             return Ok("full".into());
         }
@@ -250,7 +248,14 @@ pub fn backup_info(cat: &Catalog, tape: &Tape, backups: &[Backup], json: bool, o
     if json {
         return backup_info_json(cat, tape, backups, out);
     }
-    writeln!(out, "Tape \"{}\" (serial \"{}\", id {}, {})", tape.name, tape.serial, tape.id, display_status(cat, tape)?)?;
+    writeln!(
+        out,
+        "Tape \"{}\" (serial \"{}\", id {}, {})",
+        tape.name,
+        tape.serial,
+        tape.id,
+        display_status(cat, tape)?
+    )?;
     for b in backups {
         let target = cat.target(b.target_id)?;
         writeln!(out, "\nFile number:   {}", b.file_number)?;
@@ -295,7 +300,14 @@ fn write_backup_extra(cat: &Catalog, backup_id: i64, out: &mut dyn Write) -> Res
     let row = cat.conn().query_row(
         "SELECT bytes, block_size, written_at, confirmed_at FROM tapeop_backup_info WHERE backup_id = ?1",
         [backup_id],
-        |r| Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, Option<i64>>(1)?, r.get::<_, Option<String>>(2)?, r.get::<_, Option<String>>(3)?)),
+        |r| {
+            Ok((
+                r.get::<_, Option<i64>>(0)?,
+                r.get::<_, Option<i64>>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, Option<String>>(3)?,
+            ))
+        },
     );
     if let Ok((bytes, block, written, confirmed)) = row {
         if let Some(b) = bytes {
@@ -334,9 +346,8 @@ pub fn dump_manifest(cat: &Catalog, dir: &Path) -> Result<usize> {
 }
 
 fn write_manifest(cat: &Catalog, b: &Backup, path: &Path) -> Result<()> {
-    let mut out = std::io::BufWriter::new(
-        fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?,
-    );
+    let mut out =
+        std::io::BufWriter::new(fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?);
     let prefix = b.target.strip_prefix(b"/").unwrap_or(&b.target).to_vec();
     cat.each_file(b.target_id, |f| {
         if f.md5.len() == 32 {
@@ -505,7 +516,8 @@ fn history_tail(cat: &Catalog, tape: Option<&str>, limit: u32) -> Result<Vec<His
 }
 
 /// The header of the `log` table.
-const LOG_HEADER: [&str; 10] = ["Started", "Ended", "Kind", "Tape", "FNum", "Target", "Bytes", "MB/s", "Outcome", "Error"];
+const LOG_HEADER: [&str; 10] =
+    ["Started", "Ended", "Kind", "Tape", "FNum", "Target", "Bytes", "MB/s", "Outcome", "Error"];
 /// Which `log` columns are right-aligned (numbers).
 const LOG_RIGHT: [bool; 10] = [false, false, false, false, true, false, true, true, false, false];
 
@@ -730,7 +742,13 @@ fn file_json(f: &FileRow) -> Value {
     Value::Object(m)
 }
 
-fn tape_detail_json(cat: &Catalog, tape: &Tape, file_number: Option<i64>, verbose: bool, out: &mut dyn Write) -> Result<()> {
+fn tape_detail_json(
+    cat: &Catalog,
+    tape: &Tape,
+    file_number: Option<i64>,
+    verbose: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
     out.write_all(b"{\"tape\":")?;
     serde_json::to_writer(&mut *out, &Value::Object(tape_json(cat, tape)?))?;
     let mut tape_files = JsonArray::open(out, ",\"tape_files\":")?;
@@ -806,7 +824,8 @@ fn backup_info_item(cat: &Catalog, tape: &Tape, b: &Backup) -> Result<Map<String
     for (k, v) in backup_extra(cat, b.id)? {
         m.insert(k.into(), v);
     }
-    let history: Vec<Value> = history_of_tape_file(cat, &tape.name, b.file_number)?.iter().map(HistoryRow::to_json).collect();
+    let history: Vec<Value> =
+        history_of_tape_file(cat, &tape.name, b.file_number)?.iter().map(HistoryRow::to_json).collect();
     m.insert("history".into(), Value::Array(history));
     Ok(m)
 }
@@ -820,7 +839,12 @@ fn backup_extra(cat: &Catalog, backup_id: i64) -> Result<[(&'static str, Value);
                 "SELECT bytes, block_size, written_at, confirmed_at FROM tapeop_backup_info WHERE backup_id = ?1",
                 [backup_id],
                 |r| {
-                    Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, Option<i64>>(1)?, r.get::<_, Option<String>>(2)?, r.get::<_, Option<String>>(3)?))
+                    Ok((
+                        r.get::<_, Option<i64>>(0)?,
+                        r.get::<_, Option<i64>>(1)?,
+                        r.get::<_, Option<String>>(2)?,
+                        r.get::<_, Option<String>>(3)?,
+                    ))
                 },
             )
             .optional()?

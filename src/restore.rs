@@ -60,8 +60,9 @@ struct Located {
 /// Run `restore`.
 pub fn run(config: &Config, opts: Options) -> Result<ExitCode> {
     let (cat, writable) = open_catalogue(config)?;
-    let target = crate::import::normalise(&opts.target)
-        .with_context(|| format!("restore target {:?}: give the target's absolute path as imported", show(&opts.target)))?;
+    let target = crate::import::normalise(&opts.target).with_context(|| {
+        format!("restore target {:?}: give the target's absolute path as imported", show(&opts.target))
+    })?;
     let loc = locate(&cat, &target)?;
     require_online(&cat, &loc)?;
     let selection = Selection::new(&target, &opts.files)?;
@@ -88,7 +89,9 @@ fn open_catalogue(config: &Config) -> Result<(Catalog, bool)> {
         Ok(cat) => Ok((cat, true)),
         Err(e) => {
             let cat = Catalog::open(&config.database_file, Mode::ReadOnly).map_err(|_| anyhow!("{e:#}"))?;
-            eprintln!("tapeop: warning: the catalogue cannot be written ({e:#}); this restore is not recorded in its history");
+            eprintln!(
+                "tapeop: warning: the catalogue cannot be written ({e:#}); this restore is not recorded in its history"
+            );
             Ok((cat, false))
         }
     }
@@ -99,7 +102,9 @@ fn locate(cat: &Catalog, target: &[u8]) -> Result<Located> {
         .conn()
         .query_row("SELECT id FROM targets WHERE name = ?1", [name_value(target)], |r| r.get(0))
         .optional()?
-        .with_context(|| format!("no target {} in the catalogue (tapeop where_is NAME finds a file's target)", show(target)))?;
+        .with_context(|| {
+            format!("no target {} in the catalogue (tapeop where_is NAME finds a file's target)", show(target))
+        })?;
     let backup: Option<(i64, i64, String)> = cat
         .conn()
         .query_row(
@@ -113,7 +118,8 @@ fn locate(cat: &Catalog, target: &[u8]) -> Result<Located> {
         bail!("target {} is not on tape yet: it is not assigned to any tape", show(target));
     };
     let tape = cat.tapes()?.into_iter().find(|t| t.id == tape_id);
-    let tape = tape.with_context(|| format!("target {} has a backup on tape id {tape_id}, which is missing", show(target)))?;
+    let tape =
+        tape.with_context(|| format!("target {} has a backup on tape id {tape_id}, which is missing", show(target)))?;
     if status != "recorded" && status != "confirmed" {
         bail!("target {} is not on tape yet: its backup on tape \"{}\" is {status}", show(target), tape.name);
     }
@@ -151,7 +157,8 @@ pub fn tape_label(cat: &Catalog, tape: &Tape) -> Result<Option<String>> {
 
 fn check_label(cat: &Catalog, drive: &mut dyn Drive, tape: &Tape) -> Result<()> {
     let Some(want) = tape_label(cat, tape)? else { return Ok(()) };
-    let found = label::read_label(drive).with_context(|| format!("reading the tape label at file 0 of {}", drive.name()))?;
+    let found =
+        label::read_label(drive).with_context(|| format!("reading the tape label at file 0 of {}", drive.name()))?;
     let name = &tape.name;
     match found {
         Some(l) if l.tape == *name && l.catalogue == want => Ok(()),
@@ -164,7 +171,9 @@ fn check_label(cat: &Catalog, drive: &mut dyn Drive, tape: &Tape) -> Result<()> 
         )),
         None => Err(Exit::new(
             ExitCode::Failure,
-            format!("wrong tape: tape \"{name}\" was labelled by tapeop, but the loaded tape has no tapeop label at file 0; load tape \"{name}\"; nothing was restored"),
+            format!(
+                "wrong tape: tape \"{name}\" was labelled by tapeop, but the loaded tape has no tapeop label at file 0; load tape \"{name}\"; nothing was restored"
+            ),
         )),
     }
 }
@@ -183,7 +192,8 @@ fn restore_target(
     let mut r = Restorer::new(opts.to.clone(), prefix, selection, expected, opts.overwrite);
     let n = loc.file_number;
     println!("Restoring {} from tape \"{}\" file {n} to {} ...", show(&loc.target), loc.tape.name, opts.to.display());
-    let walked = stream_file(&mut *drive, n as u64, |reader| tarstream::walk(reader, |m, content| r.member(m, content)));
+    let walked =
+        stream_file(&mut *drive, n as u64, |reader| tarstream::walk(reader, |m, content| r.member(m, content)));
     let dirs = r.finish_dirs();
     if walked.is_err() {
         println!("{}", r.counts.summary(&opts.to));
@@ -212,7 +222,12 @@ fn verdict(loc: &Located, to: &Path, counts: &Counts, unmatched: &[Vec<u8>]) -> 
         None => Ok(ExitCode::Success),
         Some(p) => Err(Exit::new(
             ExitCode::Failure,
-            format!("restore of {} from tape \"{}\" file {} is incomplete: {p}", show(&loc.target), loc.tape.name, loc.file_number),
+            format!(
+                "restore of {} from tape \"{}\" file {} is incomplete: {p}",
+                show(&loc.target),
+                loc.tape.name,
+                loc.file_number
+            ),
         )),
     }
 }
@@ -249,7 +264,14 @@ impl Counts {
     fn summary(&self, to: &Path) -> String {
         let mut s = format!(
             "Restored {} files ({} bytes), {} symlinks, {} directories to {}; {} md5 mismatches, {} refused, {} skipped (exist)",
-            self.files, self.bytes, self.symlinks, self.dirs, to.display(), self.mismatches, self.refused, self.skipped
+            self.files,
+            self.bytes,
+            self.symlinks,
+            self.dirs,
+            to.display(),
+            self.mismatches,
+            self.refused,
+            self.skipped
         );
         if self.unchecked > 0 {
             s.push_str(&format!(", {} unchecked (not in the catalogue)", self.unchecked));
@@ -292,7 +314,13 @@ struct Restorer {
 }
 
 impl Restorer {
-    fn new(dest: PathBuf, prefix: Vec<u8>, selection: Selection, expected: HashMap<Vec<u8>, Expected>, overwrite: bool) -> Self {
+    fn new(
+        dest: PathBuf,
+        prefix: Vec<u8>,
+        selection: Selection,
+        expected: HashMap<Vec<u8>, Expected>,
+        overwrite: bool,
+    ) -> Self {
         Restorer {
             dest,
             prefix,
@@ -457,7 +485,10 @@ impl Restorer {
             return Ok(());
         };
         let Some(&digest) = self.restored.get(&to_rel) else {
-            self.refuse(rel, &format!("hard link to {}, which was not restored in this run (select it too)", show(&to_rel)));
+            self.refuse(
+                rel,
+                &format!("hard link to {}, which was not restored in this run (select it too)", show(&to_rel)),
+            );
             return Ok(());
         };
         let path = self.path_of(rel);
@@ -465,7 +496,8 @@ impl Restorer {
             return Ok(());
         }
         let source = self.path_of(&to_rel);
-        fs::hard_link(&source, &path).with_context(|| format!("cannot link {} to {}", path.display(), source.display()))?;
+        fs::hard_link(&source, &path)
+            .with_context(|| format!("cannot link {} to {}", path.display(), source.display()))?;
         self.counts.files += 1;
         self.restored.insert(rel.to_vec(), digest);
         self.check_md5(rel, &digest);
@@ -498,7 +530,11 @@ impl Restorer {
         match fs::symlink_metadata(&path) {
             Ok(md) if md.is_dir() => {}
             Ok(md) if md.file_type().is_symlink() || !self.overwrite => {
-                self.skip_existing(rel, &path, " and is not a directory (--overwrite replaces a file, never a symlink)");
+                self.skip_existing(
+                    rel,
+                    &path,
+                    " and is not a directory (--overwrite replaces a file, never a symlink)",
+                );
                 return Ok(());
             }
             Ok(_) => {
@@ -521,7 +557,11 @@ impl Restorer {
         match self.expected.get(rel) {
             Some(e) if e.md5 == got => {}
             Some(e) => {
-                eprintln!("tapeop: MD5 MISMATCH {}: catalogue {}, tape {got} (the file is kept as restored)", show(rel), e.md5);
+                eprintln!(
+                    "tapeop: MD5 MISMATCH {}: catalogue {}, tape {got} (the file is kept as restored)",
+                    show(rel),
+                    e.md5
+                );
                 self.counts.mismatches += 1;
             }
             None => {
@@ -535,7 +575,9 @@ impl Restorer {
         let problem = match self.expected.get(rel) {
             None => None,
             Some(e) if e.md5 != "symlink" => Some(format!("the catalogue has it as {}, not a symlink", e.md5)),
-            Some(Expected { link: Some(want), .. }) if want != to => Some(format!("the catalogue has it pointing to {}", show(want))),
+            Some(Expected { link: Some(want), .. }) if want != to => {
+                Some(format!("the catalogue has it pointing to {}", show(want)))
+            }
             Some(_) => None,
         };
         if let Some(p) = problem {
@@ -647,8 +689,9 @@ impl Selection {
         let mut patterns = Vec::new();
         for f in files {
             let rel = if let Some(abs) = f.strip_prefix(b"/") {
-                tarstream::strip_prefix(abs, target)
-                    .with_context(|| format!("{} is not inside target {}: name files relative to the target", show(f), show(target)))?
+                tarstream::strip_prefix(abs, target).with_context(|| {
+                    format!("{} is not inside target {}: name files relative to the target", show(f), show(target))
+                })?
             } else {
                 f.as_slice()
             };
@@ -717,7 +760,9 @@ pub fn glob_match(pattern: &[u8], name: &[u8]) -> bool {
             (0..=limit).any(|i| glob_match(rest, name.get(i..).unwrap_or_default()))
         }
         Some(b'?') => match name.first() {
-            Some(&c) if c != b'/' => glob_match(pattern.get(1..).unwrap_or_default(), name.get(1..).unwrap_or_default()),
+            Some(&c) if c != b'/' => {
+                glob_match(pattern.get(1..).unwrap_or_default(), name.get(1..).unwrap_or_default())
+            }
             _ => false,
         },
         Some(b'[') => match (class(pattern, name.first().copied()), name.first()) {
@@ -729,7 +774,8 @@ pub fn glob_match(pattern: &[u8], name: &[u8]) -> bool {
         },
         Some(b'\\') if pattern.len() > 1 => {
             let c = pattern.get(1).copied().unwrap_or_default();
-            name.first() == Some(&c) && glob_match(pattern.get(2..).unwrap_or_default(), name.get(1..).unwrap_or_default())
+            name.first() == Some(&c)
+                && glob_match(pattern.get(2..).unwrap_or_default(), name.get(1..).unwrap_or_default())
         }
         Some(&c) => literal(c, pattern, name),
     }

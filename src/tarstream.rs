@@ -116,10 +116,7 @@ impl NameSafety {
 /// stream byte offset; an error from `on_member` is returned with the member named. On any error
 /// the input is left undrained (pass `&mut reader` to drain it yourself). Reads go through an
 /// internal 1 MiB buffer, so a tape device with blocks of up to 1 MiB can be passed directly.
-pub fn scan<R: Read>(
-    reader: R,
-    mut on_member: impl FnMut(Member) -> Result<()>,
-) -> Result<ScanSummary> {
+pub fn scan<R: Read>(reader: R, mut on_member: impl FnMut(Member) -> Result<()>) -> Result<ScanSummary> {
     let mut buf = vec![0u8; CHUNK];
     let mut links = LinkTable::default();
     let mut summary = ScanSummary::default();
@@ -206,12 +203,7 @@ pub struct ChannelReader {
 impl ChannelReader {
     /// Wraps the receiving end of a block channel.
     pub fn new(rx: Receiver<Arc<Vec<u8>>>) -> Self {
-        ChannelReader {
-            rx,
-            block: Arc::new(Vec::new()),
-            offset: 0,
-            queued: None,
-        }
+        ChannelReader { rx, block: Arc::new(Vec::new()), offset: 0, queued: None }
     }
 
     /// Like [`ChannelReader::new`], and decrements `queued` for each block
@@ -337,30 +329,16 @@ impl fmt::Display for Place<'_> {
 /// The parsing loop shared by [`scan`] and a future restore: calls `visit` with each member's
 /// header facts (md5 unset) and a reader over its content, checks the end-of-archive marker and
 /// drains the zero padding after it. Returns the number of bytes read from `reader`.
-pub fn walk<R: Read>(
-    reader: R,
-    mut visit: impl FnMut(Member, &mut dyn Read) -> Result<()>,
-) -> Result<u64> {
+pub fn walk<R: Read>(reader: R, mut visit: impl FnMut(Member, &mut dyn Read) -> Result<()>) -> Result<u64> {
     let tally = Rc::new(Tally::default());
-    let input = Counted {
-        inner: BufReader::with_capacity(CHUNK, reader),
-        tally: tally.clone(),
-    };
+    let input = Counted { inner: BufReader::with_capacity(CHUNK, reader), tally: tally.clone() };
     let mut archive = tar::Archive::new(input);
-    let mut place = Place {
-        tally: &tally,
-        count: 0,
-        last: Vec::new(),
-    };
-    let entries = archive
-        .entries()
-        .context("cannot start reading the tar stream")?;
+    let mut place = Place { tally: &tally, count: 0, last: Vec::new() };
+    let entries = archive.entries().context("cannot start reading the tar stream")?;
     for entry in entries {
         let mut entry = entry.map_err(|e| {
             let (block, e) = (place.block(), printable(&e));
-            anyhow::anyhow!(
-                "corrupt tar stream: {e} (block at stream byte offset {block}; {place})"
-            )
+            anyhow::anyhow!("corrupt tar stream: {e} (block at stream byte offset {block}; {place})")
         })?;
         if entry.header().entry_type().is_pax_global_extensions() {
             continue;
@@ -389,9 +367,9 @@ fn drain_zeros(input: &mut impl Read, marker_end: u64) -> Result<()> {
     let mut buf = vec![0u8; CHUNK];
     let mut offset = marker_end;
     loop {
-        let n = input.read(&mut buf).with_context(|| {
-            format!("read error at stream byte offset {offset}, after the end-of-archive marker")
-        })?;
+        let n = input
+            .read(&mut buf)
+            .with_context(|| format!("read error at stream byte offset {offset}, after the end-of-archive marker"))?;
         let data = buf.get(..n).unwrap_or_default();
         if let Some(i) = data.iter().position(|&b| b != 0) {
             let at = offset.saturating_add(i as u64);
@@ -414,9 +392,7 @@ fn header_member<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<Member> {
     let header = entry.header();
     let kind = kind_of(header.entry_type(), &name);
     let link_target = match kind {
-        MemberKind::HardLink | MemberKind::Symlink => {
-            entry.link_name_bytes().map(|c| c.into_owned())
-        }
+        MemberKind::HardLink | MemberKind::Symlink => entry.link_name_bytes().map(|c| c.into_owned()),
         _ => None,
     };
     Ok(Member {
@@ -653,7 +629,13 @@ fn dispatch<R: Read>(
 
 /// Send a member's content to a hashing thread chunk by chunk, or stop
 /// sending (the rest is then skipped by the parser) once `pace` is behind.
-fn hand_out(worker: &std::sync::mpsc::SyncSender<Job>, seq: u64, member: Member, content: &mut dyn Read, pace: &Pace<'_>) -> Result<()> {
+fn hand_out(
+    worker: &std::sync::mpsc::SyncSender<Job>,
+    seq: u64,
+    member: Member,
+    content: &mut dyn Read,
+    pace: &Pace<'_>,
+) -> Result<()> {
     let size = member.size;
     let stopped = || anyhow::anyhow!("the hashing threads stopped");
     worker.send(Job::Start(seq, member)).map_err(|_| stopped())?;
@@ -664,7 +646,10 @@ fn hand_out(worker: &std::sync::mpsc::SyncSender<Job>, seq: u64, member: Member,
         }
         let want = (size - got).min(CHUNK as u64);
         let mut chunk = Vec::with_capacity(want as usize);
-        content.take(want).read_to_end(&mut chunk).with_context(|| format!("read error after {got} of {size} bytes"))?;
+        content
+            .take(want)
+            .read_to_end(&mut chunk)
+            .with_context(|| format!("read error after {got} of {size} bytes"))?;
         if chunk.len() as u64 != want {
             bail!("content truncated: the stream ended after {} of {size} bytes", got + chunk.len() as u64);
         }
@@ -703,7 +688,10 @@ fn hash_jobs(rx: &Receiver<Job>, done: &std::sync::mpsc::SyncSender<(u64, Member
 }
 
 /// Hand members to `on_member` in stream order, resolving hard links.
-fn collect_in_order(done: &Receiver<(u64, Member)>, on_member: &mut impl FnMut(Member) -> Result<()>) -> Result<(u64, u64)> {
+fn collect_in_order(
+    done: &Receiver<(u64, Member)>,
+    on_member: &mut impl FnMut(Member) -> Result<()>,
+) -> Result<(u64, u64)> {
     let mut waiting = std::collections::BTreeMap::new();
     let (mut next, mut members, mut bytes) = (1u64, 0u64, 0u64);
     let mut links = LinkTable::default();
@@ -782,10 +770,8 @@ mod tests {
 
     /// md5 of a file as printed by the real `md5sum`.
     fn md5sum(path: &Path) -> String {
-        let out = Command::new("md5sum")
-            .stdin(fs::File::open(path).expect("open for md5sum"))
-            .output()
-            .expect("run md5sum");
+        let out =
+            Command::new("md5sum").stdin(fs::File::open(path).expect("open for md5sum")).output().expect("run md5sum");
         String::from_utf8(out.stdout).expect("utf8")[..32].to_string()
     }
 
@@ -806,15 +792,11 @@ mod tests {
     }
 
     fn find<'a>(members: &'a [Member], name: &[u8]) -> &'a Member {
-        members
-            .iter()
-            .find(|m| m.name == name)
-            .unwrap_or_else(|| panic!("no member `{}`", name.escape_ascii()))
+        members.iter().find(|m| m.name == name).unwrap_or_else(|| panic!("no member `{}`", name.escape_ascii()))
     }
 
     const LONG_DIR: &str = "a_directory_name_that_is_long_enough_to_matter_0123456789";
-    const LONG_FILE: &str =
-        "and_a_file_name_that_pushes_the_whole_member_name_well_past_one_hundred_bytes.dat";
+    const LONG_FILE: &str = "and_a_file_name_that_pushes_the_whole_member_name_well_past_one_hundred_bytes.dat";
 
     /// Builds `root/src` with every kind of member the scanner must handle.
     fn build_tree(root: &Path) -> PathBuf {
@@ -831,10 +813,7 @@ mod tests {
         fs::hard_link(src.join("hard_a"), src.join("hard_b")).unwrap();
         std::os::unix::fs::symlink("regular.dat", src.join("link")).unwrap();
         std::os::unix::fs::symlink("x".repeat(150), src.join("longlink")).unwrap();
-        let fifo = Command::new("mkfifo")
-            .arg(src.join("fifo"))
-            .status()
-            .unwrap();
+        let fifo = Command::new("mkfifo").arg(src.join("fifo")).status().unwrap();
         assert!(fifo.success());
         src
     }
@@ -860,14 +839,8 @@ mod tests {
         let regular = find(&members, b"src/regular.dat");
         assert_eq!(regular.mode, 0o644);
         let meta = fs::metadata(src.join("regular.dat")).unwrap();
-        assert_eq!(
-            regular.mtime,
-            std::os::unix::fs::MetadataExt::mtime(&meta) as u64
-        );
-        assert_eq!(
-            regular.uid,
-            u64::from(std::os::unix::fs::MetadataExt::uid(&meta))
-        );
+        assert_eq!(regular.mtime, std::os::unix::fs::MetadataExt::mtime(&meta) as u64);
+        assert_eq!(regular.uid, u64::from(std::os::unix::fs::MetadataExt::uid(&meta)));
 
         let link = find(&members, b"src/link");
         assert_eq!((link.kind, link.md5), (MemberKind::Symlink, None));
@@ -876,15 +849,8 @@ mod tests {
         assert_eq!(long.link_target, Some(vec![b'x'; 150]));
 
         let (a, b) = (find(&members, b"src/hard_a"), find(&members, b"src/hard_b"));
-        let (first, second) = if a.kind == MemberKind::File {
-            (a, b)
-        } else {
-            (b, a)
-        };
-        assert_eq!(
-            (first.kind, second.kind),
-            (MemberKind::File, MemberKind::HardLink)
-        );
+        let (first, second) = if a.kind == MemberKind::File { (a, b) } else { (b, a) };
+        assert_eq!((first.kind, second.kind), (MemberKind::File, MemberKind::HardLink));
         assert_eq!(second.link_target.as_deref(), Some(&first.name[..]));
         assert_eq!(second.md5_hex().unwrap(), md5sum(&src.join("hard_a")));
         assert_eq!(second.size, 5000);
@@ -945,10 +911,7 @@ mod tests {
             .output()
             .unwrap();
         let err = err_text(&out.stdout);
-        assert!(
-            err.contains("PAX sparse members are not supported"),
-            "{err}"
-        );
+        assert!(err.contains("PAX sparse members are not supported"), "{err}");
     }
 
     /// A small archive of `a.txt` (100 bytes) and `b.txt` (600 bytes) and its directory.
@@ -968,10 +931,7 @@ mod tests {
         let err = err_text(&archive[..512 + CHUNK + 100]);
         assert!(err.contains("member #1 `big.dat`"), "{err}");
         assert!(err.contains("truncated"), "{err}");
-        assert!(
-            err.contains(&format!("after {} of {} bytes", CHUNK + 100, 2 * CHUNK)),
-            "{err}"
-        );
+        assert!(err.contains(&format!("after {} of {} bytes", CHUNK + 100, 2 * CHUNK)), "{err}");
     }
 
     #[test]
@@ -1025,29 +985,16 @@ mod tests {
         let at = archive.len() - 10;
         archive[at] = 1;
         let err = err_text(&archive);
-        assert!(
-            err.contains(&format!("non-zero data at stream byte offset {at}")),
-            "{err}"
-        );
+        assert!(err.contains(&format!("non-zero data at stream byte offset {at}")), "{err}");
     }
 
     #[test]
     fn callback_error_is_returned_with_the_member() {
         let tmp = tempfile::tempdir().unwrap();
         let archive = small_archive(tmp.path());
-        let err = scan(&archive[..], |m| {
-            if m.name == b"b.txt" {
-                bail!("stop here")
-            } else {
-                Ok(())
-            }
-        })
-        .unwrap_err();
+        let err = scan(&archive[..], |m| if m.name == b"b.txt" { bail!("stop here") } else { Ok(()) }).unwrap_err();
         let err = format!("{err:#}");
-        assert!(
-            err.contains("member #2 `b.txt`") && err.contains("stop here"),
-            "{err}"
-        );
+        assert!(err.contains("member #2 `b.txt`") && err.contains("stop here"), "{err}");
     }
 
     /// Rewrites the checksum of the 512-byte header at `block`.
@@ -1067,15 +1014,11 @@ mod tests {
         fs::hard_link(dir.join("d/f.txt"), dir.join("d/h")).unwrap();
         fs::write(dir.join("d").join("n".repeat(120)), b"long").unwrap();
         let mut rng = Rng(1234);
-        let interesting = [
-            0u8, b'/', b'.', b'0', b'7', b'L', b'x', b'S', b'5', b'1', 0x80, 0xff,
-        ];
+        let interesting = [0u8, b'/', b'.', b'0', b'7', b'L', b'x', b'S', b'5', b'1', 0x80, 0xff];
         for format in ["gnu", "pax"] {
             let archive = gnu_tar(&dir, format, &["d"]);
-            let headers: Vec<usize> = (0..archive.len() / 512)
-                .map(|i| i * 512)
-                .filter(|&o| &archive[o + 257..o + 262] == b"ustar")
-                .collect();
+            let headers: Vec<usize> =
+                (0..archive.len() / 512).map(|i| i * 512).filter(|&o| &archive[o + 257..o + 262] == b"ustar").collect();
             for _ in 0..3000 {
                 let mut a = archive.clone();
                 let h = headers[rng.below(headers.len())];
@@ -1128,25 +1071,16 @@ mod tests {
     #[test]
     fn prefix_stripping() {
         let p = b"mnt/data/t00";
-        assert_eq!(
-            strip_prefix(b"mnt/data/t00/sub/f.dat", p),
-            Some(&b"sub/f.dat"[..])
-        );
+        assert_eq!(strip_prefix(b"mnt/data/t00/sub/f.dat", p), Some(&b"sub/f.dat"[..]));
         assert_eq!(strip_prefix(b"mnt/data/t00/sub/", p), Some(&b"sub"[..]));
         assert_eq!(strip_prefix(b"mnt/data/t00/", p), Some(&b""[..]));
         assert_eq!(strip_prefix(b"mnt/data/t00", p), Some(&b""[..]));
         assert_eq!(strip_prefix(b"mnt/data/t001/f", p), None);
         assert_eq!(strip_prefix(b"mnt/data", p), None);
         assert_eq!(strip_prefix(b"other/f", p), None);
-        assert_eq!(
-            strip_prefix(b"mnt/data/t00/f", b"/mnt/data/t00/"),
-            Some(&b"f"[..])
-        );
+        assert_eq!(strip_prefix(b"mnt/data/t00/f", b"/mnt/data/t00/"), Some(&b"f"[..]));
         assert_eq!(strip_prefix(b"a/b", b""), Some(&b"a/b"[..]));
-        assert_eq!(
-            strip_prefix(b"mnt/data/t00/x\xff\ny", p),
-            Some(&b"x\xff\ny"[..])
-        );
+        assert_eq!(strip_prefix(b"mnt/data/t00/x\xff\ny", p), Some(&b"x\xff\ny"[..]));
     }
 
     #[test]
@@ -1258,10 +1192,7 @@ mod tests {
     /// Rows of `table` in the fixture's `db_dump.sql`.
     fn sql_rows(dump: &str, table: &str) -> Vec<Vec<String>> {
         let head = format!("INSERT INTO {table} VALUES(");
-        dump.lines()
-            .filter_map(|l| l.strip_prefix(&head)?.strip_suffix(");"))
-            .map(sql_fields)
-            .collect()
+        dump.lines().filter_map(|l| l.strip_prefix(&head)?.strip_suffix(");")).map(sql_fields).collect()
     }
 
     #[test]
@@ -1283,11 +1214,8 @@ mod tests {
             let path = root.join(format!("emu/{tape}/file{fnum:05}.tar"));
             let (members, summary) = scan_all_owned(fs::File::open(&path).unwrap()).unwrap();
             assert_eq!(summary.stream_bytes, fs::metadata(&path).unwrap().len());
-            let mut expected: HashMap<&[u8], &str> = files
-                .iter()
-                .filter(|f| &f[1] == target_id)
-                .map(|f| (f[2].as_bytes(), f[3].as_str()))
-                .collect();
+            let mut expected: HashMap<&[u8], &str> =
+                files.iter().filter(|f| &f[1] == target_id).map(|f| (f[2].as_bytes(), f[3].as_str())).collect();
             for m in &members {
                 let rel = strip_prefix(&m.name, target.as_bytes()).expect("inside target");
                 assert_eq!((m.uid, m.gid, m.mtime), (0, 0, 1_577_836_800));
@@ -1297,20 +1225,10 @@ mod tests {
                     _ => m.md5_hex().unwrap(),
                 };
                 let got = expected.remove(rel);
-                assert_eq!(
-                    got,
-                    Some(want.as_str()),
-                    "{}: {}",
-                    path.display(),
-                    m.name.escape_ascii()
-                );
+                assert_eq!(got, Some(want.as_str()), "{}: {}", path.display(), m.name.escape_ascii());
                 checked += 1;
             }
-            assert!(
-                expected.is_empty(),
-                "{}: not in tar: {expected:?}",
-                path.display()
-            );
+            assert!(expected.is_empty(), "{}: not in tar: {expected:?}", path.display());
         }
         assert_eq!(checked, (2 + 2 + 4) + (2 + 1 + 2 + 2 + 2 + 250 + 250));
     }
@@ -1324,11 +1242,7 @@ mod tests {
         let (members, summary) = scan_all_owned(fs::File::open(&copy).unwrap()).unwrap();
         let dir = "mnt/act6/actpol/data/season4/edge/e_emptyfile/";
         let names: Vec<_> = members.iter().map(|m| m.name.clone()).collect();
-        let want = [
-            dir.to_string(),
-            format!("{dir}empty.dat"),
-            format!("{dir}plain.txt"),
-        ];
+        let want = [dir.to_string(), format!("{dir}empty.dat"), format!("{dir}plain.txt")];
         assert_eq!(names, want.map(String::into_bytes));
         let plain = find(&members, format!("{dir}plain.txt").as_bytes());
         assert_eq!(plain.md5_hex().unwrap(), "e9ac2d1cf882bde0bd644df7427f1219");
@@ -1336,10 +1250,7 @@ mod tests {
         let empty = find(&members, format!("{dir}empty.dat").as_bytes());
         assert_eq!(empty.md5_hex().unwrap(), "d41d8cd98f00b204e9800998ecf8427e");
         assert_eq!(find(&members, dir.as_bytes()).kind, MemberKind::Directory);
-        assert_eq!(
-            (summary.members, summary.bytes, summary.stream_bytes),
-            (3, 1500, 10240)
-        );
+        assert_eq!((summary.members, summary.bytes, summary.stream_bytes), (3, 1500, 10240));
     }
 
     #[test]
@@ -1424,5 +1335,4 @@ mod tests {
         let cut = &bytes[..1_500_000];
         assert!(scan_parallel(cut, 2, |_| Ok(())).is_err());
     }
-
 }

@@ -161,7 +161,9 @@ fn pick(cat: &Catalog, tape: &Tape, pending: &[Backup], opts: Options) -> Result
             match b.status.as_str() {
                 "recorded" => Ok(Some(b)),
                 "confirmed" if opts.retry => Ok(Some(b)),
-                "confirmed" => bail!("tape file {n} of \"{}\" is already confirmed; pass --retry to check it again", tape.name),
+                "confirmed" => {
+                    bail!("tape file {n} of \"{}\" is already confirmed; pass --retry to check it again", tape.name)
+                }
                 other => bail!("tape file {n} of \"{}\" is {other}, not on tape yet", tape.name),
             }
         }
@@ -173,7 +175,8 @@ fn confirm_one(cat: &Catalog, tape: &Tape, job: &Backup, drive: &mut dyn Drive, 
     println!("Seeking to file_number {n}...");
     println!("Checksumming {:.3} GB from tape...", job.size_kb as f64 / 1e6);
     let started = Instant::now();
-    let history = if opts.no_db_update { None } else { Some(cat.history_start("confirm", &tape.name, n, &job.target)?) };
+    let history =
+        if opts.no_db_update { None } else { Some(cat.history_start("confirm", &tape.name, n, &job.target)?) };
     let mut checker = Checker::for_backup(cat, job)?;
     let read = read_and_check(drive, n as u64, &mut checker)
         .with_context(|| format!("confirming tape \"{}\" file {n} ({})", tape.name, show(&job.target)));
@@ -191,7 +194,9 @@ fn confirm_one(cat: &Catalog, tape: &Tape, job: &Backup, drive: &mut dyn Drive, 
     if let Some(id) = history {
         let (outcome, error) = match checker.problems.len() {
             0 => ("ok", None),
-            k => ("failed", Some(format!("{k} differences: {}", checker.problems.first().cloned().unwrap_or_default()))),
+            k => {
+                ("failed", Some(format!("{k} differences: {}", checker.problems.first().cloned().unwrap_or_default())))
+            }
         };
         cat.history_end(id, Some(scanned), outcome, error)?;
     }
@@ -203,7 +208,9 @@ fn confirm_one(cat: &Catalog, tape: &Tape, job: &Backup, drive: &mut dyn Drive, 
             ExitCode::Failure,
             format!(
                 "confirm of tape \"{}\" file {n} ({}) FAILED: {} differences; nothing was marked",
-                tape.name, show(&job.target), checker.problems.len()
+                tape.name,
+                show(&job.target),
+                checker.problems.len()
             ),
         ));
     }

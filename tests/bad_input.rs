@@ -185,8 +185,10 @@ fn close_tape_force_closes_and_dissociates_assigned() {
     let fx = Fixture::new();
     let run = fx.run(&["close_tape", "--force", "-y"]);
     run.expect_code(0).expect_stdout("Found 1 jobs to dissociate.");
-    let (status, online): (String, i64) =
-        fx.sql().query_row("select status, online from tapes where name='PUB-T2'", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+    let (status, online): (String, i64) = fx
+        .sql()
+        .query_row("select status, online from tapes where name='PUB-T2'", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap();
     assert_eq!((status.as_str(), online), ("closed", 0));
     fx.run(&["unassigned"]).expect_code(0).expect_stdout("There are 2 unassigned targets");
 }
@@ -237,7 +239,10 @@ fn assign_with_yes_on_stdin() {
     let run = fx.run_stdin(&["assign"], "y\n");
     run.expect_code(0).expect_stdout("There are 1 unassigned targets.").expect_stdout("Done.");
     let status = fx.run(&["status"]);
-    status.expect_code(0).expect_stdout("type assigned            :      2 (").expect_stdout("There are 0 unassigned targets.");
+    status
+        .expect_code(0)
+        .expect_stdout("type assigned            :      2 (")
+        .expect_stdout("There are 0 unassigned targets.");
     // Nothing left: exit 40.
     let again = fx.run(&["assign", "-y"]);
     again.expect_code(40);
@@ -434,7 +439,11 @@ fn yes_flag_answers_yes() {
     fx.run(&["assign", "--yes"]).expect_code(0).expect_stdout("Done.");
     let n: i64 = fx
         .sql()
-        .query_row("select count(*) from backups b join tapes t on t.id=b.tape_id where t.name='T4' and b.status='assigned'", [], |r| r.get(0))
+        .query_row(
+            "select count(*) from backups b join tapes t on t.id=b.tape_id where t.name='T4' and b.status='assigned'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(n, 1);
 }
@@ -484,7 +493,8 @@ fn empty_database_file_is_reported_by_name() {
     let fx = Fixture::new();
     fx.write("empty.sqlite", b"");
     fx.write("bad.conf", "[default]\ndatabase_file = empty.sqlite\ntape_device = /dev/nst0\nssh_command = ssh x\n");
-    for args in [&["-c", "bad.conf", "status"][..], &["-c", "bad.conf", "tapes"], &["-c", "bad.conf", "where_is", "x"]] {
+    for args in [&["-c", "bad.conf", "status"][..], &["-c", "bad.conf", "tapes"], &["-c", "bad.conf", "where_is", "x"]]
+    {
         let run = fx.run(args);
         run.expect_code(1);
         assert_one_line_error(&run, "empty.sqlite");

@@ -36,7 +36,11 @@ fn assign_gives_a_tape_only_what_fits() {
     three_targets(&w);
     w.run(&["open_tape", "T1", "--serial", "S1", "--online", "-y", "--capacity", "1M"], 0);
     let out = w.run(&["-y", "assign"], 0);
-    assert!(stdout(&out).contains("2 targets fit in the space left on tape \"T1\"; 1 do not and stay unassigned."), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("2 targets fit in the space left on tape \"T1\"; 1 do not and stay unassigned."),
+        "{}",
+        stdout(&out)
+    );
     assert_eq!(assigned(&w), 2);
     assert!(stdout(&w.run(&["unassigned"], 0)).starts_with("There are 1 unassigned targets"));
     let out = w.run(&["-y", "assign"], 43);
@@ -66,7 +70,10 @@ fn archive_refuses_a_target_that_cannot_fit_unless_told_to_try() {
     let before = fs::read_dir(w.root().join("emu")).unwrap().count();
     let out = w.run(&["archive"], 43);
     let err = stderr(&out);
-    assert!(err.contains("needs about") && err.contains("are left on tape \"T1\"") && err.contains("--try-anyway"), "{err}");
+    assert!(
+        err.contains("needs about") && err.contains("are left on tape \"T1\"") && err.contains("--try-anyway"),
+        "{err}"
+    );
     assert_eq!(fs::read_dir(w.root().join("emu")).unwrap().count(), before, "nothing written");
     assert_eq!(assigned(&w), 2);
     w.run(&["archive", "--try-anyway"], 0);

@@ -204,7 +204,10 @@ fn check_on_the_legacy_fixture_is_well_once_targets_are_dealt_with() {
     fx.exec("DELETE FROM targets WHERE scanned = 0; DELETE FROM targets WHERE id = 15;");
     let run = fx.run(&["check"]);
     run.expect_code(0);
-    assert_eq!(run.stdout.lines().next(), Some("tapeop check: all well (2 tapes, 11 targets; 3 recorded unconfirmed, age unknown)"));
+    assert_eq!(
+        run.stdout.lines().next(),
+        Some("tapeop check: all well (2 tapes, 11 targets; 3 recorded unconfirmed, age unknown)")
+    );
 }
 
 // ---- check on a fresh local workflow ----
@@ -246,7 +249,11 @@ fn recorded_unconfirmed_for_more_than_n_days_is_a_problem() {
     assert!(item["age_days"].as_f64().unwrap() > 365.0);
     let text = l.expect(&["check"], 1);
     assert_eq!(text.stdout.lines().next(), Some("tapeop check: 1 problem — 1 recorded unconfirmed > 7 days"));
-    assert!(text.stdout.lines().nth(1).unwrap().starts_with("unconfirmed_overdue: tape T1 file 1 ("), "{}", text.stdout);
+    assert!(
+        text.stdout.lines().nth(1).unwrap().starts_with("unconfirmed_overdue: tape T1 file 1 ("),
+        "{}",
+        text.stdout
+    );
     // A long enough allowance makes it fine again.
     assert_eq!(l.check(&["--days", "1000000"]).0, 0);
 }
@@ -335,7 +342,10 @@ fn two_written_backups_at_one_file_number_are_a_problem() {
     let (code, doc) = l.check(&[]);
     assert_only_problem(code, &doc, "duplicate_file_number", 1);
     let item = &doc["conditions"]["duplicate_file_number"]["items"][0];
-    assert_eq!((item["tape"].as_str(), item["file_number"].as_i64(), item["backups"].as_i64()), (Some("T1"), Some(2), Some(2)));
+    assert_eq!(
+        (item["tape"].as_str(), item["file_number"].as_i64(), item["backups"].as_i64()),
+        (Some("T1"), Some(2), Some(2))
+    );
 }
 
 #[test]

@@ -68,8 +68,11 @@ fn assert_catalogue_matches_disk(w: &World, targets: &[PathBuf]) {
         let mut stmt = conn
             .prepare("SELECT CAST(f.name AS BLOB), f.md5sum, i.size_bytes, i.link_target FROM files f JOIN tapeop_file_info i ON i.file_id = f.id WHERE f.target_id = ?1")
             .unwrap();
-        let rows: Vec<(Vec<u8>, String, i64, Option<Vec<u8>>)> =
-            stmt.query_map([tid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).unwrap().map(Result::unwrap).collect();
+        let rows: Vec<(Vec<u8>, String, i64, Option<Vec<u8>>)> = stmt
+            .query_map([tid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
         for (name, md5, size, link) in &rows {
             let path = t.join(OsStr::from_bytes(name));
             let meta = fs::symlink_metadata(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
@@ -160,7 +163,10 @@ fn child_imported_before_its_parent_is_excluded_from_the_parent() {
     w.run(&import_args(&w.list("a.txt", &[child.clone()])), 0);
     w.run(&import_args(&w.list("b.txt", &[parent.clone()])), 0);
     assert_eq!(w.count("SELECT COUNT(*) FROM files WHERE name LIKE '%cf'"), 1);
-    assert_eq!(w.count("SELECT COUNT(*) FROM targets t JOIN targets p ON p.id = t.parent_id WHERE p.name LIKE '%/p'"), 1);
+    assert_eq!(
+        w.count("SELECT COUNT(*) FROM targets t JOIN targets p ON p.id = t.parent_id WHERE p.name LIKE '%/p'"),
+        1
+    );
     w.run(&["open_tape", "T1", "--online", "-y", "--serial", "S"], 0);
     w.run(&["-y", "assign"], 0);
     w.run(&["archive", "--repeat"], 40);
@@ -172,10 +178,18 @@ fn bad_lists_are_rejected_with_the_line_number_before_anything_is_written() {
     let w = World::new();
     fs::write(w.root().join("rel.txt"), "# comment\n\n/ok/dir\nrelative/dir\n").unwrap();
     let out = w.run(&["-y", "import", "rel.txt"], 1);
-    assert!(stderr(&out).contains("rel.txt line 4") && stderr(&out).contains("not an absolute path"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("rel.txt line 4") && stderr(&out).contains("not an absolute path"),
+        "{}",
+        stderr(&out)
+    );
     fs::write(w.root().join("dup.txt"), "/a/b\n/a/./b/\n").unwrap();
     let out = w.run(&["-y", "import", "dup.txt"], 1);
-    assert!(stderr(&out).contains("line 2") && stderr(&out).contains("listed twice (first on line 1)"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("line 2") && stderr(&out).contains("listed twice (first on line 1)"),
+        "{}",
+        stderr(&out)
+    );
     let out = w.run(&["-y", "import", "missing.txt"], 1);
     assert!(stderr(&out).contains("cannot read list file missing.txt"), "{}", stderr(&out));
     assert!(!w.root().join("tape.sqlite").exists(), "nothing was written");
@@ -220,7 +234,10 @@ fn permission_denied_fails_the_scan() {
 fn unreachable_host_fails_the_scan() {
     let w = World::new();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    w.config(&format!("ssh -p {port} -o BatchMode=yes -o ConnectTimeout=5 -o StrictHostKeyChecking=no root@127.0.0.1"), "emulator_dir = emu");
+    w.config(
+        &format!("ssh -p {port} -o BatchMode=yes -o ConnectTimeout=5 -o StrictHostKeyChecking=no root@127.0.0.1"),
+        "emulator_dir = emu",
+    );
     let out = w.run(&import_args(&w.list("l.txt", &[w.data().join("x")])), 1);
     let err = stderr(&out);
     assert!(err.contains("exit 255") && err.contains("Connection refused"), "{err}");
@@ -383,7 +400,11 @@ fn keep_pace_behind_the_drive_leaves_md5_to_confirm_but_still_checks_names() {
     fs::write(t.join("f3"), b"changed after the scan").unwrap();
     fs::write(t.join("new file"), b"appeared after the scan").unwrap();
     let behind = |w: &World, code: i32| {
-        let out = w.command(&["archive", "--check-in-flight", "keep-pace"]).env("TAPEOP_FAULT", "check-behind").output().unwrap();
+        let out = w
+            .command(&["archive", "--check-in-flight", "keep-pace"])
+            .env("TAPEOP_FAULT", "check-behind")
+            .output()
+            .unwrap();
         assert_eq!(out.status.code(), Some(code), "{}{}", stdout(&out), stderr(&out));
         out
     };
@@ -408,7 +429,10 @@ fn check_in_flight_off_is_pure_pass_through_and_confirm_catches_a_change() {
     let (w, t) = assigned_world();
     fs::write(t.join("f3"), b"changed after the scan").unwrap();
     let out = stdout(&w.run(&["archive", "--check-in-flight", "off"], 0));
-    assert!(out.contains(" -- not checked in flight (check_in_flight = off): confirm is the check of this tape file\n"), "{out}");
+    assert!(
+        out.contains(" -- not checked in flight (check_in_flight = off): confirm is the check of this tape file\n"),
+        "{out}"
+    );
     assert_eq!(w.backups()[0].2, "recorded");
     let err = stderr(&w.run(&["confirm", "next"], 1));
     assert!(err.contains("md5 mismatch") && err.contains(": f3") && err.contains("FAILED: 1 differences"), "{err}");
@@ -419,7 +443,10 @@ fn a_bad_check_in_flight_is_refused_before_anything_is_written() {
     let (w, _) = assigned_world();
     w.config_with("", "emulator_dir = emu", "check_in_flight = fast");
     let err = stderr(&w.run(&["archive"], 1));
-    assert_eq!(err.trim_end(), "tapeop: config file tape.conf: check_in_flight = \"fast\" must be full, keep-pace or off");
+    assert_eq!(
+        err.trim_end(),
+        "tapeop: config file tape.conf: check_in_flight = \"fast\" must be full, keep-pace or off"
+    );
     w.config("", "emulator_dir = emu");
     let err = stderr(&w.run(&["archive", "--check-in-flight", "fast"], 2));
     assert!(err.contains("invalid value 'fast' for '--check-in-flight <MODE>'"), "{err}");

@@ -91,8 +91,6 @@ fn md5_file(path: &Path) -> String {
     md5_hex(&fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display())))
 }
 
-
-
 // ---------------------------------------------------------------- tmpfs
 
 /// A small tmpfs mounted for the disk-full catalogue; unmounted on drop.
@@ -443,19 +441,24 @@ fn check_invariants(lab: &Lab, before: &BeforeState) -> Vec<String> {
     }
 
     // (d)
-    let integrity: Vec<String> =
-        conn.prepare("PRAGMA integrity_check").unwrap().query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+    let integrity: Vec<String> = conn
+        .prepare("PRAGMA integrity_check")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
     if integrity != ["ok"] {
         v.push(format!("(d) integrity_check: {integrity:?}"));
     }
-    let orphans = one("SELECT COUNT(*) FROM backups b WHERE NOT EXISTS (SELECT 1 FROM targets t WHERE t.id = b.target_id)");
+    let orphans =
+        one("SELECT COUNT(*) FROM backups b WHERE NOT EXISTS (SELECT 1 FROM targets t WHERE t.id = b.target_id)");
     if orphans != 0 {
         v.push(format!("(d) {orphans} backups point at a missing target"));
     }
-    let dups = one(
-        "SELECT COUNT(*) FROM (SELECT tape_id, file_number FROM backups WHERE status IN ('recorded','confirmed')
-         GROUP BY tape_id, file_number HAVING COUNT(*) > 1)",
-    );
+    let dups =
+        one("SELECT COUNT(*) FROM (SELECT tape_id, file_number FROM backups WHERE status IN ('recorded','confirmed')
+         GROUP BY tape_id, file_number HAVING COUNT(*) > 1)");
     if dups != 0 {
         v.push(format!("(d) {dups} tape file numbers are held by two backups"));
     }
@@ -479,10 +482,17 @@ fn check_invariants(lab: &Lab, before: &BeforeState) -> Vec<String> {
     let has_totals = one("SELECT COUNT(*) FROM sqlite_master WHERE name = 'tapeop_target_totals'") == 1;
     if has_totals {
         let rows = |sql: &str| -> Vec<(i64, i64, i64)> {
-            conn.prepare(sql).unwrap().query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().map(Result::unwrap).collect()
+            conn.prepare(sql)
+                .unwrap()
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
         };
         // A target whose files were all deleted keeps a zero row.
-        let totals = rows("SELECT target_id, file_count, size_kb FROM tapeop_target_totals WHERE file_count != 0 ORDER BY target_id");
+        let totals = rows(
+            "SELECT target_id, file_count, size_kb FROM tapeop_target_totals WHERE file_count != 0 ORDER BY target_id",
+        );
         let actual = rows(
             "SELECT target_id, COUNT(*), COALESCE(SUM(size_kb), 0) FROM files
              WHERE id <= (SELECT CAST(value AS INTEGER) FROM tapeop_meta WHERE key = 'totals_file_id')
@@ -494,8 +504,12 @@ fn check_invariants(lab: &Lab, before: &BeforeState) -> Vec<String> {
     }
 
     // (b)
-    let now: BTreeMap<(String, i64), String> =
-        lab.backups().into_iter().filter(|b| b.3 == "recorded" || b.3 == "confirmed").map(|b| ((b.1, b.2), b.3)).collect();
+    let now: BTreeMap<(String, i64), String> = lab
+        .backups()
+        .into_iter()
+        .filter(|b| b.3 == "recorded" || b.3 == "confirmed")
+        .map(|b| ((b.1, b.2), b.3))
+        .collect();
     for ((tape, n), (status, md5)) in &before.written {
         match now.get(&(tape.clone(), *n)) {
             None => v.push(format!("(b) tape \"{tape}\" file {n} was {status} and is no longer recorded")),
@@ -623,7 +637,8 @@ fn assert_catalogue_matches_disk(lab: &Lab) {
             .unwrap_or_else(|e| panic!("target {name} missing from the catalogue: {e}"));
         assert_eq!(scanned, 1, "target {name} is not scanned");
         let mut stmt = conn.prepare("SELECT name, md5sum FROM files WHERE target_id = ?1 ORDER BY name").unwrap();
-        let rows: Vec<(String, String)> = stmt.query_map([id], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect();
+        let rows: Vec<(String, String)> =
+            stmt.query_map([id], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect();
         let want = vec![
             ("big.bin".to_string(), md5_file(&t.join("big.bin"))),
             ("link".to_string(), "symlink".to_string()),
@@ -637,7 +652,10 @@ fn assert_catalogue_matches_disk(lab: &Lab) {
 fn assert_all_assigned(lab: &Lab) {
     let b = lab.backups();
     assert_eq!(b.len(), lab.targets.len(), "one backup per target: {b:?}");
-    assert_eq!(lab.count("SELECT COUNT(*) FROM targets t WHERE NOT EXISTS (SELECT 1 FROM backups b WHERE b.target_id = t.id)"), 0);
+    assert_eq!(
+        lab.count("SELECT COUNT(*) FROM targets t WHERE NOT EXISTS (SELECT 1 FROM backups b WHERE b.target_id = t.id)"),
+        0
+    );
 }
 
 /// Archive and confirm what is left; then every target is confirmed, once,
@@ -739,8 +757,10 @@ fn kill_case(s: Setup, args: &'static [&'static str], fault: String, end: End) -
             }
             End::Close => {
                 lab.run(&args, 0);
-                let (status, online): (String, i64) =
-                    lab.sql().query_row("SELECT status, online FROM tapes WHERE name = 'T1'", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+                let (status, online): (String, i64) = lab
+                    .sql()
+                    .query_row("SELECT status, online FROM tapes WHERE name = 'T1'", [], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .unwrap();
                 assert_eq!((status.as_str(), online), ("closed", 0));
                 assert_eq!(lab.count("SELECT COUNT(*) FROM backups WHERE status IN ('assigned','new')"), 0);
             }
@@ -758,72 +778,84 @@ fn kill_case(s: Setup, args: &'static [&'static str], fault: String, end: End) -
 
 /// `archive --repeat` with the emulated drive failing the K-th record write.
 fn drive_eio_case(s: Setup, k: u64) -> Case {
-    case(format!("archive --repeat [TAPEOP_FAULT=drive-eio:{k}] from {s:?}"), Kind::Fault, move |v: &mut Vec<String>| {
-        let mut lab = Lab::new();
-        setup(&mut lab, s);
-        let before = BeforeState::capture(&lab);
-        let out = lab.output(&["archive", "--repeat"], Some(&format!("drive-eio:{k}")));
-        let err = stderr(&out);
-        if k <= LABEL_RECORDS && matches!(s, Setup::Fresh) {
-            // The label itself failed: refused before any data was written.
-            assert_eq!(out.status.code(), Some(1), "label write failing\n{}", describe(&out));
-            assert!(err.contains("Input/output error"), "{err}");
-        } else {
-            assert_eq!(out.status.code(), Some(42), "drive EIO\n{}", describe(&out));
-            assert!(err.contains("Input/output error") && err.contains("nothing was recorded"), "{err}");
-        }
-        assert!(lab.backups().iter().any(|b| b.3 == "assigned"), "the failed target stays assigned");
-        v.extend(check_invariants(&lab, &before));
-        finish(&lab);
-        v.extend(check_invariants(&lab, &before));
-    })
+    case(
+        format!("archive --repeat [TAPEOP_FAULT=drive-eio:{k}] from {s:?}"),
+        Kind::Fault,
+        move |v: &mut Vec<String>| {
+            let mut lab = Lab::new();
+            setup(&mut lab, s);
+            let before = BeforeState::capture(&lab);
+            let out = lab.output(&["archive", "--repeat"], Some(&format!("drive-eio:{k}")));
+            let err = stderr(&out);
+            if k <= LABEL_RECORDS && matches!(s, Setup::Fresh) {
+                // The label itself failed: refused before any data was written.
+                assert_eq!(out.status.code(), Some(1), "label write failing\n{}", describe(&out));
+                assert!(err.contains("Input/output error"), "{err}");
+            } else {
+                assert_eq!(out.status.code(), Some(42), "drive EIO\n{}", describe(&out));
+                assert!(err.contains("Input/output error") && err.contains("nothing was recorded"), "{err}");
+            }
+            assert!(lab.backups().iter().any(|b| b.3 == "assigned"), "the failed target stays assigned");
+            v.extend(check_invariants(&lab, &before));
+            finish(&lab);
+            v.extend(check_invariants(&lab, &before));
+        },
+    )
 }
 
 /// `confirm --repeat` with the emulated drive failing the K-th record read.
 fn drive_read_eio_case(k: u64) -> Case {
-    case(format!("confirm --repeat [TAPEOP_FAULT=drive-read-eio:{k}] from Archived"), Kind::Fault, move |v: &mut Vec<String>| {
-        let mut lab = Lab::new();
-        setup(&mut lab, Setup::Archived);
-        let before = BeforeState::capture(&lab);
-        let out = lab.output(&["confirm", "--repeat"], Some(&format!("drive-read-eio:{k}")));
-        assert_eq!(out.status.code(), Some(1), "read EIO\n{}", describe(&out));
-        assert!(stderr(&out).contains("Input/output error"), "{}", describe(&out));
-        let failed: (i64, String) = lab
-            .sql()
-            .query_row(
-                "SELECT file_number, outcome FROM tapeop_history WHERE kind = 'confirm' ORDER BY id DESC LIMIT 1",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .unwrap();
-        assert_eq!(failed.1, "failed");
-        let status = lab.backups().into_iter().find(|b| b.2 == failed.0).unwrap().3;
-        assert_eq!(status, "recorded", "the file whose read failed is not marked");
-        v.extend(check_invariants(&lab, &before));
-        lab.run(&["confirm", "--repeat"], 40);
-        assert_all_confirmed(&lab);
-        v.extend(check_invariants(&lab, &before));
-    })
+    case(
+        format!("confirm --repeat [TAPEOP_FAULT=drive-read-eio:{k}] from Archived"),
+        Kind::Fault,
+        move |v: &mut Vec<String>| {
+            let mut lab = Lab::new();
+            setup(&mut lab, Setup::Archived);
+            let before = BeforeState::capture(&lab);
+            let out = lab.output(&["confirm", "--repeat"], Some(&format!("drive-read-eio:{k}")));
+            assert_eq!(out.status.code(), Some(1), "read EIO\n{}", describe(&out));
+            assert!(stderr(&out).contains("Input/output error"), "{}", describe(&out));
+            let failed: (i64, String) = lab
+                .sql()
+                .query_row(
+                    "SELECT file_number, outcome FROM tapeop_history WHERE kind = 'confirm' ORDER BY id DESC LIMIT 1",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .unwrap();
+            assert_eq!(failed.1, "failed");
+            let status = lab.backups().into_iter().find(|b| b.2 == failed.0).unwrap().3;
+            assert_eq!(status, "recorded", "the file whose read failed is not marked");
+            v.extend(check_invariants(&lab, &before));
+            lab.run(&["confirm", "--repeat"], 40);
+            assert_all_confirmed(&lab);
+            v.extend(check_invariants(&lab, &before));
+        },
+    )
 }
 
 const DROP_SSH: &str = r#"sh -c 'eval "$1" | head -c N; exit 255' sh"#;
 
 /// `archive --repeat` while the "ssh connection" drops after N bytes.
 fn ssh_drop_archive_case(s: Setup, n: u64) -> Case {
-    case(format!("archive --repeat with ssh dropping after {n} bytes, from {s:?}"), Kind::Fault, move |v: &mut Vec<String>| {
-        let mut lab = Lab::new();
-        setup(&mut lab, s);
-        let before = BeforeState::capture(&lab);
-        lab.set_ssh(&DROP_SSH.replace('N', &n.to_string()));
-        let out = lab.run(&["archive", "--repeat"], 42);
-        assert!(stderr(&out).contains("nothing was recorded"), "{}", describe(&out));
-        v.extend(check_invariants(&lab, &before));
-        lab.set_ssh("");
-        lab.run(&["archive", "--repeat"], 40);
-        v.extend(check_invariants(&lab, &before));
-        finish(&lab);
-        v.extend(check_invariants(&lab, &before));
-    })
+    case(
+        format!("archive --repeat with ssh dropping after {n} bytes, from {s:?}"),
+        Kind::Fault,
+        move |v: &mut Vec<String>| {
+            let mut lab = Lab::new();
+            setup(&mut lab, s);
+            let before = BeforeState::capture(&lab);
+            lab.set_ssh(&DROP_SSH.replace('N', &n.to_string()));
+            let out = lab.run(&["archive", "--repeat"], 42);
+            assert!(stderr(&out).contains("nothing was recorded"), "{}", describe(&out));
+            v.extend(check_invariants(&lab, &before));
+            lab.set_ssh("");
+            lab.run(&["archive", "--repeat"], 40);
+            v.extend(check_invariants(&lab, &before));
+            finish(&lab);
+            v.extend(check_invariants(&lab, &before));
+        },
+    )
 }
 
 /// `import` while the "ssh connection" drops after N bytes.
@@ -848,36 +880,43 @@ fn ssh_drop_import_case(n: u64) -> Case {
 /// The tape fills up at `capacity` bytes: exit 43, the tape is marked full,
 /// the target stays assigned; then the rest goes to a second tape.
 fn enospc_case(capacity: u64) -> Case {
-    case(format!("archive --repeat onto a tape that is full at {capacity} bytes"), Kind::Fault, move |v: &mut Vec<String>| {
-        let mut lab = Lab::new();
-        setup(&mut lab, Setup::Fresh);
-        let before = BeforeState::capture(&lab);
-        lab.set_extra(&format!("emulator_capacity = {capacity}"));
-        let out = lab.run(&["archive", "--repeat"], 43);
-        assert!(stderr(&out).contains("now marked full"), "{}", describe(&out));
-        assert_eq!(lab.count("SELECT full FROM tapeop_tape_info ti JOIN tapes t ON t.id = ti.tape_id WHERE t.name = 'T1'"), 1);
-        assert!(lab.backups().iter().any(|b| b.3 == "assigned"), "the target that did not fit stays assigned");
-        v.extend(check_invariants(&lab, &before));
-        // Without the capacity limit the tape is still marked full: refused, unchanged.
-        lab.set_extra("");
-        let tape = lab.tape_md5s("emu");
-        let out = lab.run(&["archive", "--repeat"], 1);
-        assert!(stderr(&out).contains("is full"), "{}", describe(&out));
-        assert_eq!(lab.tape_md5s("emu"), tape, "a full tape is not written");
-        let out = lab.run(&["-y", "assign"], 1);
-        assert!(stderr(&out).contains("is full"), "a full tape takes no more targets\n{}", describe(&out));
-        lab.run(&["confirm", "--repeat"], 40);
-        lab.run(&["-y", "close_tape"], 0);
-        lab.set_emu("emu2");
-        lab.open_tape("T2");
-        lab.run(&["-y", "assign"], 0);
-        v.extend(check_invariants(&lab, &before));
-        lab.run(&["archive", "--repeat"], 40);
-        lab.run(&["confirm", "--repeat"], 40);
-        let b = lab.backups();
-        assert!(b.iter().all(|x| x.3 == "confirmed") && b.len() == lab.targets.len(), "{b:?}");
-        v.extend(check_invariants(&lab, &before));
-    })
+    case(
+        format!("archive --repeat onto a tape that is full at {capacity} bytes"),
+        Kind::Fault,
+        move |v: &mut Vec<String>| {
+            let mut lab = Lab::new();
+            setup(&mut lab, Setup::Fresh);
+            let before = BeforeState::capture(&lab);
+            lab.set_extra(&format!("emulator_capacity = {capacity}"));
+            let out = lab.run(&["archive", "--repeat"], 43);
+            assert!(stderr(&out).contains("now marked full"), "{}", describe(&out));
+            assert_eq!(
+                lab.count("SELECT full FROM tapeop_tape_info ti JOIN tapes t ON t.id = ti.tape_id WHERE t.name = 'T1'"),
+                1
+            );
+            assert!(lab.backups().iter().any(|b| b.3 == "assigned"), "the target that did not fit stays assigned");
+            v.extend(check_invariants(&lab, &before));
+            // Without the capacity limit the tape is still marked full: refused, unchanged.
+            lab.set_extra("");
+            let tape = lab.tape_md5s("emu");
+            let out = lab.run(&["archive", "--repeat"], 1);
+            assert!(stderr(&out).contains("is full"), "{}", describe(&out));
+            assert_eq!(lab.tape_md5s("emu"), tape, "a full tape is not written");
+            let out = lab.run(&["-y", "assign"], 1);
+            assert!(stderr(&out).contains("is full"), "a full tape takes no more targets\n{}", describe(&out));
+            lab.run(&["confirm", "--repeat"], 40);
+            lab.run(&["-y", "close_tape"], 0);
+            lab.set_emu("emu2");
+            lab.open_tape("T2");
+            lab.run(&["-y", "assign"], 0);
+            v.extend(check_invariants(&lab, &before));
+            lab.run(&["archive", "--repeat"], 40);
+            lab.run(&["confirm", "--repeat"], 40);
+            let b = lab.backups();
+            assert!(b.iter().all(|x| x.3 == "confirmed") && b.len() == lab.targets.len(), "{b:?}");
+            v.extend(check_invariants(&lab, &before));
+        },
+    )
 }
 
 /// The catalogue's file system fills up (a small tmpfs) with `leave` bytes
@@ -986,9 +1025,13 @@ fn wrong_tape_case(what: &'static str, phrase: &'static str, make_wrong: fn(&Lab
 
 fn wrong_tape_cases() -> Vec<Case> {
     vec![
-        wrong_tape_case("another tape of this catalogue (T1 where T2 is online)", "label says \"T1\"", |lab, loaded| {
-            copy_dir(&lab.root().join("emu"), loaded);
-        }),
+        wrong_tape_case(
+            "another tape of this catalogue (T1 where T2 is online)",
+            "label says \"T1\"",
+            |lab, loaded| {
+                copy_dir(&lab.root().join("emu"), loaded);
+            },
+        ),
         wrong_tape_case("a tape of another catalogue that is also named T2", "wrong tape", |_, loaded| {
             let mut other = Lab::new();
             two_tapes(&mut other);
@@ -1020,7 +1063,13 @@ fn all_cases(rng: &mut XorShift) -> Vec<Case> {
 
     // import
     const IMPORT: &[&str] = &["-y", "import", "LIST"];
-    for fault in ["import-after-targets", "import-before-commit:1", "import-before-commit:3", "import-after-scan:1", "import-after-scan:3"] {
+    for fault in [
+        "import-after-targets",
+        "import-before-commit:1",
+        "import-before-commit:3",
+        "import-after-scan:1",
+        "import-after-scan:3",
+    ] {
         cases.push(kill_case(Setup::Listed, IMPORT, f(fault), End::Import(0)));
     }
     // assign
@@ -1085,7 +1134,9 @@ fn all_cases(rng: &mut XorShift) -> Vec<Case> {
     }
     // tape full
     for _ in 0..3 {
-        cases.push(enospc_case(rng.range(2 * BLOCK as u64, (LABEL_RECORDS + 3 * RECORDS_PER_TARGET - 1) * BLOCK as u64)));
+        cases.push(enospc_case(
+            rng.range(2 * BLOCK as u64, (LABEL_RECORDS + 3 * RECORDS_PER_TARGET - 1) * BLOCK as u64),
+        ));
     }
     // catalogue disk full
     // From too little space to open the catalogue to enough for it all.
@@ -1108,7 +1159,10 @@ struct Result_ {
 }
 
 fn panic_text(p: Box<dyn std::any::Any + Send>) -> String {
-    p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_else(|| "panic".into())
+    p.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "panic".into())
 }
 
 #[test]
@@ -1156,7 +1210,9 @@ fn every_fault_loses_nothing_and_the_same_command_carries_on() {
             }
         }
     }
-    println!("fault injection: {faults} faults injected, {passed} cases passed, {bad} bad inputs tried, data lost: {lost}");
+    println!(
+        "fault injection: {faults} faults injected, {passed} cases passed, {bad} bad inputs tried, data lost: {lost}"
+    );
     assert!(faults >= 60, "{faults} faults injected");
     assert!(bad >= 5, "{bad} bad inputs tried");
     assert_eq!(lost, 0, "invariant violations (listed above)");

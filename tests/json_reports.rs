@@ -104,7 +104,10 @@ fn tapes_json_shows_tapeops_full_mark_and_blank_serial_as_null() {
     run.expect_code(0);
     let doc: Value = serde_json::from_slice(&run.stdout_bytes).unwrap();
     let t2 = &doc["tapes"][1];
-    assert_eq!((t2["status"].as_str(), t2["full"].as_bool(), t2["capacity_bytes"].as_i64()), (Some("open"), Some(true), Some(5_000_000)));
+    assert_eq!(
+        (t2["status"].as_str(), t2["full"].as_bool(), t2["capacity_bytes"].as_i64()),
+        (Some("open"), Some(true), Some(5_000_000))
+    );
     assert_eq!(doc["tapes"][2]["name"], "PUB-T3");
     assert_eq!(doc["tapes"][2]["serial"], Value::Null);
     // The text report shows the mark as the status.
@@ -144,8 +147,7 @@ fn tape_detail_verbose_json_of_the_closed_tape() {
     );
     let sym = tf[2]["files"].as_array().unwrap();
     assert_eq!(sym.len(), 4);
-    let links: Vec<&str> =
-        sym.iter().filter(|f| f["type"] == "symlink").map(|f| f["name"].as_str().unwrap()).collect();
+    let links: Vec<&str> = sym.iter().filter(|f| f["type"] == "symlink").map(|f| f["name"].as_str().unwrap()).collect();
     assert_eq!(links, ["dangling_link", "link_to_real"]);
     for f in sym.iter().filter(|f| f["type"] == "symlink") {
         assert_eq!((f["md5"].as_str(), f["size_kb"].as_i64()), (Some("symlink"), Some(0)));
@@ -235,13 +237,15 @@ fn non_utf8_names_carry_their_exact_bytes_in_hex() {
     let fx = Fixture::new();
     {
         let c = fx.sql();
-        c.execute("INSERT INTO targets (id, name, scanned) VALUES (20, CAST(X'2F646174612F62E9' AS BLOB), 1)", []).unwrap();
+        c.execute("INSERT INTO targets (id, name, scanned) VALUES (20, CAST(X'2F646174612F62E9' AS BLOB), 1)", [])
+            .unwrap();
         c.execute(
             "INSERT INTO files (target_id, name, md5sum, size_kb) VALUES (20, CAST(X'636166E92E747874' AS BLOB), '0123456789abcdef0123456789abcdef', 4)",
             [],
         )
         .unwrap();
-        c.execute("INSERT INTO backups (target_id, tape_id, file_number, status) VALUES (20, 2, 7, 'recorded')", []).unwrap();
+        c.execute("INSERT INTO backups (target_id, tape_id, file_number, status) VALUES (20, 2, 7, 'recorded')", [])
+            .unwrap();
     }
     let name = OsStr::from_bytes(b"caf\xe9.txt");
     let doc = json_of(&fx, &[OsStr::new("where_is"), name]);

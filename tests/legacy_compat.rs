@@ -22,10 +22,37 @@ fn table_info(conn: &Connection, table: &str) -> Vec<ColumnInfo> {
 
 /// The legacy columns as (name, declared type), from the legacy schema.
 const LEGACY_COLUMNS: [(&str, &[(&str, &str)]); 4] = [
-    ("tapes", &[("id", "integer"), ("name", "varchar(256)"), ("serial", "varchar(256)"), ("status", "varchar(16)"), ("online", "integer")]),
+    (
+        "tapes",
+        &[
+            ("id", "integer"),
+            ("name", "varchar(256)"),
+            ("serial", "varchar(256)"),
+            ("status", "varchar(16)"),
+            ("online", "integer"),
+        ],
+    ),
     ("targets", &[("id", "integer"), ("name", "varchar(2048)"), ("scanned", "integer"), ("parent_id", "integer")]),
-    ("files", &[("id", "integer"), ("target_id", "integer"), ("name", "varchar(512)"), ("md5sum", "varchar(32)"), ("size_kb", "integer")]),
-    ("backups", &[("id", "integer"), ("target_id", "integer"), ("tape_id", "integer"), ("file_number", "integer"), ("status", "varchar(16)")]),
+    (
+        "files",
+        &[
+            ("id", "integer"),
+            ("target_id", "integer"),
+            ("name", "varchar(512)"),
+            ("md5sum", "varchar(32)"),
+            ("size_kb", "integer"),
+        ],
+    ),
+    (
+        "backups",
+        &[
+            ("id", "integer"),
+            ("target_id", "integer"),
+            ("tape_id", "integer"),
+            ("file_number", "integer"),
+            ("status", "varchar(16)"),
+        ],
+    ),
 ];
 
 fn ro(fx: &Fixture) -> Connection {
@@ -37,7 +64,10 @@ fn table_sql(conn: &Connection, table: &str) -> String {
 }
 
 /// Legacy rows as (table, rows); `edit` mutates the expected copy.
-fn expect_rows(before: &[(String, Vec<String>)], edit: impl FnOnce(&mut Vec<(String, Vec<String>)>)) -> Vec<(String, Vec<String>)> {
+fn expect_rows(
+    before: &[(String, Vec<String>)],
+    edit: impl FnOnce(&mut Vec<(String, Vec<String>)>),
+) -> Vec<(String, Vec<String>)> {
     let mut v = before.to_vec();
     edit(&mut v);
     v
@@ -78,8 +108,10 @@ fn legacy_columns_and_types_survive_read_write_commands() {
     // The legacy unique constraints are still there.
     let autoindexes = |c: &Connection| -> Vec<String> {
         let mut s = c
-            .prepare("select name from sqlite_master where type='index' and name like 'sqlite_autoindex_%'
-                 and tbl_name in ('tapes','targets','files','backups') order by name")
+            .prepare(
+                "select name from sqlite_master where type='index' and name like 'sqlite_autoindex_%'
+                 and tbl_name in ('tapes','targets','files','backups') order by name",
+            )
             .unwrap();
         s.query_map([], |r| r.get(0)).unwrap().collect::<rusqlite::Result<_>>().unwrap()
     };
@@ -99,7 +131,11 @@ fn a_catalogue_created_by_tapeop_has_the_legacy_tables() {
     let new = Connection::open_with_flags(fx.path("new.sqlite"), OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
     let old = ro(&fx);
     for (table, _) in LEGACY_COLUMNS {
-        assert_eq!(table_info(&new, table), table_info(&old, table), "new catalogue's {table} differs from the legacy one");
+        assert_eq!(
+            table_info(&new, table),
+            table_info(&old, table),
+            "new catalogue's {table} differs from the legacy one"
+        );
     }
     assert_eq!(new.query_row("select * from tapes", [], |r| Ok(r.as_ref().column_count())).unwrap(), 5);
     let user_version: i64 = new.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
@@ -132,7 +168,8 @@ fn activating_another_tape_changes_only_online_flags() {
 fn confirm_changes_only_that_backup_status() {
     let fx = Fixture::new();
     let before = legacy_tables(&fx.db());
-    let id: i64 = fx.sql().query_row("select id from backups where tape_id=2 and file_number=3", [], |r| r.get(0)).unwrap();
+    let id: i64 =
+        fx.sql().query_row("select id from backups where tape_id=2 and file_number=3", [], |r| r.get(0)).unwrap();
     let row = |s: &str| format!("{id}|10|2|3|'{s}'");
     fx.run(&["confirm", "3"]).expect_code(0);
     let want = expect_rows(&before, |v| replace_row(v, "backups", &row("recorded"), &row("confirmed")));
@@ -243,7 +280,8 @@ fn old_tool_statements_still_work_and_tapeop_reports_agree() {
     }
 
     // The old tool's open_tape.
-    c.execute("insert into tapes (name, serial, status) values (?,?,?)", params!["OLD-T3", "OLD-SN-3", "open"]).unwrap();
+    c.execute("insert into tapes (name, serial, status) values (?,?,?)", params!["OLD-T3", "OLD-SN-3", "open"])
+        .unwrap();
     let tapes = fx.run(&["tapes"]);
     tapes.expect_code(0);
     assert!(tapes.stdout.contains("\nOLD-T3 .    OLD-SN-3        3 open      \n"), "{tapes:#?}");
@@ -254,9 +292,15 @@ fn old_tool_statements_still_work_and_tapeop_reports_agree() {
     let tid = c.last_insert_rowid();
     // Not scanned yet: not unassigned.
     assert_reports_agree(&fx, "PUB-T2", 2);
-    for (fname, md5, kb) in [("a.dat", "0123456789abcdef0123456789abcdef", 1_000_000), ("b b&c.dat", "fedcba9876543210fedcba9876543210", 234)] {
-        c.execute("insert into files (target_id, name, md5sum, size_kb) values (?,?,?,?)", params![tid, fname, md5, kb])
-            .unwrap();
+    for (fname, md5, kb) in [
+        ("a.dat", "0123456789abcdef0123456789abcdef", 1_000_000),
+        ("b b&c.dat", "fedcba9876543210fedcba9876543210", 234),
+    ] {
+        c.execute(
+            "insert into files (target_id, name, md5sum, size_kb) values (?,?,?,?)",
+            params![tid, fname, md5, kb],
+        )
+        .unwrap();
     }
     c.execute("update targets set scanned=1 where id=?", [tid]).unwrap();
     let un = fx.run(&["unassigned"]);
@@ -264,8 +308,11 @@ fn old_tool_statements_still_work_and_tapeop_reports_agree() {
     assert_reports_agree(&fx, "PUB-T2", 2);
 
     // The old tool's assign to PUB-T2.
-    c.execute("insert into backups (target_id, tape_id, file_number, status) values (?,?,?,?)", params![tid, 2, -1, "assigned"])
-        .unwrap();
+    c.execute(
+        "insert into backups (target_id, tape_id, file_number, status) values (?,?,?,?)",
+        params![tid, 2, -1, "assigned"],
+    )
+    .unwrap();
     let bid = c.last_insert_rowid();
     let status = fx.run(&["status"]);
     status.expect_stdout("   type assigned            :      2 (    1.002 GB)\n");
@@ -275,7 +322,9 @@ fn old_tool_statements_still_work_and_tapeop_reports_agree() {
     c.execute("update backups set status='recorded', file_number=? where id=?", params![7, bid]).unwrap();
     c.execute("update backups set status='confirmed' where id=?", [bid]).unwrap();
     let status = fx.run(&["status"]);
-    status.expect_stdout("   type confirmed           :      6 (    1.003 GB)\n").expect_stdout("       5 -     7 : confirmed\n");
+    status
+        .expect_stdout("   type confirmed           :      6 (    1.003 GB)\n")
+        .expect_stdout("       5 -     7 : confirmed\n");
     assert_reports_agree(&fx, "PUB-T2", 2);
     let detail = fx.run(&["tape_detail", "PUB-T2", "7", "-v"]);
     detail.expect_code(0);
@@ -314,14 +363,18 @@ fn old_tool_statements_still_work_and_tapeop_reports_agree() {
     // The old tool's rows sit above the totals' high-water mark until
     // tapeop next writes; then they are folded in, counted once.
     let mark = |c: &Connection| -> i64 {
-        c.query_row("select cast(value as integer) from tapeop_meta where key = 'totals_file_id'", [], |r| r.get(0)).unwrap()
+        c.query_row("select cast(value as integer) from tapeop_meta where key = 'totals_file_id'", [], |r| r.get(0))
+            .unwrap()
     };
     let max_id: i64 = c.query_row("select max(id) from files", [], |r| r.get(0)).unwrap();
     assert!(mark(&c) < max_id);
     fx.run(&["activate_tape", "PUB-T2"]).expect_code(0);
     assert_eq!(mark(&c), max_id);
-    let kept: (i64, i64) =
-        c.query_row("select file_count, size_kb from tapeop_target_totals where target_id = ?", [tid], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+    let kept: (i64, i64) = c
+        .query_row("select file_count, size_kb from tapeop_target_totals where target_id = ?", [tid], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
     assert_eq!(kept, (1, 234));
     assert_reports_agree(&fx, "PUB-T2", 2);
     fx.run(&["status"]).expect_code(0).expect_stdout("   type confirmed           :      6 (    0.003 GB)\n");
@@ -384,9 +437,8 @@ fn user_version_stays_0_after_read_only_commands() {
         assert_eq!(fx.db_md5(), before, "tapeop {args:?} changed tape.sqlite");
     }
     // No tapeop table appeared.
-    let n: i64 = ro(&fx)
-        .query_row("select count(*) from sqlite_master where name like 'tapeop%'", [], |r| r.get(0))
-        .unwrap();
+    let n: i64 =
+        ro(&fx).query_row("select count(*) from sqlite_master where name like 'tapeop%'", [], |r| r.get(0)).unwrap();
     assert_eq!(n, 0);
 }
 
@@ -421,7 +473,6 @@ fn legacy_tables_list_is_complete() {
     assert_eq!(names, want);
 }
 
-
 /// The version 1 insert trigger, as tapeop 1 left it in catalogues.
 const V1_INSERT_TRIGGER: &str = "CREATE TRIGGER tapeop_files_ins AFTER INSERT ON files BEGIN
     INSERT OR IGNORE INTO tapeop_target_totals (target_id) VALUES (NEW.target_id);
@@ -453,15 +504,24 @@ fn a_version_1_catalogue_upgrades_to_2_without_counting_a_file_twice() {
         .collect();
     assert_eq!(triggers, ["tapeop_files_del", "tapeop_files_upd"]);
     let rows = |sql: &str| -> Vec<(i64, i64, i64)> {
-        c.prepare(sql).unwrap().query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().map(Result::unwrap).collect()
+        c.prepare(sql)
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
     };
-    let kept = rows("select target_id, file_count, size_kb from tapeop_target_totals where file_count != 0 order by target_id");
+    let kept = rows(
+        "select target_id, file_count, size_kb from tapeop_target_totals where file_count != 0 order by target_id",
+    );
     let actual = rows("select target_id, count(*), sum(size_kb) from files group by target_id order by target_id");
     assert_eq!(kept, actual);
     let (mark, max): (i64, i64) = c
-        .query_row("select (select cast(value as integer) from tapeop_meta where key = 'totals_file_id'), max(id) from files", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+        .query_row(
+            "select (select cast(value as integer) from tapeop_meta where key = 'totals_file_id'), max(id) from files",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .unwrap();
     assert_eq!(mark, max);
 }

@@ -43,7 +43,11 @@ legacy_report!(unassigned_matches_legacy, "unassigned", ["unassigned"]);
 legacy_report!(tape_detail_matches_legacy, "tape_detail", ["tape_detail"]);
 legacy_report!(tape_detail_verbose_matches_legacy, "tape_detail_v", ["tape_detail", "-v"]);
 legacy_report!(tape_detail_closed_verbose_matches_legacy, "tape_detail_closed_v", ["tape_detail", "PUB-T1", "-v"]);
-legacy_report!(tape_detail_one_file_verbose_matches_legacy, "tape_detail_active_fnum1_v", ["tape_detail", "PUB-T2", "1", "-v"]);
+legacy_report!(
+    tape_detail_one_file_verbose_matches_legacy,
+    "tape_detail_active_fnum1_v",
+    ["tape_detail", "PUB-T2", "1", "-v"]
+);
 
 /// The old tool's where_is output with the `/` it forgot between target and
 /// the relative name `rel` inserted on every data line.
@@ -81,7 +85,10 @@ fn assert_where_is(words: &[&str], name: &str) {
     let on_tape = want.lines().filter(|l| l.contains(" recorded ") || l.contains(" confirmed ")).count();
     assert_eq!(hints.len(), on_tape, "one restore command per hit on tape: {}", run.stdout);
     for h in &hints {
-        assert!(h.contains("tapeop restore '/mnt/act6/actpol/data/season4/") && h.contains(&format!("'{rel}' --to DIR")), "{h}");
+        assert!(
+            h.contains("tapeop restore '/mnt/act6/actpol/data/season4/") && h.contains(&format!("'{rel}' --to DIR")),
+            "{h}"
+        );
     }
     assert_eq!(fx.db_md5(), before, "where_is changed tape.sqlite");
 }
@@ -92,7 +99,12 @@ fn where_is_by_absolute_path_and_by_glob() {
     let run = fx.run(&["where_is", "/mnt/act6/actpol/data/season4/edge/e_nested/child/child_file.dat"]);
     run.expect_code(0);
     let rows: Vec<&str> = run.stdout.lines().filter(|l| !l.starts_with('#')).collect();
-    assert_eq!(rows, ["PUB-T2     3 recorded   eecf0395e422cd33695a373cb5eb91cf /mnt/act6/actpol/data/season4/edge/e_nested/child/child_file.dat"]);
+    assert_eq!(
+        rows,
+        [
+            "PUB-T2     3 recorded   eecf0395e422cd33695a373cb5eb91cf /mnt/act6/actpol/data/season4/edge/e_nested/child/child_file.dat"
+        ]
+    );
     assert!(run.stdout.contains("# restore: tapeop restore '/mnt/act6/actpol/data/season4/edge/e_nested/child' 'child_file.dat' --to DIR   (tape PUB-T2 file 3)"));
     let run = fx.run(&["where_is", "sub0/f00[12].dat"]);
     let rows = run.stdout.lines().filter(|l| !l.starts_with('#')).count();
@@ -282,11 +294,8 @@ fn confirm_retry_on_corrupted_tape_file_fails_naming_that_file() {
     let run = fx.run(&["confirm", "5", "--retry"]);
     run.expect_code(1).expect_stderr(&rel).expect_stderr("FAILED");
     // Exactly that file is named, no other f*.dat.
-    let named: Vec<&str> = run
-        .stderr
-        .split(|c: char| c.is_whitespace())
-        .filter(|w| w.starts_with("sub") && w.ends_with(".dat"))
-        .collect();
+    let named: Vec<&str> =
+        run.stderr.split(|c: char| c.is_whitespace()).filter(|w| w.starts_with("sub") && w.ends_with(".dat")).collect();
     assert_eq!(named, vec![rel.as_str()], "{run:#?}");
     assert!(!run.stdout.contains("Marking record as confirmed"), "{run:#?}");
     assert_eq!(fx.legacy_snapshot(), before, "a failed confirm changed the legacy tables");
@@ -320,7 +329,9 @@ fn dump_manifest_lines_pass_md5sum_c_on_extracted_tape_files() {
         "INDEX.txt lacks tape PUB-T2 file 5 = t00:\n{index}"
     );
     assert!(
-        index.lines().any(|l| l.starts_with("PUB-T1 2 ") && l.ends_with(" /mnt/act6/actpol/data/season4/edge/e_symlink")),
+        index
+            .lines()
+            .any(|l| l.starts_with("PUB-T1 2 ") && l.ends_with(" /mnt/act6/actpol/data/season4/edge/e_symlink")),
         "INDEX.txt lacks tape PUB-T1 file 2:\n{index}"
     );
 

@@ -17,8 +17,8 @@
 mod world;
 
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
 use std::ffi::OsStr;
+use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
@@ -36,8 +36,6 @@ use world::{World, describe, stderr};
 fn md5_hex(bytes: &[u8]) -> String {
     Md5::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
-
-
 
 fn garbage(seed: u64, len: usize) -> Vec<u8> {
     let mut x = seed | 1;
@@ -191,10 +189,15 @@ impl<'a> Env<'a> {
         assert_eq!(out.status.code(), Some(code), "tapeop {shown} should exit {code}\n{}", describe(&out));
         let err = stderr(&out);
         let last = err.lines().last().unwrap_or_default();
-        assert!(last.starts_with("tapeop: ") && last.contains(phrase), "tapeop {shown}: {phrase:?} not in {last:?}\n{}", describe(&out));
+        assert!(
+            last.starts_with("tapeop: ") && last.contains(phrase),
+            "tapeop {shown}: {phrase:?} not in {last:?}\n{}",
+            describe(&out)
+        );
         // Before it, only the list of what differed or was refused.
         for l in err.lines().rev().skip(1) {
-            let listing = l.starts_with("  ") || l.starts_with("tapeop: refused ") || l.starts_with("tapeop: unchecked ");
+            let listing =
+                l.starts_with("  ") || l.starts_with("tapeop: refused ") || l.starts_with("tapeop: unchecked ");
             assert!(listing, "tapeop {shown}: stray stderr line {l:?}\n{}", describe(&out));
         }
         let mut changed = Vec::new();
@@ -335,7 +338,13 @@ fn hostile_tape_file(env: &Env, evil: &dyn Fn(&mut Vec<u8>, &[u8])) -> Vec<u8> {
     raw_member(&mut out, &[prefix.as_slice(), b"/"].concat(), tar::EntryType::Directory, b"", b"");
     raw_member(&mut out, &member("a.txt"), tar::EntryType::Regular, b"", &fs::read(target.join("a.txt")).unwrap());
     raw_member(&mut out, &member("sub/"), tar::EntryType::Directory, b"", b"");
-    raw_member(&mut out, &member("sub/b.bin"), tar::EntryType::Regular, b"", &fs::read(target.join("sub/b.bin")).unwrap());
+    raw_member(
+        &mut out,
+        &member("sub/b.bin"),
+        tar::EntryType::Regular,
+        b"",
+        &fs::read(target.join("sub/b.bin")).unwrap(),
+    );
     evil(&mut out, &prefix);
     out.resize(out.len() + 1024, 0);
     out.resize(out.len().div_ceil(10240) * 10240, 0);
@@ -354,7 +363,11 @@ fn import_lists(t: &Mutex<Tally>) {
     env.standard();
     let pwned = |n: u32| PathBuf::from(format!("/tmp/tapeop-pwned-{}-{n}", std::process::id()));
     let lists: Vec<(&str, Vec<u8>, &str)> = vec![
-        ("relative.txt", format!("# quotes and a command\nx'; touch {}; echo '\n", pwned(1).display()).into_bytes(), "line 2"),
+        (
+            "relative.txt",
+            format!("# quotes and a command\nx'; touch {}; echo '\n", pwned(1).display()).into_bytes(),
+            "line 2",
+        ),
         ("subst.txt", format!("/data/ok\n$(touch {})\n", pwned(2).display()).into_bytes(), "not an absolute path"),
         ("semi.txt", format!("/data/ok\n;touch {}\n", pwned(3).display()).into_bytes(), "not an absolute path"),
         ("junk.txt", b"/data/ok\nhello world\n*\n~/x\n".to_vec(), "line 2"),
@@ -394,7 +407,10 @@ fn hostile_paths_that_do_not_exist(t: &Mutex<Tally>) {
     assert!(err.lines().all(|l| l.starts_with("tapeop: ")), "{err}");
     assert!(err.lines().last().unwrap().contains("5 of the targets could not be scanned"), "{err}");
     for p in &paths {
-        assert!(err.contains(&format!("scan of target {p} failed")) && err.contains("No such file or directory"), "{p}: {err}");
+        assert!(
+            err.contains(&format!("scan of target {p} failed")) && err.contains("No such file or directory"),
+            "{p}: {err}"
+        );
     }
     for n in 1..=5 {
         assert!(!Path::new(&pwned(n)).exists(), "a target path was executed by the shell");
@@ -404,7 +420,9 @@ fn hostile_paths_that_do_not_exist(t: &Mutex<Tally>) {
     let added: Vec<&String> = after.iter().filter(|r| !before.contains(r)).collect();
     let mut changed = Vec::new();
     if added.len() != 5 || !added.iter().all(|r| r.starts_with("targets: ") && r.ends_with("|0|NULL")) {
-        changed.push(format!("import of nonexistent hostile paths changed more than five unscanned target rows: {added:?}"));
+        changed.push(format!(
+            "import of nonexistent hostile paths changed more than five unscanned target rows: {added:?}"
+        ));
     }
     if before.iter().any(|r| !after.contains(r)) {
         changed.push("import of nonexistent hostile paths changed existing rows".to_string());
@@ -429,7 +447,8 @@ fn hostile_tar_members(t: &Mutex<Tally>) {
         (
             "dotdot",
             Box::new(|out, prefix| {
-                let name = [prefix, b"/../../../../../../..", escape_path("dotdot").to_str().unwrap().as_bytes()].concat();
+                let name =
+                    [prefix, b"/../../../../../../..", escape_path("dotdot").to_str().unwrap().as_bytes()].concat();
                 raw_member(out, &name, tar::EntryType::Regular, b"", b"escaped with ..\n");
             }),
             "'..'",
@@ -437,7 +456,13 @@ fn hostile_tar_members(t: &Mutex<Tally>) {
         (
             "absolute",
             Box::new(|out, _| {
-                raw_member(out, escape_path("absolute").to_str().unwrap().as_bytes(), tar::EntryType::Regular, b"", b"absolute\n");
+                raw_member(
+                    out,
+                    escape_path("absolute").to_str().unwrap().as_bytes(),
+                    tar::EntryType::Regular,
+                    b"",
+                    b"absolute\n",
+                );
             }),
             "absolute",
         ),
@@ -445,7 +470,9 @@ fn hostile_tar_members(t: &Mutex<Tally>) {
             "symlink",
             Box::new(|out, prefix| {
                 raw_member(out, &[prefix, b"/evil"].concat(), tar::EntryType::Symlink, b"/tmp", b"");
-                let name = [prefix, b"/evil/", escape_path("symlink").file_name().unwrap().to_str().unwrap().as_bytes()].concat();
+                let name =
+                    [prefix, b"/evil/", escape_path("symlink").file_name().unwrap().to_str().unwrap().as_bytes()]
+                        .concat();
                 raw_member(out, &name, tar::EntryType::Regular, b"", b"through a symlink\n");
             }),
             "outside",
@@ -454,7 +481,12 @@ fn hostile_tar_members(t: &Mutex<Tally>) {
             "relative-symlink",
             Box::new(|out, prefix| {
                 raw_member(out, &[prefix, b"/up"].concat(), tar::EntryType::Symlink, b"../../../../../../../tmp", b"");
-                let name = [prefix, b"/up/", escape_path("relative-symlink").file_name().unwrap().to_str().unwrap().as_bytes()].concat();
+                let name = [
+                    prefix,
+                    b"/up/",
+                    escape_path("relative-symlink").file_name().unwrap().to_str().unwrap().as_bytes(),
+                ]
+                .concat();
                 raw_member(out, &name, tar::EntryType::Regular, b"", b"through a relative symlink\n");
             }),
             "outside",
@@ -471,13 +503,22 @@ fn hostile_tar_members(t: &Mutex<Tally>) {
         fs::write(env.w.tape_file(1), bytes).unwrap();
         settle(&env.db);
         let out = env.refused(&["confirm", "1"], 1, "FAILED", Same::Legacy);
-        assert!(stderr(&out).contains("on tape but not in the catalogue") || stderr(&out).contains("outside the target"), "{tag}: {}", describe(&out));
+        assert!(
+            stderr(&out).contains("on tape but not in the catalogue") || stderr(&out).contains("outside the target"),
+            "{tag}: {}",
+            describe(&out)
+        );
         assert_eq!(env.status_of(1), "recorded", "{tag}: a failed confirm marks nothing");
         let target = env.w.data().join("t1");
         let dest = env.root().join("restored");
         let root_before: Vec<_> = fs::read_dir(env.root()).unwrap().map(|e| e.unwrap().file_name()).collect();
-        let out = env.refused(&["restore", target.to_str().unwrap(), "--to", "restored"], 1, "incomplete", Same::Legacy);
-        assert!(stderr(&out).lines().any(|l| l.starts_with("tapeop: refused ") && l.contains(phrase)), "{tag}: {}", describe(&out));
+        let out =
+            env.refused(&["restore", target.to_str().unwrap(), "--to", "restored"], 1, "incomplete", Same::Legacy);
+        assert!(
+            stderr(&out).lines().any(|l| l.starts_with("tapeop: refused ") && l.contains(phrase)),
+            "{tag}: {}",
+            describe(&out)
+        );
         let mut root_after: Vec<_> = fs::read_dir(env.root()).unwrap().map(|e| e.unwrap().file_name()).collect();
         root_after.retain(|n| n != "restored");
         // (The catalogue's -wal/-shm come and go with its connections.)
@@ -487,7 +528,11 @@ fn hostile_tar_members(t: &Mutex<Tally>) {
         let leaked = escaped.exists() || fs::symlink_metadata(&escaped).is_ok();
         let _ = fs::remove_file(&escaped);
         assert!(!leaked, "{tag}: restore wrote {} outside its destination", escaped.display());
-        assert_eq!(fs::read(dest.join("a.txt")).unwrap(), fs::read(target.join("a.txt")).unwrap(), "{tag}: the good files are restored");
+        assert_eq!(
+            fs::read(dest.join("a.txt")).unwrap(),
+            fs::read(target.join("a.txt")).unwrap(),
+            "{tag}: the good files are restored"
+        );
         if tag.contains("symlink") {
             let link = dest.join(if tag == "symlink" { "evil" } else { "up" });
             assert!(fs::read_link(&link).is_err(), "{tag}: an escaping symlink was created");
@@ -552,7 +597,13 @@ fn read_only_catalogue(t: &Mutex<Tally>) {
     env.standard();
     {
         let _ro = Immutable::set(&env.db);
-        for args in [&["open_tape", "T9", "-y"][..], &["-y", "assign"], &["archive"], &["confirm", "1", "--retry"], &["-y", "close_tape", "--force"]] {
+        for args in [
+            &["open_tape", "T9", "-y"][..],
+            &["-y", "assign"],
+            &["archive"],
+            &["confirm", "1", "--retry"],
+            &["-y", "close_tape", "--force"],
+        ] {
             env.refused(args, 1, "readonly database", Same::Bytes);
         }
         env.w.run(&["status"], 0);
@@ -569,7 +620,9 @@ fn read_only_catalogue(t: &Mutex<Tally>) {
         let _ro = ReadOnlyMount::set(&dir);
         // A WAL catalogue cannot even be read where its -shm cannot be
         // made; every command says which catalogue it could not use.
-        for args in [&["status"][..], &["open_tape", "T9", "-y"], &["-y", "assign"], &["archive"], &["confirm", "1", "--retry"]] {
+        for args in
+            [&["status"][..], &["open_tape", "T9", "-y"], &["-y", "assign"], &["archive"], &["confirm", "1", "--retry"]]
+        {
             let mut all = vec!["-c", conf.as_str()];
             all.extend_from_slice(args);
             env.refused(&all, 1, "ro/tape.sqlite", Same::Bytes);
@@ -582,7 +635,9 @@ fn locked_catalogue_and_drive(t: &Mutex<Tally>) {
     env.standard();
     {
         let _held = hold_lock(&env.root().join("tape.sqlite.lock"));
-        for args in [&["archive"][..], &["archive", "--repeat"], &["confirm", "1", "--retry"], &["-y", "import", "t4.txt"]] {
+        for args in
+            [&["archive"][..], &["archive", "--repeat"], &["confirm", "1", "--retry"], &["-y", "import", "t4.txt"]]
+        {
             env.refused(args, 1, "is in use by pid 4242 (archive)", Same::Bytes);
         }
     }
@@ -596,8 +651,14 @@ fn locked_catalogue_and_drive(t: &Mutex<Tally>) {
 }
 
 fn corrupt_and_newer_catalogues(t: &Mutex<Tally>) {
-    let commands: [&[&str]; 6] =
-        [&["status"], &["tapes"], &["archive"], &["confirm", "1", "--retry"], &["-y", "assign"], &["open_tape", "T9", "-y"]];
+    let commands: [&[&str]; 6] = [
+        &["status"],
+        &["tapes"],
+        &["archive"],
+        &["confirm", "1", "--retry"],
+        &["-y", "assign"],
+        &["open_tape", "T9", "-y"],
+    ];
     // Garbage bytes.
     let env = Env::new(t);
     env.standard();
@@ -717,7 +778,10 @@ fn hostile_and_broken_input_is_refused_and_changes_nothing() {
                 loop {
                     let Some((name, f)) = queue.lock().unwrap().pop() else { break };
                     if let Err(p) = catch_unwind(AssertUnwindSafe(|| f(&tally))) {
-                        let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()));
+                        let msg = p
+                            .downcast_ref::<String>()
+                            .cloned()
+                            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()));
                         failures.lock().unwrap().push(format!("{name}: {}", msg.unwrap_or_default()));
                     }
                 }
@@ -744,4 +808,3 @@ fn hostile_and_broken_input_is_refused_and_changes_nothing() {
     assert!(tally.tried >= 60, "{} bad inputs tried", tally.tried);
     assert_eq!(tally.clean, tally.tried);
 }
-

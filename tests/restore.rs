@@ -6,11 +6,11 @@
 //! loaded, a corrupted tape file — with nothing written outside the
 //! destination.
 
+mod common;
 #[path = "support/datatree.rs"]
 mod datatree;
 #[path = "support/world.rs"]
 mod world;
-mod common;
 
 use std::collections::{BTreeMap, HashSet};
 use std::ffi::{OsStr, OsString};
@@ -182,7 +182,9 @@ fn single_files_directories_and_globs_select_only_those() {
     let src = &targets[0];
     let d2 = "long/directory_level_01_padding/directory_level_02_padding";
     let out = w.run(&restore_args(src, &[b"file with spaces.txt", d2.as_bytes()], "one", false), 0);
-    let deep = format!("{d2}/directory_level_03_padding/directory_level_04_padding/directory_level_05_padding/directory_level_06_padding");
+    let deep = format!(
+        "{d2}/directory_level_03_padding/directory_level_04_padding/directory_level_05_padding/directory_level_06_padding"
+    );
     let mut want = vec!["file with spaces.txt".to_string(), "long".into(), "long/directory_level_01_padding".into()];
     let mut p = d2.to_string();
     for level in 2..=6 {
@@ -209,7 +211,10 @@ fn single_files_directories_and_globs_select_only_those() {
     w.run(&restore_args(src, &[b"**/deep*", b"$(touch*"], "deep", false), 0);
     let got = names(&w.root().join("deep"));
     assert!(got.contains(&format!("{deep}/deep file.txt")), "{got:?}");
-    assert!(got.contains(&"$(touch /tmp/pwned)/inside".to_string()), "a glob matching a directory selects below it: {got:?}");
+    assert!(
+        got.contains(&"$(touch /tmp/pwned)/inside".to_string()),
+        "a glob matching a directory selects below it: {got:?}"
+    );
     let touch = ["$(touch ", "$(touch /tmp", "$(touch /tmp/pwned)", "$(touch /tmp/pwned)/inside"];
     assert_eq!(got.iter().filter(|n| !n.starts_with("long")).collect::<Vec<_>>(), touch, "{got:?}");
 
@@ -237,7 +242,10 @@ fn names_that_match_nothing_and_lone_hard_links_fail_the_restore() {
     let (link_name, other) = if link.0.ends_with("hard a") { ("hard a", "hard b") } else { ("hard b", "hard a") };
     let out = w.run(&restore_args(src, &[link_name.as_bytes()], "lone", false), 1);
     let e = stderr(&out);
-    assert!(e.contains(&format!("refused {link_name}: hard link to {other}, which was not restored in this run")), "{e}");
+    assert!(
+        e.contains(&format!("refused {link_name}: hard link to {other}, which was not restored in this run")),
+        "{e}"
+    );
     assert!(!w.root().join("lone").join(link_name).exists());
     w.run(&restore_args(src, &[b"hard ?"], "pair", false), 0);
     let a = fs::metadata(w.root().join("pair/hard a")).unwrap();
@@ -262,7 +270,11 @@ fn existing_files_are_skipped_unless_overwrite() {
     let e = stderr(&out);
     assert!(e.contains("tapeop: skipped a.txt: dest/a.txt already exists (--overwrite replaces it)"), "{e}");
     assert!(e.contains("tapeop: skipped sub/f03.dat"), "{e}");
-    assert!(stdout(&out).contains(&summary(0, 0, 0, 1, "dest", "0 md5 mismatches, 0 refused, 22 skipped (exist)")), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains(&summary(0, 0, 0, 1, "dest", "0 md5 mismatches, 0 refused, 22 skipped (exist)")),
+        "{}",
+        stdout(&out)
+    );
     assert!(e.contains("22 skipped because they exist"), "{e}");
     assert_eq!(fs::read(dest.join("a.txt")).unwrap(), b"local edit\n", "content unchanged");
     assert_eq!(fs::read(&outside).unwrap(), b"not to be touched\n");
@@ -270,7 +282,10 @@ fn existing_files_are_skipped_unless_overwrite() {
     let out = w.run(&restore_args(&t, &[], "dest", true), 0);
     assert!(stdout(&out).contains("0 md5 mismatches, 0 refused, 0 skipped (exist)"), "{}", stdout(&out));
     assert_eq!(datatree::manifest(&dest), datatree::manifest(&t), "replaced");
-    assert!(fs::symlink_metadata(dest.join("sub/f03.dat")).unwrap().is_file(), "the symlink was replaced, not followed");
+    assert!(
+        fs::symlink_metadata(dest.join("sub/f03.dat")).unwrap().is_file(),
+        "the symlink was replaced, not followed"
+    );
     assert_eq!(fs::read(&outside).unwrap(), b"not to be touched\n");
 }
 
@@ -289,7 +304,10 @@ fn wrong_tape_online_or_loaded_is_refused_before_anything_is_written() {
     fs::copy(other.tape_file(0), w.tape_file(0)).unwrap();
     let out = w.run(&restore_args(&t, &[], "dest", false), 1);
     let e = stderr(&out);
-    assert!(e.contains("wrong tape: the target is on tape \"T1\", but the loaded tape's label says \"T1\" (catalogue"), "{e}");
+    assert!(
+        e.contains("wrong tape: the target is on tape \"T1\", but the loaded tape's label says \"T1\" (catalogue"),
+        "{e}"
+    );
     assert!(names(&w.root().join("dest")).is_empty(), "nothing was written");
     assert_eq!(w.count("SELECT COUNT(*) FROM tapeop_history WHERE kind = 'restore' AND outcome = 'failed' AND error LIKE '%wrong tape%'"), 1);
 }
@@ -368,8 +386,11 @@ fn hostile_tape_file_never_writes_outside_the_destination() {
     conn.execute("INSERT INTO targets (name, scanned) VALUES ('/h/t', 1)", []).unwrap();
     let tid = conn.last_insert_rowid();
     for (name, data) in [("ok.txt", &b"fine\n"[..]), ("evil/via_link.txt", b"via\n")] {
-        conn.execute("INSERT INTO files (target_id, name, md5sum, size_kb) VALUES (?1, ?2, ?3, 4)", rusqlite::params![tid, name, common::md5_hex(data)])
-            .unwrap();
+        conn.execute(
+            "INSERT INTO files (target_id, name, md5sum, size_kb) VALUES (?1, ?2, ?3, 4)",
+            rusqlite::params![tid, name, common::md5_hex(data)],
+        )
+        .unwrap();
     }
     conn.execute("INSERT INTO backups (target_id, tape_id, file_number, status) SELECT ?1, id, 0, 'recorded' FROM tapes WHERE name = 'T1'", [tid])
         .unwrap();
@@ -387,7 +408,11 @@ fn hostile_tape_file_never_writes_outside_the_destination() {
     ] {
         assert!(e.contains(&want), "want {want:?} in {e}");
     }
-    assert!(stdout(&out).contains(&summary(2, 9, 0, 0, "dest", "0 md5 mismatches, 6 refused, 0 skipped (exist)")), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains(&summary(2, 9, 0, 0, "dest", "0 md5 mismatches, 6 refused, 0 skipped (exist)")),
+        "{}",
+        stdout(&out)
+    );
     assert_eq!(names(&outside), Vec::<String>::new(), "nothing written outside the destination");
     assert_eq!(names(&dest), vec!["evil", "evil/via_link.txt", "ok.txt", "pre"]);
     assert!(fs::symlink_metadata(dest.join("evil")).unwrap().is_dir(), "a real directory, not the refused symlink");
@@ -415,8 +440,11 @@ fn old_tools_tapes_restore_with_every_md5_checked() {
     assert_eq!(datatree::manifest(&fx.path("t00")), datatree::manifest(&reference), "same bytes as GNU tar extracts");
     assert_eq!(metadata(&fx.path("t00")), metadata(&reference), "same modes and mtimes as GNU tar extracts");
     let conn = fx.sql();
-    let mut stmt = conn.prepare("SELECT f.name, f.md5sum FROM files f JOIN targets t ON t.id = f.target_id WHERE t.name = ?1").unwrap();
-    let rows: Vec<(String, String)> = stmt.query_map([t00], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect();
+    let mut stmt = conn
+        .prepare("SELECT f.name, f.md5sum FROM files f JOIN targets t ON t.id = f.target_id WHERE t.name = ?1")
+        .unwrap();
+    let rows: Vec<(String, String)> =
+        stmt.query_map([t00], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect();
     assert_eq!(rows.len(), 250);
     for (name, md5) in rows {
         assert_eq!(common::md5_file(&fx.path("t00").join(&name)), md5, "{name}");
@@ -439,10 +467,14 @@ fn old_tools_tapes_restore_with_every_md5_checked() {
     assert_eq!(names(&fx.path("glob")), want);
 
     let spaces = "/mnt/act6/actpol/data/season4/edge/e_spaces";
-    fx.run(&["restore", spaces, "file with spaces.txt", "--to", "sp"]).expect_code(0).expect_stdout("Restored 1 files (2000 bytes)");
+    fx.run(&["restore", spaces, "file with spaces.txt", "--to", "sp"])
+        .expect_code(0)
+        .expect_stdout("Restored 1 files (2000 bytes)");
     assert_eq!(names(&fx.path("sp")), vec!["file with spaces.txt"]);
     let amp = "/mnt/act6/actpol/data/season4/edge/e_ampersand";
-    fx.run(&["restore", amp, "amp&name.txt", "--to", "amp"]).expect_code(0).expect_stdout("Restored 1 files (2900 bytes)");
+    fx.run(&["restore", amp, "amp&name.txt", "--to", "amp"])
+        .expect_code(0)
+        .expect_stdout("Restored 1 files (2900 bytes)");
     assert_eq!(names(&fx.path("amp")), vec!["amp&name.txt"]);
 
     fx.run(&["restore", "/mnt/act6/actpol/data/season4/small/t02", "--to", "x"])
@@ -489,12 +521,17 @@ fn legacy_tape_in_st_drive(fx: &common::Fixture) -> (vst::VirtualDrive, std::syn
     let serial = vst::serial();
     assert!(Path::new("/dev/fuse").exists(), "/dev/fuse is missing: this test needs FUSE");
     let files: Vec<Vec<Vec<u8>>> = (0..7)
-        .map(|n| fs::read(fx.path(format!("emu/PUB-T2/file{n:05}.tar"))).unwrap().chunks(10240).map(<[u8]>::to_vec).collect())
+        .map(|n| {
+            fs::read(fx.path(format!("emu/PUB-T2/file{n:05}.tar"))).unwrap().chunks(10240).map(<[u8]>::to_vec).collect()
+        })
         .collect();
     let image = fx.path("PUB-T2.tap");
     vst::write_tap_files(&image, &files).unwrap();
     let drive = vst::VirtualDrive::mount(&image, vst::VstOptions::default()).expect("mounting the virtual drive");
-    let conf = format!("[default]\ndatabase_file = tape.sqlite\ntape_device = {}\nssh_command =\n", drive.device_path().display());
+    let conf = format!(
+        "[default]\ndatabase_file = tape.sqlite\ntape_device = {}\nssh_command =\n",
+        drive.device_path().display()
+    );
     fs::write(fx.path("st.conf"), conf).unwrap();
     (drive, serial)
 }

@@ -5,11 +5,11 @@
 //! never changes the catalogue; the old tool's tapes compare clean and can be
 //! recorded into a new catalogue with the old tool's md5 sums.
 
+mod common;
 #[path = "support/datatree.rs"]
 mod datatree;
 #[path = "support/world.rs"]
 mod world;
-mod common;
 
 use std::fs;
 use std::path::PathBuf;
@@ -94,7 +94,11 @@ fn rebuilt_catalogue_matches_the_original_exactly() {
     let out = w.run(&["scan_tape", "--record-as", "T1"], 1);
     assert!(stderr(&out).contains("a tape named \"T1\" is already in the catalogue"), "{}", stderr(&out));
     let out = w.run(&["scan_tape", "--record-as", "T9"], 1);
-    assert!(stderr(&out).contains("the loaded tape's label says it is tape \"T1\": record it under that name"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the loaded tape's label says it is tape \"T1\": record it under that name"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(w.count("SELECT COUNT(*) FROM tapes WHERE name = 'T9'"), 0);
 }
 
@@ -127,7 +131,10 @@ fn a_target_already_on_another_tape_is_skipped_and_fails_the_scan() {
     let out = w.run(&["scan_tape", "--record-as", "T1"], 1);
     let o = stdout(&out);
     assert!(o.contains(&format!("file 1: recorded {} (20 files)", t1.display())), "{o}");
-    let refused = format!("file 2: NOT recorded: target {} already has a backup on tape \"OTHER\" (file 7, recorded); not recorded twice", t2.display());
+    let refused = format!(
+        "file 2: NOT recorded: target {} already has a backup on tape \"OTHER\" (file 7, recorded); not recorded twice",
+        t2.display()
+    );
     assert!(o.contains(&refused), "{o}");
     assert!(stderr(&out).contains("tape \"T1\": tape files 2 were not recorded"), "{}", stderr(&out));
     assert_eq!(w.count("SELECT COUNT(*) FROM backups b JOIN tapes t ON t.id = b.tape_id WHERE t.name = 'T1'"), 1);
@@ -154,12 +161,20 @@ fn compare_mode_passes_then_names_the_corrupted_file_and_changes_nothing() {
     assert!(o.contains(&format!("file 1: {}: 1 differences\n  md5 mismatch (catalogue ", t1.display())), "{o}");
     assert!(o.contains("): sub/f07.dat\n"), "{o}");
     assert!(o.contains(&format!("file 2: {}: OK", t2.display())), "{o}");
-    assert!(stderr(&out).contains("tape \"T1\": 1 tape files differ from the catalogue (files 1); the catalogue was not changed"), "{}", stderr(&out));
+    assert!(
+        stderr(&out)
+            .contains("tape \"T1\": 1 tape files differ from the catalogue (files 1); the catalogue was not changed"),
+        "{}",
+        stderr(&out)
+    );
 
     fs::remove_file(w.tape_file(2)).unwrap();
     let out = w.run(&["scan_tape"], 1);
     let o = stdout(&out);
-    assert!(o.contains(&format!("file 2: {}: in the catalogue (confirmed), but the tape ends after file 1", t2.display())), "{o}");
+    assert!(
+        o.contains(&format!("file 2: {}: in the catalogue (confirmed), but the tape ends after file 1", t2.display())),
+        "{o}"
+    );
     assert!(stderr(&out).contains("(files 1, 2)"), "{}", stderr(&out));
     assert_eq!(snapshot(), before, "compare mode never changes the catalogue");
 }
@@ -169,12 +184,19 @@ fn old_tools_tapes_compare_clean_and_record_with_the_old_md5s() {
     let fx = common::Fixture::new();
     let md5 = fx.db_md5();
     let run = fx.run(&["scan_tape"]);
-    run.expect_code(0).expect_stdout("The tape has no tapeop label").expect_stdout("Tape \"PUB-T2\": all 7 tape files match the catalogue.");
+    run.expect_code(0)
+        .expect_stdout("The tape has no tapeop label")
+        .expect_stdout("Tape \"PUB-T2\": all 7 tape files match the catalogue.");
     assert_eq!(run.stdout.matches(": OK (").count(), 7, "{}", run.stdout);
-    assert!(run.stdout.contains("file 5: /mnt/act6/actpol/data/season4/small/t00: OK (250 files match)"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("file 5: /mnt/act6/actpol/data/season4/small/t00: OK (250 files match)"),
+        "{}",
+        run.stdout
+    );
     assert_eq!(fx.db_md5(), md5, "the legacy catalogue is not touched");
 
-    fs::write(fx.path("new.conf"), "[default]\ndatabase_file = new.sqlite\nssh_command =\nemulator_dir = emu/PUB-T2\n").unwrap();
+    fs::write(fx.path("new.conf"), "[default]\ndatabase_file = new.sqlite\nssh_command =\nemulator_dir = emu/PUB-T2\n")
+        .unwrap();
     assert!(!fx.path("new.sqlite").exists(), "scan_tape --record-as creates a lost catalogue");
     let run = fx.run(&["-c", "new.conf", "scan_tape", "--record-as", "PUB-T2"]);
     run.expect_code(0).expect_stdout("Tape \"PUB-T2\": 7 tape files recorded, 0 not.");
@@ -185,14 +207,18 @@ fn old_tools_tapes_compare_clean_and_record_with_the_old_md5s() {
          JOIN tapes p ON p.id = b.tape_id WHERE p.name = 'PUB-T2' AND b.status IN ('recorded', 'confirmed') ORDER BY 1, 2",
     );
     let new = Connection::open(fx.path("new.sqlite")).unwrap();
-    let mut new_rows = lines(&new, "SELECT t.name, f.name, f.md5sum FROM files f JOIN targets t ON t.id = f.target_id ORDER BY 1, 2");
+    let mut new_rows =
+        lines(&new, "SELECT t.name, f.name, f.md5sum FROM files f JOIN targets t ON t.id = f.target_id ORDER BY 1, 2");
     let empty_dir = "/mnt/act6/actpol/data/season4/edge/e_emptydir | empty_sub | directory".to_string();
     assert!(new_rows.contains(&empty_dir), "tapeop records empty directories as import does");
     new_rows.retain(|r| *r != empty_dir);
     assert_eq!(new_rows.len(), 2 + 1 + 2 + 2 + 2 + 250 + 250);
     assert_eq!(new_rows, old_rows);
     let nested = lines(&new, "SELECT c.name, p.name FROM targets c JOIN targets p ON p.id = c.parent_id");
-    assert_eq!(nested, vec!["/mnt/act6/actpol/data/season4/edge/e_nested/child | /mnt/act6/actpol/data/season4/edge/e_nested"]);
+    assert_eq!(
+        nested,
+        vec!["/mnt/act6/actpol/data/season4/edge/e_nested/child | /mnt/act6/actpol/data/season4/edge/e_nested"]
+    );
 
     fs::copy(fx.path("tape.conf.PUB-T1"), fx.path("tape.conf")).unwrap();
     fx.run(&["activate_tape", "PUB-T1"]).expect_code(0);
@@ -208,7 +234,9 @@ fn an_old_tape_in_a_st_drive_compares_clean_and_records() {
     let _serial = vst::serial();
     assert!(std::path::Path::new("/dev/fuse").exists(), "/dev/fuse is missing: this test needs FUSE");
     let files: Vec<Vec<Vec<u8>>> = (0..7)
-        .map(|n| fs::read(fx.path(format!("emu/PUB-T2/file{n:05}.tar"))).unwrap().chunks(10240).map(<[u8]>::to_vec).collect())
+        .map(|n| {
+            fs::read(fx.path(format!("emu/PUB-T2/file{n:05}.tar"))).unwrap().chunks(10240).map(<[u8]>::to_vec).collect()
+        })
         .collect();
     let image = fx.path("PUB-T2.tap");
     vst::write_tap_files(&image, &files).unwrap();

@@ -47,10 +47,8 @@ fn require_tools() {
         "/dev/fuse is missing: these tests need FUSE (apt-get install fuse3; modprobe fuse)"
     );
     for tool in ["mt", "tar", "md5sum"] {
-        let found = Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .output()
-            .is_ok_and(|o| o.status.success());
+        let found =
+            Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().is_ok_and(|o| o.status.success());
         assert!(found, "`{tool}` is not installed: these tests need it (mt comes from mt-st)");
     }
 }
@@ -202,9 +200,13 @@ impl Rig {
             image: self.image(),
             backups: self.w.backups(),
             history: self.history(),
-            tape_info: self.w.sql().query_row("SELECT COUNT(*), COALESCE(SUM(full), 0) FROM tapeop_tape_info", [], |r| {
-                Ok(format!("{} tapes, {} full", r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
-            }).unwrap(),
+            tape_info: self
+                .w
+                .sql()
+                .query_row("SELECT COUNT(*), COALESCE(SUM(full), 0) FROM tapeop_tape_info", [], |r| {
+                    Ok(format!("{} tapes, {} full", r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+                })
+                .unwrap(),
             logins: self.sshd.as_ref().map_or(0, Sshd::connections),
         }
     }
@@ -227,8 +229,6 @@ struct Snapshot {
     tape_info: String,
     logins: usize,
 }
-
-
 
 /// Deterministic bytes, different for each seed.
 fn bytes(len: usize, seed: u64) -> Vec<u8> {
@@ -393,7 +393,8 @@ fn mt_and_tar_read_the_tape_as_tapeop_wrote_it() {
     assert_eq!(String::from_utf8_lossy(&list.stdout), "TAPEOP-LABEL.txt\n");
     rig.mt(&["rewind"]);
     let label = String::from_utf8(rig.tar(&["-xO"], w.root()).stdout).unwrap();
-    let id: String = w.sql().query_row("SELECT value FROM tapeop_meta WHERE key = 'catalogue_id'", [], |r| r.get(0)).unwrap();
+    let id: String =
+        w.sql().query_row("SELECT value FROM tapeop_meta WHERE key = 'catalogue_id'", [], |r| r.get(0)).unwrap();
     assert!(label.starts_with("tapeop tape label v1\ntape: T1\nserial: S1\n"), "{label}");
     assert_contains(&label, &format!("catalogue: {id}\n"));
 
@@ -466,7 +467,13 @@ fn drive_inside_the_tape_file_at_the_append_point_is_not_at_the_append_point() {
     rig.two_of_three_archived();
     // Another program's file after the catalogue's end of data (file 3).
     rig.mt(&["eod"]);
-    let out = Command::new("tar").current_dir(w.root()).args(["-b", "512", "-c", "-f"]).arg(rig.dev()).arg("list.txt").output().unwrap();
+    let out = Command::new("tar")
+        .current_dir(w.root())
+        .args(["-b", "512", "-c", "-f"])
+        .arg(rig.dev())
+        .arg("list.txt")
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", describe(&out));
     rig.mt(&["rewind"]);
     rig.mt(&["fsf", "3"]);
@@ -496,11 +503,8 @@ fn refusals_leave_the_tape_and_the_catalogue_untouched() {
     rig.conf_device(&rewinding, "");
     for args in [&["archive", "--repeat"][..], &["confirm", "1"], &["drive"]] {
         let out = rig.run(args, 1);
-        let want = format!(
-            "{} is a rewinding device: every close would rewind; use {}",
-            rewinding.display(),
-            dev.display()
-        );
+        let want =
+            format!("{} is a rewinding device: every close would rewind; use {}", rewinding.display(), dev.display());
         assert_contains(&out, &want);
         rig.assert_unchanged(&before, "rewinding device");
     }
@@ -599,7 +603,7 @@ fn early_warning_in_a_target_marks_the_tape_full_and_the_next_tape_takes_it() {
     assert_eq!(backup_of(w, &small), (1, "confirmed".to_string()));
     let out = rig.run(&["close_tape", "-y"], 0);
     assert_contains(&out, "Found 1 jobs to dissociate.");
-    assert_eq!(tapes_row(w, "T1")[1..], ["." , "S1", "1", "closed"]);
+    assert_eq!(tapes_row(w, "T1")[1..], [".", "S1", "1", "closed"]);
 
     let image_t1 = rig.image();
     w.run(&["open_tape", "T2", "--serial", "S2", "--online", "-y"], 0);
@@ -611,7 +615,10 @@ fn early_warning_in_a_target_marks_the_tape_full_and_the_next_tape_takes_it() {
     let out = rig.run(&["archive", "--repeat"], 1);
     assert_contains(
         &out,
-        &format!("tape \"T2\" has nothing written in the catalogue, but {} holds 3 tape files: wrong tape, or a used one", rig.dev().display()),
+        &format!(
+            "tape \"T2\" has nothing written in the catalogue, but {} holds 3 tape files: wrong tape, or a used one",
+            rig.dev().display()
+        ),
     );
     rig.assert_unchanged(&before, "T1 loaded for T2");
 
@@ -703,7 +710,10 @@ fn a_drive_that_stops_short_of_a_filemark_is_caught() {
     let before = rig.snapshot();
     rig.drive.inject_fsf_short();
     let out = rig.run(&["confirm", "2"], 1);
-    assert_contains(&out, &format!("{}: position mismatch: asked for file 2, drive reports file 1 block 0", rig.dev().display()));
+    assert_contains(
+        &out,
+        &format!("{}: position mismatch: asked for file 2, drive reports file 1 block 0", rig.dev().display()),
+    );
     assert_eq!(w.backups(), before.backups, "nothing marked");
     assert!(rig.image() == before.image);
     let last = rig.history().pop().unwrap();
@@ -746,7 +756,8 @@ fn a_wrong_tape_is_refused_and_the_override_writes_anyway() {
     // A tape named T1 too, but labelled for another catalogue.
     rig.load("other.tap", VstOptions::default());
     let other = World::new();
-    let text = format!("[default]\ndatabase_file = tape.sqlite\ntape_device = {}\nssh_command =\n", rig.dev().display());
+    let text =
+        format!("[default]\ndatabase_file = tape.sqlite\ntape_device = {}\nssh_command =\n", rig.dev().display());
     fs::write(other.root().join("tape.conf"), text).unwrap();
     let theirs = make_target(&other, "theirs", 500);
     let list = other.list("list.txt", &[theirs]);
@@ -754,12 +765,15 @@ fn a_wrong_tape_is_refused_and_the_override_writes_anyway() {
     other.run(&["open_tape", "T1", "--serial", "S1", "--online", "-y"], 0);
     other.run(&["-y", "assign"], 0);
     other.run(&["archive", "--repeat"], 40);
-    let their_id: String = other.sql().query_row("SELECT value FROM tapeop_meta WHERE key = 'catalogue_id'", [], |r| r.get(0)).unwrap();
+    let their_id: String =
+        other.sql().query_row("SELECT value FROM tapeop_meta WHERE key = 'catalogue_id'", [], |r| r.get(0)).unwrap();
     let before = rig.snapshot();
     let out = rig.run(&["archive"], 1);
     assert_contains(
         &out,
-        &format!("wrong tape: the catalogue's online tape is \"T1\", but the loaded tape's label says \"T1\" (catalogue {their_id})"),
+        &format!(
+            "wrong tape: the catalogue's online tape is \"T1\", but the loaded tape's label says \"T1\" (catalogue {their_id})"
+        ),
     );
     rig.assert_unchanged(&before, "another catalogue's tape");
 
@@ -820,8 +834,10 @@ fn a_duplicated_config_key_is_not_silently_read_as_its_first_value() {
     rig.w.run(&["open_tape", "T1", "--serial", "S1", "--online", "-y"], 0);
     let out = rig.w.output(&["drive"]);
     let text = stdout(&out) + &stderr(&out);
-    let used_last = out.status.code() == Some(0) && text.contains(&format!("Drive:           {}\n", rig.dev().display()));
-    let named_duplicate = out.status.code() == Some(1) && text.contains("tape_device") && !text.contains("/dev/nst0 does not exist");
+    let used_last =
+        out.status.code() == Some(0) && text.contains(&format!("Drive:           {}\n", rig.dev().display()));
+    let named_duplicate =
+        out.status.code() == Some(1) && text.contains("tape_device") && !text.contains("/dev/nst0 does not exist");
     assert!(used_last || named_duplicate, "tape.conf with tape_device twice: {:?}\n{text}", out.status);
 }
 

@@ -26,14 +26,9 @@ fn require_tools() {
         "/dev/fuse is missing: these tests need FUSE (apt-get install fuse3; modprobe fuse)"
     );
     for tool in ["mt", "dd", "tar"] {
-        let found = Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        assert!(
-            found,
-            "`{tool}` is not installed: these tests need it (mt comes from mt-st)"
-        );
+        let found =
+            Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().is_ok_and(|o| o.status.success());
+        assert!(found, "`{tool}` is not installed: these tests need it (mt comes from mt-st)");
     }
 }
 
@@ -59,11 +54,7 @@ impl Rig {
         let image = dir.path().join("tape.tap");
         vst::write_tap(&image, items).expect("writing the tape image");
         let drive = VirtualDrive::mount(&image, opts).expect("mounting the virtual drive");
-        Rig {
-            drive,
-            dir,
-            _serial: serial,
-        }
+        Rig { drive, dir, _serial: serial }
     }
 
     fn dev(&self) -> PathBuf {
@@ -77,21 +68,12 @@ impl Rig {
     /// `mt -f DEV args...`, which must succeed; returns its stdout.
     fn mt(&self, args: &[&str]) -> String {
         let out = self.mt_raw(args);
-        assert!(
-            out.status.success(),
-            "mt {args:?} failed: {}",
-            describe(&out)
-        );
+        assert!(out.status.success(), "mt {args:?} failed: {}", describe(&out));
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     fn mt_raw(&self, args: &[&str]) -> Output {
-        Command::new("mt")
-            .arg("-f")
-            .arg(self.dev())
-            .args(args)
-            .output()
-            .expect("running mt")
+        Command::new("mt").arg("-f").arg(self.dev()).args(args).output().expect("running mt")
     }
 
     /// File and block number as `mt status` prints them.
@@ -108,11 +90,7 @@ impl Rig {
     }
 
     fn open_rw(&self) -> File {
-        OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(self.dev())
-            .expect("opening the drive")
+        OpenOptions::new().read(true).write(true).open(self.dev()).expect("opening the drive")
     }
 
     fn open_ro(&self) -> File {
@@ -125,19 +103,12 @@ impl Rig {
 
     fn record_sizes(&self) -> Vec<Vec<usize>> {
         let files = self.drive.files().expect("reading the image");
-        files
-            .iter()
-            .map(|f| f.iter().map(Vec::len).collect())
-            .collect()
+        files.iter().map(|f| f.iter().map(Vec::len).collect()).collect()
     }
 }
 
-
-
 fn run(cmd: &mut Command) -> Output {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
+    let out = cmd.output().unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
     assert!(out.status.success(), "{cmd:?} failed: {}", describe(&out));
     out
 }
@@ -156,8 +127,7 @@ fn pattern(len: usize, seed: u32) -> Vec<u8> {
 }
 
 fn errno(e: &std::io::Error) -> i32 {
-    e.raw_os_error()
-        .unwrap_or_else(|| panic!("not an OS error: {e}"))
+    e.raw_os_error().unwrap_or_else(|| panic!("not an OS error: {e}"))
 }
 
 fn file_of(records: &[Vec<u8>]) -> Vec<TapItem> {
@@ -177,22 +147,13 @@ fn dd_writes_one_record_per_write_and_close_adds_a_filemark() {
         .arg(format!("if={}", rig.path("in").display()))
         .arg(format!("of={}", rig.dev().display()))
         .arg("bs=256k"));
-    assert_eq!(
-        rig.record_sizes(),
-        vec![vec![262_144, 262_144, 262_144, 100_000]]
-    );
+    assert_eq!(rig.record_sizes(), vec![vec![262_144, 262_144, 262_144, 100_000]]);
     assert_eq!(rig.mt_position(), (1, 0));
     assert!(rig.mt_bits().contains(&"EOF".to_string()));
     rig.mt(&["rewind"]);
-    let back = run(Command::new("dd")
-        .arg(format!("if={}", rig.dev().display()))
-        .arg("bs=1M"));
+    let back = run(Command::new("dd").arg(format!("if={}", rig.dev().display())).arg("bs=1M"));
     assert_eq!(back.stdout, input);
-    assert_eq!(
-        rig.mt_position(),
-        (1, 0),
-        "dd stops after reading the filemark"
-    );
+    assert_eq!(rig.mt_position(), (1, 0), "dd stops after reading the filemark");
 }
 
 #[test]
@@ -204,30 +165,19 @@ fn tar_archives_listed_after_rewind_and_fsf() {
         std::fs::write(tree.join(dir).join(file), pattern(len, len as u32)).unwrap();
     }
     for dir in ["a", "b"] {
-        run(Command::new("tar")
-            .current_dir(&tree)
-            .args(["-b", "512", "-cf"])
-            .arg(rig.dev())
-            .arg(dir));
+        run(Command::new("tar").current_dir(&tree).args(["-b", "512", "-cf"]).arg(rig.dev()).arg(dir));
     }
     assert_eq!(rig.mt_position(), (2, 0));
     let sizes = rig.record_sizes();
     assert_eq!(sizes.len(), 2);
-    assert!(
-        sizes.iter().flatten().all(|&s| s == 262_144),
-        "tar -b 512 writes 256 KiB records: {sizes:?}"
-    );
+    assert!(sizes.iter().flatten().all(|&s| s == 262_144), "tar -b 512 writes 256 KiB records: {sizes:?}");
     rig.mt(&["rewind"]);
     rig.mt(&["fsf", "1"]);
     assert_eq!(rig.mt_position(), (1, 0));
-    let list = run(Command::new("tar")
-        .args(["-b", "512", "-tf"])
-        .arg(rig.dev()));
+    let list = run(Command::new("tar").args(["-b", "512", "-tf"]).arg(rig.dev()));
     assert_eq!(String::from_utf8_lossy(&list.stdout), "b/\nb/three\n");
     rig.mt(&["rewind"]);
-    let list = run(Command::new("tar")
-        .args(["-b", "512", "-tvf"])
-        .arg(rig.dev()));
+    let list = run(Command::new("tar").args(["-b", "512", "-tvf"]).arg(rig.dev()));
     let names: Vec<String> = String::from_utf8_lossy(&list.stdout)
         .lines()
         .map(|l| l.split_whitespace().last().unwrap_or_default().to_string())
@@ -236,14 +186,8 @@ fn tar_archives_listed_after_rewind_and_fsf() {
     let out = rig.path("out");
     std::fs::create_dir(&out).unwrap();
     rig.mt(&["rewind"]);
-    run(Command::new("tar")
-        .current_dir(&out)
-        .args(["-b", "512", "-xf"])
-        .arg(rig.dev()));
-    assert_eq!(
-        std::fs::read(out.join("a/two")).unwrap(),
-        pattern(400_000, 400_000)
-    );
+    run(Command::new("tar").current_dir(&out).args(["-b", "512", "-xf"]).arg(rig.dev()));
+    assert_eq!(std::fs::read(out.join("a/two")).unwrap(), pattern(400_000, 400_000));
 }
 
 #[test]
@@ -256,11 +200,7 @@ fn short_read_buffer_fails_with_enomem_and_moves_past_the_record() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("Cannot allocate memory"),
-        "{}",
-        describe(&out)
-    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Cannot allocate memory"), "{}", describe(&out));
     assert_eq!(rig.mt_position(), (0, 1), "the head moved past the record");
     rig.mt(&["bsr", "1"]);
     let mut f = rig.open_ro();
@@ -280,35 +220,19 @@ fn end_of_data_reads_zero_then_eio_and_fsf_into_blank_tape_fails() {
         assert_eq!(f.read(&mut buf).unwrap(), 1000);
         assert_eq!(f.read(&mut buf).unwrap(), 0, "the filemark");
         assert_eq!(f.read(&mut buf).unwrap(), 0, "end of data, first read");
-        assert_eq!(
-            errno(&f.read(&mut buf).unwrap_err()),
-            libc::EIO,
-            "end of data, second read"
-        );
+        assert_eq!(errno(&f.read(&mut buf).unwrap_err()), libc::EIO, "end of data, second read");
     }
     rig.mt(&["rewind"]);
     rig.mt(&["eod"]);
     assert_eq!(rig.mt_position(), (1, 0));
-    assert!(
-        rig.mt_bits().contains(&"EOD".to_string()),
-        "{:?}",
-        rig.mt_bits()
-    );
+    assert!(rig.mt_bits().contains(&"EOD".to_string()), "{:?}", rig.mt_bits());
     {
         let mut f = rig.open_ro();
-        assert_eq!(
-            errno(&f.read(&mut buf).unwrap_err()),
-            libc::EIO,
-            "read after MTEOM"
-        );
+        assert_eq!(errno(&f.read(&mut buf).unwrap_err()), libc::EIO, "read after MTEOM");
     }
     rig.mt(&["rewind"]);
     let out = rig.mt_raw(&["fsf", "3"]);
-    assert!(
-        !out.status.success(),
-        "fsf into blank tape must fail: {}",
-        describe(&out)
-    );
+    assert!(!out.status.success(), "fsf into blank tape must fail: {}", describe(&out));
     assert_eq!(rig.mt_position(), (1, 0), "left at end of data");
 }
 
@@ -322,10 +246,7 @@ fn a_child_closing_an_inherited_descriptor_writes_no_filemark() {
     run(&mut Command::new("true"));
     assert_eq!(f.write(b"second").unwrap(), 6);
     drop(f);
-    assert_eq!(
-        rig.items(),
-        file_of(&[b"first".to_vec(), b"second".to_vec()])
-    );
+    assert_eq!(rig.items(), file_of(&[b"first".to_vec(), b"second".to_vec()]));
 }
 
 #[test]
@@ -355,17 +276,9 @@ fn mt_spacing_matches_st() {
     rig.mt(&["fsf", "3"]);
     assert_eq!(rig.mt_position(), (3, 0));
     rig.mt(&["bsf", "1"]);
-    assert_eq!(
-        rig.mt_position(),
-        (2, -1),
-        "MTBSF leaves the block number unknown"
-    );
+    assert_eq!(rig.mt_position(), (2, -1), "MTBSF leaves the block number unknown");
     rig.mt(&["bsfm", "1"]);
-    assert_eq!(
-        rig.mt_position(),
-        (2, 0),
-        "MTBSFM lands at the start of the file"
-    );
+    assert_eq!(rig.mt_position(), (2, 0), "MTBSFM lands at the start of the file");
     rig.mt(&["fsr", "2"]);
     assert_eq!(rig.mt_position(), (2, 2));
     rig.mt(&["bsr", "1"]);
@@ -381,11 +294,7 @@ fn mt_spacing_matches_st() {
     assert_eq!(rig.mt_position(), (6, 0));
     assert_eq!(rig.record_sizes().len(), 6);
     let tell = rig.mt(&["tell"]);
-    assert_eq!(
-        tell.trim(),
-        "At block 14.",
-        "8 records and 6 filemarks before the head"
-    );
+    assert_eq!(tell.trim(), "At block 14.", "8 records and 6 filemarks before the head");
 }
 
 #[test]
@@ -393,10 +302,7 @@ fn rewinding_twin_rewinds_on_close() {
     let rig = Rig::with_tape(&file_of(&[pattern(10, 1)]), VstOptions::default());
     run(Command::new("dd")
         .arg("if=/dev/zero")
-        .arg(format!(
-            "of={}",
-            rig.drive.rewinding_device_path().display()
-        ))
+        .arg(format!("of={}", rig.drive.rewinding_device_path().display()))
         .args(["bs=4k", "count=1", "conv=notrunc"]));
     assert_eq!(rig.mt_position(), (0, 0));
     assert_eq!(rig.record_sizes(), vec![vec![4096]]);
@@ -405,26 +311,12 @@ fn rewinding_twin_rewinds_on_close() {
 #[test]
 fn write_protected_tape_refuses_writers() {
     let records = vec![pattern(500, 3)];
-    let rig = Rig::with_tape(
-        &file_of(&records),
-        VstOptions {
-            write_protected: true,
-            ..Default::default()
-        },
-    );
+    let rig = Rig::with_tape(&file_of(&records), VstOptions { write_protected: true, ..Default::default() });
     let err = OpenOptions::new().write(true).open(rig.dev()).unwrap_err();
     assert_eq!(errno(&err), libc::EROFS);
-    assert!(
-        rig.mt_bits().contains(&"WR_PROT".to_string()),
-        "{:?}",
-        rig.mt_bits()
-    );
+    assert!(rig.mt_bits().contains(&"WR_PROT".to_string()), "{:?}", rig.mt_bits());
     let out = rig.mt_raw(&["weof", "1"]);
-    assert!(
-        !out.status.success(),
-        "mt weof on a protected tape: {}",
-        describe(&out)
-    );
+    assert!(!out.status.success(), "mt weof on a protected tape: {}", describe(&out));
     let mut f = OpenOptions::new()
         .read(true)
         .write(true)
@@ -440,10 +332,7 @@ fn write_protected_tape_refuses_writers() {
 
 #[test]
 fn early_warning_gives_enospc_then_alternates() {
-    let rig = Rig::new(VstOptions {
-        capacity: Some(1_000_000),
-        ..Default::default()
-    });
+    let rig = Rig::new(VstOptions { capacity: Some(1_000_000), ..Default::default() });
     let record = pattern(262_144, 5);
     let mut f = rig.open_rw();
     let mut outcomes = Vec::new();
@@ -454,20 +343,11 @@ fn early_warning_gives_enospc_then_alternates() {
         });
     }
     let enospc = -libc::ENOSPC;
-    assert_eq!(
-        outcomes,
-        [
-            262_144, 262_144, 262_144, 262_144, enospc, 262_144, enospc, 262_144
-        ]
-    );
+    assert_eq!(outcomes, [262_144, 262_144, 262_144, 262_144, enospc, 262_144, enospc, 262_144]);
     drop(f);
     assert_eq!(rig.record_sizes(), vec![vec![262_144; 6]]);
     rig.mt(&["eod"]);
-    assert!(
-        rig.mt_bits().contains(&"EOT".to_string()),
-        "{:?}",
-        rig.mt_bits()
-    );
+    assert!(rig.mt_bits().contains(&"EOT".to_string()), "{:?}", rig.mt_bits());
 }
 
 #[test]
@@ -478,21 +358,14 @@ fn a_second_open_is_busy() {
     assert_eq!(errno(&err), libc::EBUSY);
     let out = rig.mt_raw(&["status"]);
     assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("Device or resource busy"),
-        "{}",
-        describe(&out)
-    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Device or resource busy"), "{}", describe(&out));
     drop(first);
     assert_eq!(rig.mt_position(), (0, 0), "free again after close");
 }
 
 #[test]
 fn empty_drive_reports_door_open() {
-    let rig = Rig::new(VstOptions {
-        loaded: false,
-        ..Default::default()
-    });
+    let rig = Rig::new(VstOptions { loaded: false, ..Default::default() });
     let err = File::open(rig.dev()).unwrap_err();
     assert_eq!(errno(&err), libc::ENOMEDIUM);
     let f = OpenOptions::new()
@@ -507,22 +380,10 @@ fn empty_drive_reports_door_open() {
     rig.mt(&["offline"]);
     // mt-st opens with O_NONBLOCK for status: an empty drive shows DR_OPEN.
     assert_eq!(rig.mt_position(), (-1, -1));
-    assert!(
-        rig.mt_bits().contains(&"DR_OPEN".to_string()),
-        "{:?}",
-        rig.mt_bits()
-    );
-    assert!(
-        !rig.mt_bits().contains(&"ONLINE".to_string()),
-        "{:?}",
-        rig.mt_bits()
-    );
+    assert!(rig.mt_bits().contains(&"DR_OPEN".to_string()), "{:?}", rig.mt_bits());
+    assert!(!rig.mt_bits().contains(&"ONLINE".to_string()), "{:?}", rig.mt_bits());
     let out = rig.mt_raw(&["rewind"]);
-    assert!(
-        !out.status.success(),
-        "rewind with no tape: {}",
-        describe(&out)
-    );
+    assert!(!out.status.success(), "rewind with no tape: {}", describe(&out));
 }
 
 #[test]
@@ -537,21 +398,13 @@ fn records_up_to_max_record_survive_whole_from_unaligned_buffers() {
         assert_eq!(f.write(&record[1..]).unwrap(), max);
         assert_eq!(f.write(&record[1..max]).unwrap(), max - 1);
         let err = f.write(&record).unwrap_err();
-        assert_eq!(
-            errno(&err),
-            libc::EINVAL,
-            "a record above the bound is refused, not split"
-        );
+        assert_eq!(errno(&err), libc::EINVAL, "a record above the bound is refused, not split");
     }
     assert_eq!(rig.record_sizes(), vec![vec![max, max - 1]]);
     rig.mt(&["rewind"]);
     let mut f = rig.open_ro();
     let mut buf = vec![0u8; (4 << 20) + 1];
-    assert_eq!(
-        f.read(&mut buf[1..]).unwrap(),
-        max,
-        "a large buffer gets exactly one record"
-    );
+    assert_eq!(f.read(&mut buf[1..]).unwrap(), max, "a large buffer gets exactly one record");
     assert_eq!(&buf[1..=max], &record[1..]);
     assert_eq!(f.read(&mut buf[1..]).unwrap(), max - 1);
     assert_eq!(f.read(&mut buf[1..]).unwrap(), 0);
@@ -559,24 +412,14 @@ fn records_up_to_max_record_survive_whole_from_unaligned_buffers() {
 
 #[test]
 fn without_raising_the_page_limit_the_bound_follows_it() {
-    let opts = VstOptions {
-        max_record: 4 << 20,
-        raise_page_limit: false,
-        ..Default::default()
-    };
+    let opts = VstOptions { max_record: 4 << 20, raise_page_limit: false, ..Default::default() };
     let rig = Rig::new(opts);
     let limits = rig.drive.limits();
     let sysctl = std::fs::read_to_string(vst::MAX_PAGES_LIMIT_SYSCTL).expect("reading the sysctl");
     let pages: usize = sysctl.trim().parse().unwrap();
     assert_eq!(limits.max_pages_limit, pages);
-    assert_eq!(
-        limits.max_pages,
-        pages.min((4 << 20) / limits.page_size + 1)
-    );
-    assert_eq!(
-        limits.max_record,
-        (4 << 20).min((limits.max_pages - 1) * limits.page_size)
-    );
+    assert_eq!(limits.max_pages, pages.min((4 << 20) / limits.page_size + 1));
+    assert_eq!(limits.max_record, (4 << 20).min((limits.max_pages - 1) * limits.page_size));
     let max = limits.max_record;
     let record = pattern(max + 2, 4);
     let mut f = rig.open_rw();
@@ -607,16 +450,9 @@ fn image_round_trip_and_odd_lengths() {
     assert_eq!(f.read(&mut buf).unwrap(), 3);
     assert_eq!(f.write(b"xyz").unwrap(), 3);
     drop(f);
-    let expect = vec![
-        TapItem::Record(pattern(3, 1)),
-        TapItem::Record(b"xyz".to_vec()),
-        TapItem::Filemark,
-    ];
+    let expect = vec![TapItem::Record(pattern(3, 1)), TapItem::Record(b"xyz".to_vec()), TapItem::Filemark];
     assert_eq!(rig.items(), expect);
-    assert_eq!(
-        vst::tap_files(&rig.drive.image_path()).unwrap(),
-        vec![vec![pattern(3, 1), b"xyz".to_vec()]]
-    );
+    assert_eq!(vst::tap_files(&rig.drive.image_path()).unwrap(), vec![vec![pattern(3, 1), b"xyz".to_vec()]]);
 }
 
 #[test]

@@ -32,9 +32,21 @@ impl Emulator {
     /// Open the emulator directory (it must exist).
     pub fn open(dir: &Path, access: Access, capacity: Option<u64>, block_size: usize) -> Result<Emulator> {
         if !dir.is_dir() {
-            bail!("emulator_dir {} is not a directory: create it (mkdir -p) or fix emulator_dir in tape.conf", dir.display());
+            bail!(
+                "emulator_dir {} is not a directory: create it (mkdir -p) or fix emulator_dir in tape.conf",
+                dir.display()
+            );
         }
-        Ok(Emulator { dir: dir.to_path_buf(), access, capacity, block_size, current: 0, reader: None, writer: None, used: 0 })
+        Ok(Emulator {
+            dir: dir.to_path_buf(),
+            access,
+            capacity,
+            block_size,
+            current: 0,
+            reader: None,
+            writer: None,
+            used: 0,
+        })
     }
 
     fn files(&self) -> u64 {
@@ -78,7 +90,12 @@ impl Drive for Emulator {
         self.writer = None;
         let path = file_path(&self.dir, n);
         let file = File::open(&path).with_context(|| {
-            format!("cannot position {} at file {n}: {} does not exist (end of data is file {})", self.name(), path.display(), self.files())
+            format!(
+                "cannot position {} at file {n}: {} does not exist (end of data is file {})",
+                self.name(),
+                path.display(),
+                self.files()
+            )
         })?;
         self.reader = Some(file);
         self.current = n;
@@ -98,7 +115,11 @@ impl Drive for Emulator {
         }
         self.used = self.bytes_before(n)?;
         let path = file_path(&self.dir, n);
-        let file = OpenOptions::new().write(true).create(true).truncate(true).open(&path)
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
             .with_context(|| format!("cannot write {}", path.display()))?;
         self.reader = None;
         self.writer = Some(file);
@@ -130,7 +151,11 @@ impl Drive for Emulator {
 
     fn read_record(&mut self, buf: &mut Vec<u8>) -> Result<usize> {
         if crate::fault::fires("drive-read-eio") {
-            bail!("reading tape file {} of {}: Input/output error (os error 5) (injected)", self.current, self.dir.display());
+            bail!(
+                "reading tape file {} of {}: Input/output error (os error 5) (injected)",
+                self.current,
+                self.dir.display()
+            );
         }
         let Some(r) = self.reader.as_mut() else { return Ok(0) };
         buf.resize(self.block_size.max(64 * 1024), 0);

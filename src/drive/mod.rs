@@ -121,9 +121,9 @@ pub enum Access {
 pub fn open(spec: &DriveSpec, access: Access, block_size: usize) -> Result<Box<dyn Drive>> {
     match spec {
         DriveSpec::Device(path) => Ok(Box::new(st::StDrive::open(path, access, block_size)?)),
-        DriveSpec::Emulator { dir, capacity } => Ok(Box::new(emulator::Emulator::open(
-            dir, access, *capacity, block_size,
-        )?)),
+        DriveSpec::Emulator { dir, capacity } => {
+            Ok(Box::new(emulator::Emulator::open(dir, access, *capacity, block_size)?))
+        }
     }
 }
 
@@ -154,7 +154,11 @@ pub fn report(config: &crate::config::Config, out: &mut dyn std::io::Write) -> R
     writeln!(out, "Write-protected: {}", if st.write_protected { "yes" } else { "no" })?;
     writeln!(out, "File number:     {}", opt(st.file_number))?;
     writeln!(out, "Block number:    {}", opt(st.block_number))?;
-    writeln!(out, "Block size:      {}", st.block_size.map_or("variable".to_string(), |b| format!("{b} bytes (fixed)")))?;
+    writeln!(
+        out,
+        "Block size:      {}",
+        st.block_size.map_or("variable".to_string(), |b| format!("{b} bytes (fixed)"))
+    )?;
     let flags: Vec<&str> = [(st.bot, "BOT"), (st.eof, "EOF"), (st.eod, "EOD"), (st.eot, "EOT")]
         .iter()
         .filter(|(on, _)| *on)

@@ -115,10 +115,7 @@ pub const MTIOCGET: u64 = nix::request_code_read!(b'm', 2, std::mem::size_of::<M
 
 /// Run one tape operation (`MTIOCTOP`): `op` (an `MT*` code) `count` times.
 pub fn mt_op(fd: BorrowedFd<'_>, op: c_short, count: c_int) -> nix::Result<()> {
-    let arg = MtOp {
-        mt_op: op,
-        mt_count: count,
-    };
+    let arg = MtOp { mt_op: op, mt_count: count };
     // SAFETY: `fd` is a descriptor borrowed for this call, and `arg` is a
     // live, properly laid out `struct mtop` that the kernel only reads
     // (`_IOW` of exactly its size) during the call.

@@ -58,10 +58,7 @@ impl StDrive {
         };
         let status = drive.mtget().map_err(|e| match e {
             Errno::ENOTTY | Errno::EINVAL => {
-                anyhow!(
-                    "{} is not a tape device (it does not answer MTIOCGET: {e})",
-                    path.display()
-                )
+                anyhow!("{} is not a tape device (it does not answer MTIOCGET: {e})", path.display())
             }
             e => anyhow!(e).context(format!("{}: reading the drive status", path.display())),
         })?;
@@ -76,9 +73,7 @@ impl StDrive {
     fn check_loaded(&self, status: &MtGet) -> Result<()> {
         match unusable(status.mt_gstat, self.access) {
             None => Ok(()),
-            Some(error) => {
-                Err(anyhow!(error).context(format!("tape drive {}", self.path.display())))
-            }
+            Some(error) => Err(anyhow!(error).context(format!("tape drive {}", self.path.display()))),
         }
     }
 
@@ -92,18 +87,12 @@ impl StDrive {
 
     /// The drive status, with the device named in the error.
     fn get(&self) -> Result<MtGet> {
-        self.mtget().with_context(|| {
-            format!(
-                "{}: reading the drive status (MTIOCGET)",
-                self.path.display()
-            )
-        })
+        self.mtget().with_context(|| format!("{}: reading the drive status (MTIOCGET)", self.path.display()))
     }
 
     /// Run a tape operation, naming it and the device in the error.
     fn op_ctx(&self, op: c_short, count: c_int, what: &str) -> Result<()> {
-        self.op(op, count)
-            .with_context(|| format!("{}: {what}", self.path.display()))
+        self.op(op, count).with_context(|| format!("{}: {what}", self.path.display()))
     }
 
     /// "file F block B" as the drive reports it now, for error messages.
@@ -129,8 +118,7 @@ impl StDrive {
             Ok(())
         } else {
             let back = cur - target + 1;
-            let what =
-                format!("spacing back {back} filemarks (MTBSFM) from file {cur} to file {n}");
+            let what = format!("spacing back {back} filemarks (MTBSFM) from file {cur} to file {n}");
             self.op_ctx(mtio::MTBSFM, count(back)?, &what)
         }
     }
@@ -139,10 +127,7 @@ impl StDrive {
         if to <= from {
             return Ok(());
         }
-        let what = format!(
-            "spacing forward {} filemarks (MTFSF) from file {from} to file {to}",
-            to - from
-        );
+        let what = format!("spacing forward {} filemarks (MTFSF) from file {from} to file {to}", to - from);
         self.op_ctx(mtio::MTFSF, count(to - from)?, &what)
     }
 
@@ -165,11 +150,7 @@ impl StDrive {
                 MAX_READ_BUFFER >> 20
             );
         }
-        self.op_ctx(
-            mtio::MTBSR,
-            1,
-            "stepping back over a record larger than the read buffer",
-        )?;
+        self.op_ctx(mtio::MTBSR, 1, "stepping back over a record larger than the read buffer")?;
         self.read_size = (len * 2).min(MAX_READ_BUFFER);
         Ok(())
     }
@@ -217,18 +198,13 @@ fn refuse_rewinding(path: &Path) -> Result<()> {
         (st && minor & ST_NO_REWIND_BIT == 0).then_some(minor)
     });
     let suggestion = if is_rewinding_name(name) {
-        path.with_file_name(format!("n{name}"))
-            .display()
-            .to_string()
+        path.with_file_name(format!("n{name}")).display().to_string()
     } else if let Some(minor) = rewinding_minor {
         non_rewinding_node(minor)
     } else {
         return Ok(());
     };
-    bail!(
-        "{} is a rewinding device: every close would rewind; use {suggestion}",
-        path.display()
-    )
+    bail!("{} is a rewinding device: every close would rewind; use {suggestion}", path.display())
 }
 
 /// The `/dev` name of the non-rewinding twin of st minor `minor`, from sysfs.
@@ -236,10 +212,7 @@ fn non_rewinding_node(minor: u64) -> String {
     let twin = minor | ST_NO_REWIND_BIT;
     std::fs::read_link(format!("/sys/dev/char/{ST_MAJOR}:{twin}"))
         .ok()
-        .and_then(|link| {
-            link.file_name()
-                .map(|n| format!("/dev/{}", n.to_string_lossy()))
-        })
+        .and_then(|link| link.file_name().map(|n| format!("/dev/{}", n.to_string_lossy())))
         .unwrap_or_else(|| format!("the non-rewinding device (char {ST_MAJOR}:{twin})"))
 }
 
@@ -249,9 +222,7 @@ fn is_rewinding_name(name: &str) -> bool {
         return false;
     };
     let digits = rest.trim_end_matches(['l', 'm', 'a']);
-    rest.len() - digits.len() <= 1
-        && !digits.is_empty()
-        && digits.bytes().all(|b| b.is_ascii_digit())
+    rest.len() - digits.len() <= 1 && !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Open the device node, turning the st driver's refusals into typed errors.
@@ -265,9 +236,7 @@ fn open_device(path: &Path, access: Access) -> Result<File> {
             (Some(Errno::EROFS), _) if access == Access::Write => {
                 anyhow!(DriveError::WriteProtected).context(format!("tape drive {shown}"))
             }
-            (Some(Errno::ENOMEDIUM), _) => {
-                anyhow!(DriveError::NotLoaded).context(format!("tape drive {shown}"))
-            }
+            (Some(Errno::ENOMEDIUM), _) => anyhow!(DriveError::NotLoaded).context(format!("tape drive {shown}")),
             (Some(Errno::EBUSY), _) => {
                 anyhow!("{shown} is busy: another program has the drive open")
             }
@@ -310,10 +279,7 @@ impl Drive for StDrive {
 
     fn begin_write(&mut self, n: u64) -> Result<()> {
         if self.access != Access::Write {
-            bail!(
-                "{}: opened read-only, cannot write file {n}",
-                self.path.display()
-            );
+            bail!("{}: opened read-only, cannot write file {n}", self.path.display());
         }
         let Err(seek_error) = self.seek_file(n) else {
             return Ok(());
@@ -338,12 +304,7 @@ impl Drive for StDrive {
     fn write_record(&mut self, data: &[u8]) -> Result<()> {
         match self.file.write(data) {
             Ok(n) if n == data.len() => Ok(()),
-            Ok(n) => bail!(
-                "{}: short write at {}: {n} of {} bytes",
-                self.path.display(),
-                self.position(),
-                data.len()
-            ),
+            Ok(n) => bail!("{}: short write at {}: {n} of {} bytes", self.path.display(), self.position(), data.len()),
             Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => {
                 // Past early warning st allows every other write: retry once.
                 let written = matches!(self.file.write(data), Ok(n) if n == data.len());
@@ -359,13 +320,8 @@ impl Drive for StDrive {
     }
 
     fn write_filemark(&mut self) -> Result<()> {
-        self.op(mtio::MTWEOF, 1).with_context(|| {
-            format!(
-                "{}: writing a filemark at {}",
-                self.path.display(),
-                self.position()
-            )
-        })
+        self.op(mtio::MTWEOF, 1)
+            .with_context(|| format!("{}: writing a filemark at {}", self.path.display(), self.position()))
     }
 
     fn read_record(&mut self, buf: &mut Vec<u8>) -> Result<usize> {
@@ -399,10 +355,7 @@ impl Drive for StDrive {
         self.op_ctx(mtio::MTEOM, 1, "spacing to end of data to count files")?;
         let status = self.get()?;
         let fileno = u64::try_from(status.mt_fileno).map_err(|_| {
-            anyhow!(
-                "{}: the drive does not know the file number at end of data (fast EOM?)",
-                self.path.display()
-            )
+            anyhow!("{}: the drive does not know the file number at end of data (fast EOM?)", self.path.display())
         })?;
         // Records after the last filemark make an unterminated last file.
         Ok(fileno + u64::from(status.mt_blkno > 0))
@@ -437,9 +390,7 @@ mod tests {
 
     /// `n` records of `size` bytes, each filled with a byte naming file and record.
     fn records(file: u8, n: u8, size: usize) -> Vec<Vec<u8>> {
-        (0..n)
-            .map(|r| vec![file.wrapping_mul(16).wrapping_add(r); size])
-            .collect()
+        (0..n).map(|r| vec![file.wrapping_mul(16).wrapping_add(r); size]).collect()
     }
 
     /// A tempdir and a virtual drive mounted over a tape holding `files`.
@@ -452,9 +403,7 @@ mod tests {
     }
 
     fn five_files() -> Vec<Vec<Vec<u8>>> {
-        (0..5)
-            .map(|f| records(f, 3, 1000 + usize::from(f)))
-            .collect()
+        (0..5).map(|f| records(f, 3, 1000 + usize::from(f))).collect()
     }
 
     fn drive_error(err: &anyhow::Error) -> Option<DriveError> {
@@ -532,15 +481,11 @@ mod tests {
         let mut d = StDrive::open(&vd.device_path(), Access::Read, 0).unwrap();
         let err = d.seek_file(4).unwrap_err();
         assert!(
-            err.to_string()
-                .ends_with("position mismatch: asked for file 4, drive reports file 2 block 0"),
+            err.to_string().ends_with("position mismatch: asked for file 4, drive reports file 2 block 0"),
             "{err:#}"
         );
         let chain = format!("{err:#}");
-        assert!(
-            chain.contains("spacing forward 4 filemarks (MTFSF) from file 0 to file 4"),
-            "{chain}"
-        );
+        assert!(chain.contains("spacing forward 4 filemarks (MTFSF) from file 0 to file 4"), "{chain}");
         assert!(chain.contains("EIO"), "{chain}");
     }
 
@@ -550,16 +495,8 @@ mod tests {
         let image = dir.path().join("tape.tap");
         let vd = VirtualDrive::mount(&image, VstOptions::default()).unwrap();
         let big = vd.limits().max_record;
-        assert!(
-            big > 2 * MIN_READ_BUFFER,
-            "the drive must allow records above 512 KiB"
-        );
-        let file = vec![
-            vec![1u8; big],
-            vec![2u8; 600_000],
-            vec![3u8; 3],
-            vec![4u8; 300_000],
-        ];
+        assert!(big > 2 * MIN_READ_BUFFER, "the drive must allow records above 512 KiB");
+        let file = vec![vec![1u8; big], vec![2u8; 600_000], vec![3u8; 3], vec![4u8; 300_000]];
         drop(vd);
         vst::write_tap_files(&image, std::slice::from_ref(&file)).unwrap();
         let vd = VirtualDrive::mount(&image, VstOptions::default()).unwrap();
@@ -573,20 +510,13 @@ mod tests {
         assert!(d.read_size >= big, "buffer grew to {}", d.read_size);
         assert_eq!(d.read_record(&mut buf).unwrap(), 0, "filemark");
         assert_eq!(d.read_record(&mut buf).unwrap(), 0, "end of data");
-        assert_eq!(
-            d.read_record(&mut buf).unwrap(),
-            0,
-            "EIO after end of data reads as 0"
-        );
+        assert_eq!(d.read_record(&mut buf).unwrap(), 0, "EIO after end of data reads as 0");
         assert_eq!(at(&mut d), (Some(1), Some(0)));
     }
 
     #[test]
     fn write_record_reports_end_of_medium_at_early_warning() {
-        let opts = VstOptions {
-            capacity: Some(1 << 20),
-            ..VstOptions::default()
-        };
+        let opts = VstOptions { capacity: Some(1 << 20), ..VstOptions::default() };
         let (_dir, vd) = drive_with(&[], opts);
         let mut d = StDrive::open(&vd.device_path(), Access::Write, 256 * 1024).unwrap();
         d.begin_write(0).unwrap();
@@ -596,10 +526,7 @@ mod tests {
         }
         let err = d.write_record(&record).unwrap_err();
         assert_eq!(drive_error(&err), Some(DriveError::EndOfMedium), "{err:#}");
-        assert!(
-            err.to_string().ends_with("the record after it was written"),
-            "{err}"
-        );
+        assert!(err.to_string().ends_with("the record after it was written"), "{err}");
         assert!(d.status().unwrap().eot);
         d.write_filemark().unwrap();
         drop(d);
@@ -621,11 +548,7 @@ mod tests {
         d.write_record(b"replaces files 1 to 3").unwrap();
         d.write_filemark().unwrap();
         let err = d.begin_write(5).unwrap_err();
-        assert!(
-            err.to_string()
-                .starts_with("cannot write file 5: end of data is at file 2 block 0"),
-            "{err:#}"
-        );
+        assert!(err.to_string().starts_with("cannot write file 5: end of data is at file 2 block 0"), "{err:#}");
         drop(d);
         let expect = vec![files[0].clone(), vec![b"replaces files 1 to 3".to_vec()]];
         assert_eq!(vd.files().unwrap(), expect);
@@ -647,11 +570,7 @@ mod tests {
         let (_dir, vd) = drive_with(&five_files(), VstOptions::default());
         let mut d = StDrive::open(&vd.device_path(), Access::Read, 0).unwrap();
         let err = d.begin_write(0).unwrap_err();
-        assert!(
-            err.to_string()
-                .ends_with("opened read-only, cannot write file 0"),
-            "{err}"
-        );
+        assert!(err.to_string().ends_with("opened read-only, cannot write file 0"), "{err}");
     }
 
     #[test]
@@ -681,10 +600,7 @@ mod tests {
         );
         assert_eq!(err.to_string(), want);
         let err = StDrive::open(Path::new("/dev/st3"), Access::Write, 0).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "/dev/st3 is a rewinding device: every close would rewind; use /dev/nst3"
-        );
+        assert_eq!(err.to_string(), "/dev/st3 is a rewinding device: every close would rewind; use /dev/nst3");
     }
 
     #[test]
@@ -704,53 +620,31 @@ mod tests {
         std::fs::write(&plain, b"not a tape").unwrap();
         for access in [Access::Read, Access::Write] {
             let err = StDrive::open(&plain, access, 0).unwrap_err();
-            let want = format!(
-                "{} is not a tape device (it does not answer MTIOCGET: ",
-                plain.display()
-            );
+            let want = format!("{} is not a tape device (it does not answer MTIOCGET: ", plain.display());
             assert!(err.to_string().starts_with(&want), "{err}");
         }
         assert_eq!(std::fs::read(&plain).unwrap(), b"not a tape");
         let err = StDrive::open(dir.path(), Access::Read, 0).unwrap_err();
         assert!(err.to_string().contains("is not a tape device"), "{err}");
         let err = StDrive::open(dir.path(), Access::Write, 0).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            format!(
-                "{} is not a tape device (it is a directory)",
-                dir.path().display()
-            )
-        );
+        assert_eq!(err.to_string(), format!("{} is not a tape device (it is a directory)", dir.path().display()));
         let err = StDrive::open(&dir.path().join("nst9"), Access::Read, 0).unwrap_err();
         assert!(err.to_string().ends_with("nst9 does not exist"), "{err}");
     }
 
     #[test]
     fn missing_and_write_protected_tapes_are_typed_errors() {
-        let opts = VstOptions {
-            loaded: false,
-            ..VstOptions::default()
-        };
+        let opts = VstOptions { loaded: false, ..VstOptions::default() };
         let (_dir, vd) = drive_with(&[], opts);
         let err = StDrive::open(&vd.device_path(), Access::Read, 0).unwrap_err();
         assert_eq!(drive_error(&err), Some(DriveError::NotLoaded), "{err:#}");
-        let want = format!(
-            "tape drive {}: no tape loaded in the drive",
-            vd.device_path().display()
-        );
+        let want = format!("tape drive {}: no tape loaded in the drive", vd.device_path().display());
         assert_eq!(format!("{err:#}"), want);
 
-        let opts = VstOptions {
-            write_protected: true,
-            ..VstOptions::default()
-        };
+        let opts = VstOptions { write_protected: true, ..VstOptions::default() };
         let (_dir, vd) = drive_with(&five_files(), opts);
         let err = StDrive::open(&vd.device_path(), Access::Write, 0).unwrap_err();
-        assert_eq!(
-            drive_error(&err),
-            Some(DriveError::WriteProtected),
-            "{err:#}"
-        );
+        assert_eq!(drive_error(&err), Some(DriveError::WriteProtected), "{err:#}");
         let mut d = StDrive::open(&vd.device_path(), Access::Read, 0).unwrap();
         assert!(d.status().unwrap().write_protected);
     }
@@ -759,17 +653,11 @@ mod tests {
     fn status_bits_map_to_typed_errors_and_drive_status() {
         let online = mtio::GMT_ONLINE;
         assert_eq!(unusable(online, Access::Write), None);
-        assert_eq!(
-            unusable(mtio::GMT_DR_OPEN, Access::Read),
-            Some(DriveError::NotLoaded)
-        );
+        assert_eq!(unusable(mtio::GMT_DR_OPEN, Access::Read), Some(DriveError::NotLoaded));
         assert_eq!(unusable(0, Access::Read), Some(DriveError::NotLoaded));
         let protected = online | mtio::GMT_WR_PROT;
         assert_eq!(unusable(protected, Access::Read), None);
-        assert_eq!(
-            unusable(protected, Access::Write),
-            Some(DriveError::WriteProtected)
-        );
+        assert_eq!(unusable(protected, Access::Write), Some(DriveError::WriteProtected));
         let raw = MtGet {
             mt_dsreg: (0x60 << mtio::MT_ST_DENSITY_SHIFT) | 512,
             mt_gstat: online | mtio::GMT_EOF | mtio::GMT_EOD | mtio::GMT_EOT,
@@ -794,10 +682,7 @@ mod tests {
         let (_dir, vd) = drive_with(&[], VstOptions::default());
         let _first = StDrive::open(&vd.device_path(), Access::Read, 0).unwrap();
         let err = StDrive::open(&vd.device_path(), Access::Read, 0).unwrap_err();
-        let want = format!(
-            "{} is busy: another program has the drive open",
-            vd.device_path().display()
-        );
+        let want = format!("{} is busy: another program has the drive open", vd.device_path().display());
         assert_eq!(err.to_string(), want);
     }
 }

@@ -261,8 +261,7 @@ pub fn tar_members(data: &[u8]) -> Vec<(String, usize, usize, u8)> {
         }
         let name_end = h[..100].iter().position(|&b| b == 0).unwrap_or(100);
         let name = String::from_utf8_lossy(&h[..name_end]).into_owned();
-        let size_field: String =
-            h[124..136].iter().take_while(|&&b| b != 0).map(|&b| b as char).collect::<String>();
+        let size_field: String = h[124..136].iter().take_while(|&&b| b != 0).map(|&b| b as char).collect::<String>();
         let size = usize::from_str_radix(size_field.trim(), 8).unwrap_or(0);
         let ty = h[156];
         out.push((name, off + 512, size, ty));

@@ -33,13 +33,8 @@ pub const RANDOM_SIZE: usize = 3 * 1024 * 1024;
 /// Relative names (under `root`) of the target directories, in the order
 /// `make_awkward_tree` returns them. None contains a newline or a comma, so
 /// each fits on one line of a config file; the hostile bytes are inside.
-pub const TARGETS: [&str; 5] = [
-    "space dir",
-    "odd 'single' \"double\" & ; \\ é 日本",
-    "$(touch /tmp/pwned)",
-    "parent",
-    "parent/child",
-];
+pub const TARGETS: [&str; 5] =
+    ["space dir", "odd 'single' \"double\" & ; \\ é 日本", "$(touch /tmp/pwned)", "parent", "parent/child"];
 
 /// Builds the awkward tree under `root` (created if needed) and returns the
 /// target directories as absolute paths (see [`TARGETS`]). The third target
@@ -51,10 +46,7 @@ pub fn make_awkward_tree(root: &Path) -> Vec<PathBuf> {
     fill_main(&targets[0]);
     write(&targets[1].join("inside odd"), b"odd target content\n");
     write(&targets[1].join("it's here"), b"quoted\n");
-    write(
-        &targets[2].join("not executed"),
-        b"the target path looks like a command\n",
-    );
+    write(&targets[2].join("not executed"), b"the target path looks like a command\n");
     write(&targets[3].join("parent file"), b"parent\n");
     write(&targets[4].join("child file"), b"child\n");
     targets
@@ -92,18 +84,13 @@ fn awkward_names(dir: &Path) {
     }
     let injected = dir.join("$(touch /tmp/pwned)");
     mkdirs(&injected);
-    write(
-        &injected.join("inside"),
-        b"a dir path that looks like a command\n",
-    );
+    write(&injected.join("inside"), b"a dir path that looks like a command\n");
 }
 
 /// A path over 100 bytes through directories, and a single name over 100
 /// bytes: both need GNU long names (or ustar prefix) in tar.
 fn long_paths(dir: &Path) {
-    let deep = (1..=6).fold(dir.join("long"), |p, i| {
-        p.join(format!("directory_level_{i:02}_padding"))
-    });
+    let deep = (1..=6).fold(dir.join("long"), |p, i| p.join(format!("directory_level_{i:02}_padding")));
     mkdirs(&deep);
     write(&deep.join("deep file.txt"), b"deep\n");
     let long_name = format!("{}.txt", "long_file_name_".repeat(12));
@@ -152,11 +139,8 @@ fn write(path: &Path, content: &[u8]) {
 pub fn md5_of(path: impl AsRef<Path>) -> String {
     let path = path.as_ref();
     let file = fs::File::open(path).unwrap_or_else(|e| panic!("open {path:?}: {e}"));
-    let out = Command::new("md5sum")
-        .stdin(file)
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("md5sum is needed (coreutils)");
+    let out =
+        Command::new("md5sum").stdin(file).stderr(Stdio::inherit()).output().expect("md5sum is needed (coreutils)");
     assert!(out.status.success(), "md5sum failed on {path:?}");
     let text = String::from_utf8(out.stdout).unwrap();
     text.split_whitespace().next().unwrap().to_string()
@@ -192,12 +176,7 @@ fn describe(path: &Path) -> String {
     } else if kind.is_symlink() {
         format!("symlink -> {}", fs::read_link(path).unwrap().display())
     } else if kind.is_file() {
-        format!(
-            "file {} {} links={}",
-            meta.len(),
-            md5_of(path),
-            meta.nlink()
-        )
+        format!("file {} {} links={}", meta.len(), md5_of(path), meta.nlink())
     } else if kind.is_fifo() {
         "fifo".to_string()
     } else {

@@ -49,10 +49,7 @@ impl Sshd {
     pub fn start() -> Sshd {
         require_openssh();
         ensure_privsep_dir();
-        let dir = tempfile::Builder::new()
-            .prefix("sshd-test-")
-            .tempdir()
-            .unwrap();
+        let dir = tempfile::Builder::new().prefix("sshd-test-").tempdir().unwrap();
         make_keys(dir.path());
         let mut failures = Vec::new();
         for _ in 0..PORT_ATTEMPTS {
@@ -62,10 +59,7 @@ impl Sshd {
                 Err(why) => failures.push(why),
             }
         }
-        panic!(
-            "sshd did not start after {PORT_ATTEMPTS} ports:\n{}",
-            failures.join("\n")
-        );
+        panic!("sshd did not start after {PORT_ATTEMPTS} ports:\n{}", failures.join("\n"));
     }
 
     /// The `ssh_command` config value that logs in to this server as root.
@@ -171,12 +165,7 @@ impl Sshd {
 
     /// Wraps a listening sshd and waits for a first successful login.
     fn ready(dir: tempfile::TempDir, child: Child, port: u16) -> Sshd {
-        let mut sshd = Sshd {
-            dir,
-            port,
-            child: Some(child),
-            baseline: 0,
-        };
+        let mut sshd = Sshd { dir, port, child: Some(child), baseline: 0 };
         let deadline = Instant::now() + READY_DEADLINE;
         loop {
             let out = sshd.ssh("true");
@@ -185,10 +174,7 @@ impl Sshd {
             }
             if Instant::now() > deadline || !sshd.is_running() {
                 let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-                panic!(
-                    "ssh login to test sshd failed: {stderr}\n{}",
-                    diagnostics(sshd.dir())
-                );
+                panic!("ssh login to test sshd failed: {stderr}\n{}", diagnostics(sshd.dir()));
             }
             thread::sleep(POLL_PAUSE);
         }
@@ -277,12 +263,9 @@ fn sshd_config(dir: &Path, port: u16) -> String {
 /// Whether this sshd knows `PerSourcePenalties` (OpenSSH 9.8 and later).
 fn has_source_penalties() -> bool {
     let out = Command::new(SSHD).arg("-V").output().expect(MISSING);
-    let text =
-        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    let text = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
     let version = text.split("OpenSSH_").nth(1).unwrap_or("");
-    let mut nums = version
-        .split(|c: char| !c.is_ascii_digit())
-        .map(|n| n.parse::<u32>().unwrap_or(0));
+    let mut nums = version.split(|c: char| !c.is_ascii_digit()).map(|n| n.parse::<u32>().unwrap_or(0));
     let (major, minor) = (nums.next().unwrap_or(0), nums.next().unwrap_or(0));
     (major, minor) >= (9, 8)
 }
@@ -342,8 +325,7 @@ fn descendants(root: u32) -> Vec<u32> {
 fn process_table() -> Vec<(u32, u32)> {
     let entries = fs::read_dir("/proc").expect("/proc is needed to stop sshd sessions");
     let pids = entries.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok());
-    pids.filter_map(|pid| Some((pid, live_parent(pid)?)))
-        .collect()
+    pids.filter_map(|pid| Some((pid, live_parent(pid)?))).collect()
 }
 
 /// The parent of `pid` from /proc/PID/stat, or `None` if gone or a zombie.

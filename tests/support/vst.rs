@@ -67,9 +67,9 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 use fuser::{
-    Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, INodeNo, IoctlFlags,
-    KernelConfig, LockOwner, OpenFlags, ReplyAttr, ReplyData, ReplyDirectory, ReplyEmpty,
-    ReplyEntry, ReplyIoctl, ReplyOpen, ReplyWrite, Request, TimeOrNow, WriteFlags,
+    Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, INodeNo, IoctlFlags, KernelConfig, LockOwner,
+    OpenFlags, ReplyAttr, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyIoctl, ReplyOpen, ReplyWrite,
+    Request, TimeOrNow, WriteFlags,
 };
 
 /// File name of the non-rewinding device inside the mount.
@@ -147,13 +147,7 @@ pub struct VstOptions {
 
 impl Default for VstOptions {
     fn default() -> Self {
-        VstOptions {
-            capacity: None,
-            write_protected: false,
-            loaded: true,
-            max_record: 1 << 20,
-            raise_page_limit: true,
-        }
+        VstOptions { capacity: None, write_protected: false, loaded: true, max_record: 1 << 20, raise_page_limit: true }
     }
 }
 
@@ -208,24 +202,12 @@ impl VirtualDrive {
         require_fuse()?;
         let limits = negotiate_limits(&opts)?;
         let tape = Arc::new(Mutex::new(Tape::load(image, &opts, limits.max_record)?));
-        let fs = VstFs {
-            tape: tape.clone(),
-            max_write: limits.max_write as u32,
-        };
+        let fs = VstFs { tape: tape.clone(), max_write: limits.max_write as u32 };
         let mut config = fuser::Config::default();
-        config.mount_options = vec![
-            fuser::MountOption::FSName("vst".into()),
-            fuser::MountOption::NoAtime,
-        ];
+        config.mount_options = vec![fuser::MountOption::FSName("vst".into()), fuser::MountOption::NoAtime];
         let session = fuser::spawn_mount(fs, mountpoint, &config)
             .with_context(|| format!("mounting the virtual drive on {}", mountpoint.display()))?;
-        Ok(VirtualDrive {
-            session: Some(session),
-            mountpoint: mountpoint.to_path_buf(),
-            tempdir: None,
-            tape,
-            limits,
-        })
+        Ok(VirtualDrive { session: Some(session), mountpoint: mountpoint.to_path_buf(), tempdir: None, tape, limits })
     }
 
     /// Path of the non-rewinding device (`MOUNT/nst0`).
@@ -337,10 +319,7 @@ impl Drop for VirtualDrive {
         };
         if session.umount_and_join().is_err() {
             // Still busy (a descriptor left open): detach it lazily.
-            let _ = std::process::Command::new("umount")
-                .arg("-l")
-                .arg(&self.mountpoint)
-                .status();
+            let _ = std::process::Command::new("umount").arg("-l").arg(&self.mountpoint).status();
         }
     }
 }
@@ -380,9 +359,7 @@ pub fn page_size() -> usize {
 }
 
 fn read_page_limit() -> Option<usize> {
-    std::fs::read_to_string(MAX_PAGES_LIMIT_SYSCTL)
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
+    std::fs::read_to_string(MAX_PAGES_LIMIT_SYSCTL).ok().and_then(|s| s.trim().parse().ok())
 }
 
 /// Work out (and if allowed, make room for) the largest whole record.
@@ -403,13 +380,7 @@ fn negotiate_limits(opts: &VstOptions) -> Result<Limits> {
     let limit = read_page_limit().unwrap_or(DEFAULT_MAX_PAGES_LIMIT);
     let max_pages = wanted_pages.min(limit);
     let max_record = wanted.min((max_pages - 1) * page);
-    Ok(Limits {
-        page_size: page,
-        max_pages_limit: limit,
-        max_pages,
-        max_write: max_pages * page,
-        max_record,
-    })
+    Ok(Limits { page_size: page, max_pages_limit: limit, max_pages, max_write: max_pages * page, max_record })
 }
 
 /// Where the head is, as numbers cached per tape element.
@@ -428,12 +399,7 @@ struct Mark {
 impl Mark {
     fn after(self, len: u32) -> Mark {
         if len == 0 {
-            Mark {
-                offset: self.offset + 4,
-                fileno: self.fileno + 1,
-                blkno: 0,
-                bytes: self.bytes,
-            }
+            Mark { offset: self.offset + 4, fileno: self.fileno + 1, blkno: 0, bytes: self.bytes }
         } else {
             Mark {
                 offset: self.offset + 8 + u64::from(len) + u64::from(len & 1),
@@ -511,11 +477,8 @@ impl Tape {
             .truncate(false)
             .open(path)
             .with_context(|| format!("opening tape image {}", path.display()))?;
-        let (items, end) =
-            scan_image(&image).with_context(|| format!("reading tape image {}", path.display()))?;
-        image
-            .set_len(end.offset)
-            .with_context(|| format!("trimming tape image {}", path.display()))?;
+        let (items, end) = scan_image(&image).with_context(|| format!("reading tape image {}", path.display()))?;
+        image.set_len(end.offset).with_context(|| format!("trimming tape image {}", path.display()))?;
         Ok(Tape {
             image,
             image_path: path.to_path_buf(),
@@ -550,11 +513,7 @@ impl Tape {
             return (-1, -1);
         }
         let mark = self.mark_at(self.pos);
-        let blkno = if self.blk_unknown {
-            -1
-        } else {
-            mark.blkno as i32
-        };
+        let blkno = if self.blk_unknown { -1 } else { mark.blkno as i32 };
         (mark.fileno as i32, blkno)
     }
 
@@ -585,20 +544,12 @@ impl Tape {
     }
 
     fn ready(&self) -> Result<(), Errnum> {
-        if self.loaded {
-            Ok(())
-        } else {
-            Err(libc::ENOMEDIUM)
-        }
+        if self.loaded { Ok(()) } else { Err(libc::ENOMEDIUM) }
     }
 
     fn writable(&self) -> Result<(), Errnum> {
         self.ready()?;
-        if self.write_protected {
-            Err(libc::EACCES)
-        } else {
-            Ok(())
-        }
+        if self.write_protected { Err(libc::EACCES) } else { Ok(()) }
     }
 
     /// Drop everything from the head on, in memory and in the image.
@@ -620,13 +571,8 @@ impl Tape {
             }
             frame.extend_from_slice(&len.to_le_bytes());
         }
-        self.image
-            .write_all_at(&frame, self.end.offset)
-            .map_err(|_| libc::EIO)?;
-        self.items.push(Item {
-            len,
-            mark: self.end,
-        });
+        self.image.write_all_at(&frame, self.end.offset).map_err(|_| libc::EIO)?;
+        self.items.push(Item { len, mark: self.end });
         self.end = self.end.after(len);
         self.pos = self.items.len();
         self.blk_unknown = false;
@@ -658,8 +604,7 @@ impl Tape {
     }
 
     fn past_early_warning(&self) -> bool {
-        self.capacity
-            .is_some_and(|cap| self.mark_at(self.pos).bytes >= cap)
+        self.capacity.is_some_and(|cap| self.mark_at(self.pos).bytes >= cap)
     }
 
     fn write_filemarks(&mut self, count: i32) -> Result<(), Errnum> {
@@ -698,9 +643,7 @@ impl Tape {
             return Err(libc::ENOMEM);
         }
         let mut data = vec![0; item.len as usize];
-        self.image
-            .read_exact_at(&mut data, item.mark.offset + 4)
-            .map_err(|_| libc::EIO)?;
+        self.image.read_exact_at(&mut data, item.mark.offset + 4).map_err(|_| libc::EIO)?;
         Ok(data)
     }
 
@@ -781,11 +724,7 @@ impl Tape {
     }
 
     fn space_filemarks_forward(&mut self, count: i32) -> Result<(), Errnum> {
-        let count = if count > 0 && std::mem::take(&mut self.fsf_short) {
-            count - 1
-        } else {
-            count
-        };
+        let count = if count > 0 && std::mem::take(&mut self.fsf_short) { count - 1 } else { count };
         for _ in 0..count {
             let next = (self.pos..self.items.len()).find(|&i| self.is_filemark(i));
             match next {
@@ -949,21 +888,14 @@ fn scan_image(image: &File) -> Result<(Vec<Item>, Mark)> {
             break; // SIMH end-of-medium marker: nothing after it counts.
         }
         if len & 0xFF00_0000 != 0 {
-            bail!(
-                "record class {:#x} at byte {} is not supported",
-                len >> 24,
-                mark.offset
-            );
+            bail!("record class {:#x} at byte {} is not supported", len >> 24, mark.offset);
         }
         if len > 0 {
             let padded = i64::from(len) + i64::from(len & 1);
             reader.seek_relative(padded)?;
             let trailer = read_word(&mut reader).context("truncated record")?;
             if trailer != len {
-                bail!(
-                    "record at byte {} has length {len} but trailer {trailer}",
-                    mark.offset
-                );
+                bail!("record at byte {} has length {len} but trailer {trailer}", mark.offset);
             }
         }
         items.push(Item { len, mark });
@@ -1067,11 +999,7 @@ impl VstFs {
             mtime: UNIX_EPOCH,
             ctime: UNIX_EPOCH,
             crtime: UNIX_EPOCH,
-            kind: if dir {
-                FileType::Directory
-            } else {
-                FileType::RegularFile
-            },
+            kind: if dir { FileType::Directory } else { FileType::RegularFile },
             perm: if dir { 0o755 } else { 0o666 },
             nlink: if dir { 2 } else { 1 },
             uid: nix::unistd::getuid().as_raw(),
@@ -1150,10 +1078,7 @@ impl Filesystem for VstFs {
             return reply.error(Errno::EISDIR);
         };
         match self.lock().open(node, flags.0) {
-            Ok(fh) => reply.opened(
-                FileHandle(fh),
-                FopenFlags::FOPEN_DIRECT_IO | FopenFlags::FOPEN_NONSEEKABLE,
-            ),
+            Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::FOPEN_DIRECT_IO | FopenFlags::FOPEN_NONSEEKABLE),
             Err(e) => reply.error(errno(e)),
         }
     }
@@ -1193,14 +1118,7 @@ impl Filesystem for VstFs {
         }
     }
 
-    fn flush(
-        &self,
-        _req: &Request,
-        _ino: INodeNo,
-        _fh: FileHandle,
-        lock_owner: LockOwner,
-        reply: ReplyEmpty,
-    ) {
+    fn flush(&self, _req: &Request, _ino: INodeNo, _fh: FileHandle, lock_owner: LockOwner, reply: ReplyEmpty) {
         match self.lock().flush(Some(lock_owner.0)) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(errno(e)),
@@ -1227,14 +1145,7 @@ impl Filesystem for VstFs {
         reply.ok();
     }
 
-    fn readdir(
-        &self,
-        _req: &Request,
-        ino: INodeNo,
-        _fh: FileHandle,
-        offset: u64,
-        mut reply: ReplyDirectory,
-    ) {
+    fn readdir(&self, _req: &Request, ino: INodeNo, _fh: FileHandle, offset: u64, mut reply: ReplyDirectory) {
         if ino != ROOT_INO {
             return reply.error(Errno::ENOTDIR);
         }

@@ -159,7 +159,11 @@ pub fn member_offset(tar: &[u8], suffix: &[u8]) -> Option<(usize, usize)> {
         if h.iter().all(|&b| b == 0) {
             return None;
         }
-        let size = usize::from_str_radix(std::str::from_utf8(&h[124..136]).unwrap().trim_matches(|c: char| c == '\0' || c == ' '), 8).unwrap_or(0);
+        let size = usize::from_str_radix(
+            std::str::from_utf8(&h[124..136]).unwrap().trim_matches(|c: char| c == '\0' || c == ' '),
+            8,
+        )
+        .unwrap_or(0);
         let data = off + 512;
         let name = long.take().unwrap_or_else(|| {
             let end = h[..100].iter().position(|&b| b == 0).unwrap_or(100);
