@@ -903,6 +903,56 @@ impl Catalog {
     }
 }
 
+/// The longest tape name `open_tape` and `scan_tape --record-as` accept.
+pub const TAPE_NAME_MAX: usize = 64;
+
+/// Whether `b` may appear in a tape name: `A-Z a-z 0-9 . _ -`.
+fn tape_name_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')
+}
+
+/// Refuse a tape name that could not safely become part of a file name:
+/// only `A-Z a-z 0-9 . _ -`, not starting with `.` or `-`, at most
+/// [`TAPE_NAME_MAX`] characters. Every name the old tool's manual shows
+/// (`T0001`, `PUB-T1`) passes.
+pub fn check_tape_name(name: &str) -> Result<()> {
+    let b = name.as_bytes();
+    let ok = !b.is_empty()
+        && b.len() <= TAPE_NAME_MAX
+        && b.iter().all(|&c| tape_name_byte(c))
+        && !matches!(b.first(), Some(b'.' | b'-'));
+    if !ok {
+        bail!(
+            "tape name {name:?} is not allowed: use 1 to {TAPE_NAME_MAX} of the characters A-Z a-z 0-9 . _ - \
+             (not starting with '.' or '-'), e.g. T0001"
+        );
+    }
+    Ok(())
+}
+
+/// A tape name as it may be used inside a file name: unchanged when
+/// [`check_tape_name`] accepts it; otherwise (a name another program put in
+/// the catalogue) every byte outside `A-Z a-z 0-9 . _ -`, and a leading `.`
+/// or `-`, becomes `%XX`. The result never contains `/`, is never `.` or
+/// `..`, and distinct names stay distinct.
+pub fn tape_name_for_path(name: &str) -> String {
+    if check_tape_name(name).is_ok() {
+        return name.to_string();
+    }
+    let mut out = String::with_capacity(name.len() * 3);
+    for (i, &c) in name.as_bytes().iter().enumerate() {
+        if tape_name_byte(c) && !(i == 0 && matches!(c, b'.' | b'-')) {
+            out.push(char::from(c));
+        } else {
+            out.push_str(&format!("%{c:02X}"));
+        }
+    }
+    if out.is_empty() {
+        out.push_str("%");
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -918,5 +968,22 @@ mod tests {
     fn names_round_trip_as_text_or_blob() {
         assert_eq!(name_value(b"plain"), Value::Text("plain".into()));
         assert_eq!(name_value(b"bad\xffname"), Value::Blob(b"bad\xffname".to_vec()));
+    }
+
+    #[test]
+    fn tape_names() {
+        for ok in ["T0001", "PUB-T1", "LTO9_0001.a", "x"] {
+            assert!(check_tape_name(ok).is_ok(), "{ok}");
+            assert_eq!(tape_name_for_path(ok), ok);
+        }
+        let long = "T".repeat(TAPE_NAME_MAX + 1);
+        for bad in ["", "../../escaped", "x/y", ".hidden", "-rf", "a b", "caf\u{e9}", "..", long.as_str()] {
+            assert!(check_tape_name(bad).is_err(), "{bad}");
+        }
+        assert_eq!(tape_name_for_path("../../escaped"), "%2E.%2F..%2Fescaped");
+        assert_eq!(tape_name_for_path("x/y"), "x%2Fy");
+        assert_eq!(tape_name_for_path(".."), "%2E.");
+        assert_eq!(tape_name_for_path(""), "%");
+        assert_eq!(tape_name_for_path("a%2Fb"), "a%252Fb");
     }
 }

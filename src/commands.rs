@@ -181,9 +181,7 @@ fn open_tape(
     online: Option<bool>,
     capacity: Option<u64>,
 ) -> Result<()> {
-    if name.trim().is_empty() || name.chars().any(char::is_whitespace) {
-        bail!("tape name {name:?} must be a non-empty word without spaces");
-    }
+    crate::catalog::check_tape_name(name)?;
     let cat = open(ctx, Mode::Create)?;
     if let Some(t) = cat.tape_by_name(name)? {
         bail!("a tape named {name:?} already exists (id {}, {}); use activate_tape to bring it online", t.id, t.status);

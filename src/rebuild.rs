@@ -31,6 +31,9 @@ use crate::verify::Checker;
 
 /// Run `scan_tape`.
 pub fn run(config: &Config, record_as: Option<&str>) -> Result<ExitCode> {
+    if let Some(name) = record_as {
+        crate::catalog::check_tape_name(name)?;
+    }
     let mode = if record_as.is_some() { Mode::Create } else { Mode::ReadOnly };
     let cat = Catalog::open(&config.database_file, mode)?;
     if let Some(name) = record_as {
@@ -60,9 +63,6 @@ pub fn run(config: &Config, record_as: Option<&str>) -> Result<ExitCode> {
 }
 
 fn check_new_name(cat: &Catalog, name: &str) -> Result<()> {
-    if name.trim().is_empty() || name.chars().any(char::is_whitespace) {
-        bail!("tape name {name:?} must be a non-empty word without spaces");
-    }
     if let Some(t) = cat.tape_by_name(name)? {
         return Err(Exit::new(
             ExitCode::Failure,

@@ -14,7 +14,7 @@ use anyhow::{Context, Result};
 use rusqlite::{OptionalExtension, params};
 use serde_json::{Map, Value, json};
 
-use crate::catalog::{Backup, Catalog, FileRow, Tally, Tape, name_bytes, name_value, show};
+use crate::catalog::{Backup, Catalog, FileRow, Tally, Tape, name_bytes, name_value, show, tape_name_for_path};
 
 /// The backup statuses `status` reports, in its order.
 const STATUSES: [&str; 3] = ["confirmed", "recorded", "assigned"];
@@ -335,7 +335,7 @@ pub fn dump_manifest(cat: &Catalog, dir: &Path) -> Result<usize> {
     let mut count = 0;
     for tape in cat.tapes()? {
         for b in cat.written_backups(tape.id, None)? {
-            let file_name = format!("{}-file{:05}.md5", tape.name, b.file_number);
+            let file_name = format!("{}-file{:05}.md5", tape_name_for_path(&tape.name), b.file_number);
             write_manifest(cat, &b, &dir.join(&file_name))?;
             writeln!(index, "{} {} {} {} {}", tape.name, b.file_number, b.status, file_name, show(&b.target))?;
             count += 1;

@@ -167,7 +167,13 @@ fn duplicate_serial_given_at_the_question() {
 #[test]
 fn tape_name_with_spaces_is_refused() {
     let fx = Fixture::new();
-    refused_legacy_same(&fx, &["open_tape", "A B", "-y"], "", 1, "must be a non-empty word without spaces");
+    refused_legacy_same(
+        &fx,
+        &["open_tape", "A B", "-y"],
+        "",
+        1,
+        "tape name \"A B\" is not allowed: use 1 to 64 of the characters A-Z a-z 0-9 . _ -",
+    );
 }
 
 // ---- close_tape ----
