@@ -168,15 +168,56 @@ pub struct WhereIsHit {
     pub name: Vec<u8>,
 }
 
-/// The command that restores a hit, as a comment line.
+/// The command that restores a hit, as a comment line. Both words are
+/// quoted for bash so that pasting the command names the exact bytes, and
+/// the name is made literal for `restore` (which treats `*`, `?` and `[` as
+/// a glob). A name starting with `-` comes after `--`.
 fn restore_hint(hit: &WhereIsHit) -> String {
-    format!(
-        "# restore: tapeop restore {} {} --to DIR   (tape {} file {})",
-        show(&crate::remote::quote(&hit.target)),
-        show(&crate::remote::quote(&hit.name)),
-        hit.tape,
-        hit.file_number
-    )
+    let target = bash_word(&hit.target);
+    let name = bash_word(&literal_for_restore(&hit.name));
+    let command = if hit.name.starts_with(b"-") {
+        format!("tapeop restore --to DIR -- {target} {name}")
+    } else {
+        format!("tapeop restore {target} {name} --to DIR")
+    };
+    format!("# restore: {command}   (tape {} file {})", hit.tape, hit.file_number)
+}
+
+/// `name` as a `restore` argument that matches exactly that name: when it
+/// holds a glob character, `\`, `*`, `?` and `[` are escaped with `\`.
+pub fn literal_for_restore(name: &[u8]) -> Vec<u8> {
+    if !name.iter().any(|c| matches!(c, b'*' | b'?' | b'[')) {
+        return name.to_vec();
+    }
+    let mut out = Vec::with_capacity(name.len() + 4);
+    for &c in name {
+        if matches!(c, b'\\' | b'*' | b'?' | b'[') {
+            out.push(b'\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// One bash word that stands for exactly `bytes`: `'...'` (with `'\''` for a
+/// quote) when the bytes are UTF-8 without control characters, else
+/// `$'...'` with `\xHH` for every byte that is not printable ASCII.
+pub fn bash_word(bytes: &[u8]) -> String {
+    let plain = std::str::from_utf8(bytes).is_ok_and(|s| !s.chars().any(char::is_control));
+    if plain {
+        return show(&crate::remote::quote(bytes));
+    }
+    let mut out = String::from("$'");
+    for &c in bytes {
+        match c {
+            b'\\' => out.push_str("\\\\"),
+            b'\'' => out.push_str("\\'"),
+            0x20..=0x7e => out.push(char::from(c)),
+            _ => out.push_str(&format!("\\x{c:02x}")),
+        }
+    }
+    out.push('\'');
+    out
 }
 
 const WHERE_IS_SELECT: &str = "SELECT tp.name, b.file_number, b.status, f.md5sum, t.name, f.name
@@ -858,4 +899,20 @@ fn backup_extra(cat: &Catalog, backup_id: i64) -> Result<[(&'static str, Value);
         ("written_at", json!(written)),
         ("confirmed_at", json!(confirmed)),
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bash_words_name_the_exact_bytes() {
+        assert_eq!(bash_word(b"/data/t 1"), "'/data/t 1'");
+        assert_eq!(bash_word(b"it's"), "'it'\\''s'");
+        assert_eq!(bash_word("caf\u{e9}".as_bytes()), "'caf\u{e9}'");
+        assert_eq!(bash_word(b"bad\xffa"), "$'bad\\xffa'");
+        assert_eq!(bash_word(b"n\nl'\\"), "$'n\\x0al\\'\\\\'");
+        assert_eq!(literal_for_restore(b"plain\\name"), b"plain\\name");
+        assert_eq!(literal_for_restore(b"a[1]*\\?"), b"a\\[1]\\*\\\\\\?");
+    }
 }
