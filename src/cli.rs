@@ -143,6 +143,11 @@ enum Cmd {
         /// Replace files that already exist in the destination.
         #[arg(long)]
         overwrite: bool,
+        /// Restore symlinks that point outside the destination (absolute, or
+        /// up through '..') as they are, as tar does. They are never followed
+        /// while restoring. Default: refuse them, list them, exit 1.
+        #[arg(long = "symlinks-as-is")]
+        symlinks_as_is: bool,
     },
     /// Exit 0 when all is well, non-zero when something needs a person (for cron).
     Check {
@@ -243,7 +248,7 @@ pub enum Command {
         check_in_flight: Option<InFlight>,
     },
     /// `restore TARGET [FILE_OR_GLOB...] --to DIR`
-    Restore { target: Vec<u8>, files: Vec<Vec<u8>>, to: PathBuf, overwrite: bool },
+    Restore { target: Vec<u8>, files: Vec<Vec<u8>>, to: PathBuf, overwrite: bool, symlinks_as_is: bool },
     /// `check`
     Check { days: u32, full_percent: u32 },
     /// `log`
@@ -333,11 +338,12 @@ fn convert(c: Cmd, verbose: bool) -> Result<Command> {
             try_anyway,
             check_in_flight: check_in_flight.as_deref().and_then(InFlight::parse),
         },
-        Cmd::Restore { target, files, to, overwrite } => Command::Restore {
+        Cmd::Restore { target, files, to, overwrite, symlinks_as_is } => Command::Restore {
             target: target.as_bytes().to_vec(),
             files: files.iter().map(|f| f.as_bytes().to_vec()).collect(),
             to,
             overwrite,
+            symlinks_as_is,
         },
         Cmd::Check { days, full_percent } => Command::Check { days, full_percent },
         Cmd::Log { tape, limit } => Command::Log { tape, limit },

@@ -141,8 +141,8 @@ fn dispatch(ctx: &Context_, command: Command) -> Result<ExitCode> {
         Command::Confirm { which, retry, no_db_update, repeat } => {
             return verify::run(&ctx.config, verify::Options { which, retry, no_db_update, repeat });
         }
-        Command::Restore { target, files, to, overwrite } => {
-            return restore::run(&ctx.config, restore::Options { target, files, to, overwrite });
+        Command::Restore { target, files, to, overwrite, symlinks_as_is } => {
+            return restore::run(&ctx.config, restore::Options { target, files, to, overwrite, symlinks_as_is });
         }
         Command::Check { days, full_percent } => {
             return check::run(

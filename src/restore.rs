@@ -5,7 +5,9 @@
 //! reader thread ([`stream_file`], also used by `scan_tape`), choosing the
 //! members to extract ([`Selection`], with its byte-wise glob matcher),
 //! writing them without ever writing outside the destination or following a
-//! symlink found there, md5-ing every regular file as it is written against
+//! symlink found there (a symlink pointing outside the destination is
+//! refused, or with `--symlinks-as-is` created as it is and still never
+//! followed), md5-ing every regular file as it is written against
 //! the catalogue, and the history row and summary of the attempt. Member
 //! names are made relative to the target: restoring `/data/t00` into `DIR`
 //! puts `/data/t00/sub/f.dat` at `DIR/sub/f.dat`. A file whose md5 differs
@@ -47,6 +49,9 @@ pub struct Options {
     pub to: PathBuf,
     /// Replace existing files.
     pub overwrite: bool,
+    /// Restore symlinks pointing outside the destination as they are
+    /// (default: refuse them).
+    pub symlinks_as_is: bool,
 }
 
 /// Where the catalogue says a target is on tape.
@@ -190,6 +195,7 @@ fn restore_target(
     let expected = load_expected(cat, loc.target_id)?;
     let prefix = loc.target.strip_prefix(b"/").unwrap_or(&loc.target).to_vec();
     let mut r = Restorer::new(opts.to.clone(), prefix, selection, expected, opts.overwrite);
+    r.symlinks_as_is = opts.symlinks_as_is;
     let n = loc.file_number;
     println!("Restoring {} from tape \"{}\" file {n} to {} ...", show(&loc.target), loc.tape.name, opts.to.display());
     let walked =
@@ -258,6 +264,10 @@ struct Counts {
     refused: u64,
     skipped: u64,
     unchecked: u64,
+    /// Symlinks pointing outside the destination: refused (default).
+    outside_refused: u64,
+    /// Symlinks pointing outside the destination: restored as they are.
+    outside_kept: u64,
 }
 
 impl Counts {
@@ -276,12 +286,18 @@ impl Counts {
         if self.unchecked > 0 {
             s.push_str(&format!(", {} unchecked (not in the catalogue)", self.unchecked));
         }
+        if self.outside_kept > 0 {
+            s.push_str(&format!(
+                ", {} symlinks pointing outside the destination restored as they are (--symlinks-as-is)",
+                self.outside_kept
+            ));
+        }
         s
     }
 
     /// What went wrong, in one line; None when everything was restored and matched.
     fn problems(&self, unmatched: &[Vec<u8>]) -> Option<String> {
-        let parts: Vec<String> = [
+        let mut parts: Vec<String> = [
             (self.mismatches, "md5 mismatches"),
             (self.refused, "refused"),
             (self.skipped, "skipped because they exist (--overwrite replaces them)"),
@@ -292,6 +308,12 @@ impl Counts {
         .filter(|(n, _)| *n > 0)
         .map(|(n, what)| format!("{n} {what}"))
         .collect();
+        if self.outside_refused > 0 {
+            parts.push(format!(
+                "{} of them symlinks pointing outside the destination (restore --symlinks-as-is restores them as they are, as tar does)",
+                self.outside_refused
+            ));
+        }
         (!parts.is_empty()).then(|| parts.join(", "))
     }
 }
@@ -303,6 +325,8 @@ struct Restorer {
     selection: Selection,
     expected: HashMap<Vec<u8>, Expected>,
     overwrite: bool,
+    /// Restore symlinks pointing outside the destination as they are.
+    symlinks_as_is: bool,
     /// Regular files written in this run (relative name -> md5), for hard links.
     restored: HashMap<Vec<u8>, [u8; 16]>,
     /// Relative directories known to be real directories (not symlinks).
@@ -327,6 +351,7 @@ impl Restorer {
             selection,
             expected,
             overwrite,
+            symlinks_as_is: false,
             restored: HashMap::new(),
             real_dirs: HashSet::new(),
             dir_times: Vec::new(),
@@ -506,8 +531,16 @@ impl Restorer {
 
     fn symlink(&mut self, rel: &[u8], m: &Member) -> Result<()> {
         let to = m.link_target.clone().unwrap_or_default();
-        if tarstream::link_escapes(rel, &to) {
-            self.refuse(rel, &format!("symlink to {} points outside the destination", show(&to)));
+        let outside = tarstream::link_escapes(rel, &to);
+        if outside && !self.symlinks_as_is {
+            self.refuse(
+                rel,
+                &format!(
+                    "symlink to {} points outside the destination (--symlinks-as-is restores it as it is)",
+                    show(&to)
+                ),
+            );
+            self.counts.outside_refused += 1;
             return Ok(());
         }
         let path = self.path_of(rel);
@@ -518,6 +551,7 @@ impl Restorer {
             .with_context(|| format!("cannot create symlink {}", path.display()))?;
         set_mtime_nofollow(&path, m.mtime)?;
         self.counts.symlinks += 1;
+        self.counts.outside_kept += u64::from(outside);
         self.check_symlink(rel, &to);
         Ok(())
     }
