@@ -172,8 +172,12 @@ enum Cmd {
     #[command(name = "scan_tape", visible_alias = "scan-tape")]
     ScanTape {
         /// Record the tape under this name when the catalogue does not know it.
-        #[arg(long = "record-as", value_name = "NAME")]
+        #[arg(long = "record-as", value_name = "NAME", conflicts_with = "adopt")]
         record_as: Option<String>,
+        /// Record into the catalogue the tape files of a known tape that it
+        /// lost (target, files and md5 sums from the tape), unless ambiguous.
+        #[arg(long)]
+        adopt: bool,
     },
     /// What the drive says: loaded, write-protect, position, block size, and
     /// whether the position matches the catalogue's online tape.
@@ -254,7 +258,7 @@ pub enum Command {
     /// `log`
     Log { tape: Option<String>, limit: u32 },
     /// `scan_tape`
-    ScanTape { record_as: Option<String> },
+    ScanTape { record_as: Option<String>, adopt: bool },
     /// `drive`
     Drive,
     /// `completions SHELL` (printed without reading the config)
@@ -347,7 +351,7 @@ fn convert(c: Cmd, verbose: bool) -> Result<Command> {
         },
         Cmd::Check { days, full_percent } => Command::Check { days, full_percent },
         Cmd::Log { tape, limit } => Command::Log { tape, limit },
-        Cmd::ScanTape { record_as } => Command::ScanTape { record_as },
+        Cmd::ScanTape { record_as, adopt } => Command::ScanTape { record_as, adopt },
         Cmd::Drive => Command::Drive,
         Cmd::Completions { shell } => Command::Completions { shell: shell.to_string() },
         Cmd::Manpage => Command::Manpage,

@@ -154,7 +154,7 @@ fn dispatch(ctx: &Context_, command: Command) -> Result<ExitCode> {
         Command::Log { tape, limit } => {
             report::log(&open(ctx, Mode::ReadOnly)?, tape.as_deref(), limit, ctx.json, &mut out)?
         }
-        Command::ScanTape { record_as } => return rebuild::run(&ctx.config, record_as.as_deref()),
+        Command::ScanTape { record_as, adopt } => return rebuild::run(&ctx.config, record_as.as_deref(), adopt),
         Command::Drive => return drive::report(&ctx.config, &mut out),
         Command::Completions { .. } | Command::Manpage => unreachable!("handled before the config is read"),
     }

@@ -11,7 +11,11 @@
 //! files and md5 sums, and a `recorded` backup at that file number, in one
 //! transaction per tape file. Members are held in memory one tape file at a
 //! time. `--record-as` creates the catalogue when there is none, so a lost
-//! catalogue is rebuilt tape by tape.
+//! catalogue is rebuilt tape by tape. `--adopt` is compare mode that then
+//! records, in the same way, the tape files of the known tape that the
+//! catalogue lost (the target's assigned backup on this tape, if any,
+//! becomes the recorded one), unless that is ambiguous (see
+//! [`adopt_lost`]).
 
 use std::collections::{HashMap, HashSet};
 
@@ -29,12 +33,16 @@ use crate::stop;
 use crate::tarstream::{self, Member, MemberKind};
 use crate::verify::Checker;
 
-/// Run `scan_tape`.
-pub fn run(config: &Config, record_as: Option<&str>) -> Result<ExitCode> {
+/// Run `scan_tape` (`adopt`: record the tape files the catalogue lost).
+pub fn run(config: &Config, record_as: Option<&str>, adopt: bool) -> Result<ExitCode> {
     if let Some(name) = record_as {
         crate::catalog::check_tape_name(name)?;
     }
-    let mode = if record_as.is_some() { Mode::Create } else { Mode::ReadOnly };
+    let mode = match (record_as, adopt) {
+        (Some(_), _) => Mode::Create,
+        (None, true) => Mode::ReadWrite,
+        (None, false) => Mode::ReadOnly,
+    };
     let cat = Catalog::open(&config.database_file, mode)?;
     if let Some(name) = record_as {
         check_new_name(&cat, name)?;
@@ -58,7 +66,7 @@ pub fn run(config: &Config, record_as: Option<&str>) -> Result<ExitCode> {
             cat.writable()?;
             record(&cat, &mut *drive, name, label.as_ref(), count)
         }
-        None => compare(&cat, &mut *drive, label.as_ref(), count),
+        None => compare(&cat, &mut *drive, label.as_ref(), count, adopt),
     }
 }
 
@@ -103,15 +111,34 @@ fn read_tape_file(drive: &mut dyn Drive, n: u64) -> Result<TapeFile> {
 
 // ---- compare mode ----
 
-fn compare(cat: &Catalog, drive: &mut dyn Drive, label: Option<&Label>, count: u64) -> Result<ExitCode> {
+/// What comparing one tape file found.
+enum Verdict {
+    /// The catalogue's backup at that file number matches.
+    Matches,
+    /// Unreadable, or different from the catalogue's backup.
+    Differs,
+    /// Readable, one target, and not written there in the catalogue.
+    Lost(Vec<u8>),
+}
+
+fn compare(cat: &Catalog, drive: &mut dyn Drive, label: Option<&Label>, count: u64, adopt: bool) -> Result<ExitCode> {
     let tape = known_tape(cat, label)?;
+    if adopt {
+        check_adopt_label(cat, &tape, label)?;
+        cat.writable()?;
+    }
     println!("Comparing with the catalogue's tape \"{}\".", tape.name);
     let first = u64::from(label.is_some());
-    let mut bad = Vec::new();
+    let (mut bad, mut lost, mut matched) = (Vec::new(), Vec::new(), 0u64);
     for n in first..count {
         stop::check()?;
-        if !compare_file(cat, drive, &tape, n)? {
-            bad.push(n);
+        match compare_file(cat, drive, &tape, n)? {
+            Verdict::Matches => matched += 1,
+            Verdict::Differs => bad.push(n),
+            Verdict::Lost(target) => {
+                bad.push(n);
+                lost.push((n, target));
+            }
         }
     }
     for b in cat.written_backups(tape.id, None)?.iter().filter(|b| b.file_number >= count as i64) {
@@ -124,15 +151,29 @@ fn compare(cat: &Catalog, drive: &mut dyn Drive, label: Option<&Label>, count: u
         );
         bad.push(b.file_number as u64);
     }
+    let mut adopted = Vec::new();
+    if adopt && !lost.is_empty() {
+        adopted = adopt_lost(cat, drive, &tape, &lost, bad.len() - lost.len(), matched + u64::from(label.is_some()))?;
+        bad.retain(|n| !adopted.contains(n));
+    }
     if bad.is_empty() {
-        println!("Tape \"{}\": all {} tape files match the catalogue.", tape.name, count - first);
+        let note = if adopted.is_empty() { String::new() } else { format!(" ({} adopted)", adopted.len()) };
+        println!("Tape \"{}\": all {} tape files match the catalogue{note}.", tape.name, count - first);
         return Ok(ExitCode::Success);
     }
     let list: Vec<String> = bad.iter().map(u64::to_string).collect();
+    let changed = match (adopt, adopted.len()) {
+        (false, _) if !lost.is_empty() => format!(
+            "the catalogue was not changed; scan_tape --adopt records the {} tape files it does not know",
+            lost.len()
+        ),
+        (_, 0) => "the catalogue was not changed".to_string(),
+        (_, k) => format!("{k} other tape files were adopted"),
+    };
     Err(Exit::new(
         ExitCode::Failure,
         format!(
-            "tape \"{}\": {} tape files differ from the catalogue (files {}); the catalogue was not changed",
+            "tape \"{}\": {} tape files differ from the catalogue (files {}); {changed}",
             tape.name,
             bad.len(),
             list.join(", ")
@@ -169,21 +210,22 @@ fn known_tape(cat: &Catalog, label: Option<&Label>) -> Result<Tape> {
     Ok(tape)
 }
 
-/// Compare tape file `n` with the catalogue and print the result; true if it matches.
-fn compare_file(cat: &Catalog, drive: &mut dyn Drive, tape: &Tape, n: u64) -> Result<bool> {
+/// Compare tape file `n` with the catalogue and print the result.
+fn compare_file(cat: &Catalog, drive: &mut dyn Drive, tape: &Tape, n: u64) -> Result<Verdict> {
     let backup = cat.backup_at(tape.id, n as i64)?.filter(|b| matches!(b.status.as_str(), "recorded" | "confirmed"));
     let file = match read_tape_file(drive, n) {
         Ok(f) => f,
         Err(e) => {
             let what = backup.as_ref().map_or("not in the catalogue".to_string(), |b| show(&b.target));
             println!("file {n}: {what}: UNREADABLE: {e:#}");
-            return Ok(false);
+            return Ok(Verdict::Differs);
         }
     };
     let Some(backup) = backup else {
-        let holds = common_target(&file.members).map_or_else(|e| format!("{e:#}"), |t| show(&t));
+        let target = common_target(&file.members);
+        let holds = target.as_ref().map_or_else(|e| format!("{e:#}"), |t| show(t));
         println!("file {n}: not in the catalogue as written to tape \"{}\"; the tape file holds {holds}", tape.name);
-        return Ok(false);
+        return Ok(target.map_or(Verdict::Differs, Verdict::Lost));
     };
     let mut checker = Checker::for_backup(cat, &backup)?;
     for m in &file.members {
@@ -192,13 +234,196 @@ fn compare_file(cat: &Catalog, drive: &mut dyn Drive, tape: &Tape, n: u64) -> Re
     checker.finish();
     if checker.problems.is_empty() {
         println!("file {n}: {}: OK ({} files match)", show(&backup.target), checker.matched);
-        return Ok(true);
+        return Ok(Verdict::Matches);
     }
     println!("file {n}: {}: {} differences", show(&backup.target), checker.problems.len());
     for p in &checker.problems {
         println!("  {p}");
     }
-    Ok(false)
+    Ok(Verdict::Differs)
+}
+
+// ---- adopt (`scan_tape --adopt`) ----
+
+/// Adopting writes into this catalogue what the loaded tape holds: a
+/// labelled tape must carry this catalogue's label.
+fn check_adopt_label(cat: &Catalog, tape: &Tape, label: Option<&Label>) -> Result<()> {
+    let (Some(want), Some(l)) = (tape_label(cat, tape)?, label) else { return Ok(()) };
+    if l.catalogue != want {
+        return Err(Exit::new(
+            ExitCode::Failure,
+            format!(
+                "the loaded tape's label names catalogue {}, but this catalogue labelled tape \"{}\" for {want}: nothing adopted; scan_tape without --adopt only compares",
+                l.catalogue, tape.name
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Record the tape files the catalogue lost (`lost`: file number and the
+/// target each holds), unless that is ambiguous: the tape must be proven
+/// (`proven`: its label, or tape files that matched the catalogue) and
+/// agree with everything else the catalogue knows of it (`differing`: how
+/// many known tape files differ), and a target must be on one lost tape
+/// file only. Returns the file numbers adopted.
+fn adopt_lost(
+    cat: &Catalog,
+    drive: &mut dyn Drive,
+    tape: &Tape,
+    lost: &[(u64, Vec<u8>)],
+    differing: usize,
+    proven: u64,
+) -> Result<Vec<u64>> {
+    let numbers: Vec<String> = lost.iter().map(|(n, _)| n.to_string()).collect();
+    let why_not = if differing > 0 {
+        Some(format!(
+            "{differing} tape files the catalogue knows differ from the loaded tape, so it may not be tape \"{}\"",
+            tape.name
+        ))
+    } else if proven == 0 {
+        Some(format!(
+            "the loaded tape has no label and none of its tape files matched the catalogue, so nothing proves it is tape \"{}\"",
+            tape.name
+        ))
+    } else {
+        None
+    };
+    if let Some(why) = why_not {
+        println!("Not adopting tape files {}: {why}.", numbers.join(", "));
+        return Ok(Vec::new());
+    }
+    let mut adopted = Vec::new();
+    for (n, target) in lost {
+        stop::check()?;
+        let twins: Vec<String> = lost.iter().filter(|(_, t)| t == target).map(|(m, _)| m.to_string()).collect();
+        if twins.len() > 1 {
+            println!(
+                "file {n}: NOT adopted: tape files {} all hold {}; which one the catalogue should know is ambiguous",
+                twins.join(", "),
+                show(target)
+            );
+            continue;
+        }
+        match adopt_file(cat, drive, tape, *n, target) {
+            Ok(line) => {
+                println!("file {n}: adopted {line}");
+                adopted.push(*n);
+            }
+            Err(e) => println!("file {n}: NOT adopted: {e:#}"),
+        }
+    }
+    println!("Adopted {} of the {} tape files the catalogue did not know.", adopted.len(), lost.len());
+    Ok(adopted)
+}
+
+/// Record lost tape file `n` (holding `target`) on `tape` in one
+/// transaction: the target (new, or the catalogue's, whose files must match
+/// the tape), its files when the catalogue has none, and a `recorded`
+/// backup (the target's assigned backup on this tape, if it has one).
+fn adopt_file(cat: &Catalog, drive: &mut dyn Drive, tape: &Tape, n: u64, target: &[u8]) -> Result<String> {
+    let file = read_tape_file(drive, n)?;
+    if common_target(&file.members)? != target {
+        bail!("the tape file read differently the second time");
+    }
+    let rows = file_rows(target, &file.members)?;
+    let tx = cat.conn().unchecked_transaction()?;
+    let existing: Option<i64> =
+        tx.query_row("SELECT id FROM targets WHERE name = ?1", [name_value(target)], |r| r.get(0)).optional()?;
+    let (id, assigned) = match existing {
+        Some(id) => (id, adoptable(cat, &tx, id, tape, target, &file)?),
+        None => (new_target(&tx, target)?, None),
+    };
+    if file_count(&tx, id)? == 0 {
+        Catalog::begin_bulk(&tx)?;
+        insert_files(&tx, id, &rows)?;
+        Catalog::end_bulk(&tx, &[id])?;
+    }
+    tx.execute("UPDATE targets SET scanned = 1 WHERE id = ?1", [id])?;
+    let backup_id = match assigned {
+        Some(b) => {
+            tx.execute(
+                "UPDATE backups SET status = 'recorded', file_number = ?2 WHERE id = ?1 AND status = 'assigned'",
+                params![b, n as i64],
+            )?;
+            b
+        }
+        None => {
+            tx.execute(
+                "INSERT INTO backups (target_id, tape_id, file_number, status) VALUES (?1, ?2, ?3, 'recorded')",
+                params![id, tape.id, n as i64],
+            )?;
+            tx.last_insert_rowid()
+        }
+    };
+    tx.execute(
+        "INSERT OR REPLACE INTO tapeop_backup_info (backup_id, bytes) VALUES (?1, ?2)",
+        params![backup_id, file.bytes as i64],
+    )?;
+    tx.commit().with_context(|| format!("adopting tape file {n} ({})", show(target)))?;
+    let history = cat.history_start("adopt", &tape.name, n as i64, target)?;
+    cat.history_end(history, Some(file.bytes), "ok", None)?;
+    let files = file_count(cat.conn(), id)?;
+    Ok(format!("{} ({files} files) as recorded on tape \"{}\"", show(target), tape.name))
+}
+
+/// Whether the catalogue's target `id` may take lost tape file of `tape`:
+/// refused when it is already written anywhere or assigned to another tape,
+/// or when its catalogued files differ from the tape. Some(backup id) when
+/// it is assigned to `tape` (that backup becomes the recorded one).
+fn adoptable(
+    cat: &Catalog,
+    tx: &Connection,
+    id: i64,
+    tape: &Tape,
+    target: &[u8],
+    file: &TapeFile,
+) -> Result<Option<i64>> {
+    let mut assigned = None;
+    let backups: Vec<(i64, i64, String, i64, String)> = {
+        let mut stmt = tx.prepare(
+            "SELECT b.id, b.tape_id, t.name, COALESCE(b.file_number, -1), COALESCE(b.status, '') FROM backups b
+             JOIN tapes t ON t.id = b.tape_id WHERE b.target_id = ?1 ORDER BY b.id",
+        )?;
+        let rows = stmt.query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    for (backup, tape_id, name, fnum, status) in backups {
+        match status.as_str() {
+            "assigned" if tape_id == tape.id => assigned = Some(backup),
+            "assigned" => bail!(
+                "target {} is assigned to tape \"{name}\", not to \"{}\": which tape the catalogue should know it on is ambiguous",
+                show(target),
+                tape.name
+            ),
+            _ => bail!(
+                "target {} is already on tape \"{name}\" (file {fnum}, {status}): not recorded twice",
+                show(target)
+            ),
+        }
+    }
+    if file_count(tx, id)? > 0 {
+        let backup = Backup {
+            id: 0,
+            target_id: id,
+            target: target.to_vec(),
+            file_number: -1,
+            status: String::new(),
+            file_count: 0,
+            size_kb: 0,
+        };
+        let mut checker = Checker::for_backup(cat, &backup)?;
+        file.members.iter().for_each(|m| checker.check(m));
+        checker.finish();
+        if let Some(first) = checker.problems.first() {
+            bail!(
+                "target {} is in the catalogue with files that differ from the tape in {} places (first: {first}): the tape holds another scan of it",
+                show(target),
+                checker.problems.len()
+            );
+        }
+    }
+    Ok(assigned)
 }
 
 // ---- record mode ----
