@@ -948,7 +948,7 @@ pub fn tape_name_for_path(name: &str) -> String {
         }
     }
     if out.is_empty() {
-        out.push_str("%");
+        out.push('%');
     }
     out
 }

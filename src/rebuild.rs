@@ -14,8 +14,7 @@
 //! catalogue is rebuilt tape by tape. `--adopt` is compare mode that then
 //! records, in the same way, the tape files of the known tape that the
 //! catalogue lost (the target's assigned backup on this tape, if any,
-//! becomes the recorded one), unless that is ambiguous (see
-//! [`adopt_lost`]).
+//! becomes the recorded one), unless that is ambiguous (see `adopt_lost`).
 
 use std::collections::{HashMap, HashSet};
 
