@@ -276,6 +276,7 @@ fn write_target(
     let child = remote.spawn(&tar_script(&job.target, &children))?;
     let child_pid = child.id();
     drive.begin_write(n)?;
+    let start = drive.logical_position()?;
     let depth = (config.buffer_size / config.block_size).max(2);
     let buffer = Arc::new(BlockBuffer::new(depth, depth / 2));
     let pool = Arc::new(BlockPool::new(config.block_size, 16));
@@ -302,7 +303,8 @@ fn write_target(
         (written, parsed)
     });
     let source = source.join().map_err(|_| anyhow::anyhow!("source reader thread panicked"))?;
-    let bytes = match written {
+    let counted = written.and_then(|b| check_record_count(drive, start, b, config.block_size, n).map(|()| b));
+    let bytes = match counted {
         Ok(b) => b,
         Err(e) => {
             // End the partial tape file cleanly (st would on close; the
@@ -315,6 +317,27 @@ fn write_target(
     source.context("the data host's tar failed")?;
     let checked = check_verdict(checker.as_mut(), parsed)?;
     Ok(Written { bytes, dry_runs: buffer.dry_runs(), checked })
+}
+
+/// Compare the drive's own record count over tape file `n` (from `start`,
+/// its logical position after `begin_write`) with the `bytes / block`
+/// records written: a record split on its way to the tape (a block larger
+/// than the path to the drive carries whole) would read back as other
+/// records than were written.
+fn check_record_count(drive: &mut dyn Drive, start: Option<u64>, bytes: u64, block: usize, n: u64) -> Result<()> {
+    let Some(start) = start else { return Ok(()) };
+    let Some(end) = drive.logical_position()? else { return Ok(()) };
+    let written = bytes / block.max(1) as u64;
+    let counted = end.saturating_sub(start);
+    if counted == written {
+        return Ok(());
+    }
+    bail!(
+        "tape file {n}: {} counts {counted} records but {written} records of {block} bytes were written: \
+         the records did not reach the tape as written (block_size {block} is more than this drive path \
+         carries as one record); lower block_size in tape.conf",
+        drive.name()
+    )
 }
 
 /// The in-flight check's verdict once the stream is on tape: the parser's
