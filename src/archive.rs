@@ -161,11 +161,7 @@ fn archive_one(
         outcome.with_context(|| format!("archive of {} to tape \"{}\" file {n}", show(&job.target), tape.name));
     let written = match outcome {
         Ok(w) => w,
-        Err(e) => {
-            let full = is_end_of_medium(&e);
-            cat.history_end(history, None, if full { "tape full" } else { "failed" }, Some(format!("{e:#}")))?;
-            return Err(if full { tape_full(cat, tape, e) } else { archive_failed(e) });
-        }
+        Err(e) => return Err(end_failed(cat, config, tape, job, n, history, e)),
     };
     *proven = true;
     crate::fault::point("archive-after-filemark");
@@ -183,6 +179,89 @@ fn archive_one(
     Ok(written.bytes)
 }
 
+/// Record a failed attempt at tape file `n` and turn its error into the
+/// one to exit with: the end of the tape inside the first data file of a
+/// blank tape (the target fits on no tape of this kind), inside a later
+/// one (the tape is full), or any other failure.
+fn end_failed(
+    cat: &Catalog,
+    config: &Config,
+    tape: &Tape,
+    job: &Backup,
+    n: i64,
+    history: i64,
+    e: anyhow::Error,
+) -> anyhow::Error {
+    let full = is_end_of_medium(&e);
+    let whole_tape = full && blank_up_to(cat, tape, n).unwrap_or(false);
+    let outcome = match (full, whole_tape) {
+        (true, true) => "target larger than the tape",
+        (true, false) => "tape full",
+        _ => "failed",
+    };
+    if let Err(db) = cat.history_end(history, None, outcome, Some(format!("{e:#}"))) {
+        return e.context(format!("and the attempt could not be logged: {db:#}"));
+    }
+    match (full, whole_tape) {
+        (true, true) => too_big(cat, config, tape, job, n, e),
+        (true, false) => tape_full(cat, tape, job, n, e),
+        _ => archive_failed(e),
+    }
+}
+
+/// Whether tape file `n` is the first data file of a tape with nothing
+/// recorded on it: the whole tape was there for it.
+fn blank_up_to(cat: &Catalog, tape: &Tape, n: i64) -> Result<bool> {
+    Ok(cat.append_point(tape.id)? == 0 && n == label::first_data_file(cat, tape)?)
+}
+
+/// Where a failed `write_record` was: records and bytes of the tape file
+/// written before it.
+#[derive(Debug, Clone, Copy)]
+struct WriteAt {
+    block: u64,
+    bytes: u64,
+}
+
+impl std::fmt::Display for WriteAt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "writing block {} of the tape file", self.block)
+    }
+}
+
+/// The largest size a label tape file takes before padding to a record
+/// (header, text of at most about 600 bytes, end of archive).
+const LABEL_TAR_BYTES: u64 = 3 * 1024;
+
+/// The target filled the whole of a blank tape: unassign it, record what
+/// the tape took as its capacity (bytes written when the early warning
+/// came: this file's, plus the label's), and say why it cannot be archived.
+fn too_big(cat: &Catalog, config: &Config, tape: &Tape, job: &Backup, n: i64, e: anyhow::Error) -> anyhow::Error {
+    let in_file = e.downcast_ref::<WriteAt>().map_or(0, |w| w.bytes);
+    let block = config.block_size as u64;
+    let before = if n > 0 { LABEL_TAR_BYTES.div_ceil(block) * block * n as u64 } else { 0 };
+    let capacity = before + in_file;
+    if let Err(db) = cat.record_too_big(tape, job.id, capacity) {
+        return tape_full(cat, tape, job, n, e.context(format!("and the target could not be unassigned: {db:#}")));
+    }
+    Exit::new(
+        ExitCode::ArchiveFailed,
+        format!(
+            "{} does not fit on a whole tape: tape \"{}\" reached its end after {:.3} GB ({capacity} bytes) while \
+             writing tape file {n}, its first data file, so the target cannot fit on any tape of this kind. \
+             Nothing was recorded; the target is unassigned again (assign gives it no tape of this capacity, \
+             now recorded for tape \"{}\" and for tapes with no capacity of their own), and tape \"{}\" stays \
+             open: the next archive writes over the partial tape file. Split it: import its subdirectories as \
+             targets of their own. (drive: {e:#})",
+            show(&job.target),
+            tape.name,
+            capacity as f64 / 1e9,
+            tape.name,
+            tape.name
+        ),
+    )
+}
+
 fn is_end_of_medium(e: &anyhow::Error) -> bool {
     e.chain().any(|c| c.downcast_ref::<DriveError>() == Some(&DriveError::EndOfMedium))
 }
@@ -194,7 +273,7 @@ fn archive_failed(e: anyhow::Error) -> anyhow::Error {
     Exit::new(ExitCode::ArchiveFailed, format!("{e:#}; nothing was recorded, the target stays assigned"))
 }
 
-fn tape_full(cat: &Catalog, tape: &Tape, e: anyhow::Error) -> anyhow::Error {
+fn tape_full(cat: &Catalog, tape: &Tape, job: &Backup, n: i64, e: anyhow::Error) -> anyhow::Error {
     let marked = cat.conn().execute(
         "INSERT INTO tapeop_tape_info (tape_id, full) VALUES (?1, 1) ON CONFLICT(tape_id) DO UPDATE SET full = 1",
         [tape.id],
@@ -205,7 +284,11 @@ fn tape_full(cat: &Catalog, tape: &Tape, e: anyhow::Error) -> anyhow::Error {
     Exit::new(
         ExitCode::TapeFull,
         format!(
-            "{e:#}: tape \"{}\" is now marked full; the target stays assigned — close_tape, then open and assign a new tape",
+            "tape \"{}\" reached its end while writing tape file {n} ({}): the partial tape file is not recorded, \
+             and tape \"{}\" is now marked full; the target stays assigned. Next: confirm --repeat and close_tape \
+             this tape, open_tape a new one, assign, then archive. (drive: {e:#})",
+            tape.name,
+            show(&job.target),
             tape.name
         ),
     )
@@ -421,9 +504,8 @@ fn pump_to_drive(
                 let _ = t.tx.send(Arc::clone(&block));
             }
             crate::fault::point("archive-block");
-            drive
-                .write_record(&block)
-                .with_context(|| format!("writing block {} of the tape file", written / block.len().max(1) as u64))?;
+            let at = WriteAt { block: written / block.len().max(1) as u64, bytes: written };
+            drive.write_record(&block).context(at)?;
             written += block.len() as u64;
             pool.give(block);
             bar.set_position(written);

@@ -116,6 +116,9 @@ INSERT OR REPLACE INTO tapeop_meta (key, value)
 
 /// The `tapeop_meta` key of the totals' high-water mark.
 const TOTALS_MARK: &str = "totals_file_id";
+/// The `tapeop_meta` key of the tape capacity measured when a target did
+/// not fit on a whole blank tape (bytes, as text).
+const MEASURED_CAPACITY: &str = "measured_tape_capacity";
 
 /// How a command uses the catalogue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -694,20 +697,53 @@ impl Catalog {
         Ok(self.conn.query_row(&sql, [target_id], |r| r.get(0))?)
     }
 
-    /// Bytes left on a tape with a known capacity (its own, or `default`):
+    /// A tape's capacity in bytes: its own, else `default` (tape.conf's
+    /// `tape_capacity`), else the capacity last measured when a target did
+    /// not fit on a whole tape ([`Catalog::record_too_big`]). None when
+    /// none is known.
+    pub fn tape_capacity(&self, tape: &Tape, default: Option<u64>) -> Result<Option<i64>> {
+        if !self.has_totals()? {
+            return Ok(default.map(|d| d as i64));
+        }
+        let own: Option<i64> = self
+            .conn
+            .query_row("SELECT capacity_bytes FROM tapeop_tape_info WHERE tape_id = ?1", [tape.id], |r| r.get(0))
+            .optional()?
+            .flatten();
+        let measured: Option<String> = self
+            .conn
+            .query_row("SELECT value FROM tapeop_meta WHERE key = ?1", [MEASURED_CAPACITY], |r| r.get(0))
+            .optional()?;
+        Ok(own.or(default.map(|d| d as i64)).or(measured.and_then(|m| m.parse().ok())))
+    }
+
+    /// A target did not fit on the whole of blank `tape`: its assigned
+    /// backup `backup_id` goes (the target is unassigned again), and the
+    /// `capacity` measured at the early warning becomes the tape's own and
+    /// the one assumed for tapes with none known. One transaction.
+    pub fn record_too_big(&self, tape: &Tape, backup_id: i64, capacity: u64) -> Result<()> {
+        self.writable()?;
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute("DELETE FROM backups WHERE id = ?1 AND status = 'assigned'", [backup_id])?;
+        tx.execute(
+            "INSERT INTO tapeop_tape_info (tape_id, capacity_bytes) VALUES (?1, ?2)
+             ON CONFLICT(tape_id) DO UPDATE SET capacity_bytes = excluded.capacity_bytes",
+            params![tape.id, capacity as i64],
+        )?;
+        tx.execute(
+            "INSERT OR REPLACE INTO tapeop_meta (key, value) VALUES (?1, ?2)",
+            params![MEASURED_CAPACITY, capacity.to_string()],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Bytes left on a tape with a known capacity ([`Catalog::tape_capacity`]):
     /// capacity minus what is written (as measured, else estimated) and,
     /// with `count_assigned`, what is assigned (estimated). None when no
     /// capacity is known.
     pub fn space_left(&self, tape: &Tape, default: Option<u64>, count_assigned: bool) -> Result<Option<i64>> {
-        let own: Option<i64> = if self.has_totals()? {
-            self.conn
-                .query_row("SELECT capacity_bytes FROM tapeop_tape_info WHERE tape_id = ?1", [tape.id], |r| r.get(0))
-                .optional()?
-                .flatten()
-        } else {
-            None
-        };
-        let Some(capacity) = own.or(default.map(|d| d as i64)) else { return Ok(None) };
+        let Some(capacity) = self.tape_capacity(tape, default)? else { return Ok(None) };
         let mut used = 0i64;
         for b in self.tape_backups(tape.id)? {
             if !count_assigned && !matches!(b.status.as_str(), "recorded" | "confirmed") {

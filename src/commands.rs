@@ -254,6 +254,9 @@ fn assign(ctx: &Context_, name: Option<&str>) -> Result<()> {
         Some(left) => fitting(&cat, &ids, left)?,
         None => (ids, Vec::new()),
     };
+    if let Some(whole) = cat.tape_capacity(&tape, ctx.config.tape_capacity)? {
+        larger_than_a_tape(&cat, &left_out, whole)?;
+    }
     if !left_out.is_empty() {
         println!(
             "{} targets fit in the space left on tape \"{}\"; {} do not and stay unassigned.\n",
@@ -271,6 +274,23 @@ fn assign(ctx: &Context_, name: Option<&str>) -> Result<()> {
     ctx.prompter.proceed(&format!("Do you wish to assign them to tape \"{}\"?", tape.name))?;
     cat.assign(&tape, &fit)?;
     println!("Done.\n");
+    Ok(())
+}
+
+/// Name the targets that need more than a whole tape of `whole` bytes:
+/// no tape of this kind takes them.
+fn larger_than_a_tape(cat: &Catalog, ids: &[i64], whole: i64) -> Result<()> {
+    for &id in ids {
+        let need = cat.target_estimate(id)?;
+        if need > whole {
+            println!(
+                "{} needs about {:.3} GB, more than a whole tape ({:.3} GB): it cannot be archived on tapes of this kind; import its subdirectories as targets instead.",
+                crate::catalog::show(&cat.target(id)?.name),
+                need as f64 / 1e9,
+                whole as f64 / 1e9
+            );
+        }
+    }
     Ok(())
 }
 

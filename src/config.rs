@@ -135,7 +135,7 @@ fn check_block_size(path: &Path, block_size: usize) -> Result<()> {
             path.display()
         );
     }
-    if block_size < 512 || block_size % 512 != 0 {
+    if block_size < 512 || !block_size.is_multiple_of(512) {
         bail!(
             "config file {}: block_size = {block_size} must be a multiple of 512 between 512 and {MAX_BLOCK_SIZE}",
             path.display()
