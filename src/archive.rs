@@ -95,8 +95,8 @@ pub fn run(config: &Config, opts: Options) -> Result<ExitCode> {
 /// Refuse (tape full, exit 43) to start a target estimated not to fit in
 /// the space left on the tape, when its capacity is known.
 fn check_fits(cat: &Catalog, tape: &Tape, job: &Backup, config: &Config) -> Result<()> {
-    let Some(left) = cat.space_left(tape, config.tape_capacity, false)? else { return Ok(()) };
-    let need = cat.target_estimate(job.target_id)?;
+    let Some(left) = cat.space_left(tape, config.tape_capacity, false, config.block_size)? else { return Ok(()) };
+    let need = cat.target_estimate(job.target_id, config.block_size)?;
     if need > left {
         return Err(Exit::new(
             ExitCode::TapeFull,
@@ -229,17 +229,13 @@ impl std::fmt::Display for WriteAt {
     }
 }
 
-/// The largest size a label tape file takes before padding to a record
-/// (header, text of at most about 600 bytes, end of archive).
-const LABEL_TAR_BYTES: u64 = 3 * 1024;
-
 /// The target filled the whole of a blank tape: unassign it, record what
 /// the tape took as its capacity (bytes written when the early warning
 /// came: this file's, plus the label's), and say why it cannot be archived.
 fn too_big(cat: &Catalog, config: &Config, tape: &Tape, job: &Backup, n: i64, e: anyhow::Error) -> anyhow::Error {
     let in_file = e.downcast_ref::<WriteAt>().map_or(0, |w| w.bytes);
     let block = config.block_size as u64;
-    let before = if n > 0 { LABEL_TAR_BYTES.div_ceil(block) * block * n as u64 } else { 0 };
+    let before = if n > 0 { crate::catalog::LABEL_TAR_BYTES.div_ceil(block) * block * n as u64 } else { 0 };
     let capacity = before + in_file;
     if let Err(db) = cat.record_too_big(tape, job.id, capacity) {
         return tape_full(cat, tape, job, n, e.context(format!("and the target could not be unassigned: {db:#}")));

@@ -119,7 +119,7 @@ fn a_target_larger_than_a_whole_tape_is_unassigned_and_the_tape_stays_open() {
     // assign does not give it back to this tape, nor to a new tape of
     // unknown capacity.
     let out = rig.run(&["-y", "assign"], 43);
-    assert_contains(&out, &format!("{} needs about 0.003 GB, more than a whole tape (0.002 GB)", big.display()));
+    assert_contains(&out, &format!("{} needs about 0.003 GB, more than a whole tape (0.001 GB)", big.display()));
     assert_eq!(w.backups(), Vec::new());
 
     // The tape goes on with a target that fits, written over the partial file.
