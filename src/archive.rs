@@ -161,7 +161,10 @@ fn archive_one(
         outcome.with_context(|| format!("archive of {} to tape \"{}\" file {n}", show(&job.target), tape.name));
     let written = match outcome {
         Ok(w) => w,
-        Err(e) => return Err(end_failed(cat, config, tape, job, n, history, e)),
+        Err(e) => {
+            let attempt = Attempt { tape, job, n, history, block_size: config.block_size, record: !opts.no_db_update };
+            return Err(end_failed(cat, &attempt, e));
+        }
     };
     *proven = true;
     crate::fault::point("archive-after-filemark");
@@ -179,32 +182,37 @@ fn archive_one(
     Ok(written.bytes)
 }
 
-/// Record a failed attempt at tape file `n` and turn its error into the
-/// one to exit with: the end of the tape inside the first data file of a
-/// blank tape (the target fits on no tape of this kind), inside a later
-/// one (the tape is full), or any other failure.
-fn end_failed(
-    cat: &Catalog,
-    config: &Config,
-    tape: &Tape,
-    job: &Backup,
+/// One archive attempt: which target, onto which tape file.
+struct Attempt<'a> {
+    tape: &'a Tape,
+    job: &'a Backup,
+    /// The tape file written.
     n: i64,
+    /// Its history row.
     history: i64,
-    e: anyhow::Error,
-) -> anyhow::Error {
+    block_size: usize,
+    /// Whether the catalogue may change (not `--no-db-update`).
+    record: bool,
+}
+
+/// Record a failed attempt in the history and turn its error into the one
+/// to exit with: the end of the tape inside the first data file of a blank
+/// tape (the target fits on no tape of this kind), inside a later one (the
+/// tape is full), or any other failure.
+fn end_failed(cat: &Catalog, a: &Attempt<'_>, e: anyhow::Error) -> anyhow::Error {
     let full = is_end_of_medium(&e);
-    let whole_tape = full && blank_up_to(cat, tape, n).unwrap_or(false);
+    let whole_tape = full && blank_up_to(cat, a.tape, a.n).unwrap_or(false);
     let outcome = match (full, whole_tape) {
         (true, true) => "target larger than the tape",
         (true, false) => "tape full",
         _ => "failed",
     };
-    if let Err(db) = cat.history_end(history, None, outcome, Some(format!("{e:#}"))) {
+    if let Err(db) = cat.history_end(a.history, None, outcome, Some(format!("{e:#}"))) {
         return e.context(format!("and the attempt could not be logged: {db:#}"));
     }
     match (full, whole_tape) {
-        (true, true) => too_big(cat, config, tape, job, n, e),
-        (true, false) => tape_full(cat, tape, job, n, e),
+        (true, true) => too_big(cat, a, e),
+        (true, false) => tape_full(cat, a.tape, a.job, a.n, e),
         _ => archive_failed(e),
     }
 }
@@ -232,28 +240,31 @@ impl std::fmt::Display for WriteAt {
 /// The target filled the whole of a blank tape: unassign it, record what
 /// the tape took as its capacity (bytes written when the early warning
 /// came: this file's, plus the label's), and say why it cannot be archived.
-fn too_big(cat: &Catalog, config: &Config, tape: &Tape, job: &Backup, n: i64, e: anyhow::Error) -> anyhow::Error {
+fn too_big(cat: &Catalog, a: &Attempt<'_>, e: anyhow::Error) -> anyhow::Error {
+    let (tape, n) = (&a.tape.name, a.n);
     let in_file = e.downcast_ref::<WriteAt>().map_or(0, |w| w.bytes);
-    let block = config.block_size as u64;
+    let block = a.block_size as u64;
     let before = if n > 0 { crate::catalog::LABEL_TAR_BYTES.div_ceil(block) * block * n as u64 } else { 0 };
     let capacity = before + in_file;
-    if let Err(db) = cat.record_too_big(tape, job.id, capacity) {
-        return tape_full(cat, tape, job, n, e.context(format!("and the target could not be unassigned: {db:#}")));
-    }
+    let done = if !a.record {
+        "Nothing was recorded (--no-db-update: the target stays assigned and no capacity is recorded)".to_string()
+    } else if let Err(db) = cat.record_too_big(a.tape, a.job.id, capacity) {
+        return e.context(format!("and the target could not be unassigned: {db:#}"));
+    } else {
+        format!(
+            "Nothing was recorded; the target is unassigned again (assign gives it no tape of this capacity, now \
+             recorded for tape \"{tape}\" and for tapes with no capacity of their own)"
+        )
+    };
     Exit::new(
         ExitCode::ArchiveFailed,
         format!(
-            "{} does not fit on a whole tape: tape \"{}\" reached its end after {:.3} GB ({capacity} bytes) while \
-             writing tape file {n}, its first data file, so the target cannot fit on any tape of this kind. \
-             Nothing was recorded; the target is unassigned again (assign gives it no tape of this capacity, \
-             now recorded for tape \"{}\" and for tapes with no capacity of their own), and tape \"{}\" stays \
-             open: the next archive writes over the partial tape file. Split it: import its subdirectories as \
-             targets of their own. (drive: {e:#})",
-            show(&job.target),
-            tape.name,
+            "{} does not fit on a whole tape: tape \"{tape}\" reached its end after {:.3} GB ({capacity} bytes) while \
+             writing tape file {n}, its first data file, so the target cannot fit on any tape of this kind. {done}, \
+             and tape \"{tape}\" stays open: the next archive writes over the partial tape file. Split it: import \
+             its subdirectories as targets of their own. (drive: {e:#})",
+            show(&a.job.target),
             capacity as f64 / 1e9,
-            tape.name,
-            tape.name
         ),
     )
 }

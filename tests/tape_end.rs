@@ -160,3 +160,23 @@ fn the_end_of_the_tape_in_a_later_file_marks_it_full_and_says_what_to_do() {
     assert_eq!(rig.last_history(), (2, "tape full".to_string()));
     assert!(w.backups().contains(&(big.display().to_string(), -1, "assigned".to_string())));
 }
+
+#[test]
+fn with_no_db_update_a_target_larger_than_the_tape_changes_nothing_in_the_catalogue() {
+    let rig = Rig::new(1536 * KIB);
+    let w = &rig.w;
+    let big = target(w, "big", 3_000_000);
+    rig.import("list.txt", std::slice::from_ref(&big));
+    w.run(&["open_tape", "T1", "--serial", "S1", "--online", "-y"], 0);
+    w.run(&["-y", "assign"], 0);
+    let out = rig.run(&["archive", "--no-db-update"], 42);
+    assert_contains(
+        &out,
+        "so the target cannot fit on any tape of this kind. Nothing was recorded (--no-db-update: the target stays assigned and no capacity is recorded), and tape \"T1\" stays open",
+    );
+    assert_eq!(w.backups(), vec![(big.display().to_string(), -1, "assigned".to_string())]);
+    let capacity: Option<i64> =
+        w.sql().query_row("SELECT capacity_bytes FROM tapeop_tape_info WHERE tape_id = 1", [], |r| r.get(0)).unwrap();
+    assert_eq!(capacity, None);
+    assert_eq!(w.count("SELECT COUNT(*) FROM tapeop_meta WHERE key = 'measured_tape_capacity'"), 0);
+}
