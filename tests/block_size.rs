@@ -106,6 +106,14 @@ fn a_record_larger_than_the_drive_takes_is_refused_at_the_first_record_naming_th
     );
     assert_eq!(rig.drive.files().unwrap(), Vec::<Vec<Vec<u8>>>::new(), "nothing on tape");
     assert_eq!(w.backups(), vec![(a.display().to_string(), -1, "assigned".to_string())]);
+
+    // With a block size the drive takes, the same tape is labelled and written.
+    let conf = fs::read_to_string(w.root().join("tape.conf")).unwrap().replace("block_size = 2M", "block_size = 512K");
+    fs::write(w.root().join("tape.conf"), conf).unwrap();
+    w.run(&["archive"], 0);
+    assert_eq!(w.backups(), vec![(a.display().to_string(), 1, "recorded".to_string())]);
+    let sizes: Vec<Vec<usize>> = rig.drive.files().unwrap().iter().map(|f| f.iter().map(Vec::len).collect()).collect();
+    assert_eq!(sizes, vec![vec![512 * 1024], vec![512 * 1024]]);
 }
 
 #[test]
