@@ -95,8 +95,8 @@ pub fn run(config: &Config, opts: Options) -> Result<ExitCode> {
 /// Refuse (tape full, exit 43) to start a target estimated not to fit in
 /// the space left on the tape, when its capacity is known.
 fn check_fits(cat: &Catalog, tape: &Tape, job: &Backup, config: &Config) -> Result<()> {
-    let Some(left) = cat.space_left(tape, config.tape_capacity, false)? else { return Ok(()) };
-    let need = cat.target_estimate(job.target_id)?;
+    let Some(left) = cat.space_left(tape, config.tape_capacity, false, config.block_size)? else { return Ok(()) };
+    let need = cat.target_estimate(job.target_id, config.block_size)?;
     if need > left {
         return Err(Exit::new(
             ExitCode::TapeFull,
@@ -162,9 +162,8 @@ fn archive_one(
     let written = match outcome {
         Ok(w) => w,
         Err(e) => {
-            let full = is_end_of_medium(&e);
-            cat.history_end(history, None, if full { "tape full" } else { "failed" }, Some(format!("{e:#}")))?;
-            return Err(if full { tape_full(cat, tape, e) } else { archive_failed(e) });
+            let attempt = Attempt { tape, job, n, history, block_size: config.block_size, record: !opts.no_db_update };
+            return Err(end_failed(cat, &attempt, e));
         }
     };
     *proven = true;
@@ -183,6 +182,93 @@ fn archive_one(
     Ok(written.bytes)
 }
 
+/// One archive attempt: which target, onto which tape file.
+struct Attempt<'a> {
+    tape: &'a Tape,
+    job: &'a Backup,
+    /// The tape file written.
+    n: i64,
+    /// Its history row.
+    history: i64,
+    block_size: usize,
+    /// Whether the catalogue may change (not `--no-db-update`).
+    record: bool,
+}
+
+/// Record a failed attempt in the history and turn its error into the one
+/// to exit with: the end of the tape inside the first data file of a blank
+/// tape (the target fits on no tape of this kind), inside a later one (the
+/// tape is full), or any other failure.
+fn end_failed(cat: &Catalog, a: &Attempt<'_>, e: anyhow::Error) -> anyhow::Error {
+    let full = is_end_of_medium(&e);
+    let whole_tape = full && blank_up_to(cat, a.tape, a.n).unwrap_or(false);
+    let outcome = match (full, whole_tape) {
+        (true, true) => "target larger than the tape",
+        (true, false) => "tape full",
+        _ => "failed",
+    };
+    if let Err(db) = cat.history_end(a.history, None, outcome, Some(format!("{e:#}"))) {
+        return e.context(format!("and the attempt could not be logged: {db:#}"));
+    }
+    match (full, whole_tape) {
+        (true, true) => too_big(cat, a, e),
+        (true, false) => tape_full(cat, a.tape, a.job, a.n, e),
+        _ => archive_failed(e),
+    }
+}
+
+/// Whether tape file `n` is the first data file of a tape with nothing
+/// recorded on it: the whole tape was there for it.
+fn blank_up_to(cat: &Catalog, tape: &Tape, n: i64) -> Result<bool> {
+    Ok(cat.append_point(tape.id)? == 0 && n == label::first_data_file(cat, tape)?)
+}
+
+/// Where a failed `write_record` was: records and bytes of the tape file
+/// written before it.
+#[derive(Debug, Clone, Copy)]
+struct WriteAt {
+    block: u64,
+    bytes: u64,
+}
+
+impl std::fmt::Display for WriteAt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "writing block {} of the tape file", self.block)
+    }
+}
+
+/// The target filled the whole of a blank tape: unassign it, record what
+/// the tape took as its capacity (bytes written when the early warning
+/// came: this file's, plus the label's), and say why it cannot be archived.
+fn too_big(cat: &Catalog, a: &Attempt<'_>, e: anyhow::Error) -> anyhow::Error {
+    let (tape, n) = (&a.tape.name, a.n);
+    let in_file = e.downcast_ref::<WriteAt>().map_or(0, |w| w.bytes);
+    let block = a.block_size as u64;
+    let before = if n > 0 { crate::catalog::LABEL_TAR_BYTES.div_ceil(block) * block * n as u64 } else { 0 };
+    let capacity = before + in_file;
+    let done = if !a.record {
+        "Nothing was recorded (--no-db-update: the target stays assigned and no capacity is recorded)".to_string()
+    } else if let Err(db) = cat.record_too_big(a.tape, a.job.id, capacity) {
+        return e.context(format!("and the target could not be unassigned: {db:#}"));
+    } else {
+        format!(
+            "Nothing was recorded; the target is unassigned again (assign gives it no tape of this capacity, now \
+             recorded for tape \"{tape}\" and for tapes with no capacity of their own)"
+        )
+    };
+    Exit::new(
+        ExitCode::ArchiveFailed,
+        format!(
+            "{} does not fit on a whole tape: tape \"{tape}\" reached its end after {:.3} GB ({capacity} bytes) while \
+             writing tape file {n}, its first data file, so the target cannot fit on any tape of this kind. {done}, \
+             and tape \"{tape}\" stays open: the next archive writes over the partial tape file. Split it: import \
+             its subdirectories as targets of their own. (drive: {e:#})",
+            show(&a.job.target),
+            capacity as f64 / 1e9,
+        ),
+    )
+}
+
 fn is_end_of_medium(e: &anyhow::Error) -> bool {
     e.chain().any(|c| c.downcast_ref::<DriveError>() == Some(&DriveError::EndOfMedium))
 }
@@ -194,7 +280,7 @@ fn archive_failed(e: anyhow::Error) -> anyhow::Error {
     Exit::new(ExitCode::ArchiveFailed, format!("{e:#}; nothing was recorded, the target stays assigned"))
 }
 
-fn tape_full(cat: &Catalog, tape: &Tape, e: anyhow::Error) -> anyhow::Error {
+fn tape_full(cat: &Catalog, tape: &Tape, job: &Backup, n: i64, e: anyhow::Error) -> anyhow::Error {
     let marked = cat.conn().execute(
         "INSERT INTO tapeop_tape_info (tape_id, full) VALUES (?1, 1) ON CONFLICT(tape_id) DO UPDATE SET full = 1",
         [tape.id],
@@ -205,7 +291,11 @@ fn tape_full(cat: &Catalog, tape: &Tape, e: anyhow::Error) -> anyhow::Error {
     Exit::new(
         ExitCode::TapeFull,
         format!(
-            "{e:#}: tape \"{}\" is now marked full; the target stays assigned — close_tape, then open and assign a new tape",
+            "tape \"{}\" reached its end while writing tape file {n} ({}): the partial tape file is not recorded, \
+             and tape \"{}\" is now marked full; the target stays assigned. Next: confirm --repeat and close_tape \
+             this tape, open_tape a new one, assign, then archive. (drive: {e:#})",
+            tape.name,
+            show(&job.target),
             tape.name
         ),
     )
@@ -276,6 +366,7 @@ fn write_target(
     let child = remote.spawn(&tar_script(&job.target, &children))?;
     let child_pid = child.id();
     drive.begin_write(n)?;
+    let start = drive.logical_position()?;
     let depth = (config.buffer_size / config.block_size).max(2);
     let buffer = Arc::new(BlockBuffer::new(depth, depth / 2));
     let pool = Arc::new(BlockPool::new(config.block_size, 16));
@@ -302,7 +393,8 @@ fn write_target(
         (written, parsed)
     });
     let source = source.join().map_err(|_| anyhow::anyhow!("source reader thread panicked"))?;
-    let bytes = match written {
+    let counted = written.and_then(|b| check_record_count(drive, start, b, config.block_size, n).map(|()| b));
+    let bytes = match counted {
         Ok(b) => b,
         Err(e) => {
             // End the partial tape file cleanly (st would on close; the
@@ -315,6 +407,27 @@ fn write_target(
     source.context("the data host's tar failed")?;
     let checked = check_verdict(checker.as_mut(), parsed)?;
     Ok(Written { bytes, dry_runs: buffer.dry_runs(), checked })
+}
+
+/// Compare the drive's own record count over tape file `n` (from `start`,
+/// its logical position after `begin_write`) with the `bytes / block`
+/// records written: a record split on its way to the tape (a block larger
+/// than the path to the drive carries whole) would read back as other
+/// records than were written.
+fn check_record_count(drive: &mut dyn Drive, start: Option<u64>, bytes: u64, block: usize, n: u64) -> Result<()> {
+    let Some(start) = start else { return Ok(()) };
+    let Some(end) = drive.logical_position()? else { return Ok(()) };
+    let written = bytes / block.max(1) as u64;
+    let counted = end.saturating_sub(start);
+    if counted == written {
+        return Ok(());
+    }
+    bail!(
+        "tape file {n}: {} counts {counted} records but {written} records of {block} bytes were written: \
+         the records did not reach the tape as written (block_size {block} is more than this drive path \
+         carries as one record); lower block_size in tape.conf",
+        drive.name()
+    )
 }
 
 /// The in-flight check's verdict once the stream is on tape: the parser's
@@ -398,9 +511,8 @@ fn pump_to_drive(
                 let _ = t.tx.send(Arc::clone(&block));
             }
             crate::fault::point("archive-block");
-            drive
-                .write_record(&block)
-                .with_context(|| format!("writing block {} of the tape file", written / block.len().max(1) as u64))?;
+            let at = WriteAt { block: written / block.len().max(1) as u64, bytes: written };
+            drive.write_record(&block).context(at)?;
             written += block.len() as u64;
             pool.give(block);
             bar.set_position(written);

@@ -116,6 +116,39 @@ INSERT OR REPLACE INTO tapeop_meta (key, value)
 
 /// The `tapeop_meta` key of the totals' high-water mark.
 const TOTALS_MARK: &str = "totals_file_id";
+/// The `tapeop_meta` key of the tape capacity measured when a target did
+/// not fit on a whole blank tape (bytes, as text).
+const MEASURED_CAPACITY: &str = "measured_tape_capacity";
+
+/// GNU tar's record with `-b 512`: its output is a whole number of these.
+const TAR_RECORD: i64 = 512 * 512;
+/// The most a label tape file's tar takes before padding to a record
+/// (header, a text of at most about 600 bytes, end of archive).
+pub const LABEL_TAR_BYTES: u64 = 3 * 1024;
+
+/// What a filemark is counted as in capacity estimates: one record of
+/// `block` bytes (a filemark makes the drive flush its buffer; LTO drives
+/// then pad the data set, so it costs tape even though it holds no data).
+pub fn filemark_estimate(block: usize) -> i64 {
+    block as i64
+}
+
+/// What the label (tape file 0) takes: its tar in whole `block`-byte
+/// records plus its filemark.
+pub fn label_estimate(block: usize) -> i64 {
+    let block = block.max(1) as i64;
+    round_up(LABEL_TAR_BYTES as i64, block) + filemark_estimate(block as usize)
+}
+
+/// `n` rounded up to a whole number of `unit`s.
+fn round_up(n: i64, unit: i64) -> i64 {
+    (n + unit - 1) / unit * unit
+}
+
+/// Bytes of a target's name as tar's member names start: without its `/`.
+fn name_len_of(target: &[u8]) -> i64 {
+    target.strip_prefix(b"/").unwrap_or(target).len() as i64
+}
 
 /// How a command uses the catalogue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -684,41 +717,122 @@ impl Catalog {
         Ok(())
     }
 
-    /// Estimated bytes a target takes on tape: its data (du sizes, which
-    /// round up) plus 1 KiB of tar headers per file.
-    pub fn target_estimate(&self, target_id: i64) -> Result<i64> {
+    /// Estimated bytes a target takes on tape written in `block` -byte
+    /// records, as `archive` writes it: GNU tar's stream (a 512-byte header
+    /// per member — the target directory too — and a long-name header plus
+    /// the name for names or link targets of 100 bytes or more; each file's
+    /// data padded to 512; two zero blocks at the end; the whole padded to
+    /// tar's 256 KiB record), padded to whole records, plus its filemark
+    /// ([`filemark_estimate`]). File sizes are the exact ones tapeop
+    /// scanned, else the old tool's du KiB.
+    pub fn target_estimate(&self, target_id: i64, block: usize) -> Result<i64> {
+        let (exact, link) = if self.has_totals()? {
+            ("COALESCE(i.size_bytes, f.size_kb * 1024)", "length(i.link_target)")
+        } else {
+            ("f.size_kb * 1024", "0")
+        };
+        let join = if self.has_totals()? { "LEFT JOIN tapeop_file_info i ON i.file_id = f.id" } else { "" };
+        // The member name is the target without its leading '/', '/', the
+        // file's name, and '/' for a directory: as long as target + name.
+        let name_len = "(?2 + length(CAST(f.name AS BLOB)) + (f.md5sum IS 'directory'))";
         let sql = format!(
-            "SELECT COALESCE(tt.size_kb, 0) * 1024 + COALESCE(tt.file_count, 0) * 1024 + 10240 FROM (SELECT ?1 AS target_id) b {}",
-            self.totals_join()?
+            "SELECT COUNT(*),
+                COALESCE(SUM((CASE WHEN f.md5sum IN ('directory', 'symlink') THEN 0 ELSE {exact} END + 511) / 512 * 512), 0),
+                COALESCE(SUM(CASE WHEN {name_len} >= 100 THEN 512 + ({name_len} + 512) / 512 * 512 ELSE 0 END), 0),
+                COALESCE(SUM(CASE WHEN {link} >= 100 THEN 512 + ({link} + 512) / 512 * 512 ELSE 0 END), 0)
+             FROM files f {join} WHERE f.target_id = ?1"
         );
-        Ok(self.conn.query_row(&sql, [target_id], |r| r.get(0))?)
+        let target_len = name_len_of(&self.target(target_id)?.name);
+        let (members, data, names, links): (i64, i64, i64, i64) =
+            self.conn.query_row(&sql, params![target_id, target_len], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?;
+        let root = 512 + if target_len >= 100 { 512 + (target_len + 512) / 512 * 512 } else { 0 };
+        let tar = round_up(root + members * 512 + data + names + links + 1024, TAR_RECORD);
+        let block = block.max(1) as i64;
+        Ok(round_up(tar, block) + filemark_estimate(block as usize))
     }
 
-    /// Bytes left on a tape with a known capacity (its own, or `default`):
+    /// A tape's capacity in bytes: its own, else `default` (tape.conf's
+    /// `tape_capacity`), else the capacity last measured when a target did
+    /// not fit on a whole tape ([`Catalog::record_too_big`]). None when
+    /// none is known.
+    pub fn tape_capacity(&self, tape: &Tape, default: Option<u64>) -> Result<Option<i64>> {
+        if !self.has_totals()? {
+            return Ok(default.map(|d| d as i64));
+        }
+        let own: Option<i64> = self
+            .conn
+            .query_row("SELECT capacity_bytes FROM tapeop_tape_info WHERE tape_id = ?1", [tape.id], |r| r.get(0))
+            .optional()?
+            .flatten();
+        let measured: Option<String> = self
+            .conn
+            .query_row("SELECT value FROM tapeop_meta WHERE key = ?1", [MEASURED_CAPACITY], |r| r.get(0))
+            .optional()?;
+        Ok(own.or(default.map(|d| d as i64)).or(measured.and_then(|m| m.parse().ok())))
+    }
+
+    /// A target did not fit on the whole of blank `tape`: its assigned
+    /// backup `backup_id` goes (the target is unassigned again), and the
+    /// `capacity` measured at the early warning becomes the tape's own and
+    /// the one assumed for tapes with none known. One transaction.
+    pub fn record_too_big(&self, tape: &Tape, backup_id: i64, capacity: u64) -> Result<()> {
+        self.writable()?;
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute("DELETE FROM backups WHERE id = ?1 AND status = 'assigned'", [backup_id])?;
+        tx.execute(
+            "INSERT INTO tapeop_tape_info (tape_id, capacity_bytes) VALUES (?1, ?2)
+             ON CONFLICT(tape_id) DO UPDATE SET capacity_bytes = excluded.capacity_bytes",
+            params![tape.id, capacity as i64],
+        )?;
+        tx.execute(
+            "INSERT OR REPLACE INTO tapeop_meta (key, value) VALUES (?1, ?2)",
+            params![MEASURED_CAPACITY, capacity.to_string()],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Bytes left on a tape with a known capacity ([`Catalog::tape_capacity`]):
     /// capacity minus what is written (as measured, else estimated) and,
     /// with `count_assigned`, what is assigned (estimated). None when no
     /// capacity is known.
-    pub fn space_left(&self, tape: &Tape, default: Option<u64>, count_assigned: bool) -> Result<Option<i64>> {
-        let own: Option<i64> = if self.has_totals()? {
-            self.conn
-                .query_row("SELECT capacity_bytes FROM tapeop_tape_info WHERE tape_id = ?1", [tape.id], |r| r.get(0))
-                .optional()?
-                .flatten()
-        } else {
-            None
-        };
-        let Some(capacity) = own.or(default.map(|d| d as i64)) else { return Ok(None) };
-        let mut used = 0i64;
+    pub fn space_left(
+        &self,
+        tape: &Tape,
+        default: Option<u64>,
+        count_assigned: bool,
+        block: usize,
+    ) -> Result<Option<i64>> {
+        let Some(capacity) = self.tape_capacity(tape, default)? else { return Ok(None) };
+        let mut used = if self.takes_label(tape)? { label_estimate(block) } else { 0 };
         for b in self.tape_backups(tape.id)? {
             if !count_assigned && !matches!(b.status.as_str(), "recorded" | "confirmed") {
                 continue;
             }
             used += match self.written_bytes(b.id)? {
-                Some(bytes) => bytes,
-                None => self.target_estimate(b.target_id)?,
+                Some(bytes) => bytes + filemark_estimate(block),
+                None => self.target_estimate(b.target_id, block)?,
             };
         }
         Ok(Some(capacity - used))
+    }
+
+    /// Whether `tape` has (or, written first, will get) tapeop's label as
+    /// tape file 0: an old tool's tape with data on it has none.
+    fn takes_label(&self, tape: &Tape) -> Result<bool> {
+        if self.append_point(tape.id)? == 0 {
+            return Ok(true);
+        }
+        if !self.has_totals()? {
+            return Ok(false);
+        }
+        let label: Option<Option<String>> = self
+            .conn
+            .query_row("SELECT label FROM tapeop_tape_info WHERE tape_id = ?1", [tape.id], |r| r.get(0))
+            .optional()?;
+        Ok(label.flatten().is_some())
     }
 
     fn written_bytes(&self, backup_id: i64) -> Result<Option<i64>> {

@@ -248,10 +248,14 @@ fn assign(ctx: &Context_, name: Option<&str>) -> Result<()> {
     if ids.is_empty() {
         return Err(Exit::new(ExitCode::NothingToDo, "nothing to assign"));
     }
-    let (fit, left_out) = match cat.space_left(&tape, ctx.config.tape_capacity, true)? {
-        Some(left) => fitting(&cat, &ids, left)?,
+    let block = ctx.config.block_size;
+    let (fit, left_out) = match cat.space_left(&tape, ctx.config.tape_capacity, true, block)? {
+        Some(left) => fitting(&cat, &ids, left, block)?,
         None => (ids, Vec::new()),
     };
+    if let Some(whole) = cat.tape_capacity(&tape, ctx.config.tape_capacity)? {
+        larger_than_a_tape(&cat, &left_out, whole - crate::catalog::label_estimate(block), block)?;
+    }
     if !left_out.is_empty() {
         println!(
             "{} targets fit in the space left on tape \"{}\"; {} do not and stay unassigned.\n",
@@ -272,12 +276,29 @@ fn assign(ctx: &Context_, name: Option<&str>) -> Result<()> {
     Ok(())
 }
 
+/// Name the targets that need more than a whole tape of `whole` bytes:
+/// no tape of this kind takes them.
+fn larger_than_a_tape(cat: &Catalog, ids: &[i64], whole: i64, block: usize) -> Result<()> {
+    for &id in ids {
+        let need = cat.target_estimate(id, block)?;
+        if need > whole {
+            println!(
+                "{} needs about {:.3} GB, more than a whole tape ({:.3} GB): it cannot be archived on tapes of this kind; import its subdirectories as targets instead.",
+                crate::catalog::show(&cat.target(id)?.name),
+                need as f64 / 1e9,
+                whole as f64 / 1e9
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Split targets (in name order) into those that fit in `left` bytes and
 /// those that do not.
-fn fitting(cat: &Catalog, ids: &[i64], mut left: i64) -> Result<(Vec<i64>, Vec<i64>)> {
+fn fitting(cat: &Catalog, ids: &[i64], mut left: i64, block: usize) -> Result<(Vec<i64>, Vec<i64>)> {
     let (mut fit, mut out) = (Vec::new(), Vec::new());
     for &id in ids {
-        let need = cat.target_estimate(id)?;
+        let need = cat.target_estimate(id, block)?;
         if need <= left {
             left -= need;
             fit.push(id);

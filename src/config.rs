@@ -100,12 +100,7 @@ impl Config {
             None => DriveSpec::Device(PathBuf::from(keys.required("tape_device")?)),
         };
         let block_size = keys.size("block_size")?.map_or(DEFAULT_BLOCK_SIZE, |v| v as usize);
-        if !(512..=16 * 1024 * 1024).contains(&block_size) || block_size % 512 != 0 {
-            bail!(
-                "config file {}: block_size = {block_size} must be a multiple of 512 between 512 and 16M",
-                keys.path.display()
-            );
-        }
+        check_block_size(keys.path, block_size)?;
         let buffer_size = keys.size("buffer_size")?.map_or(DEFAULT_BUFFER_SIZE, |v| v as usize);
         Ok(Config {
             path: keys.path.to_path_buf(),
@@ -119,6 +114,34 @@ impl Config {
             check_in_flight: keys.in_flight()?,
         })
     }
+}
+
+/// The largest record any drive can write: the transfer length of a
+/// variable-length SCSI WRITE is 24 bits, so 16,777,215 bytes.
+pub const MAX_SCSI_RECORD: usize = (1 << 24) - 1;
+/// The largest `block_size`: the largest multiple of 512 in one SCSI record.
+pub const MAX_BLOCK_SIZE: usize = MAX_SCSI_RECORD / 512 * 512;
+
+/// Refuse a `block_size` that is not a multiple of 512, or that no drive
+/// could write as one record. What a given drive and the st driver take is
+/// smaller still and is only known when writing: they refuse the first
+/// record, and `archive` names the limit (see `drive::st`).
+fn check_block_size(path: &Path, block_size: usize) -> Result<()> {
+    if block_size > MAX_BLOCK_SIZE {
+        bail!(
+            "config file {}: block_size = {block_size} is larger than any tape drive writes as one record (a SCSI \
+             variable-length block is at most {MAX_SCSI_RECORD} bytes): use at most {MAX_BLOCK_SIZE}; \
+             256K (the default) to 1M suit LTO drives",
+            path.display()
+        );
+    }
+    if block_size < 512 || !block_size.is_multiple_of(512) {
+        bail!(
+            "config file {}: block_size = {block_size} must be a multiple of 512 between 512 and {MAX_BLOCK_SIZE}",
+            path.display()
+        );
+    }
+    Ok(())
 }
 
 struct Keys<'a> {

@@ -34,7 +34,9 @@ fn assigned(w: &World) -> i64 {
 fn assign_gives_a_tape_only_what_fits() {
     let w = World::new();
     three_targets(&w);
-    w.run(&["open_tape", "T1", "--serial", "S1", "--online", "-y", "--capacity", "1M"], 0);
+    // Each target takes 768 KiB (two 256 KiB records and its filemark), the
+    // label 512 KiB: 2500K holds two.
+    w.run(&["open_tape", "T1", "--serial", "S1", "--online", "-y", "--capacity", "2500K"], 0);
     let out = w.run(&["-y", "assign"], 0);
     assert!(
         stdout(&out).contains("2 targets fit in the space left on tape \"T1\"; 1 do not and stay unassigned."),
@@ -53,7 +55,7 @@ fn assign_gives_a_tape_only_what_fits() {
 fn the_config_default_capacity_applies_to_new_tapes() {
     let w = World::new();
     three_targets(&w);
-    w.config_with("", "emulator_dir = emu", "tape_capacity = 500K");
+    w.config_with("", "emulator_dir = emu", "tape_capacity = 1500K");
     w.run(&["open_tape", "T1", "--serial", "S1", "--online", "-y"], 0);
     w.run(&["-y", "assign"], 0);
     assert_eq!(assigned(&w), 1);
@@ -65,7 +67,7 @@ fn archive_refuses_a_target_that_cannot_fit_unless_told_to_try() {
     three_targets(&w);
     w.run(&["open_tape", "T1", "--serial", "S1", "--online", "-y"], 0);
     w.run(&["-y", "assign"], 0);
-    w.sql().execute("INSERT INTO tapeop_tape_info (tape_id, capacity_bytes) VALUES (1, 900000)", []).unwrap();
+    w.sql().execute("INSERT INTO tapeop_tape_info (tape_id, capacity_bytes) VALUES (1, 1500000)", []).unwrap();
     w.run(&["archive"], 0);
     let before = fs::read_dir(w.root().join("emu")).unwrap().count();
     let out = w.run(&["archive"], 43);

@@ -91,6 +91,13 @@ pub trait Drive: Send {
     fn read_record(&mut self, buf: &mut Vec<u8>) -> Result<usize>;
     /// Number of tape files recorded (the file number of end of data).
     fn count_files(&mut self) -> Result<u64>;
+    /// The drive's own count of records and filemarks from the beginning
+    /// of the tape, when it can tell (`None` otherwise). `archive` compares
+    /// its advance over a tape file with the records it wrote, to catch a
+    /// record split (or merged) on its way to the tape.
+    fn logical_position(&mut self) -> Result<Option<u64>> {
+        Ok(None)
+    }
 }
 
 /// How to reach the drive, as the configuration says.

@@ -1,7 +1,7 @@
 //! The Linux magnetic-tape ioctl interface (`<linux/mtio.h>`), reduced to
 //! what this tool uses: the `MTIOCTOP` operation call with its `struct mtop`,
-//! the `MTIOCGET` status call with its `struct mtget`, the operation codes
-//! and the generic status (`GMT_*`) bits. This is the only module of the
+//! the `MTIOCGET` status call with its `struct mtget`, the `MTIOCPOS`
+//! position call, the operation codes and the generic status (`GMT_*`) bits. This is the only module of the
 //! crate with `unsafe` code: each ioctl is made in exactly one place, behind a
 //! safe function that borrows the file descriptor for the duration of the
 //! call, so the rest of the crate handles tapes through ordinary safe Rust.
@@ -106,6 +106,8 @@ mod sys {
     nix::ioctl_write_ptr!(mtioctop, b'm', 1, MtOp);
     // #define MTIOCGET _IOR('m', 2, struct mtget)
     nix::ioctl_read!(mtiocget, b'm', 2, MtGet);
+    // #define MTIOCPOS _IOR('m', 3, struct mtpos)
+    nix::ioctl_read!(mtiocpos, b'm', 3, libc::c_long);
 }
 
 /// The request number of `MTIOCTOP` (`_IOW('m', 1, struct mtop)`).
@@ -130,6 +132,17 @@ pub fn mt_get(fd: BorrowedFd<'_>) -> nix::Result<MtGet> {
     // (`_IOR` of exactly its size) during the call.
     unsafe { sys::mtiocget(fd.as_raw_fd(), &mut status) }?;
     Ok(status)
+}
+
+/// The drive's logical block position (`MTIOCPOS`, from SCSI READ
+/// POSITION): records and filemarks from the beginning of the tape.
+pub fn mt_pos(fd: BorrowedFd<'_>) -> nix::Result<c_long> {
+    let mut position: c_long = 0;
+    // SAFETY: `fd` is a descriptor borrowed for this call, and `position` is
+    // a live, exclusively borrowed `struct mtpos` (one `long`) that the
+    // kernel fills (`_IOR` of exactly its size) during the call.
+    unsafe { sys::mtiocpos(fd.as_raw_fd(), &mut position) }?;
+    Ok(position)
 }
 
 #[cfg(test)]

@@ -171,6 +171,43 @@ impl StDrive {
     }
 }
 
+impl StDrive {
+    /// The error of a `write()` of a `len`-byte record that failed with
+    /// `e`: a record too large for the drive (`EINVAL`: st checks it
+    /// against the drive's READ BLOCK LIMITS) or for st's buffer
+    /// (`EOVERFLOW`) says which limit and what to change.
+    fn write_refused(&self, e: std::io::Error, len: usize) -> anyhow::Error {
+        let at = format!("{}: writing a {len}-byte record at {}", self.path.display(), self.position());
+        let why = match e.raw_os_error() {
+            Some(libc::EINVAL) => format!(
+                "the drive refused a {len}-byte record: it is larger than the largest block the drive takes \
+                 (its READ BLOCK LIMITS, which st logs as \"Block limits\" in the kernel log when a tape is loaded); \
+                 lower block_size in tape.conf"
+            ),
+            Some(libc::EOVERFLOW) => format!(
+                "the st driver cannot buffer a {len}-byte record ({}): lower block_size in tape.conf",
+                st_driver_limits()
+            ),
+            _ => return anyhow!(e).context(at),
+        };
+        anyhow!(e).context(why).context(at)
+    }
+}
+
+/// The st driver's buffer settings as /sys/module/st/parameters shows them.
+fn st_driver_limits() -> String {
+    let read = |name: &str| {
+        std::fs::read_to_string(format!("/sys/module/st/parameters/{name}"))
+            .map_or_else(|_| "unknown".to_string(), |v| v.trim().to_string())
+    };
+    format!(
+        "st parameters: max_sg_segs = {}, buffer_kbs = {}, try_direct_io = {}",
+        read("max_sg_segs"),
+        read("buffer_kbs"),
+        read("try_direct_io")
+    )
+}
+
 /// Why a drive with status bits `gstat` cannot serve `access`, if it cannot.
 fn unusable(gstat: libc::c_long, access: Access) -> Option<DriveError> {
     if gstat & mtio::GMT_DR_OPEN != 0 || gstat & mtio::GMT_ONLINE == 0 {
@@ -310,12 +347,7 @@ impl Drive for StDrive {
                 let written = matches!(self.file.write(data), Ok(n) if n == data.len());
                 Err(self.end_of_medium(written))
             }
-            Err(e) => Err(anyhow!(e).context(format!(
-                "{}: writing a {}-byte record at {}",
-                self.path.display(),
-                data.len(),
-                self.position()
-            ))),
+            Err(e) => Err(self.write_refused(e, data.len())),
         }
     }
 
@@ -348,6 +380,11 @@ impl Drive for StDrive {
                 }
             }
         }
+    }
+
+    fn logical_position(&mut self) -> Result<Option<u64>> {
+        // Drives that cannot READ POSITION make st fail MTIOCPOS: no count then.
+        Ok(mtio::mt_pos(self.file.as_fd()).ok().and_then(|p| u64::try_from(p).ok()))
     }
 
     fn count_files(&mut self) -> Result<u64> {

@@ -466,6 +466,8 @@ struct Tape {
     enomem_reads: u64,
     /// Spacing to end of data leaves the block number unknown (Linux st).
     eod_blk_unknown: bool,
+    /// Fault: every data write larger than this lands as two records.
+    split_above: Option<usize>,
 }
 
 impl Tape {
@@ -501,6 +503,7 @@ impl Tape {
             fsf_short: false,
             enomem_reads: 0,
             eod_blk_unknown: false,
+            split_above: None,
         })
     }
 
@@ -594,7 +597,14 @@ impl Tape {
         // Linux st counts blocks on from an unknown block number as unknown.
         let blk_unknown = self.eod_blk_unknown && self.blk_unknown;
         self.truncate_at_head()?;
-        self.append(data)?;
+        match self.split_above {
+            Some(limit) if data.len() > limit => {
+                let (first, second) = data.split_at(limit);
+                self.append(first)?;
+                self.append(second)?;
+            }
+            _ => self.append(data)?,
+        }
         self.blk_unknown = blk_unknown;
         self.writing = true;
         self.writer = owner;
@@ -1195,4 +1205,14 @@ pub fn mt_position(status: &str) -> Option<(i64, i64)> {
     let file = parts.next()?.trim().strip_prefix("File number=")?.parse().ok()?;
     let block = parts.next()?.trim().strip_prefix("block number=")?.parse().ok()?;
     Some((file, block))
+}
+
+impl VirtualDrive {
+    /// Fault injection: from now on every data write larger than `limit`
+    /// bytes is accepted whole but lands on tape as two records (its first
+    /// `limit` bytes, then the rest), as a transport that splits a large
+    /// `write()` would leave it; `None` ends the fault.
+    pub fn split_writes_above(&self, limit: Option<usize>) {
+        self.lock().split_above = limit;
+    }
 }
