@@ -886,6 +886,9 @@ mod tests {
         assert!(!glob_match(b"a?b", b"a/b"));
         assert!(!glob_match(b"a[/]b", b"a/b"));
         assert!(!glob_match(b"a[!x]b", b"a/b"));
+        assert!(glob_match(b"f[[:digit:]]", b"f7"));
+        assert!(!glob_match(b"f[[:digit:]]", b"fx"));
+        assert!(glob_match(b"f[\\]", b"f\\"));
         assert!(glob_match(b"amp&*", b"amp&name.txt"));
         assert!(glob_match(b"", b""));
         assert!(!glob_match(b"", b"x"));
