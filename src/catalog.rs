@@ -269,20 +269,15 @@ pub fn now_text() -> String {
     utc_text(secs)
 }
 
-/// Seconds since the epoch as `YYYY-MM-DD HH:MM:SS UTC` (proleptic Gregorian).
+/// Seconds since the epoch as `YYYY-MM-DD HH:MM:SS UTC` (proleptic
+/// Gregorian). Past jiff's range it shows the last second of year 9999.
 pub fn utc_text(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC", rem / 3600, rem / 60 % 60, rem % 60)
+    let epoch = jiff::civil::DateTime::constant(1970, 1, 1, 0, 0, 0, 0);
+    let when = i64::try_from(secs)
+        .ok()
+        .and_then(|s| epoch.checked_add(jiff::SignedDuration::from_secs(s)).ok())
+        .unwrap_or(jiff::civil::DateTime::MAX);
+    when.strftime("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
 impl Catalog {
@@ -1076,6 +1071,19 @@ mod tests {
         assert_eq!(utc_text(0), "1970-01-01 00:00:00 UTC");
         assert_eq!(utc_text(1_577_836_800), "2020-01-01 00:00:00 UTC");
         assert_eq!(utc_text(1_795_800_644), "2026-11-27 17:30:44 UTC");
+    }
+
+    #[test]
+    fn utc_dates_around_leap_days_and_the_ends() {
+        assert_eq!(utc_text(86_399), "1970-01-01 23:59:59 UTC");
+        assert_eq!(utc_text(951_782_400), "2000-02-29 00:00:00 UTC");
+        assert_eq!(utc_text(951_868_800), "2000-03-01 00:00:00 UTC");
+        assert_eq!(utc_text(1_709_164_799), "2024-02-28 23:59:59 UTC");
+        assert_eq!(utc_text(1_709_251_199), "2024-02-29 23:59:59 UTC");
+        assert_eq!(utc_text(4_107_542_400), "2100-03-01 00:00:00 UTC");
+        assert_eq!(utc_text(4_107_456_000), "2100-02-28 00:00:00 UTC");
+        assert_eq!(utc_text(253_402_300_799), "9999-12-31 23:59:59 UTC");
+        assert_eq!(utc_text(u64::MAX), "9999-12-31 23:59:59 UTC");
     }
 
     #[test]

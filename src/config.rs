@@ -188,23 +188,13 @@ impl Keys<'_> {
     }
 }
 
-/// Parse a byte count with an optional K/M/G/T suffix (powers of 1024).
+/// Parse a byte count with an optional K/M/G/T suffix, powers of 1024 with
+/// or without `B`/`iB` (`256K`, `256KB`, `256 KiB` are all 262144), in any
+/// case. Done by `parse-size` in its binary mode, which also takes a
+/// fraction (`1.5G`), digit grouping (`1_000`) and the larger P and E.
 pub fn parse_size(text: &str) -> Result<u64> {
     let text = text.trim();
-    let (digits, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
-        Some((i, _)) => text.split_at(i),
-        None => (text, ""),
-    };
-    let shift = match unit.trim().to_ascii_uppercase().trim_end_matches(['B', 'I']) {
-        "" => 0,
-        "K" => 10,
-        "M" => 20,
-        "G" => 30,
-        "T" => 40,
-        other => bail!("unknown unit {other:?}"),
-    };
-    let n: u64 = digits.parse().context("no number")?;
-    n.checked_mul(1u64 << shift).context("too large")
+    parse_size::Config::new().with_binary().parse_size(text).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 #[cfg(test)]
@@ -219,5 +209,36 @@ mod tests {
         assert_eq!(parse_size("18T").unwrap(), 18 << 40);
         assert!(parse_size("12Q").is_err());
         assert!(parse_size("K").is_err());
+    }
+
+    #[test]
+    fn size_suffixes_are_binary_in_every_spelling() {
+        for (text, want) in [
+            ("0", 0),
+            (" 512 ", 512),
+            ("512B", 512),
+            ("1k", 1024),
+            ("1K", 1024),
+            ("1KB", 1024),
+            ("1KiB", 1024),
+            ("1 kib", 1024),
+            ("64M", 64 << 20),
+            ("256M", 256 << 20),
+            ("16M", 16 << 20),
+            ("2G", 2 << 30),
+            ("2gb", 2 << 30),
+            ("400G", 400 << 30),
+            ("18T", 18 << 40),
+            ("18 TiB", 18 << 40),
+            ("2ki", 2048),
+            // parse-size also takes fractions and digit grouping.
+            ("1.5G", 3 << 29),
+            ("1_000", 1000),
+        ] {
+            assert_eq!(parse_size(text).unwrap(), want, "{text:?}");
+        }
+        for bad in ["", "-1", "1X", "G2", "12Q", "99999999999T", "1.5.2G"] {
+            assert!(parse_size(bad).is_err(), "{bad:?}");
+        }
     }
 }

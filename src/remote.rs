@@ -107,20 +107,14 @@ impl Remote {
 /// Bytes asked for the pipe from the remote command (`F_SETPIPE_SZ`).
 const PIPE_SIZE: libc::c_int = 1 << 20;
 
-/// Quotes `bytes` as one POSIX shell word: wrapped in single quotes, each
-/// `'` written as `'\''`. Byte-exact for anything but NUL, which no argument
-/// or path can hold.
+/// Quotes `bytes` as one POSIX shell word, byte-exact, with shlex's quoter
+/// (bare when nothing needs quoting, else single or double quotes). A NUL,
+/// which no argument or path can hold, passes through as it is, and the
+/// command then fails to start.
 pub fn quote(bytes: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(bytes.len() + 2);
-    out.push(b'\'');
-    for &b in bytes {
-        match b {
-            b'\'' => out.extend_from_slice(b"'\\''"),
-            _ => out.push(b),
-        }
-    }
-    out.push(b'\'');
-    out
+    // With NUL allowed the quoter has no error left; an empty word would
+    // only make the command fail, never run something else.
+    shlex::bytes::Quoter::new().allow_nul(true).quote(bytes).map(|w| w.into_owned()).unwrap_or_default()
 }
 
 /// A remote command that exited non-zero or died by a signal. It travels
@@ -362,8 +356,10 @@ mod tests {
     #[test]
     fn quote_shapes() {
         assert_eq!(quote(b""), b"''");
+        assert_eq!(quote(b"plain/name.txt"), b"plain/name.txt");
         assert_eq!(quote(b"a b"), b"'a b'");
-        assert_eq!(quote(b"it's"), b"'it'\\''s'");
+        assert_eq!(quote(b"it's"), b"\"it's\"");
+        assert_eq!(quote(b"bad\xffname"), b"'bad\xffname'");
     }
 
     #[test]

@@ -205,7 +205,7 @@ pub fn literal_for_restore(name: &[u8]) -> Vec<u8> {
 pub fn bash_word(bytes: &[u8]) -> String {
     let plain = std::str::from_utf8(bytes).is_ok_and(|s| !s.chars().any(char::is_control));
     if plain {
-        return show(&crate::remote::quote(bytes));
+        return format!("'{}'", show(bytes).replace('\'', "'\\''"));
     }
     let mut out = String::from("$'");
     for &c in bytes {

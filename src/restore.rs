@@ -702,7 +702,7 @@ fn clean(rel: &[u8]) -> Vec<u8> {
 /// Which members of the target to restore: everything, or those named by
 /// FILE_OR_GLOB arguments (relative to the target). A name selects that
 /// member and, if it is a directory, everything below it. A glob is matched
-/// byte-wise against the whole relative name with [`glob_match`]; a glob that
+/// byte-wise against the whole relative name (see [`Glob`]); a glob that
 /// matches a directory selects everything below it too.
 #[derive(Debug, Clone)]
 pub struct Selection {
@@ -713,7 +713,7 @@ pub struct Selection {
 struct Pattern {
     given: Vec<u8>,
     rel: Vec<u8>,
-    glob: bool,
+    glob: Option<Glob>,
     matched: bool,
 }
 
@@ -733,7 +733,13 @@ impl Selection {
             if rel.split(|&b| b == b'/').any(|c| c == b"..") {
                 bail!("{}: '..' is not allowed in a file name to restore", show(f));
             }
-            let glob = rel.iter().any(|b| matches!(b, b'*' | b'?' | b'['));
+            let glob = if rel.iter().any(|b| matches!(b, b'*' | b'?' | b'[')) {
+                Some(Glob::new(&rel).with_context(|| {
+                    format!("{} is not a valid glob: escape a literal * ? [ with a backslash", show(f))
+                })?)
+            } else {
+                None
+            };
             patterns.push(Pattern { given: f.clone(), rel, glob, matched: false });
         }
         Ok(Selection { patterns })
@@ -765,108 +771,103 @@ impl Pattern {
         if self.rel.is_empty() {
             return true;
         }
-        if !self.glob {
+        let Some(glob) = &self.glob else {
             return rel == self.rel.as_slice()
                 || (rel.starts_with(&self.rel) && rel.get(self.rel.len()) == Some(&b'/'));
-        }
-        if glob_match(&self.rel, rel) {
+        };
+        if glob.is_match(rel) {
             return true;
         }
         rel.iter()
             .enumerate()
             .filter(|(_, b)| **b == b'/')
-            .any(|(i, _)| glob_match(&self.rel, rel.get(..i).unwrap_or_default()))
+            .any(|(i, _)| glob.is_match(rel.get(..i).unwrap_or_default()))
     }
 }
 
-/// Byte-wise shell-style glob match of a whole name. `?` matches one byte
-/// and `*` any run of bytes, neither matching `/`; `**` matches any run
-/// including `/` (and `**/` may match nothing, so `**/x` matches `x` too);
-/// `[abc]`, `[a-z]`, `[!x]`/`[^x]` match one byte (never `/`); `\` makes the
-/// next byte literal; a `[` without a closing `]` is literal.
-pub fn glob_match(pattern: &[u8], name: &[u8]) -> bool {
-    match pattern.first() {
-        None => name.is_empty(),
-        Some(b'*') if pattern.get(1) == Some(&b'*') => double_star(pattern.get(2..).unwrap_or_default(), name),
-        Some(b'*') => {
-            let rest = pattern.get(1..).unwrap_or_default();
-            let limit = name.iter().position(|&b| b == b'/').unwrap_or(name.len());
-            (0..=limit).any(|i| glob_match(rest, name.get(i..).unwrap_or_default()))
-        }
-        Some(b'?') => match name.first() {
-            Some(&c) if c != b'/' => {
-                glob_match(pattern.get(1..).unwrap_or_default(), name.get(1..).unwrap_or_default())
+/// A FILE_OR_GLOB argument compiled for matching whole relative names, byte
+/// for byte. The syntax and its translation are globset's (with `/` literal:
+/// `*`, `?` and `[...]` never match it; `**` as a whole path component
+/// matches any number of components; `\\` escapes; a `[` without a closing
+/// `]` is literal). Braces are literal, not alternatives. globset takes the
+/// pattern as text, so bytes that are not UTF-8 and the braces go through it
+/// as private-use stand-ins, restored to the exact bytes in the regex it
+/// produces, which runs on the engine globset uses, with its settings.
+#[derive(Debug, Clone)]
+pub struct Glob {
+    regex: regex_automata::meta::Regex,
+}
+
+/// First of the 256 private-use code points standing in for raw bytes.
+const STAND_IN: u32 = 0xF0000;
+
+impl Glob {
+    /// Compile `pattern`; an error names what is wrong with it.
+    pub fn new(pattern: &[u8]) -> Result<Glob> {
+        let text = stand_in_text(pattern)?;
+        let glob = globset::GlobBuilder::new(&text)
+            .literal_separator(true)
+            .backslash_escape(true)
+            .allow_unclosed_class(true)
+            .build()
+            .map_err(|e| anyhow::anyhow!("{}", e.kind()))?;
+        let regex = restore_stand_ins(glob.regex());
+        let syntax = regex_automata::util::syntax::Config::new().utf8(false).dot_matches_new_line(true);
+        let config = regex_automata::meta::Regex::config().utf8_empty(false);
+        let regex = regex_automata::meta::Regex::builder().syntax(syntax).configure(config).build(&regex)?;
+        Ok(Glob { regex })
+    }
+
+    /// Whether the whole of `name` matches.
+    pub fn is_match(&self, name: &[u8]) -> bool {
+        self.regex.is_match(name)
+    }
+}
+
+/// `pattern` as text for globset: bytes that are not UTF-8, `{` and `}`
+/// become stand-ins; a trailing lone `\\` is doubled (it stays literal).
+fn stand_in_text(pattern: &[u8]) -> Result<String> {
+    let stand_in = |b: u8| char::from_u32(STAND_IN + u32::from(b)).unwrap_or(char::REPLACEMENT_CHARACTER);
+    let mut text = String::with_capacity(pattern.len() + 1);
+    for chunk in pattern.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '{' | '}' => text.push(stand_in(c as u8)),
+                c if (STAND_IN..STAND_IN + 256).contains(&u32::from(c)) => {
+                    bail!("character U+{:X} (private use) is not allowed in a glob", u32::from(c))
+                }
+                c => text.push(c),
             }
-            _ => false,
-        },
-        Some(b'[') => match (class(pattern, name.first().copied()), name.first()) {
-            (Some((hit, used)), Some(_)) => {
-                hit && glob_match(pattern.get(used..).unwrap_or_default(), name.get(1..).unwrap_or_default())
-            }
-            (Some(_), None) => false,
-            (None, _) => literal(b'[', pattern, name),
-        },
-        Some(b'\\') if pattern.len() > 1 => {
-            let c = pattern.get(1).copied().unwrap_or_default();
-            name.first() == Some(&c)
-                && glob_match(pattern.get(2..).unwrap_or_default(), name.get(1..).unwrap_or_default())
         }
-        Some(&c) => literal(c, pattern, name),
+        chunk.invalid().iter().for_each(|&b| text.push(stand_in(b)));
     }
+    if text.bytes().rev().take_while(|&b| b == b'\\').count() % 2 == 1 {
+        text.push('\\');
+    }
+    Ok(text)
 }
 
-fn literal(c: u8, pattern: &[u8], name: &[u8]) -> bool {
-    name.first() == Some(&c) && glob_match(pattern.get(1..).unwrap_or_default(), name.get(1..).unwrap_or_default())
-}
-
-fn double_star(rest: &[u8], name: &[u8]) -> bool {
-    let rest = {
-        let mut r = rest;
-        while r.first() == Some(&b'*') {
-            r = r.get(1..).unwrap_or_default();
-        }
-        r
-    };
-    if let Some(after) = rest.strip_prefix(b"/")
-        && glob_match(after, name)
-    {
-        return true;
-    }
-    (0..=name.len()).any(|i| glob_match(rest, name.get(i..).unwrap_or_default()))
-}
-
-/// Match the byte `c` against the class at the start of `p` (`p[0] == '['`):
-/// Some((matched, bytes of pattern used)), or None if the class is not closed.
-fn class(p: &[u8], c: Option<u8>) -> Option<(bool, usize)> {
-    let mut i = 1;
-    let negate = matches!(p.get(i), Some(b'!' | b'^'));
-    if negate {
-        i += 1;
-    }
-    let start = i;
-    let mut hit = false;
-    loop {
-        let b = *p.get(i)?;
-        if b == b']' && i > start {
-            let hit = c.is_some_and(|c| c != b'/') && hit != negate;
-            return Some((hit, i + 1));
-        }
-        let (lo, next) = if b == b'\\' { (*p.get(i + 1)?, i + 2) } else { (b, i + 1) };
-        let ranged = p.get(next) == Some(&b'-') && p.get(next + 1).is_some_and(|&e| e != b']');
-        if ranged {
-            let hi = *p.get(next + 1)?;
-            hit |= c.is_some_and(|c| lo <= c && c <= hi);
-            i = next + 2;
-        } else {
-            hit |= c == Some(lo);
-            i = next;
+/// globset's regex with each stand-in (escaped as its four UTF-8 bytes)
+/// turned back into the one byte it stands for.
+fn restore_stand_ins(regex: &str) -> String {
+    let mut out = regex.to_string();
+    for b in 0..=255u8 {
+        let c = char::from_u32(STAND_IN + u32::from(b)).unwrap_or(char::REPLACEMENT_CHARACTER);
+        let escaped: String = c.to_string().bytes().map(|x| format!("\\x{x:02x}")).collect();
+        if out.contains(&escaped) {
+            out = out.replace(&escaped, &format!("\\x{b:02x}"));
         }
     }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn glob_match(pattern: &[u8], name: &[u8]) -> bool {
+        Glob::new(pattern).unwrap().is_match(name)
+    }
 
     #[test]
     fn globs() {
@@ -875,7 +876,6 @@ mod tests {
         assert!(glob_match(b"sub*/f0?1.dat", b"sub2/f001.dat"));
         assert!(glob_match(b"**/*.dat", b"f.dat"));
         assert!(glob_match(b"**/*.dat", b"a/b/f.dat"));
-        assert!(glob_match(b"**.dat", b"a/b/f.dat"));
         assert!(glob_match(b"f[0-2]", b"f1"));
         assert!(!glob_match(b"f[!0-2]", b"f1"));
         assert!(glob_match(b"f[^0-2]", b"f7"));
@@ -885,11 +885,65 @@ mod tests {
         assert!(!glob_match(b"a\\*", b"ab"));
         assert!(!glob_match(b"a?b", b"a/b"));
         assert!(!glob_match(b"a[/]b", b"a/b"));
+        assert!(!glob_match(b"a[!x]b", b"a/b"));
+        assert!(glob_match(b"f[[:digit:]]", b"f7"));
+        assert!(!glob_match(b"f[[:digit:]]", b"fx"));
+        assert!(glob_match(b"f[\\]", b"f\\"));
         assert!(glob_match(b"amp&*", b"amp&name.txt"));
         assert!(glob_match(b"", b""));
         assert!(!glob_match(b"", b"x"));
         assert!(glob_match(b"*", b""));
         assert!(glob_match(b"bad\xff*", b"bad\xffname"));
+    }
+
+    #[test]
+    fn double_star_is_a_whole_component() {
+        assert!(glob_match(b"a/**/b", b"a/b"));
+        assert!(glob_match(b"a/**/b", b"a/x/y/b"));
+        assert!(glob_match(b"a/**", b"a/x/y"));
+        assert!(!glob_match(b"a/**", b"a"));
+        assert!(glob_match(b"**", b"a/b/c"));
+        // Elsewhere `**` is two `*`: it does not cross `/`.
+        assert!(glob_match(b"**.dat", b"f.dat"));
+        assert!(!glob_match(b"**.dat", b"a/b/f.dat"));
+        assert!(!glob_match(b"x**/y", b"x/a/y"));
+    }
+
+    #[test]
+    fn globs_match_bytes_exactly() {
+        // `?` and classes match one byte, also of a multi-byte or non-UTF-8 name.
+        assert!(glob_match(b"bad?name", b"bad\xffname"));
+        assert!(glob_match(b"caf??", "café".as_bytes()));
+        assert!(!glob_match(b"caf?", "café".as_bytes()));
+        assert!(glob_match("café*".as_bytes(), "café.txt".as_bytes()));
+        assert!(!glob_match(b"bad\xfe*", b"bad\xffname"));
+        assert!(glob_match(b"[\xfe\xff]x", b"\xffx"));
+        assert!(glob_match(b"[\x80-\xff]x", b"\xc3x"));
+        assert!(!glob_match(b"[\x80-\xfe]x", b"\xffx"));
+        assert!(glob_match(b"\xff\xff*", b"\xff\xffz"));
+        assert!(glob_match(b"new*", b"new\nline"));
+        assert!(glob_match(b"**/x", b"a\nb/x"));
+        // A private-use character standing for a byte would be ambiguous.
+        assert!(Glob::new("\u{F00FF}*".as_bytes()).is_err());
+    }
+
+    #[test]
+    fn braces_and_backslashes_are_literal() {
+        assert!(glob_match(b"a{1,2}*", b"a{1,2}.txt"));
+        assert!(!glob_match(b"a{1,2}*", b"a1.txt"));
+        assert!(glob_match(b"[{]*", b"{x"));
+        assert!(glob_match(b"\\{*", b"{x"));
+        assert!(glob_match(b"x*\\", b"xy\\"));
+        assert!(glob_match(b"x*\\\\", b"xy\\"));
+        assert!(glob_match(b"glob\\[1]\\*\\?.txt", b"glob[1]*?.txt"));
+        assert!(!glob_match(b"glob\\[1]\\*\\?.txt", b"glob[1]ab.txt"));
+    }
+
+    #[test]
+    fn bad_globs_are_errors_naming_the_argument() {
+        let err = Selection::new(b"/d/t", &[b"f[z-a]*".to_vec()]).unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(msg.starts_with("f[z-a]* is not a valid glob"), "{msg}");
     }
 
     #[test]
