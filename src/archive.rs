@@ -149,12 +149,14 @@ fn archive_one(
     if opts.override_tape_check {
         println!("--override-tape-check: writing tape file {n} without proving the tape.");
     } else if !*proven {
-        n = label::prove(cat, drive, tape, n, config.block_size)?;
+        n = label::prove(cat, drive, tape, n, config.block_size, &config.drive)?;
     }
     println!("Seeking to file_number={n}");
     println!("Copying {:.3} GB from network to tape...", job.size_kb as f64 / 1e6);
     println!("Archiving: {}", show(&job.target));
     let history = cat.history_start("archive", &tape.name, n, &job.target)?;
+    // Writing moves the end of data: the drive's last proof no longer holds.
+    drive::last_proof::forget(&config.drive);
     let started = Instant::now();
     let outcome = write_target(cat, config, remote, job, drive, n as u64, opts.check);
     let outcome =
@@ -168,6 +170,9 @@ fn archive_one(
         }
     };
     *proven = true;
+    if !opts.override_tape_check {
+        label::remember(cat, drive, &config.drive, tape, Some(n as u64 + 1), "archive");
+    }
     crate::fault::point("archive-after-filemark");
     println!("... success.");
     finish_record(cat, job, n, written.bytes, config.block_size, opts)?;

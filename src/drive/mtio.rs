@@ -106,6 +106,8 @@ mod sys {
     nix::ioctl_write_ptr!(mtioctop, b'm', 1, MtOp);
     // #define MTIOCGET _IOR('m', 2, struct mtget)
     nix::ioctl_read!(mtiocget, b'm', 2, MtGet);
+    // #define MTIOCPOS _IOR('m', 3, struct mtpos)
+    nix::ioctl_read!(mtiocpos, b'm', 3, libc::c_long);
 }
 
 /// The request number of `MTIOCTOP` (`_IOW('m', 1, struct mtop)`).
@@ -130,6 +132,18 @@ pub fn mt_get(fd: BorrowedFd<'_>) -> nix::Result<MtGet> {
     // (`_IOR` of exactly its size) during the call.
     unsafe { sys::mtiocget(fd.as_raw_fd(), &mut status) }?;
     Ok(status)
+}
+
+/// Read the drive's absolute logical position (`MTIOCPOS`, `struct mtpos`):
+/// the number of blocks and filemarks before the head, counted from the
+/// beginning of the tape by the drive itself (SCSI READ POSITION).
+pub fn mt_pos(fd: BorrowedFd<'_>) -> nix::Result<c_long> {
+    let mut pos: c_long = 0;
+    // SAFETY: `fd` is a descriptor borrowed for this call, and `pos` is a
+    // live, exclusively borrowed `struct mtpos` (one `long`) that the kernel
+    // fills (`_IOR` of exactly its size) during the call.
+    unsafe { sys::mtiocpos(fd.as_raw_fd(), &mut pos) }?;
+    Ok(pos)
 }
 
 #[cfg(test)]

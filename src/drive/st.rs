@@ -108,6 +108,10 @@ impl StDrive {
         let status = self.get()?;
         let target = i64::try_from(n).context("file number too large")?;
         let (cur, blk) = (i64::from(status.mt_fileno), i64::from(status.mt_blkno));
+        if n == 0 && cur == 0 && blk == 0 {
+            // Already at the beginning of the tape: no rewind.
+            return Ok(());
+        }
         if n == 0 || cur < 0 {
             self.op_ctx(mtio::MTREW, 1, "rewinding")?;
             return self.space_forward(0, target);
@@ -359,6 +363,12 @@ impl Drive for StDrive {
         })?;
         // Records after the last filemark make an unterminated last file.
         Ok(fileno + u64::from(status.mt_blkno > 0))
+    }
+
+    fn absolute_position(&mut self) -> Result<Option<u64>> {
+        let pos = mtio::mt_pos(self.file.as_fd())
+            .with_context(|| format!("{}: reading the absolute position (MTIOCPOS)", self.path.display()))?;
+        Ok(u64::try_from(pos).ok())
     }
 }
 
