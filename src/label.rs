@@ -350,10 +350,7 @@ impl ReadProof {
 /// cost when the head is at the beginning of the tape, as after a load).
 pub fn prove_for_reading(cat: &Catalog, drive: &mut dyn Drive, spec: &DriveSpec, tape: &Tape) -> Result<ReadProof> {
     if let Some(last) = take_trusted(cat, drive, spec, tape) {
-        println!(
-            "Tape \"{}\" is the tape {} proved in this drive at {}; the head has not moved since (file {} block {}): its label is not read again.",
-            tape.name, last.command, last.time, last.file, last.block
-        );
+        announce_trusted(tape, &last);
         return Ok(ReadProof::Trusted(last));
     }
     let Some(want) = recorded_label(cat, tape)? else { return Ok(ReadProof::NoLabel) };
@@ -362,6 +359,14 @@ pub fn prove_for_reading(cat: &Catalog, drive: &mut dyn Drive, spec: &DriveSpec,
         Some(l) if l.catalogue == want && l.tape == tape.name => Ok(ReadProof::Read),
         found => Ok(ReadProof::Wrong(found)),
     }
+}
+
+/// Say that the label of `tape` is taken as proven from the drive's last proof.
+pub fn announce_trusted(tape: &Tape, last: &LastProof) {
+    println!(
+        "Tape \"{}\" is the tape {} proved in this drive at {}; the head has not moved since (file {} block {}): its label is not read again.",
+        tape.name, last.command, last.time, last.file, last.block
+    );
 }
 
 /// The drive's last proof, taken (see [`last_proof::take`]), when it still

@@ -187,7 +187,10 @@ fn restore_target(
 ) -> Result<(Counts, Vec<Vec<u8>>)> {
     let mut drive = drive::open(&config.drive, Access::Read, config.block_size)?;
     let end_of_data = match label::take_trusted(cat, &mut *drive, &config.drive, &loc.tape) {
-        Some(last) => last.end_of_data,
+        Some(last) => {
+            label::announce_trusted(&loc.tape, &last);
+            last.end_of_data
+        }
         None => check_label(cat, &mut *drive, &loc.tape).map(|()| None)?,
     };
     let expected = load_expected(cat, loc.target_id)?;
