@@ -166,8 +166,15 @@ fn prove_in_full(
     block_size: usize,
     seen: &Seen,
 ) -> Result<i64> {
-    let files = drive.count_files().with_context(|| format!("finding the end of data on {}", drive.name()))? as i64;
     let unwritten = cat.append_point(tape.id)? == 0;
+    // With the right label read at the beginning of the tape, file n-1 is
+    // read on the way forward to end of data (its verdict waits its turn).
+    let on_the_way = if !unwritten && n > first_data_file(cat, tape)? && label_read_matches(cat, tape, seen)? {
+        Some(first_member(drive, n - 1))
+    } else {
+        None
+    };
+    let files = drive.count_files().with_context(|| format!("finding the end of data on {}", drive.name()))? as i64;
     if !unwritten && files == 0 {
         return Err(refuse(format!(
             "wrong tape: the loaded tape is blank, but the catalogue's tape \"{}\" holds tape files up to file {}",
@@ -191,9 +198,21 @@ fn prove_in_full(
         )));
     }
     if n > first_data_file(cat, tape)? {
-        check_previous(cat, drive, tape, n - 1)?;
+        check_previous(cat, drive, tape, n - 1, on_the_way)?;
     }
     check_end_of_data(cat, &*drive, tape, n, files)
+}
+
+/// Whether the label was read (at the beginning of the tape) and is the
+/// one the catalogue recorded for `tape` (or, for a tape the catalogue
+/// recorded no label for, whether there was none).
+fn label_read_matches(cat: &Catalog, tape: &Tape, seen: &Seen) -> Result<bool> {
+    let Seen::Read(found) = seen else { return Ok(false) };
+    Ok(match (recorded_label(cat, tape)?, found) {
+        (Some(want), Some(l)) => l.catalogue == want && l.tape == tape.name,
+        (None, None) => true,
+        _ => false,
+    })
 }
 
 fn check_end_of_data(cat: &Catalog, drive: &dyn Drive, tape: &Tape, n: i64, files: i64) -> Result<i64> {
@@ -424,7 +443,15 @@ fn first_member(drive: &mut dyn Drive, n: i64) -> Result<Option<Vec<u8>>> {
     Ok(name)
 }
 
-fn check_previous(cat: &Catalog, drive: &mut dyn Drive, tape: &Tape, prev: i64) -> Result<()> {
+/// Check that tape file `prev` starts with a member of the target the
+/// catalogue recorded there (`read`: its first member, when already read).
+fn check_previous(
+    cat: &Catalog,
+    drive: &mut dyn Drive,
+    tape: &Tape,
+    prev: i64,
+    read: Option<Result<Option<Vec<u8>>>>,
+) -> Result<()> {
     let Some(b) = cat.backup_at(tape.id, prev)? else {
         return Err(refuse(format!(
             "the catalogue has no tape file {prev} on tape \"{}\" before the append point",
@@ -432,7 +459,10 @@ fn check_previous(cat: &Catalog, drive: &mut dyn Drive, tape: &Tape, prev: i64) 
         )));
     };
     let prefix = b.target.strip_prefix(b"/").unwrap_or(&b.target).to_vec();
-    let member = first_member(drive, prev)?;
+    let member = match read {
+        Some(member) => member?,
+        None => first_member(drive, prev)?,
+    };
     match member {
         Some(m) if crate::tarstream::strip_prefix(&m, &prefix).is_some() => Ok(()),
         Some(m) => Err(refuse(format!(
