@@ -140,7 +140,8 @@ pub fn run(config: &Config, opts: Options) -> Result<ExitCode> {
         };
         if drive.is_none() {
             let mut d = drive::open(&config.drive, Access::Read, config.block_size)?;
-            end_of_data = prove_label(&cat, &mut *d, config, &tape)?;
+            end_of_data = prove_label(&cat, &mut *d, config, &tape)
+                .or_else(|e| unreadable_label(&cat, &tape, &job, opts, e))?;
             drive = Some(d);
         }
         if let Some(d) = drive.as_deref_mut() {
@@ -172,6 +173,18 @@ fn prove_label(cat: &Catalog, drive: &mut dyn Drive, config: &Config, tape: &Tap
         ));
     }
     Ok(proof.end_of_data())
+}
+
+/// A label that could not be read (a drive error, not a wrong tape): the
+/// confirm of `job` failed, and is recorded as such with the error.
+fn unreadable_label(cat: &Catalog, tape: &Tape, job: &Backup, opts: Options, e: anyhow::Error) -> Result<Option<u64>> {
+    if e.chain().any(|c| c.downcast_ref::<Exit>().is_some()) || opts.no_db_update {
+        return Err(e);
+    }
+    let e = e.context(format!("confirming tape \"{}\" file {} ({})", tape.name, job.file_number, show(&job.target)));
+    let history = cat.history_start("confirm", &tape.name, job.file_number, &job.target)?;
+    cat.history_end(history, None, "failed", Some(format!("{e:#}")))?;
+    Err(e)
 }
 
 fn pick(cat: &Catalog, tape: &Tape, pending: &[Backup], opts: Options) -> Result<Option<Backup>> {
