@@ -140,8 +140,8 @@ pub fn run(config: &Config, opts: Options) -> Result<ExitCode> {
         };
         if drive.is_none() {
             let mut d = drive::open(&config.drive, Access::Read, config.block_size)?;
-            end_of_data = prove_label(&cat, &mut *d, config, &tape)
-                .or_else(|e| unreadable_label(&cat, &tape, &job, opts, e))?;
+            end_of_data =
+                prove_label(&cat, &mut *d, config, &tape).or_else(|e| unreadable_label(&cat, &tape, &job, opts, e))?;
             drive = Some(d);
         }
         if let Some(d) = drive.as_deref_mut() {

@@ -246,10 +246,11 @@ fn twin_of_another_catalogue(rig: &Rig) -> PathBuf {
 #[test]
 fn a_cartridge_swapped_between_two_archives_is_refused_or_proved_in_full() {
     let rig = Rig::new();
-    let a = archived_two(&rig);
-    let image_a = fs::read(&a).unwrap();
     let twin = twin_of_another_catalogue(&rig);
     let image_twin = fs::read(&twin).unwrap();
+    rig.load("A.tap");
+    let a = archived_two(&rig);
+    let image_a = fs::read(&a).unwrap();
 
     // The twin, as loaded (at the beginning of the tape), then moved to its
     // end of data by hand: file 3 like tape A, yet refused both times.
@@ -302,4 +303,24 @@ fn a_proof_left_by_a_run_that_died_is_not_trusted() {
     let out = rig.run(&["archive"], 0);
     assert!(!out.contains("proved without moving"), "{out}");
     assert_eq!(rig.w.count("SELECT COUNT(*) FROM backups WHERE status = 'recorded'"), 3);
+}
+
+#[test]
+fn a_swapped_cartridge_read_to_the_same_position_by_scan_tape_is_still_refused() {
+    let rig = Rig::new();
+    let twin = twin_of_another_catalogue(&rig);
+    let image_twin = fs::read(&twin).unwrap();
+    rig.load("A.tap");
+    let a = archived_two(&rig);
+    rig.load("twin.tap");
+    // scan_tape reads the twin to its end of data: file 3, where tape A's
+    // proof left the head, at the same absolute position.
+    let out = rig.w.output(&["scan_tape"]);
+    assert_eq!(rig.drive.position(), (3, 0), "{}", describe(&out));
+    let out = rig.run(&["archive"], 1);
+    assert!(out.contains("refusing to write: wrong tape"), "{out}");
+    assert_eq!(fs::read(&twin).unwrap(), image_twin, "the twin is untouched");
+    rig.load("A.tap");
+    rig.run(&["archive"], 0);
+    assert_eq!(vst::tap_files(&a).unwrap().len(), 4);
 }
