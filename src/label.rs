@@ -4,7 +4,10 @@
 //! must hold before tape file N is written: the loaded tape carries the
 //! online tape's label (or, on an unlabelled tape the old tool wrote, file
 //! N-1 starts with a member of the target the catalogue recorded there), and
-//! N is the drive's true end of data.
+//! N is the drive's true end of data. It also owns the label proof before
+//! reading (`confirm`, `restore`) and the use of the drive's last proof
+//! ([`crate::drive::last_proof`]): trusted while the head has not moved, so
+//! the tape is proved without motion, at most once per load.
 
 use std::io::Read;
 
