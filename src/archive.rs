@@ -149,12 +149,14 @@ fn archive_one(
     if opts.override_tape_check {
         println!("--override-tape-check: writing tape file {n} without proving the tape.");
     } else if !*proven {
-        n = label::prove(cat, drive, tape, n, config.block_size)?;
+        n = label::prove(cat, drive, tape, n, config.block_size, &config.drive)?;
     }
     println!("Seeking to file_number={n}");
     println!("Copying {:.3} GB from network to tape...", job.size_kb as f64 / 1e6);
     println!("Archiving: {}", show(&job.target));
     let history = cat.history_start("archive", &tape.name, n, &job.target)?;
+    // Writing moves the end of data: the drive's last proof no longer holds.
+    drive::last_proof::forget(&config.drive);
     let started = Instant::now();
     let outcome = write_target(cat, config, remote, job, drive, n as u64, opts.check);
     let outcome =
@@ -167,6 +169,9 @@ fn archive_one(
         }
     };
     *proven = true;
+    if !opts.override_tape_check {
+        label::remember(cat, drive, &config.drive, tape, Some(n as u64 + 1), "archive");
+    }
     crate::fault::point("archive-after-filemark");
     println!("... success.");
     finish_record(cat, job, n, written.bytes, config.block_size, opts)?;
@@ -366,7 +371,7 @@ fn write_target(
     let child = remote.spawn(&tar_script(&job.target, &children))?;
     let child_pid = child.id();
     drive.begin_write(n)?;
-    let start = drive.logical_position()?;
+    let start = drive.absolute_position()?;
     let depth = (config.buffer_size / config.block_size).max(2);
     let buffer = Arc::new(BlockBuffer::new(depth, depth / 2));
     let pool = Arc::new(BlockPool::new(config.block_size, 16));
@@ -416,7 +421,7 @@ fn write_target(
 /// records than were written.
 fn check_record_count(drive: &mut dyn Drive, start: Option<u64>, bytes: u64, block: usize, n: u64) -> Result<()> {
     let Some(start) = start else { return Ok(()) };
-    let Some(end) = drive.logical_position()? else { return Ok(()) };
+    let Some(end) = drive.absolute_position()? else { return Ok(()) };
     let written = bytes / block.max(1) as u64;
     let counted = end.saturating_sub(start);
     if counted == written {

@@ -4,7 +4,10 @@
 //! must hold before tape file N is written: the loaded tape carries the
 //! online tape's label (or, on an unlabelled tape the old tool wrote, file
 //! N-1 starts with a member of the target the catalogue recorded there), and
-//! N is the drive's true end of data.
+//! N is the drive's true end of data. It also owns the label proof before
+//! reading (`confirm`, `restore`) and the use of the drive's last proof
+//! ([`crate::drive::last_proof`]): trusted while the head has not moved, so
+//! the tape is proved without motion, at most once per load.
 
 use std::io::Read;
 
@@ -12,7 +15,8 @@ use anyhow::{Context, Result};
 use rusqlite::{OptionalExtension, params};
 
 use crate::catalog::{Catalog, Tape, now_text, show};
-use crate::drive::Drive;
+use crate::drive::last_proof::{self, LastProof};
+use crate::drive::{Drive, DriveSpec};
 use crate::exit_codes::{Exit, ExitCode};
 
 /// Name of the one member of a label tape file.
@@ -107,11 +111,73 @@ fn refuse(msg: String) -> anyhow::Error {
     )
 }
 
+/// What is known of the loaded tape's label before the proof reads it.
+#[derive(Debug, Clone)]
+enum Seen {
+    /// Not read yet.
+    Unread,
+    /// Read at the beginning of the tape, where a load leaves the head.
+    Read(Option<Label>),
+    /// Proven earlier in this load (the drive's last proof still holds).
+    Trusted,
+}
+
 /// Prove that the loaded tape is `tape` and that `n` is its end of data,
 /// labelling a blank new tape on the way. Returns the file number to write.
-pub fn prove(cat: &Catalog, drive: &mut dyn Drive, tape: &Tape, n: i64, block_size: usize) -> Result<i64> {
-    let files = drive.count_files().with_context(|| format!("finding the end of data on {}", drive.name()))? as i64;
+///
+/// When the drive's last proof (see [`last_proof`]) still holds for this
+/// tape, the label is not read again, and when it left the head at end of
+/// data `n`, nothing moves at all. Otherwise a head at the beginning of the
+/// tape (a fresh load) reads the label there first, before spacing away.
+pub fn prove(
+    cat: &Catalog,
+    drive: &mut dyn Drive,
+    tape: &Tape,
+    n: i64,
+    block_size: usize,
+    spec: &DriveSpec,
+) -> Result<i64> {
+    let seen = match take_trusted(cat, drive, spec, tape) {
+        Some(last) if last.end_of_data == Some(n as u64) && last.file == n as u64 && last.block == 0 => {
+            println!(
+                "Tape \"{}\" proved without moving it: the drive is where {} left it at {}, at the end of data (file {n}, position {}).",
+                tape.name, last.command, last.time, last.position
+            );
+            return Ok(n);
+        }
+        Some(_) => Seen::Trusted,
+        None => label_at_bot(drive),
+    };
+    prove_in_full(cat, drive, tape, n, block_size, &seen)
+}
+
+/// The label, read now if the head is at the beginning of the tape (file 0
+/// block 0) so that no motion is spent reading it there later.
+fn label_at_bot(drive: &mut dyn Drive) -> Seen {
+    let at_bot = drive.status().is_ok_and(|s| s.file_number == Some(0) && s.block_number == Some(0));
+    match at_bot.then(|| read_label(drive)) {
+        Some(Ok(label)) => Seen::Read(label),
+        _ => Seen::Unread,
+    }
+}
+
+fn prove_in_full(
+    cat: &Catalog,
+    drive: &mut dyn Drive,
+    tape: &Tape,
+    n: i64,
+    block_size: usize,
+    seen: &Seen,
+) -> Result<i64> {
     let unwritten = cat.append_point(tape.id)? == 0;
+    // With the right label read at the beginning of the tape, file n-1 is
+    // read on the way forward to end of data (its verdict waits its turn).
+    let on_the_way = if !unwritten && n > first_data_file(cat, tape)? && label_read_matches(cat, tape, seen)? {
+        Some(first_member(drive, n - 1))
+    } else {
+        None
+    };
+    let files = drive.count_files().with_context(|| format!("finding the end of data on {}", drive.name()))? as i64;
     if !unwritten && files == 0 {
         return Err(refuse(format!(
             "wrong tape: the loaded tape is blank, but the catalogue's tape \"{}\" holds tape files up to file {}",
@@ -120,11 +186,11 @@ pub fn prove(cat: &Catalog, drive: &mut dyn Drive, tape: &Tape, n: i64, block_si
         )));
     }
     if unwritten {
-        if let Some(n) = prove_unwritten(cat, drive, tape, files, block_size)? {
+        if let Some(n) = prove_unwritten(cat, drive, tape, files, block_size, seen)? {
             return Ok(n);
         }
     } else {
-        check_label(cat, drive, tape)?;
+        check_label(cat, drive, tape, seen)?;
     }
     if !unwritten && files < n {
         return Err(refuse(format!(
@@ -135,9 +201,21 @@ pub fn prove(cat: &Catalog, drive: &mut dyn Drive, tape: &Tape, n: i64, block_si
         )));
     }
     if n > first_data_file(cat, tape)? {
-        check_previous(cat, drive, tape, n - 1)?;
+        check_previous(cat, drive, tape, n - 1, on_the_way)?;
     }
     check_end_of_data(cat, &*drive, tape, n, files)
+}
+
+/// Whether the label was read (at the beginning of the tape) and is the
+/// one the catalogue recorded for `tape` (or, for a tape the catalogue
+/// recorded no label for, whether there was none).
+fn label_read_matches(cat: &Catalog, tape: &Tape, seen: &Seen) -> Result<bool> {
+    let Seen::Read(found) = seen else { return Ok(false) };
+    Ok(match (recorded_label(cat, tape)?, found) {
+        (Some(want), Some(l)) => l.catalogue == want && l.tape == tape.name,
+        (None, None) => true,
+        _ => false,
+    })
 }
 
 fn check_end_of_data(cat: &Catalog, drive: &dyn Drive, tape: &Tape, n: i64, files: i64) -> Result<i64> {
@@ -166,6 +244,7 @@ fn prove_unwritten(
     tape: &Tape,
     files: i64,
     block_size: usize,
+    seen: &Seen,
 ) -> Result<Option<i64>> {
     if files == 0 {
         return write_label(cat, drive, tape, block_size).map(Some);
@@ -177,13 +256,18 @@ fn prove_unwritten(
             drive.name()
         )));
     };
-    match read_label(drive)? {
+    let found = match seen {
+        Seen::Trusted => return Ok(None),
+        Seen::Read(label) => label.clone(),
+        Seen::Unread => read_label(drive)?,
+    };
+    match found {
         Some(l) if l.catalogue == want && l.tape == tape.name => Ok(None),
         _ if files == 1 && last_label_failed(cat, tape)? => {
             println!("Tape file 0 holds an interrupted label; writing it again.");
             write_label(cat, drive, tape, block_size).map(Some)
         }
-        _ => check_label(cat, drive, tape).map(|()| None),
+        found => check_label(cat, drive, tape, &Seen::Read(found)).map(|()| None),
     }
 }
 
@@ -234,18 +318,108 @@ pub fn read_label(drive: &mut dyn Drive) -> Result<Option<Label>> {
     Ok(Label::parse(&text))
 }
 
-fn check_label(cat: &Catalog, drive: &mut dyn Drive, tape: &Tape) -> Result<()> {
+fn check_label(cat: &Catalog, drive: &mut dyn Drive, tape: &Tape, seen: &Seen) -> Result<()> {
     let Some(want) = recorded_label(cat, tape)? else { return Ok(()) };
-    match read_label(drive)? {
+    let found = match seen {
+        Seen::Trusted => return Ok(()),
+        Seen::Read(label) => label.clone(),
+        Seen::Unread => read_label(drive)?,
+    };
+    match found {
         Some(l) if l.catalogue == want && l.tape == tape.name => Ok(()),
-        Some(l) => Err(refuse(format!(
-            "wrong tape: the catalogue's online tape is \"{}\", but the loaded tape's label says \"{}\" (catalogue {})",
-            tape.name, l.tape, l.catalogue
-        ))),
-        None => Err(refuse(format!(
-            "wrong tape: tape \"{}\" was labelled by tapeop, but the loaded tape has no tapeop label at file 0",
-            tape.name
-        ))),
+        found => Err(refuse(mismatch(&tape.name, found.as_ref()))),
+    }
+}
+
+/// Why a loaded tape whose label is `found` is not the catalogue's `tape`.
+pub fn mismatch(tape: &str, found: Option<&Label>) -> String {
+    match found {
+        Some(l) => format!(
+            "wrong tape: the catalogue's online tape is \"{tape}\", but the loaded tape's label says \"{}\" (catalogue {})",
+            l.tape, l.catalogue
+        ),
+        None => format!(
+            "wrong tape: tape \"{tape}\" was labelled by tapeop, but the loaded tape has no tapeop label at file 0"
+        ),
+    }
+}
+
+/// What proving the label before reading a tape found.
+#[derive(Debug, Clone)]
+pub enum ReadProof {
+    /// The drive's last proof still holds: the label was not read again.
+    Trusted(LastProof),
+    /// The label was read and names `tape` of this catalogue.
+    Read,
+    /// The catalogue recorded no label for the tape (the old tool's tape).
+    NoLabel,
+    /// The label was read and is not `tape`'s (the label found, if any).
+    Wrong(Option<Label>),
+}
+
+impl ReadProof {
+    /// The tape's end of data, when the drive's last proof knew it.
+    pub fn end_of_data(&self) -> Option<u64> {
+        match self {
+            ReadProof::Trusted(last) => last.end_of_data,
+            _ => None,
+        }
+    }
+}
+
+/// Prove the label of `tape` before reading it (confirm, restore): trust
+/// the drive's last proof when it still holds, else read the label (at no
+/// cost when the head is at the beginning of the tape, as after a load).
+pub fn prove_for_reading(cat: &Catalog, drive: &mut dyn Drive, spec: &DriveSpec, tape: &Tape) -> Result<ReadProof> {
+    if let Some(last) = take_trusted(cat, drive, spec, tape) {
+        announce_trusted(tape, &last);
+        return Ok(ReadProof::Trusted(last));
+    }
+    let Some(want) = recorded_label(cat, tape)? else { return Ok(ReadProof::NoLabel) };
+    let found = read_label(drive).with_context(|| format!("reading the tape label at file 0 of {}", drive.name()))?;
+    match found {
+        Some(l) if l.catalogue == want && l.tape == tape.name => Ok(ReadProof::Read),
+        found => Ok(ReadProof::Wrong(found)),
+    }
+}
+
+/// Say that the label of `tape` is taken as proven from the drive's last proof.
+pub fn announce_trusted(tape: &Tape, last: &LastProof) {
+    println!(
+        "Tape \"{}\" is the tape {} proved in this drive at {}; the head has not moved since (file {} block {}): its label is not read again.",
+        tape.name, last.command, last.time, last.file, last.block
+    );
+}
+
+/// The drive's last proof, taken (see [`last_proof::take`]), when it still
+/// holds for `tape`: the same tape and serial of this catalogue, and the
+/// head exactly where it was left.
+pub fn take_trusted(cat: &Catalog, drive: &mut dyn Drive, spec: &DriveSpec, tape: &Tape) -> Option<LastProof> {
+    let last = last_proof::take(spec)?;
+    let id = catalogue_id(cat).ok()?;
+    let same = last.tape == tape.name && last.serial == tape.serial && last.catalogue == id;
+    (same && last.still_here(last_proof::head(drive))).then_some(last)
+}
+
+/// Record in the drive's state file that `tape` is proven in it, with the
+/// head where the drive now says it is. A failure only costs the next run
+/// a full proof, so it is a warning.
+pub fn remember(cat: &Catalog, drive: &mut dyn Drive, spec: &DriveSpec, tape: &Tape, eod: Option<u64>, command: &str) {
+    let (Some(head), Ok(catalogue)) = (last_proof::head(drive), catalogue_id(cat)) else { return };
+    let last = LastProof {
+        tape: tape.name.clone(),
+        serial: tape.serial.clone(),
+        catalogue,
+        file: head.file,
+        block: head.block,
+        position: head.position,
+        at_eod: head.at_eod,
+        end_of_data: eod,
+        command: command.to_string(),
+        time: now_text(),
+    };
+    if let Err(e) = last_proof::write(spec, &last) {
+        eprintln!("tapeop: warning: could not record the tape proof ({e:#}); the next run proves the tape in full");
     }
 }
 
@@ -272,7 +446,15 @@ fn first_member(drive: &mut dyn Drive, n: i64) -> Result<Option<Vec<u8>>> {
     Ok(name)
 }
 
-fn check_previous(cat: &Catalog, drive: &mut dyn Drive, tape: &Tape, prev: i64) -> Result<()> {
+/// Check that tape file `prev` starts with a member of the target the
+/// catalogue recorded there (`read`: its first member, when already read).
+fn check_previous(
+    cat: &Catalog,
+    drive: &mut dyn Drive,
+    tape: &Tape,
+    prev: i64,
+    read: Option<Result<Option<Vec<u8>>>>,
+) -> Result<()> {
     let Some(b) = cat.backup_at(tape.id, prev)? else {
         return Err(refuse(format!(
             "the catalogue has no tape file {prev} on tape \"{}\" before the append point",
@@ -280,7 +462,10 @@ fn check_previous(cat: &Catalog, drive: &mut dyn Drive, tape: &Tape, prev: i64) 
         )));
     };
     let prefix = b.target.strip_prefix(b"/").unwrap_or(&b.target).to_vec();
-    let member = first_member(drive, prev)?;
+    let member = match read {
+        Some(member) => member?,
+        None => first_member(drive, prev)?,
+    };
     match member {
         Some(m) if crate::tarstream::strip_prefix(&m, &prefix).is_some() => Ok(()),
         Some(m) => Err(refuse(format!(

@@ -47,6 +47,9 @@ pub fn run(config: &Config, record_as: Option<&str>, adopt: bool) -> Result<Exit
         check_new_name(&cat, name)?;
     }
     let mut drive = drive::open(&config.drive, Access::Read, config.block_size)?;
+    // Whatever tape this is, it is read to its end: a proof left for the
+    // tape that was in the drive before must not pass for it.
+    drive::last_proof::forget(&config.drive);
     let count = drive.count_files().with_context(|| format!("finding the end of data on {}", drive.name()))?;
     if count == 0 {
         bail!("{} holds no tape files: nothing to scan", drive.name());

@@ -191,7 +191,13 @@ fn restore_target(
     opts: &Options,
 ) -> Result<(Counts, Vec<Vec<u8>>)> {
     let mut drive = drive::open(&config.drive, Access::Read, config.block_size)?;
-    check_label(cat, &mut *drive, &loc.tape)?;
+    let end_of_data = match label::take_trusted(cat, &mut *drive, &config.drive, &loc.tape) {
+        Some(last) => {
+            label::announce_trusted(&loc.tape, &last);
+            last.end_of_data
+        }
+        None => check_label(cat, &mut *drive, &loc.tape).map(|()| None)?,
+    };
     let expected = load_expected(cat, loc.target_id)?;
     let prefix = loc.target.strip_prefix(b"/").unwrap_or(&loc.target).to_vec();
     let mut r = Restorer::new(opts.to.clone(), prefix, selection, expected, opts.overwrite);
@@ -200,6 +206,7 @@ fn restore_target(
     println!("Restoring {} from tape \"{}\" file {n} to {} ...", show(&loc.target), loc.tape.name, opts.to.display());
     let walked =
         stream_file(&mut *drive, n as u64, |reader| tarstream::walk(reader, |m, content| r.member(m, content)));
+    label::remember(cat, &mut *drive, &config.drive, &loc.tape, end_of_data, "restore");
     let dirs = r.finish_dirs();
     if walked.is_err() {
         println!("{}", r.counts.summary(&opts.to));

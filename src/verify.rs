@@ -130,6 +130,7 @@ pub fn run(config: &Config, opts: Options) -> Result<ExitCode> {
     let cat = Catalog::open(&config.database_file, if opts.no_db_update { Mode::ReadOnly } else { Mode::ReadWrite })?;
     let tape = cat.tape_or_online(None)?;
     let mut drive: Option<Box<dyn Drive>> = None;
+    let mut end_of_data = None;
     loop {
         let pending = cat.backups_with_status(tape.id, "recorded")?;
         println!("Found {} jobs to confirm.", pending.len());
@@ -138,16 +139,52 @@ pub fn run(config: &Config, opts: Options) -> Result<ExitCode> {
             None => return Ok(ExitCode::NothingToDo),
         };
         if drive.is_none() {
-            drive = Some(drive::open(&config.drive, Access::Read, config.block_size)?);
+            let mut d = drive::open(&config.drive, Access::Read, config.block_size)?;
+            end_of_data =
+                prove_label(&cat, &mut *d, config, &tape).or_else(|e| unreadable_label(&cat, &tape, &job, opts, e))?;
+            drive = Some(d);
         }
         if let Some(d) = drive.as_deref_mut() {
-            confirm_one(&cat, &tape, &job, d, opts)?;
+            let confirmed = confirm_one(&cat, &tape, &job, d, opts);
+            crate::label::remember(&cat, d, &config.drive, &tape, end_of_data, "confirm");
+            confirmed?;
         }
         if !opts.repeat || matches!(opts.which, ConfirmWhich::Number(_)) || opts.no_db_update {
             return Ok(ExitCode::Success);
         }
         stop::check()?;
     }
+}
+
+/// Prove that the loaded tape is `tape` before anything is read or
+/// recorded (once per run; not at all when the drive's last proof still
+/// holds); a wrong tape is refused and nothing is recorded. Returns the
+/// tape's end of data when the last proof knew it.
+fn prove_label(cat: &Catalog, drive: &mut dyn Drive, config: &Config, tape: &Tape) -> Result<Option<u64>> {
+    let proof = crate::label::prove_for_reading(cat, drive, &config.drive, tape)?;
+    if let crate::label::ReadProof::Wrong(found) = &proof {
+        return Err(Exit::new(
+            ExitCode::Failure,
+            format!(
+                "refusing to confirm: {}; load tape \"{}\"; nothing was recorded",
+                crate::label::mismatch(&tape.name, found.as_ref()),
+                tape.name
+            ),
+        ));
+    }
+    Ok(proof.end_of_data())
+}
+
+/// A label that could not be read (a drive error, not a wrong tape): the
+/// confirm of `job` failed, and is recorded as such with the error.
+fn unreadable_label(cat: &Catalog, tape: &Tape, job: &Backup, opts: Options, e: anyhow::Error) -> Result<Option<u64>> {
+    if e.chain().any(|c| c.downcast_ref::<Exit>().is_some()) || opts.no_db_update {
+        return Err(e);
+    }
+    let e = e.context(format!("confirming tape \"{}\" file {} ({})", tape.name, job.file_number, show(&job.target)));
+    let history = cat.history_start("confirm", &tape.name, job.file_number, &job.target)?;
+    cat.history_end(history, None, "failed", Some(format!("{e:#}")))?;
+    Err(e)
 }
 
 fn pick(cat: &Catalog, tape: &Tape, pending: &[Backup], opts: Options) -> Result<Option<Backup>> {

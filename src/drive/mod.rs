@@ -8,6 +8,8 @@ pub mod emulator;
 pub mod mtio;
 pub mod st;
 
+pub mod last_proof;
+
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -91,11 +93,12 @@ pub trait Drive: Send {
     fn read_record(&mut self, buf: &mut Vec<u8>) -> Result<usize>;
     /// Number of tape files recorded (the file number of end of data).
     fn count_files(&mut self) -> Result<u64>;
-    /// The drive's own count of records and filemarks from the beginning
-    /// of the tape, when it can tell (`None` otherwise). `archive` compares
+    /// The drive's absolute logical position (blocks and filemarks from the
+    /// beginning of the tape, `MTIOCPOS`), when the drive reports one
+    /// (`None` otherwise). The last proof compares it; `archive` compares
     /// its advance over a tape file with the records it wrote, to catch a
     /// record split (or merged) on its way to the tape.
-    fn logical_position(&mut self) -> Result<Option<u64>> {
+    fn absolute_position(&mut self) -> Result<Option<u64>> {
         Ok(None)
     }
 }
@@ -174,7 +177,7 @@ pub fn report(config: &crate::config::Config, out: &mut dyn std::io::Write) -> R
     writeln!(out, "Flags:           {}", if flags.is_empty() { "-".to_string() } else { flags.join(" ") })?;
     if !config.database_file.exists() {
         writeln!(out, "Catalogue:       none yet ({} does not exist)", config.database_file.display())?;
-        return Ok(crate::exit_codes::ExitCode::Success);
+        return report_last_proof(config, &mut *drive, out);
     }
     let cat = Catalog::open(&config.database_file, Mode::ReadOnly)?;
     match cat.online_tape()? {
@@ -191,6 +194,34 @@ pub fn report(config: &crate::config::Config, out: &mut dyn std::io::Write) -> R
             writeln!(out, "Online tape:     \"{}\", next tape file {next}: drive is {verdict}", tape.name)?;
         }
     }
+    report_last_proof(config, &mut *drive, out)
+}
+
+/// The `drive` lines about the drive's last proof and whether it still holds.
+fn report_last_proof(
+    config: &crate::config::Config,
+    drive: &mut dyn Drive,
+    out: &mut dyn std::io::Write,
+) -> Result<crate::exit_codes::ExitCode> {
+    let Some(last) = last_proof::read(&config.drive) else {
+        if drive.absolute_position()?.is_some() {
+            writeln!(out, "Last proof:      none recorded (the next archive, confirm or restore reads the label)")?;
+        }
+        return Ok(crate::exit_codes::ExitCode::Success);
+    };
+    let eod = last.end_of_data.map_or("end of data unknown".to_string(), |e| format!("end of data at file {e}"));
+    let serial = if last.serial.is_empty() { String::new() } else { format!(" (serial {})", last.serial) };
+    writeln!(
+        out,
+        "Last proof:      tape \"{}\"{serial} by {} at {}: head left at file {} block {}, position {}; {eod}",
+        last.tape, last.command, last.time, last.file, last.block, last.position
+    )?;
+    let verdict = if last.still_here(last_proof::head(drive)) {
+        "the head is still there: the next run trusts it and does not read the label again"
+    } else {
+        "the head has moved since (or a tape was loaded): the next run proves the tape in full"
+    };
+    writeln!(out, "                 {verdict}")?;
     Ok(crate::exit_codes::ExitCode::Success)
 }
 

@@ -134,15 +134,16 @@ pub fn mt_get(fd: BorrowedFd<'_>) -> nix::Result<MtGet> {
     Ok(status)
 }
 
-/// The drive's logical block position (`MTIOCPOS`, from SCSI READ
-/// POSITION): records and filemarks from the beginning of the tape.
+/// Read the drive's absolute logical position (`MTIOCPOS`, `struct mtpos`):
+/// the number of blocks and filemarks before the head, counted from the
+/// beginning of the tape by the drive itself (SCSI READ POSITION).
 pub fn mt_pos(fd: BorrowedFd<'_>) -> nix::Result<c_long> {
-    let mut position: c_long = 0;
-    // SAFETY: `fd` is a descriptor borrowed for this call, and `position` is
-    // a live, exclusively borrowed `struct mtpos` (one `long`) that the
-    // kernel fills (`_IOR` of exactly its size) during the call.
-    unsafe { sys::mtiocpos(fd.as_raw_fd(), &mut position) }?;
-    Ok(position)
+    let mut pos: c_long = 0;
+    // SAFETY: `fd` is a descriptor borrowed for this call, and `pos` is a
+    // live, exclusively borrowed `struct mtpos` (one `long`) that the kernel
+    // fills (`_IOR` of exactly its size) during the call.
+    unsafe { sys::mtiocpos(fd.as_raw_fd(), &mut pos) }?;
+    Ok(pos)
 }
 
 #[cfg(test)]

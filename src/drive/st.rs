@@ -108,6 +108,10 @@ impl StDrive {
         let status = self.get()?;
         let target = i64::try_from(n).context("file number too large")?;
         let (cur, blk) = (i64::from(status.mt_fileno), i64::from(status.mt_blkno));
+        if n == 0 && cur == 0 && blk == 0 {
+            // Already at the beginning of the tape: no rewind.
+            return Ok(());
+        }
         if n == 0 || cur < 0 {
             self.op_ctx(mtio::MTREW, 1, "rewinding")?;
             return self.space_forward(0, target);
@@ -382,11 +386,6 @@ impl Drive for StDrive {
         }
     }
 
-    fn logical_position(&mut self) -> Result<Option<u64>> {
-        // Drives that cannot READ POSITION make st fail MTIOCPOS: no count then.
-        Ok(mtio::mt_pos(self.file.as_fd()).ok().and_then(|p| u64::try_from(p).ok()))
-    }
-
     fn count_files(&mut self) -> Result<u64> {
         self.after_zero_read = false;
         self.op_ctx(mtio::MTEOM, 1, "spacing to end of data to count files")?;
@@ -396,6 +395,11 @@ impl Drive for StDrive {
         })?;
         // Records after the last filemark make an unterminated last file.
         Ok(fileno + u64::from(status.mt_blkno > 0))
+    }
+
+    fn absolute_position(&mut self) -> Result<Option<u64>> {
+        // Drives that cannot READ POSITION make st fail MTIOCPOS: no position then.
+        Ok(mtio::mt_pos(self.file.as_fd()).ok().and_then(|p| u64::try_from(p).ok()))
     }
 }
 

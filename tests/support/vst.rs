@@ -25,7 +25,12 @@
 //! alternately succeed and fail); a write-protected tape refuses a read-write
 //! open with `EROFS` (writes through an `O_NONBLOCK` open fail with
 //! `EACCES`); no tape gives `ENOMEDIUM` (or, with `O_NONBLOCK`, `GMT_DR_OPEN`);
-//! a second open while the drive is open fails with `EBUSY`. Only
+//! a second open while the drive is open fails with `EBUSY`. The drive
+//! counts tape motion ([`VirtualDrive::motion`]): positioning operations,
+//! rewinds, the bytes the head passed over while positioning, and the bytes
+//! read and written, so tests can hold each command to a motion budget;
+//! `MTIOCPOS` reports the head's absolute position (records and filemarks
+//! before it), as a drive's READ POSITION does. Only
 //! variable-block mode exists: `MTSETBLK` with a non-zero size fails with
 //! `EINVAL`, as for a size outside a drive's limits.
 //!
@@ -271,6 +276,7 @@ impl VirtualDrive {
         new.next_fh = tape.next_fh;
         new.enomem_reads = tape.enomem_reads;
         new.eod_blk_unknown = tape.eod_blk_unknown;
+        new.motion = tape.motion;
         *tape = new;
         Ok(())
     }
@@ -289,6 +295,17 @@ impl VirtualDrive {
     /// record) since the drive was mounted.
     pub fn enomem_reads(&self) -> u64 {
         self.lock().enomem_reads
+    }
+
+    /// The tape motion counted since the mount (or the last
+    /// [`reset_motion`](Self::reset_motion)), across tape changes.
+    pub fn motion(&self) -> Motion {
+        self.lock().motion
+    }
+
+    /// Start counting tape motion from zero.
+    pub fn reset_motion(&self) {
+        self.lock().motion = Motion::default();
     }
 
     /// Whether a program has the drive open.
@@ -468,6 +485,8 @@ struct Tape {
     eod_blk_unknown: bool,
     /// Fault: every data write larger than this lands as two records.
     split_above: Option<usize>,
+    /// Tape motion counted since the mount (or the last reset).
+    motion: Motion,
 }
 
 impl Tape {
@@ -504,6 +523,7 @@ impl Tape {
             enomem_reads: 0,
             eod_blk_unknown: false,
             split_above: None,
+            motion: Motion::default(),
         })
     }
 
@@ -605,6 +625,8 @@ impl Tape {
             }
             _ => self.append(data)?,
         }
+        self.append(data)?;
+        self.motion.bytes_written += data.len() as u64;
         self.blk_unknown = blk_unknown;
         self.writing = true;
         self.writer = owner;
@@ -650,10 +672,13 @@ impl Tape {
         }
         if size < item.len as usize {
             self.enomem_reads += 1;
+            // The head passed the record without delivering it.
+            self.motion.bytes_passed += u64::from(item.len);
             return Err(libc::ENOMEM);
         }
         let mut data = vec![0; item.len as usize];
         self.image.read_exact_at(&mut data, item.mark.offset + 4).map_err(|_| libc::EIO)?;
+        self.motion.bytes_read += data.len() as u64;
         Ok(data)
     }
 
@@ -672,7 +697,17 @@ impl Tape {
         Ok(())
     }
 
+    /// One `MTIOCTOP`, with the motion it caused counted.
     fn mt_op(&mut self, op: i16, count: i32) -> Result<(), Errnum> {
+        let before = self.mark_at(self.pos).bytes;
+        let done = self.mt_op_uncounted(op, count);
+        if self.loaded && is_positioning(op) {
+            self.motion.count(op, before.abs_diff(self.mark_at(self.pos).bytes));
+        }
+        done
+    }
+
+    fn mt_op_uncounted(&mut self, op: i16, count: i32) -> Result<(), Errnum> {
         if !self.loaded && op != MTLOAD && op != MTNOP {
             return Err(libc::ENOMEDIUM);
         }
@@ -878,7 +913,9 @@ impl Tape {
         };
         let flushed = self.flush(None);
         if open.node == Node::Rewinding && self.loaded {
+            let before = self.mark_at(self.pos).bytes;
             self.move_to(0);
+            self.motion.count(MTREW, before);
         }
         self.open = None;
         flushed
@@ -1215,4 +1252,48 @@ impl VirtualDrive {
     pub fn split_writes_above(&self, limit: Option<usize>) {
         self.lock().split_above = limit;
     }
+}
+/// Tape motion as the virtual drive counts it: positioning operations, the
+/// rewinds among them, the record bytes the head passed over while
+/// positioning (spacing, rewinding, or a read that skipped a record too large
+/// for the buffer), and the bytes read and written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Motion {
+    /// `MTFSF`, `MTBSF`, `MTFSR`, `MTBSR`, `MTFSFM`, `MTBSFM`, `MTEOM`,
+    /// `MTREW`, `MTRETEN`, `MTOFFL`, `MTUNLOAD`, and rewinding closes.
+    pub positioning_ops: u64,
+    /// Rewinds (`MTREW`, `MTRETEN`, `MTOFFL`, `MTUNLOAD`, rewinding closes).
+    pub rewinds: u64,
+    /// Record bytes the head passed over without reading or writing them.
+    pub bytes_passed: u64,
+    /// Record bytes delivered by reads.
+    pub bytes_read: u64,
+    /// Record bytes written.
+    pub bytes_written: u64,
+}
+
+impl Motion {
+    fn count(&mut self, op: i16, passed: u64) {
+        self.positioning_ops += 1;
+        if matches!(op, MTREW | MTRETEN | MTOFFL | MTUNLOAD) {
+            self.rewinds += 1;
+        }
+        self.bytes_passed += passed;
+    }
+
+    /// The motion between `earlier` and this later reading.
+    pub fn since(&self, earlier: &Motion) -> Motion {
+        Motion {
+            positioning_ops: self.positioning_ops - earlier.positioning_ops,
+            rewinds: self.rewinds - earlier.rewinds,
+            bytes_passed: self.bytes_passed - earlier.bytes_passed,
+            bytes_read: self.bytes_read - earlier.bytes_read,
+            bytes_written: self.bytes_written - earlier.bytes_written,
+        }
+    }
+}
+
+/// Whether an mt operation moves the tape to position it.
+fn is_positioning(op: i16) -> bool {
+    matches!(op, MTFSF | MTBSF | MTFSR | MTBSR | MTBSFM | MTFSFM | MTEOM | MTREW | MTRETEN | MTOFFL | MTUNLOAD)
 }
