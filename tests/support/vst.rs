@@ -625,7 +625,6 @@ impl Tape {
             }
             _ => self.append(data)?,
         }
-        self.append(data)?;
         self.motion.bytes_written += data.len() as u64;
         self.blk_unknown = blk_unknown;
         self.writing = true;
