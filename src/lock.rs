@@ -101,6 +101,24 @@ pub fn for_catalogue_job(config: &crate::config::Config, command: &str) -> Resul
     acquire(&db, &format!("the catalogue {}", config.database_file.display()), command)
 }
 
+/// Who holds the lock at `path` right now ("pid N (archive) since ..."),
+/// or None when nobody does (or there is no lock file). Reports use it to
+/// tell a running job from one that was killed; the probe is a shared
+/// lock, dropped at once, so it never waits.
+pub fn holder(path: &Path) -> Option<String> {
+    let file = File::open(path).ok()?;
+    match Flock::lock(file, FlockArg::LockSharedNonblock) {
+        Ok(_probe) => None,
+        Err((mut file, Errno::EWOULDBLOCK)) => {
+            let mut text = String::new();
+            let _ = file.read_to_string(&mut text);
+            let text = text.trim();
+            Some(if text.is_empty() { "another tapeop".to_string() } else { text.to_string() })
+        }
+        Err(_) => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,7 +131,9 @@ mod tests {
         let err = acquire(&path, "the thing", "confirm").err().unwrap();
         let msg = format!("{err:#}");
         assert!(msg.contains("the thing is in use by pid") && msg.contains("(archive) since"), "{msg}");
+        assert!(holder(&path).is_some_and(|h| h.contains("(archive) since")));
         drop(first);
+        assert_eq!(holder(&path), None);
         assert!(acquire(&path, "the thing", "confirm").is_ok(), "released on drop");
     }
 }

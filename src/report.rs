@@ -261,6 +261,9 @@ pub fn backup_info(cat: &Catalog, tape: &Tape, backups: &[Backup], json: bool, o
         writeln!(out, "\nFile number:   {}", b.file_number)?;
         writeln!(out, "Target:        {}", show(&target.name))?;
         writeln!(out, "Status:        {}", b.status)?;
+        if b.status == "failed" {
+            writeln!(out, "Requeued:      {}", requeued_to(cat, b.target_id)?)?;
+        }
         writeln!(out, "Files:         {}", b.file_count)?;
         writeln!(out, "Size:          {:.3} GB ({} KiB by du)", gb(b.size_kb), b.size_kb)?;
         if let Some(bytes) = exact_bytes(cat, b.target_id)? {
@@ -280,6 +283,17 @@ pub fn backup_info(cat: &Catalog, tape: &Tape, backups: &[Backup], json: bool, o
         }
     }
     Ok(())
+}
+
+/// Where the target of a failed (requeued) tape file is now.
+fn requeued_to(cat: &Catalog, target_id: i64) -> Result<String> {
+    Ok(match cat.current_backup(target_id)? {
+        None => "this copy failed confirm; its target waits to be assigned to a tape".to_string(),
+        Some((tape, n, status)) if n >= 0 && status != "assigned" => {
+            format!("this copy failed confirm; its target is now tape {tape} file {n}, {status}")
+        }
+        Some((tape, _, status)) => format!("this copy failed confirm; its target is {status} to tape {tape}"),
+    })
 }
 
 fn exact_bytes(cat: &Catalog, target_id: i64) -> Result<Option<i64>> {
