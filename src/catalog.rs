@@ -950,7 +950,8 @@ impl Catalog {
     pub fn requeue(&self, tape: &Tape, backup: &Backup, note: &str) -> Result<()> {
         self.writable()?;
         let tx = self.conn.unchecked_transaction()?;
-        let n = tx.execute("UPDATE backups SET status = 'failed' WHERE id = ?1 AND status = 'recorded'", [backup.id])?;
+        let n =
+            tx.execute("UPDATE backups SET status = 'failed' WHERE id = ?1 AND status = 'recorded'", [backup.id])?;
         if n != 1 {
             bail!("backup {} is no longer recorded; the catalogue changed meanwhile, nothing was requeued", backup.id);
         }
@@ -1057,9 +1058,10 @@ impl Catalog {
             bail!("target {} has a tape file; nothing was removed", show(&target.name));
         }
         tx.execute("DELETE FROM backups WHERE target_id = ?1", [target.id])?;
-        tx.execute("DELETE FROM tapeop_file_info WHERE file_id IN (SELECT id FROM files WHERE target_id = ?1)", [
-            target.id,
-        ])?;
+        tx.execute(
+            "DELETE FROM tapeop_file_info WHERE file_id IN (SELECT id FROM files WHERE target_id = ?1)",
+            [target.id],
+        )?;
         let files = tx.execute("DELETE FROM files WHERE target_id = ?1", [target.id])?;
         tx.execute("DELETE FROM tapeop_target_totals WHERE target_id = ?1", [target.id])?;
         tx.execute("UPDATE targets SET parent_id = ?2 WHERE parent_id = ?1", params![target.id, target.parent_id])?;

@@ -113,15 +113,8 @@ fn find_all(cat: &Catalog, opts: Options, live: Option<&str>) -> Result<Vec<Cond
     let (overdue, unknown) = unconfirmed(cat, opts.days, side)?;
     let (full, nearly) = tape_fill(cat, opts.full_percent, side)?;
     let (archives, running) = failed_archives(cat, side, live)?;
-    let mut all = vec![
-        overdue,
-        failed_confirms(cat, side)?,
-        archives,
-        unassigned(cat)?,
-        never_scanned(cat)?,
-        full,
-        nearly,
-    ];
+    let mut all =
+        vec![overdue, failed_confirms(cat, side)?, archives, unassigned(cat)?, never_scanned(cat)?, full, nearly];
     all.extend([
         integrity(cat)?,
         missing_target(cat)?,
@@ -285,14 +278,20 @@ fn failed_confirms(cat: &Catalog, side: bool) -> Result<Condition> {
         let (what, mut m) = tape_file(&a.tape, a.file_number, &a.target);
         let state = match a.backup_status.as_deref() {
             Some("failed") => "; requeued: its target waits to be archived and confirmed again".to_string(),
-            _ => format!(": tapeop confirm {} retries it, tapeop requeue {} archives it again", a.file_number, a.file_number),
+            _ => format!(
+                ": tapeop confirm {} retries it, tapeop requeue {} archives it again",
+                a.file_number, a.file_number
+            ),
         };
         m.insert("history_id".into(), json!(a.id));
         m.insert("started".into(), json!(a.started));
         m.insert("error".into(), json!(a.error));
         m.insert("requeued".into(), json!(a.backup_status.as_deref() == Some("failed")));
         let why = a.error.as_deref().unwrap_or("no reason recorded").replace('\n', " | ");
-        let detail = format!("{what}: the last confirm ({}) failed: {why}{state} (history id {}; tapeop ack {} once dealt with)", a.started, a.id, a.id);
+        let detail = format!(
+            "{what}: the last confirm ({}) failed: {why}{state} (history id {}; tapeop ack {} once dealt with)",
+            a.started, a.id, a.id
+        );
         c.add(detail, Value::Object(m));
     }
     Ok(c)
@@ -309,7 +308,9 @@ fn failed_archives(cat: &Catalog, side: bool, live: Option<&str>) -> Result<(Con
     let mut running = Condition::new("archive_running", false, "archive running", "archives running");
     let rows = failed_attempts(cat, side, "archive", "tape", "'failed', 'running'", "'archive', 'confirm'")?;
     let newest = if side {
-        cat.conn().query_row("SELECT MAX(id) FROM tapeop_history WHERE kind = 'archive'", [], |r| r.get::<_, Option<i64>>(0))?
+        cat.conn().query_row("SELECT MAX(id) FROM tapeop_history WHERE kind = 'archive'", [], |r| {
+            r.get::<_, Option<i64>>(0)
+        })?
     } else {
         None
     };

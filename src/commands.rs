@@ -370,7 +370,10 @@ fn ack(ctx: &Context_, id: i64, note: Option<&str>) -> Result<()> {
         println!("History id {id} was already acknowledged ({when}).");
         return Ok(());
     }
-    let text = format!("acknowledges history id {id} ({kind} {outcome}){}", note.map(|t| format!(": {t}")).unwrap_or_default());
+    let text = format!(
+        "acknowledges history id {id} ({kind} {outcome}){}",
+        note.map(|t| format!(": {t}")).unwrap_or_default()
+    );
     cat.ack(id, (&tape, n, &target), &text)?;
     println!("Acknowledged history id {id}: the {kind} of tape {tape} file {n} ({target}), {outcome}.");
     Ok(())
