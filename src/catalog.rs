@@ -915,6 +915,21 @@ pub struct FailedConfirm {
     pub error: Option<String>,
 }
 
+/// What a history row is about (`-` where unknown).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryRef {
+    /// `archive`, `confirm`, `restore`, `requeue`, `ack`, ...
+    pub kind: String,
+    /// Tape name.
+    pub tape: String,
+    /// Tape file number (-1 when unknown).
+    pub file_number: i64,
+    /// Target, as shown.
+    pub target: String,
+    /// `running`, `ok`, `failed`, ...
+    pub outcome: String,
+}
+
 /// The `tapeop_meta` key that marks history row `id` acknowledged.
 pub fn ack_key(history_id: i64) -> String {
     format!("ack_history_{history_id}")
@@ -980,8 +995,8 @@ impl Catalog {
             .optional()?)
     }
 
-    /// A history row: (kind, tape, file number, target, outcome).
-    pub fn history_row(&self, id: i64) -> Result<Option<(String, String, i64, String, String)>> {
+    /// A history row's kind, tape, file number, target and outcome.
+    pub fn history_row(&self, id: i64) -> Result<Option<HistoryRef>> {
         if !self.has_totals()? {
             return Ok(None);
         }
@@ -991,7 +1006,15 @@ impl Catalog {
                 "SELECT kind, COALESCE(tape, '-'), COALESCE(file_number, -1), COALESCE(target, '-'),
                         COALESCE(outcome, '-') FROM tapeop_history WHERE id = ?1",
                 [id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                |r| {
+                    Ok(HistoryRef {
+                        kind: r.get(0)?,
+                        tape: r.get(1)?,
+                        file_number: r.get(2)?,
+                        target: r.get(3)?,
+                        outcome: r.get(4)?,
+                    })
+                },
             )
             .optional()?)
     }

@@ -7,7 +7,7 @@ use std::io::Write;
 
 use anyhow::{Context, Result, bail};
 
-use crate::catalog::{Catalog, Mode, show};
+use crate::catalog::{Catalog, HistoryRef, Mode, show};
 use crate::cli::{self, Command, Invocation};
 use crate::config::Config;
 use crate::exit_codes::{Exit, ExitCode};
@@ -360,7 +360,7 @@ fn requeue(ctx: &Context_, name: Option<&str>, n: i64, rescan: bool, force: bool
 /// `ack ID`: acknowledge the alarm of history row ID.
 fn ack(ctx: &Context_, id: i64, note: Option<&str>) -> Result<()> {
     let cat = open(ctx, Mode::ReadWrite)?;
-    let Some((kind, tape, n, target, outcome)) = cat.history_row(id)? else {
+    let Some(HistoryRef { kind, tape, file_number: n, target, outcome }) = cat.history_row(id)? else {
         bail!("there is no history id {id} in the catalogue: tapeop check and tapeop log show the ids");
     };
     if !matches!(kind.as_str(), "archive" | "confirm") || outcome == "ok" {

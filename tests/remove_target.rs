@@ -77,7 +77,7 @@ fn a_mistyped_path_is_refused_clearly_and_remove_target_forgets_it_but_never_a_t
 
     // An assigned target not yet written goes with its files and assignment.
     let b = rig.target("b", 2000);
-    let more = rig.w.list("more.txt", &[b.clone()]);
+    let more = rig.w.list("more.txt", std::slice::from_ref(&b));
     rig.run(&["-y", "import", more.to_str().unwrap()], 0);
     rig.run(&["-y", "assign"], 0);
     let with_b = rows(&rig);
