@@ -349,6 +349,11 @@ pub fn dump_manifest(cat: &Catalog, dir: &Path) -> Result<usize> {
     let mut count = 0;
     for tape in cat.tapes()? {
         for b in cat.written_backups(tape.id, None)? {
+            if b.status == "failed" {
+                // Its target's files are those of the requeued copy, not of this one.
+                writeln!(index, "{} {} {} - {}", tape.name, b.file_number, b.status, show(&b.target))?;
+                continue;
+            }
             let file_name = format!("{}-file{:05}.md5", tape.name, b.file_number);
             write_manifest(cat, &b, &dir.join(&file_name))?;
             writeln!(index, "{} {} {} {} {}", tape.name, b.file_number, b.status, file_name, show(&b.target))?;

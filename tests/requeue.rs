@@ -121,6 +121,14 @@ fn a_failed_confirm_is_passed_over_and_requeue_archives_the_target_again_elsewhe
     assert_eq!(found(&doc, "unassigned"), 1, "{doc}");
     assert_eq!(found(&doc, "multiple_backups"), 0, "{doc}");
 
+    // scan_tape knows the failed tape file; dump_manifest lists it without a manifest.
+    let out = rig.run(&["scan_tape"], 0);
+    assert_has(&out, "failed confirm and was requeued; not compared");
+    rig.run(&["dump_manifest", "manifests"], 0);
+    let index = fs::read_to_string(rig.path("manifests/INDEX.txt")).unwrap();
+    assert_has(&index, &format!("T1 1 failed - {}", targets[0].display()));
+    assert!(!rig.path("manifests/T1-file00001.md5").exists());
+
     // Nothing recorded is left on T1: it closes without --force; T2 takes a.
     rig.run(&["-y", "close_tape"], 0);
     rig.load("B.tap");
