@@ -148,3 +148,33 @@ fn a_failed_confirm_is_passed_over_and_requeue_archives_the_target_again_elsewhe
     let out = rig.run(&["backup_info", "1"], 0);
     assert_has(&out, "Status:        confirmed");
 }
+
+#[test]
+fn a_requeued_last_tape_file_is_never_written_over_when_its_target_goes_to_the_same_tape() {
+    let rig = Rig::new(false);
+    let targets = [rig.target("a", 3000), rig.target("b", 4000)];
+    rig.prepare(&targets);
+    fs::write(targets[1].join("sub/data.bin"), vec![b'Y'; 4000]).unwrap();
+    rig.run(&["archive", "--repeat", "--check-in-flight", "off"], 40);
+
+    // --repeat goes on past the failure, confirms the rest, then exits 1.
+    let out = rig.run(&["confirm", "--repeat"], 1);
+    assert_has(&out, "confirm of tape \"T1\" file(s) 2 FAILED");
+    assert_eq!(backups_of(&rig, "a"), vec![row("T1", 1, "confirmed")]);
+    assert_eq!(backups_of(&rig, "b"), vec![row("T1", 2, "recorded")]);
+    let before = rig.files();
+
+    rig.run(&["-y", "requeue", "2", "--rescan"], 0);
+    rig.run(&["-y", "assign"], 0);
+    assert_eq!(backups_of(&rig, "b"), vec![row("T1", 2, "failed"), row("T1", -1, "assigned")]);
+    rig.run(&["archive"], 0);
+    rig.run(&["confirm", "--repeat"], 40);
+    assert_eq!(backups_of(&rig, "b"), vec![row("T1", 2, "failed"), row("T1", 3, "confirmed")]);
+    let after = rig.files();
+    assert_eq!(after.len(), 4, "label, a, the failed b, the new b");
+    assert_eq!(after[..3], before[..], "a tape file written before the requeue changed");
+    let (code, doc) = rig.check();
+    assert_eq!(code, 0, "{doc}");
+    let out = rig.run(&["status"], 0);
+    assert_has(&out, "2 -     2 : failed");
+}
