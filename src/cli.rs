@@ -180,13 +180,14 @@ enum Cmd {
     /// Read a tape file back and check every md5 (FILE_NUMBER or next).
     Confirm {
         which: Option<String>,
-        /// Allow re-confirming an already confirmed tape file.
+        /// Allow re-confirming an already confirmed tape file; with next, also
+        /// take tape files whose last confirm failed (next passes over them).
         #[arg(long)]
         retry: bool,
         /// Do everything but record the result in the catalogue.
         #[arg(long = "no-db-update")]
         no_db_update: bool,
-        /// Keep confirming until nothing is left.
+        /// Keep confirming until nothing is left (a failed one does not stop it).
         #[arg(long)]
         repeat: bool,
     },
@@ -194,6 +195,7 @@ enum Cmd {
     /// unassigned pool, so that assign and archive put it on another tape;
     /// the failed tape file stays on tape, marked failed.
     Requeue {
+        /// The tape file (tape_detail lists them).
         file_number: String,
         /// The tape (default: the online tape).
         #[arg(long)]
@@ -208,6 +210,7 @@ enum Cmd {
     /// Acknowledge an alarm of check (a failed archive or confirm), by the
     /// history id check prints: check no longer reports it.
     Ack {
+        /// The history id check prints (log --json shows every id).
         history_id: String,
         /// Why (kept in the log).
         #[arg(long)]
@@ -216,7 +219,10 @@ enum Cmd {
     /// Remove a target that was never written to tape (a mistyped or
     /// missing import path) with its files.
     #[command(name = "remove_target", visible_alias = "remove-target")]
-    RemoveTarget { target: OsString },
+    RemoveTarget {
+        /// The target directory exactly as imported (absolute path).
+        target: OsString,
+    },
 }
 
 /// What to run, free of clap.
