@@ -50,6 +50,22 @@ pub fn status(cat: &Catalog, tape: &Tape, json: bool, out: &mut dyn Write) -> Re
     })?;
     err?;
     writeln!(out)?;
+    failed_confirms(cat, tape, out)
+}
+
+/// Under `status`: the recorded tape files whose last confirm failed.
+fn failed_confirms(cat: &Catalog, tape: &Tape, out: &mut dyn Write) -> Result<()> {
+    for b in cat.backups_with_status(tape.id, "recorded")? {
+        if let Some(f) = cat.confirm_failure(&tape.name, b.file_number)? {
+            let n = b.file_number;
+            writeln!(
+                out,
+                "Tape file {n} ({}) FAILED its last confirm ({}): tapeop confirm {n} retries it, tapeop requeue {n} archives its target again.",
+                show(&b.target),
+                f.started
+            )?;
+        }
+    }
     Ok(())
 }
 

@@ -70,6 +70,9 @@ fn a_failed_confirm_is_passed_over_and_requeue_archives_the_target_again_elsewhe
     assert_eq!(backups_of(&rig, "a"), vec![row("T1", 1, "recorded")]);
     // confirm 1 still reads it explicitly (and fails again).
     rig.run(&["confirm", "1"], 1);
+    let out = rig.run(&["status"], 0);
+    assert_has(&out, "Tape file 1 (");
+    assert_has(&out, "FAILED its last confirm");
 
     let (code, doc) = rig.check();
     assert_eq!(code, 1);
