@@ -19,6 +19,8 @@ use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
 
 use vst_rig::{Rig, assert_has, found};
 use world::describe;
@@ -60,11 +62,26 @@ fn a_running_archive_is_running_and_a_killed_one_is_cleared_by_its_confirm_or_an
     fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755)).unwrap();
     rig.conf_ssh(&wrapper.display().to_string(), "");
     let archive = rig.w.command(&["archive"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    // Should the archive end before the gate, its reader is let go (no hang).
+    let (tx, rx) = mpsc::channel();
+    let fifo = started.clone();
+    thread::spawn(move || {
+        let out = archive.wait_with_output();
+        let _ = fs::OpenOptions::new().read(true).write(true).open(&fifo);
+        let _ = tx.send(out);
+    });
     let mut word = String::new();
     fs::File::open(&started).unwrap().read_to_string(&mut word).unwrap();
-    assert_eq!(word, "up\n");
-
-    let (code, doc) = rig.check();
+    let check = (word == "up\n").then(|| rig.w.output(&["--json", "check"]));
+    // Open the gate before asserting anything, so that a failure leaves no archive waiting.
+    if check.is_some() {
+        fs::OpenOptions::new().write(true).open(&gate).unwrap().write_all(b"go\n").unwrap();
+    }
+    let out = rx.recv().unwrap().unwrap();
+    let check = check.unwrap_or_else(|| panic!("the archive never reached the data host: {}", describe(&out)));
+    let code = check.status.code().unwrap_or(-1);
+    let doc: serde_json::Value =
+        serde_json::from_slice(&check.stdout).unwrap_or_else(|e| panic!("{e}: {}", describe(&check)));
     assert_eq!(found(&doc, "failed_archive"), 0, "a running archive is no failure: {doc}");
     assert_eq!(found(&doc, "archive_running"), 1, "{doc}");
     let running = detail(&doc, "archive_running");
@@ -72,9 +89,6 @@ fn a_running_archive_is_running_and_a_killed_one_is_cleared_by_its_confirm_or_an
     assert_has(&running, "archive running since");
     assert_has(&running, "(archive) since");
     assert_eq!(code, 0, "{doc}");
-
-    fs::OpenOptions::new().write(true).open(&gate).unwrap().write_all(b"go\n").unwrap();
-    let out = archive.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let (code, doc) = rig.check();
     assert_eq!((code, found(&doc, "archive_running"), found(&doc, "failed_archive")), (0, 0, 0), "{doc}");
