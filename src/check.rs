@@ -113,8 +113,16 @@ fn find_all(cat: &Catalog, opts: Options, live: Option<&str>) -> Result<Vec<Cond
     let (overdue, unknown) = unconfirmed(cat, opts.days, side)?;
     let (full, nearly) = tape_fill(cat, opts.full_percent, side)?;
     let (archives, running) = failed_archives(cat, side, live)?;
-    let mut all =
-        vec![overdue, failed_confirms(cat, side)?, archives, unassigned(cat)?, never_scanned(cat)?, full, nearly];
+    let mut all = vec![
+        overdue,
+        failed_confirms(cat, side)?,
+        requeued(cat)?,
+        archives,
+        unassigned(cat)?,
+        never_scanned(cat)?,
+        full,
+        nearly,
+    ];
     all.extend([
         integrity(cat)?,
         missing_target(cat)?,
@@ -274,19 +282,13 @@ fn unconfirmed(cat: &Catalog, days: u32, side: bool) -> Result<(Condition, Condi
 fn failed_confirms(cat: &Catalog, side: bool) -> Result<Condition> {
     let mut c = Condition::new("failed_confirm", true, "failed confirm", "failed confirms");
     let rows = failed_attempts(cat, side, "confirm", "tape, file_number", "'failed'", "'confirm'")?;
-    for a in rows {
+    for a in rows.into_iter().filter(|a| a.backup_status.as_deref() != Some("failed")) {
         let (what, mut m) = tape_file(&a.tape, a.file_number, &a.target);
-        let state = match a.backup_status.as_deref() {
-            Some("failed") => "; requeued: its target waits to be archived and confirmed again".to_string(),
-            _ => format!(
-                ": tapeop confirm {} retries it, tapeop requeue {} archives it again",
-                a.file_number, a.file_number
-            ),
-        };
+        let n = a.file_number;
+        let state = format!(": tapeop confirm {n} retries it, tapeop requeue {n} archives it again");
         m.insert("history_id".into(), json!(a.id));
         m.insert("started".into(), json!(a.started));
         m.insert("error".into(), json!(a.error));
-        m.insert("requeued".into(), json!(a.backup_status.as_deref() == Some("failed")));
         let why = a.error.as_deref().unwrap_or("no reason recorded").replace('\n', " | ");
         let detail = format!(
             "{what}: the last confirm ({}) failed: {why}{state} (history id {}; tapeop ack {} once dealt with)",
@@ -294,6 +296,35 @@ fn failed_confirms(cat: &Catalog, side: bool) -> Result<Condition> {
         );
         c.add(detail, Value::Object(m));
     }
+    Ok(c)
+}
+
+/// Tape files given up by `requeue` (backup status `failed`) whose target
+/// has no confirmed copy yet: where that target is now.
+fn requeued(cat: &Catalog) -> Result<Condition> {
+    let mut c = Condition::new("requeued", true, "requeued tape file", "requeued tape files");
+    let sql = "SELECT COALESCE(tp.name, '?'), b.file_number, t.name, b.target_id,
+                      (SELECT COALESCE(p.name, '?') || ' ' || n.status || CASE WHEN n.file_number >= 0
+                              THEN ' at file ' || n.file_number ELSE '' END
+                       FROM backups n LEFT JOIN tapes p ON p.id = n.tape_id
+                       WHERE n.target_id = b.target_id AND COALESCE(n.status, '') != 'failed' ORDER BY n.id DESC LIMIT 1)
+               FROM backups b LEFT JOIN tapes tp ON tp.id = b.tape_id LEFT JOIN targets t ON t.id = b.target_id
+               WHERE b.status = 'failed' AND NOT EXISTS
+                 (SELECT 1 FROM backups o WHERE o.target_id = b.target_id AND o.status = 'confirmed')
+               ORDER BY tp.name, b.file_number";
+    each_row(cat, sql, [], |r| {
+        let (what, mut m) =
+            tape_file(&r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?.unwrap_or(-1), &target_of(r, 2)?);
+        let now: Option<String> = r.get(4)?;
+        let todo = match &now {
+            None => "its target waits for a tape: tapeop assign, archive, confirm".to_string(),
+            Some(n) => format!("its target is now on tape {n}: archive and confirm it"),
+        };
+        m.insert("target_id".into(), json!(r.get::<_, Option<i64>>(3)?));
+        m.insert("now".into(), json!(now));
+        c.add(format!("{what} was requeued (it stays on tape, marked failed); {todo}"), Value::Object(m));
+        Ok(())
+    })?;
     Ok(c)
 }
 

@@ -119,8 +119,11 @@ fn a_failed_confirm_is_passed_over_and_requeue_archives_the_target_again_elsewhe
     let out = rig.run(&["status"], 0);
     assert_has(&out, "1 -     1 : failed");
     let (_, doc) = rig.check();
-    assert_eq!(found(&doc, "failed_confirm"), 1, "{doc}");
-    assert_eq!(doc["conditions"]["failed_confirm"]["items"][0]["requeued"], true);
+    assert_eq!(found(&doc, "failed_confirm"), 0, "reported as requeued now: {doc}");
+    assert_eq!(found(&doc, "requeued"), 1, "{doc}");
+    let detail = doc["conditions"]["requeued"]["items"][0]["detail"].as_str().unwrap().to_string();
+    assert_has(&detail, "tape T1 file 1");
+    assert_has(&detail, "was requeued (it stays on tape, marked failed); its target waits for a tape");
     assert_eq!(found(&doc, "unassigned"), 1, "{doc}");
     assert_eq!(found(&doc, "multiple_backups"), 0, "{doc}");
 
@@ -138,6 +141,9 @@ fn a_failed_confirm_is_passed_over_and_requeue_archives_the_target_again_elsewhe
     rig.run(&["open_tape", "T2", "--serial", "S2", "--online", "-y"], 0);
     rig.run(&["-y", "assign"], 0);
     rig.run(&["archive", "--repeat"], 40);
+    let (_, doc) = rig.check();
+    let detail = doc["conditions"]["requeued"]["items"][0]["detail"].as_str().unwrap().to_string();
+    assert_has(&detail, "its target is now on tape T2 recorded at file 1: archive and confirm it");
     rig.run(&["confirm", "--repeat"], 40);
     assert_eq!(backups_of(&rig, "a"), vec![row("T1", 1, "failed"), row("T2", 1, "confirmed")]);
     let t2 = rig.files();
@@ -147,7 +153,7 @@ fn a_failed_confirm_is_passed_over_and_requeue_archives_the_target_again_elsewhe
     // Once the new copy is confirmed, check is all well.
     let (code, doc) = rig.check();
     assert_eq!(code, 0, "{doc}");
-    assert_eq!(found(&doc, "failed_confirm"), 0, "{doc}");
+    assert_eq!((found(&doc, "failed_confirm"), found(&doc, "requeued")), (0, 0), "{doc}");
     let out = rig.run(&["backup_info", "1"], 0);
     assert_has(&out, "Status:        confirmed");
 }
@@ -180,4 +186,22 @@ fn a_requeued_last_tape_file_is_never_written_over_when_its_target_goes_to_the_s
     assert_eq!(code, 0, "{doc}");
     let out = rig.run(&["status"], 0);
     assert_has(&out, "2 -     2 : failed");
+}
+
+#[test]
+fn requeue_force_gives_up_a_tape_file_that_was_never_confirmed() {
+    let rig = Rig::new(false);
+    let targets = [rig.target("a", 3000), rig.target("b", 4000)];
+    rig.prepare(&targets);
+    rig.run(&["archive", "--repeat"], 40);
+    let image = rig.image("A.tap");
+    let out = rig.run(&["-y", "requeue", "2", "--force"], 0);
+    assert_has(&out, "stays on tape, marked failed");
+    assert_eq!(backups_of(&rig, "b"), vec![row("T1", 2, "failed")]);
+    assert_eq!(rig.image("A.tap"), image);
+    let out = rig.run(&["log"], 0);
+    assert_has(&out, "never failed confirm (--force); target back in the unassigned pool");
+    let (code, doc) = rig.check();
+    assert_eq!(code, 1);
+    assert_eq!((found(&doc, "requeued"), found(&doc, "unassigned"), found(&doc, "failed_confirm")), (1, 1, 0), "{doc}");
 }
