@@ -133,14 +133,14 @@ pub fn run(config: &Config, opts: Options) -> Result<ExitCode> {
     let cat = Catalog::open(&config.database_file, if opts.no_db_update { Mode::ReadOnly } else { Mode::ReadWrite })?;
     let tape = cat.tape_or_online(None)?;
     let mut drive: Option<Box<dyn Drive>> = None;
-    let mut failed: Vec<(i64, anyhow::Error)> = Vec::new();
+    let mut failed: Vec<i64> = Vec::new();
     loop {
-        let pending = pending(&cat, &tape, opts, failed.iter().map(|f| f.0).collect())?;
+        let pending = pending(&cat, &tape, opts, &failed)?;
         println!("Found {} jobs to confirm.", pending.len());
         let job = match pick(&cat, &tape, &pending, opts)? {
             Some(job) => job,
             None if failed.is_empty() => return Ok(ExitCode::NothingToDo),
-            None => return Err(failures(&tape, failed)),
+            None => return Err(failures(&tape, &failed)),
         };
         if drive.is_none() {
             drive = Some(drive::open(&config.drive, Access::Read, config.block_size)?);
@@ -150,7 +150,7 @@ pub fn run(config: &Config, opts: Options) -> Result<ExitCode> {
             match confirm_one(&cat, &tape, &job, d, opts) {
                 Err(e) if !once && !stop::requested() => {
                     eprintln!("tapeop: {e:#}");
-                    failed.push((job.file_number, e));
+                    failed.push(job.file_number);
                 }
                 other => other?,
             }
@@ -165,7 +165,7 @@ pub fn run(config: &Config, opts: Options) -> Result<ExitCode> {
 /// The recorded tape files `next` may pick: those whose last confirm did
 /// not fail (all of them with `--retry`), leaving out `done` (failed in
 /// this run). Each one passed over is named, with what to do about it.
-fn pending(cat: &Catalog, tape: &Tape, opts: Options, done: Vec<i64>) -> Result<Vec<Backup>> {
+fn pending(cat: &Catalog, tape: &Tape, opts: Options, done: &[i64]) -> Result<Vec<Backup>> {
     let mut out = Vec::new();
     for b in cat.backups_with_status(tape.id, "recorded")? {
         if done.contains(&b.file_number) {
@@ -192,8 +192,8 @@ fn pending(cat: &Catalog, tape: &Tape, opts: Options, done: Vec<i64>) -> Result<
 }
 
 /// The error of a `--repeat` run in which some confirms failed.
-fn failures(tape: &Tape, failed: Vec<(i64, anyhow::Error)>) -> anyhow::Error {
-    let numbers: Vec<String> = failed.iter().map(|f| f.0.to_string()).collect();
+fn failures(tape: &Tape, failed: &[i64]) -> anyhow::Error {
+    let numbers: Vec<String> = failed.iter().map(i64::to_string).collect();
     Exit::new(
         ExitCode::Failure,
         format!(
