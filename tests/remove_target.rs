@@ -94,3 +94,30 @@ fn a_mistyped_path_is_refused_clearly_and_remove_target_forgets_it_but_never_a_t
     assert_eq!(code, 0, "{doc}");
     assert_eq!(rig.image("A.tap")[..image.len()], image[..], "the tape file of a changed");
 }
+
+#[test]
+fn removing_a_parent_target_hands_its_child_targets_to_the_grandparent() {
+    let rig = Rig::new(false);
+    let outer = rig.target("outer", 1000);
+    let mid = outer.join("mid");
+    let inner = mid.join("inner");
+    fs::create_dir_all(&inner).unwrap();
+    fs::write(mid.join("m.txt"), "m\n").unwrap();
+    fs::write(inner.join("i.txt"), "i\n").unwrap();
+    let list = rig.w.list("list.txt", &[outer.clone(), mid.clone(), inner.clone()]);
+    rig.run(&["-y", "import", list.to_str().unwrap()], 0);
+    let parent_of = |t: &std::path::Path| {
+        rig.count(&format!(
+            "SELECT COALESCE((SELECT p.id FROM targets c JOIN targets p ON p.id = c.parent_id WHERE c.name = '{}'), 0)",
+            t.display()
+        ))
+    };
+    let outer_id = rig.count(&format!("SELECT id FROM targets WHERE name = '{}'", outer.display()));
+    assert_ne!(parent_of(&inner), outer_id);
+    let out = rig.run(&["-y", "remove_target", mid.to_str().unwrap()], 0);
+    assert_has(&out, &format!("Removed target {} (1 files)", mid.display()));
+    assert_has(&out, &format!("Its directory lies inside target {}", outer.display()));
+    assert_eq!(parent_of(&inner), outer_id, "inner now hangs under outer");
+    assert_eq!(rig.count("SELECT COUNT(*) FROM targets"), 2);
+    assert_eq!(rig.count("SELECT COUNT(*) FROM files WHERE name = 'i.txt'"), 1, "inner keeps its files");
+}
