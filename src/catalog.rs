@@ -195,7 +195,8 @@ pub struct Backup {
     pub target: Vec<u8>,
     /// Tape file number (-1 while assigned).
     pub file_number: i64,
-    /// `assigned`, `recorded`, `confirmed` (or legacy `new`).
+    /// `assigned`, `recorded`, `confirmed` (or legacy `new`), or `failed`:
+    /// a tape file that failed confirm and whose target was requeued.
     pub status: String,
     /// Number of file rows of the target.
     pub file_count: i64,
@@ -546,7 +547,7 @@ impl Catalog {
         let join = self.totals_join()?.replace("b.target_id", "t.id");
         let sql = format!(
             "SELECT COUNT(*), COALESCE(SUM(tt.size_kb), 0) FROM targets t {join}
-             WHERE t.scanned = 1 AND NOT EXISTS (SELECT 1 FROM backups b WHERE b.target_id = t.id)"
+             WHERE t.scanned = 1 AND NOT EXISTS (SELECT 1 FROM backups b WHERE b.target_id = t.id AND COALESCE(b.status, '') != 'failed')"
         );
         Ok(self.conn.query_row(&sql, [], |r| Ok(Tally { count: r.get(0)?, size_kb: r.get(1)? }))?)
     }
@@ -555,7 +556,7 @@ impl Catalog {
     pub fn unassigned_targets(&self) -> Result<Vec<i64>> {
         let mut stmt = self.conn.prepare(
             "SELECT t.id FROM targets t WHERE t.scanned = 1
-             AND NOT EXISTS (SELECT 1 FROM backups b WHERE b.target_id = t.id) ORDER BY t.name",
+             AND NOT EXISTS (SELECT 1 FROM backups b WHERE b.target_id = t.id AND COALESCE(b.status, '') != 'failed') ORDER BY t.name",
         )?;
         let ids = stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
         Ok(ids)
@@ -565,7 +566,7 @@ impl Catalog {
     /// (recorded or confirmed), streamed in order: (first, last, status).
     pub fn layout(&self, tape_id: i64, mut each: impl FnMut(i64, i64, &str)) -> Result<()> {
         let mut stmt = self.conn.prepare(
-            "SELECT file_number, status FROM backups WHERE tape_id = ?1 AND status IN ('recorded','confirmed')
+            "SELECT file_number, status FROM backups WHERE tape_id = ?1 AND status IN ('recorded','confirmed','failed')
              ORDER BY file_number",
         )?;
         let mut rows = stmt.query([tape_id])?;
@@ -610,11 +611,11 @@ impl Catalog {
         })
     }
 
-    /// Backups of a tape on tape (recorded or confirmed), by file number;
-    /// only `file_number` when given.
+    /// Backups of a tape on tape (recorded, confirmed, or failed and
+    /// requeued), by file number; only `file_number` when given.
     pub fn written_backups(&self, tape_id: i64, file_number: Option<i64>) -> Result<Vec<Backup>> {
         let sql = self.backup_query(
-            "b.tape_id = ?1 AND b.status IN ('recorded','confirmed') AND (?2 IS NULL OR b.file_number = ?2)
+            "b.tape_id = ?1 AND b.status IN ('recorded','confirmed','failed') AND (?2 IS NULL OR b.file_number = ?2)
              ORDER BY b.file_number",
         )?;
         let mut stmt = self.conn.prepare(&sql)?;
@@ -641,7 +642,7 @@ impl Catalog {
     /// The next free tape file number of a tape (highest written + 1).
     pub fn append_point(&self, tape_id: i64) -> Result<i64> {
         Ok(self.conn.query_row(
-            "SELECT COALESCE(MAX(file_number), -1) + 1 FROM backups WHERE tape_id = ?1 AND status IN ('recorded','confirmed')",
+            "SELECT COALESCE(MAX(file_number), -1) + 1 FROM backups WHERE tape_id = ?1 AND status IN ('recorded','confirmed','failed')",
             [tape_id],
             |r| r.get(0),
         )?)
@@ -654,7 +655,7 @@ impl Catalog {
         {
             let mut stmt = tx.prepare(
                 "INSERT INTO backups (target_id, tape_id, file_number, status) SELECT ?1, ?2, -1, 'assigned'
-                 WHERE NOT EXISTS (SELECT 1 FROM backups WHERE target_id = ?1)",
+                 WHERE NOT EXISTS (SELECT 1 FROM backups WHERE target_id = ?1 AND COALESCE(status, '') != 'failed')",
             )?;
             for id in target_ids {
                 stmt.execute(params![id, tape.id])?;
@@ -803,7 +804,7 @@ impl Catalog {
         let Some(capacity) = self.tape_capacity(tape, default)? else { return Ok(None) };
         let mut used = if self.takes_label(tape)? { label_estimate(block) } else { 0 };
         for b in self.tape_backups(tape.id)? {
-            if !count_assigned && !matches!(b.status.as_str(), "recorded" | "confirmed") {
+            if !count_assigned && !matches!(b.status.as_str(), "recorded" | "confirmed" | "failed") {
                 continue;
             }
             used += match self.written_bytes(b.id)? {
@@ -1060,6 +1061,196 @@ pub fn tape_name_for_path(name: &str) -> String {
         out.push('%');
     }
     out
+}
+
+/// The last failed confirm of a tape file: its history row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedConfirm {
+    /// `tapeop_history` id.
+    pub history_id: i64,
+    /// When that confirm started.
+    pub started: String,
+    /// What it found.
+    pub error: Option<String>,
+}
+
+/// What a history row is about (`-` where unknown).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryRef {
+    /// `archive`, `confirm`, `restore`, `requeue`, `ack`, ...
+    pub kind: String,
+    /// Tape name.
+    pub tape: String,
+    /// Tape file number (-1 when unknown).
+    pub file_number: i64,
+    /// Target, as shown.
+    pub target: String,
+    /// `running`, `ok`, `failed`, ...
+    pub outcome: String,
+}
+
+/// The `tapeop_meta` key that marks history row `id` acknowledged.
+pub fn ack_key(history_id: i64) -> String {
+    format!("ack_history_{history_id}")
+}
+
+/// Failed tape files, requeued targets, acknowledged alarms and removed
+/// targets.
+impl Catalog {
+    /// The latest confirm of tape file `file_number` of `tape`, when it failed.
+    pub fn confirm_failure(&self, tape: &str, file_number: i64) -> Result<Option<FailedConfirm>> {
+        if !self.has_totals()? {
+            return Ok(None);
+        }
+        let row: Option<(i64, String, Option<String>, Option<String>)> = self
+            .conn
+            .query_row(
+                "SELECT id, started, outcome, error FROM tapeop_history WHERE kind = 'confirm' AND tape = ?1
+                 AND file_number = ?2 ORDER BY id DESC LIMIT 1",
+                params![tape, file_number],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()?;
+        Ok(row.filter(|r| r.2.as_deref() == Some("failed")).map(|(history_id, started, _, error)| FailedConfirm {
+            history_id,
+            started,
+            error,
+        }))
+    }
+
+    /// Give up a recorded tape file: its backup becomes `failed` (the tape
+    /// file stays where it is, and keeps its number) and its target goes
+    /// back to the unassigned pool; the history gets a `requeue` row.
+    pub fn requeue(&self, tape: &Tape, backup: &Backup, note: &str) -> Result<()> {
+        self.writable()?;
+        let tx = self.conn.unchecked_transaction()?;
+        let n =
+            tx.execute("UPDATE backups SET status = 'failed' WHERE id = ?1 AND status = 'recorded'", [backup.id])?;
+        if n != 1 {
+            bail!("backup {} is no longer recorded; the catalogue changed meanwhile, nothing was requeued", backup.id);
+        }
+        let now = now_text();
+        tx.execute(
+            "INSERT INTO tapeop_history (kind, tape, file_number, target, started, ended, outcome, error)
+             VALUES ('requeue', ?1, ?2, ?3, ?4, ?4, 'ok', ?5)",
+            params![tape.name, backup.file_number, show(&backup.target), now, note],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Where a target's current (not failed) backup is: `(tape, file
+    /// number, status)`, or None while it is unassigned.
+    pub fn current_backup(&self, target_id: i64) -> Result<Option<(String, i64, String)>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT COALESCE(tp.name, '?'), COALESCE(b.file_number, -1), COALESCE(b.status, '?') FROM backups b
+                 LEFT JOIN tapes tp ON tp.id = b.tape_id WHERE b.target_id = ?1 AND COALESCE(b.status, '') != 'failed'
+                 ORDER BY b.id DESC LIMIT 1",
+                [target_id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?)
+    }
+
+    /// A history row's kind, tape, file number, target and outcome.
+    pub fn history_row(&self, id: i64) -> Result<Option<HistoryRef>> {
+        if !self.has_totals()? {
+            return Ok(None);
+        }
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT kind, COALESCE(tape, '-'), COALESCE(file_number, -1), COALESCE(target, '-'),
+                        COALESCE(outcome, '-') FROM tapeop_history WHERE id = ?1",
+                [id],
+                |r| {
+                    Ok(HistoryRef {
+                        kind: r.get(0)?,
+                        tape: r.get(1)?,
+                        file_number: r.get(2)?,
+                        target: r.get(3)?,
+                        outcome: r.get(4)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// Whether history row `id` was acknowledged (`ack`), and when.
+    pub fn acked(&self, id: i64) -> Result<Option<String>> {
+        if !self.has_totals()? {
+            return Ok(None);
+        }
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM tapeop_meta WHERE key = ?1", [ack_key(id)], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Acknowledge history row `id` (kept in `tapeop_meta`, which every
+    /// tapeop catalogue has, so no schema change), and log it.
+    pub fn ack(&self, id: i64, what: (&str, i64, &str), note: &str) -> Result<()> {
+        self.writable()?;
+        let tx = self.conn.unchecked_transaction()?;
+        let now = now_text();
+        tx.execute("INSERT OR REPLACE INTO tapeop_meta (key, value) VALUES (?1, ?2)", params![ack_key(id), now])?;
+        tx.execute(
+            "INSERT INTO tapeop_history (kind, tape, file_number, target, started, ended, outcome, error)
+             VALUES ('ack', ?1, ?2, ?3, ?4, ?4, 'ok', ?5)",
+            params![what.0, what.1, what.2, now, note],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The target named `name`, if any.
+    pub fn target_by_name(&self, name: &[u8]) -> Result<Option<Target>> {
+        let id: Option<i64> = self
+            .conn
+            .query_row("SELECT id FROM targets WHERE name = ?1", [name_value(name)], |r| r.get(0))
+            .optional()?;
+        id.map(|id| self.target(id)).transpose()
+    }
+
+    /// Backups of a target, by id: (tape, file number, status).
+    pub fn target_backups(&self, target_id: i64) -> Result<Vec<(String, i64, String)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT COALESCE(tp.name, '?'), COALESCE(b.file_number, -1), COALESCE(b.status, '?') FROM backups b
+             LEFT JOIN tapes tp ON tp.id = b.tape_id WHERE b.target_id = ?1 ORDER BY b.id",
+        )?;
+        let rows = stmt.query_map([target_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Remove a target that was never written to tape: its files, its
+    /// assigned backup (if any) and its row; its child targets take its
+    /// parent. Refuses a target with any tape file. Returns the number of
+    /// file rows removed.
+    pub fn remove_target(&self, target: &Target) -> Result<i64> {
+        self.writable()?;
+        let tx = self.conn.unchecked_transaction()?;
+        let written: i64 = tx.query_row(
+            "SELECT COUNT(*) FROM backups WHERE target_id = ?1 AND status NOT IN ('assigned', 'new')",
+            [target.id],
+            |r| r.get(0),
+        )?;
+        if written > 0 {
+            bail!("target {} has a tape file; nothing was removed", show(&target.name));
+        }
+        tx.execute("DELETE FROM backups WHERE target_id = ?1", [target.id])?;
+        tx.execute(
+            "DELETE FROM tapeop_file_info WHERE file_id IN (SELECT id FROM files WHERE target_id = ?1)",
+            [target.id],
+        )?;
+        let files = tx.execute("DELETE FROM files WHERE target_id = ?1", [target.id])?;
+        tx.execute("DELETE FROM tapeop_target_totals WHERE target_id = ?1", [target.id])?;
+        tx.execute("UPDATE targets SET parent_id = ?2 WHERE parent_id = ?1", params![target.id, target.parent_id])?;
+        tx.execute("DELETE FROM targets WHERE id = ?1", [target.id])?;
+        tx.commit()?;
+        Ok(files as i64)
+    }
 }
 
 #[cfg(test)]

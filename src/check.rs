@@ -90,9 +90,11 @@ impl Condition {
 }
 
 /// Run `check`: print the summary and the findings; Success when no
-/// finding is a problem, Failure otherwise.
-pub fn run(cat: &Catalog, opts: Options, out: &mut dyn Write) -> Result<ExitCode> {
-    let conditions = find_all(cat, opts)?;
+/// finding is a problem, Failure otherwise. `live` is who holds the
+/// catalogue's lock now (`lock::holder`), if anyone: an archive that is
+/// running is reported as such, not as killed.
+pub fn run(cat: &Catalog, opts: Options, live: Option<&str>, out: &mut dyn Write) -> Result<ExitCode> {
+    let conditions = find_all(cat, opts, live)?;
     let (tapes, targets) = counts(cat)?;
     let summary = summary(&conditions, tapes, targets);
     let problems: usize = conditions.iter().filter(|c| c.problem).map(|c| c.count).sum();
@@ -106,14 +108,16 @@ pub fn run(cat: &Catalog, opts: Options, out: &mut dyn Write) -> Result<ExitCode
 }
 
 /// Every condition, in the order they are reported.
-fn find_all(cat: &Catalog, opts: Options) -> Result<Vec<Condition>> {
+fn find_all(cat: &Catalog, opts: Options, live: Option<&str>) -> Result<Vec<Condition>> {
     let side = cat.has_totals()?;
     let (overdue, unknown) = unconfirmed(cat, opts.days, side)?;
     let (full, nearly) = tape_fill(cat, opts.full_percent, side)?;
+    let (archives, running) = failed_archives(cat, side, live)?;
     let mut all = vec![
         overdue,
         failed_confirms(cat, side)?,
-        failed_archives(cat, side)?,
+        requeued(cat)?,
+        archives,
         unassigned(cat)?,
         never_scanned(cat)?,
         full,
@@ -127,6 +131,7 @@ fn find_all(cat: &Catalog, opts: Options) -> Result<Vec<Condition>> {
         multiple_backups(cat)?,
     ]);
     all.push(unknown);
+    all.push(running);
     Ok(all)
 }
 
@@ -271,60 +276,161 @@ fn unconfirmed(cat: &Catalog, days: u32, side: bool) -> Result<(Condition, Condi
     Ok((overdue, unknown))
 }
 
-/// Tape files whose latest confirm failed (none without the history table).
+/// Tape files whose latest confirm failed (none without the history
+/// table), until the alarm is acknowledged (`ack`) or a later confirm of
+/// the same target succeeds (its requeued copy, on another tape file).
 fn failed_confirms(cat: &Catalog, side: bool) -> Result<Condition> {
-    let c = Condition::new("failed_confirm", true, "failed confirm", "failed confirms");
-    failed_attempts(cat, side, c, "confirm", "tape, file_number", "'failed'")
-}
-
-/// Tapes whose last archive attempt failed or was interrupted (a crash
-/// leaves it `running`): a person should look before the next run.
-fn failed_archives(cat: &Catalog, side: bool) -> Result<Condition> {
-    let c = Condition::new("failed_archive", true, "failed archive", "failed archives");
-    failed_attempts(cat, side, c, "archive", "tape", "'failed', 'running'")
-}
-
-/// The latest history row of `kind` per `group`, when its outcome is one
-/// of `outcomes`, as items of `c`.
-fn failed_attempts(
-    cat: &Catalog,
-    side: bool,
-    mut c: Condition,
-    kind: &str,
-    group: &str,
-    outcomes: &str,
-) -> Result<Condition> {
-    if !side {
-        return Ok(c);
+    let mut c = Condition::new("failed_confirm", true, "failed confirm", "failed confirms");
+    let rows = failed_attempts(cat, side, "confirm", "tape, file_number", "'failed'", "'confirm'")?;
+    for a in rows.into_iter().filter(|a| a.backup_status.as_deref() != Some("failed")) {
+        let (what, mut m) = tape_file(&a.tape, a.file_number, &a.target);
+        let n = a.file_number;
+        let state = format!(": tapeop confirm {n} retries it, tapeop requeue {n} archives it again");
+        m.insert("history_id".into(), json!(a.id));
+        m.insert("started".into(), json!(a.started));
+        m.insert("error".into(), json!(a.error));
+        let why = a.error.as_deref().unwrap_or("no reason recorded").replace('\n', " | ");
+        let detail = format!(
+            "{what}: the last confirm ({}) failed: {why}{state} (history id {}; tapeop ack {} once dealt with)",
+            a.started, a.id, a.id
+        );
+        c.add(detail, Value::Object(m));
     }
-    let sql = format!(
-        "SELECT tape, file_number, target, started, outcome, error FROM (
-           SELECT *, ROW_NUMBER() OVER (PARTITION BY {group} ORDER BY id DESC) AS latest
-           FROM tapeop_history WHERE kind = ?1)
-         WHERE latest = 1 AND outcome IN ({outcomes}) ORDER BY tape, file_number"
-    );
-    each_row(cat, &sql, [kind], |r| {
-        let tape: String = r.get::<_, Option<String>>(0)?.unwrap_or_default();
-        let target: Vec<u8> = target_of(r, 2)?;
-        let (what, mut m) = tape_file(&tape, r.get::<_, Option<i64>>(1)?.unwrap_or(-1), &target);
-        let (started, outcome, error): (String, String, Option<String>) = (r.get(3)?, r.get(4)?, r.get(5)?);
-        let why = match outcome.as_str() {
-            "running" => "it never finished (killed?)".to_string(),
-            _ => error.as_deref().unwrap_or("no reason recorded").replace('\n', " | "),
+    Ok(c)
+}
+
+/// Tape files given up by `requeue` (backup status `failed`) whose target
+/// has no confirmed copy yet: where that target is now.
+fn requeued(cat: &Catalog) -> Result<Condition> {
+    let mut c = Condition::new("requeued", true, "requeued tape file", "requeued tape files");
+    let sql = "SELECT COALESCE(tp.name, '?'), b.file_number, t.name, b.target_id,
+                      (SELECT COALESCE(p.name, '?') || ' ' || n.status || CASE WHEN n.file_number >= 0
+                              THEN ' at file ' || n.file_number ELSE '' END
+                       FROM backups n LEFT JOIN tapes p ON p.id = n.tape_id
+                       WHERE n.target_id = b.target_id AND COALESCE(n.status, '') != 'failed' ORDER BY n.id DESC LIMIT 1)
+               FROM backups b LEFT JOIN tapes tp ON tp.id = b.tape_id LEFT JOIN targets t ON t.id = b.target_id
+               WHERE b.status = 'failed' AND NOT EXISTS
+                 (SELECT 1 FROM backups o WHERE o.target_id = b.target_id AND o.status = 'confirmed')
+               ORDER BY tp.name, b.file_number";
+    each_row(cat, sql, [], |r| {
+        let (what, mut m) =
+            tape_file(&r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?.unwrap_or(-1), &target_of(r, 2)?);
+        let now: Option<String> = r.get(4)?;
+        let todo = match &now {
+            None => "its target waits for a tape: tapeop assign, archive, confirm".to_string(),
+            Some(n) => format!("its target is now on tape {n}: archive and confirm it"),
         };
-        m.insert("started".into(), json!(started));
-        m.insert("error".into(), json!(error));
-        c.add(format!("{what}: the last {kind} ({started}) failed: {why}"), Value::Object(m));
+        m.insert("target_id".into(), json!(r.get::<_, Option<i64>>(3)?));
+        m.insert("now".into(), json!(now));
+        c.add(format!("{what} was requeued (it stays on tape, marked failed); {todo}"), Value::Object(m));
         Ok(())
     })?;
     Ok(c)
+}
+
+/// Tapes whose last archive attempt failed or was interrupted (a crash
+/// leaves it `running`): a person should look before the next run. An
+/// attempt still `running` while an archive holds the catalogue's lock is
+/// the live one: a notice, not a problem. An alarm ends when it is
+/// acknowledged (`ack`) or a later archive or confirm of the same target
+/// succeeds.
+fn failed_archives(cat: &Catalog, side: bool, live: Option<&str>) -> Result<(Condition, Condition)> {
+    let mut c = Condition::new("failed_archive", true, "failed archive", "failed archives");
+    let mut running = Condition::new("archive_running", false, "archive running", "archives running");
+    let rows = failed_attempts(cat, side, "archive", "tape", "'failed', 'running'", "'archive', 'confirm'")?;
+    let newest = if side {
+        cat.conn().query_row("SELECT MAX(id) FROM tapeop_history WHERE kind = 'archive'", [], |r| {
+            r.get::<_, Option<i64>>(0)
+        })?
+    } else {
+        None
+    };
+    let live_archive = live.filter(|h| h.contains("(archive)"));
+    for a in rows {
+        let (what, mut m) = tape_file(&a.tape, a.file_number, &a.target);
+        m.insert("history_id".into(), json!(a.id));
+        m.insert("started".into(), json!(a.started));
+        m.insert("error".into(), json!(a.error));
+        if let (Some(holder), true) = (live_archive, a.outcome == "running" && Some(a.id) == newest) {
+            m.insert("holder".into(), json!(holder));
+            running.add(format!("{what}: archive running since {} ({holder})", a.started), Value::Object(m));
+            continue;
+        }
+        let why = match a.outcome.as_str() {
+            "running" => "it never finished (killed?)".to_string(),
+            _ => a.error.as_deref().unwrap_or("no reason recorded").replace('\n', " | "),
+        };
+        let detail = format!(
+            "{what}: the last archive ({}) failed: {why} (history id {}; tapeop ack {} once dealt with)",
+            a.started, a.id, a.id
+        );
+        c.add(detail, Value::Object(m));
+    }
+    Ok((c, running))
+}
+
+/// One failed (or unfinished) attempt from the history.
+struct Attempt {
+    id: i64,
+    tape: String,
+    file_number: i64,
+    target: Vec<u8>,
+    started: String,
+    outcome: String,
+    error: Option<String>,
+    /// Status of the backup at that tape file now, if there is one.
+    backup_status: Option<String>,
+}
+
+/// The latest history row of `kind` per `group`, when its outcome is one
+/// of `outcomes`, it is not acknowledged, and no later attempt of a kind in
+/// `cleared_by` succeeded for the same target.
+fn failed_attempts(
+    cat: &Catalog,
+    side: bool,
+    kind: &str,
+    group: &str,
+    outcomes: &str,
+    cleared_by: &str,
+) -> Result<Vec<Attempt>> {
+    let mut found = Vec::new();
+    if !side {
+        return Ok(found);
+    }
+    let sql = format!(
+        "SELECT h.id, h.tape, h.file_number, h.target, h.started, h.outcome, h.error,
+                (SELECT b.status FROM backups b JOIN tapes tp ON tp.id = b.tape_id WHERE tp.name = h.tape
+                   AND b.file_number = h.file_number AND b.status IN ('recorded', 'confirmed', 'failed') LIMIT 1)
+         FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY {group} ORDER BY id DESC) AS latest
+               FROM tapeop_history WHERE kind = ?1) h
+         WHERE h.latest = 1 AND h.outcome IN ({outcomes})
+           AND NOT EXISTS (SELECT 1 FROM tapeop_meta m WHERE m.key = 'ack_history_' || h.id)
+           AND NOT EXISTS (SELECT 1 FROM tapeop_history l WHERE l.id > h.id AND l.target = h.target
+                           AND l.kind IN ({cleared_by}) AND l.outcome = 'ok')
+         ORDER BY h.tape, h.file_number"
+    );
+    each_row(cat, &sql, [kind], |r| {
+        found.push(Attempt {
+            id: r.get(0)?,
+            tape: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+            file_number: r.get::<_, Option<i64>>(2)?.unwrap_or(-1),
+            target: target_of(r, 3)?,
+            started: r.get(4)?,
+            outcome: r.get::<_, Option<String>>(5)?.unwrap_or_default(),
+            error: r.get(6)?,
+            backup_status: r.get(7)?,
+        });
+        Ok(())
+    })?;
+    Ok(found)
 }
 
 /// Scanned targets with no backup: waiting for `assign`.
 fn unassigned(cat: &Catalog) -> Result<Condition> {
     let mut c = Condition::new("unassigned", true, "unassigned target", "unassigned targets");
     let sql = "SELECT t.id, t.name, (SELECT COALESCE(SUM(f.size_kb), 0) FROM files f WHERE f.target_id = t.id)
-               FROM targets t WHERE t.scanned = 1 AND NOT EXISTS (SELECT 1 FROM backups b WHERE b.target_id = t.id)
+               FROM targets t WHERE t.scanned = 1
+               AND NOT EXISTS (SELECT 1 FROM backups b WHERE b.target_id = t.id AND COALESCE(b.status, '') != 'failed')
                ORDER BY t.name";
     each_row(cat, sql, [], |r| {
         let name = target_of(r, 1)?;
@@ -493,7 +599,7 @@ fn duplicate_numbers(cat: &Catalog) -> Result<Condition> {
 fn multiple_backups(cat: &Catalog) -> Result<Condition> {
     let mut c = Condition::new("multiple_backups", true, "target with several backups", "targets with several backups");
     let sql = "SELECT b.target_id, t.name, COUNT(*), group_concat(b.id, ',') FROM backups b LEFT JOIN targets t ON t.id = b.target_id
-               GROUP BY b.target_id HAVING COUNT(*) > 1 ORDER BY t.name";
+               WHERE COALESCE(b.status, '') != 'failed' GROUP BY b.target_id HAVING COUNT(*) > 1 ORDER BY t.name";
     each_row(cat, sql, [], |r| {
         let (target_id, n, ids): (Option<i64>, i64, String) = (r.get(0)?, r.get(2)?, r.get(3)?);
         let target = target_of(r, 1)?;

@@ -189,15 +189,48 @@ enum Cmd {
     /// Read a tape file back and check every md5 (FILE_NUMBER or next).
     Confirm {
         which: Option<String>,
-        /// Allow re-confirming an already confirmed tape file.
+        /// Allow re-confirming an already confirmed tape file; with next, also
+        /// take tape files whose last confirm failed (next passes over them).
         #[arg(long)]
         retry: bool,
         /// Do everything but record the result in the catalogue.
         #[arg(long = "no-db-update")]
         no_db_update: bool,
-        /// Keep confirming until nothing is left.
+        /// Keep confirming until nothing is left (a failed one does not stop it).
         #[arg(long)]
         repeat: bool,
+    },
+    /// Give the target of a tape file that failed confirm back to the
+    /// unassigned pool, so that assign and archive put it on another tape;
+    /// the failed tape file stays on tape, marked failed.
+    Requeue {
+        /// The tape file (tape_detail lists them).
+        file_number: String,
+        /// The tape (default: the online tape).
+        #[arg(long)]
+        tape: Option<String>,
+        /// Scan the target's source again first (after it changed).
+        #[arg(long)]
+        rescan: bool,
+        /// Requeue a recorded tape file that never failed confirm.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Acknowledge an alarm of check (a failed archive or confirm), by the
+    /// history id check prints: check no longer reports it.
+    Ack {
+        /// The history id check prints (log --json shows every id).
+        history_id: String,
+        /// Why (kept in the log).
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Remove a target that was never written to tape (a mistyped or
+    /// missing import path) with its files.
+    #[command(name = "remove_target", visible_alias = "remove-target")]
+    RemoveTarget {
+        /// The target directory exactly as imported (absolute path).
+        target: OsString,
     },
 }
 
@@ -267,6 +300,12 @@ pub enum Command {
     Manpage,
     /// `confirm [FILE_NUMBER|next]`
     Confirm { which: ConfirmWhich, retry: bool, no_db_update: bool, repeat: bool },
+    /// `requeue FILE_NUMBER [--tape T] [--rescan] [--force]`
+    Requeue { file_number: i64, tape: Option<String>, rescan: bool, force: bool },
+    /// `ack HISTORY_ID [--note TEXT]`
+    Ack { history_id: i64, note: Option<String> },
+    /// `remove_target TARGET`
+    RemoveTarget { target: Vec<u8> },
 }
 
 /// Which tape file `confirm` checks.
@@ -362,6 +401,11 @@ fn convert(c: Cmd, verbose: bool) -> Result<Command> {
             };
             Command::Confirm { which, retry, no_db_update, repeat }
         }
+        Cmd::Requeue { file_number, tape, rescan, force } => {
+            Command::Requeue { file_number: file_number_arg(&file_number)?, tape, rescan, force }
+        }
+        Cmd::Ack { history_id, note } => Command::Ack { history_id: history_id_arg(&history_id)?, note },
+        Cmd::RemoveTarget { target } => Command::RemoveTarget { target: target.as_bytes().to_vec() },
     })
 }
 
@@ -383,6 +427,16 @@ fn file_number_arg(text: &str) -> Result<i64> {
         _ => Err(Exit::new(
             ExitCode::Usage,
             format!("file number {text:?} is not a tape file number: give a whole number such as 0 or 12"),
+        )),
+    }
+}
+
+fn history_id_arg(text: &str) -> Result<i64> {
+    match text.parse::<i64>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(Exit::new(
+            ExitCode::Usage,
+            format!("history id {text:?} is not a number: give the id check prints, e.g. tapeop ack 12"),
         )),
     }
 }

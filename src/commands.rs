@@ -7,7 +7,7 @@ use std::io::Write;
 
 use anyhow::{Context, Result, bail};
 
-use crate::catalog::{Catalog, Mode};
+use crate::catalog::{Catalog, HistoryRef, Mode, show};
 use crate::cli::{self, Command, Invocation};
 use crate::config::Config;
 use crate::exit_codes::{Exit, ExitCode};
@@ -84,6 +84,10 @@ fn take_locks(ctx: &Context_, c: &Command) -> Result<Vec<lock::Lock>> {
         Command::Restore { .. } => "restore",
         Command::ScanTape { .. } => "scan_tape",
         Command::Import { .. } => return Ok(vec![lock::for_catalogue_job(&ctx.config, "import")?]),
+        Command::Requeue { .. } | Command::RemoveTarget { .. } if ctx.config.database_file.exists() => {
+            let name = if matches!(c, Command::Requeue { .. }) { "requeue" } else { "remove_target" };
+            return Ok(vec![lock::for_catalogue_job(&ctx.config, name)?]);
+        }
         _ => return Ok(Vec::new()),
     };
     lock::for_drive_job(&ctx.config, name)
@@ -145,9 +149,11 @@ fn dispatch(ctx: &Context_, command: Command) -> Result<ExitCode> {
             return restore::run(&ctx.config, restore::Options { target, files, to, overwrite, symlinks_as_is });
         }
         Command::Check { days, full_percent } => {
+            let holder = lock::holder(&lock::catalogue_lock_path(&ctx.config.database_file));
             return check::run(
                 &open(ctx, Mode::ReadOnly)?,
                 check::Options { days, full_percent, json: ctx.json },
+                holder.as_deref(),
                 &mut out,
             );
         }
@@ -157,6 +163,11 @@ fn dispatch(ctx: &Context_, command: Command) -> Result<ExitCode> {
         Command::ScanTape { record_as, adopt } => return rebuild::run(&ctx.config, record_as.as_deref(), adopt),
         Command::Drive => return drive::report(&ctx.config, &mut out),
         Command::Completions { .. } | Command::Manpage => unreachable!("handled before the config is read"),
+        Command::Requeue { file_number, tape, rescan, force } => {
+            requeue(ctx, tape.as_deref(), file_number, rescan, force)?
+        }
+        Command::Ack { history_id, note } => ack(ctx, history_id, note.as_deref())?,
+        Command::RemoveTarget { target } => remove_target(ctx, &target)?,
     }
     out.flush()?;
     Ok(ExitCode::Success)
@@ -307,4 +318,112 @@ fn fitting(cat: &Catalog, ids: &[i64], mut left: i64, block: usize) -> Result<(V
         }
     }
     Ok((fit, out))
+}
+
+/// `requeue N`: the target of tape file N, which failed confirm, goes back
+/// to the unassigned pool; the tape file stays, marked `failed`.
+fn requeue(ctx: &Context_, name: Option<&str>, n: i64, rescan: bool, force: bool) -> Result<()> {
+    let cat = open(ctx, Mode::ReadWrite)?;
+    let tape = cat.tape_or_online(name)?;
+    let backup = cat.backup_at(tape.id, n)?.with_context(|| {
+        format!("tape \"{}\" has no tape file {n} in the catalogue (tapeop tape_detail lists them)", tape.name)
+    })?;
+    let target = show(&backup.target);
+    let refuse = |why: String| Err(Exit::new(ExitCode::Failure, format!("{why}; nothing was requeued")));
+    match backup.status.as_str() {
+        "recorded" => {}
+        "failed" => {
+            return refuse(format!(
+                "tape file {n} of \"{}\" ({target}) was already requeued: tapeop unassigned and status show its target",
+                tape.name
+            ));
+        }
+        "confirmed" => {
+            return refuse(format!(
+                "tape file {n} of \"{}\" ({target}) is confirmed: its copy is good, there is nothing to requeue",
+                tape.name
+            ));
+        }
+        other => {
+            return refuse(format!(
+                "tape file {n} of \"{}\" ({target}) is {other}, not on tape: close_tape dissociates assigned targets",
+                tape.name
+            ));
+        }
+    }
+    let failure = cat.confirm_failure(&tape.name, n)?;
+    let note = match (&failure, force) {
+        (Some(f), _) => format!("confirm of {} failed; target back in the unassigned pool", f.started),
+        (None, true) => "never failed confirm (--force); target back in the unassigned pool".to_string(),
+        (None, false) => {
+            return refuse(format!(
+                "tape file {n} of \"{}\" ({target}) has not failed confirm: run tapeop confirm {n} first \
+                 (requeue --force gives it up unconfirmed)",
+                tape.name
+            ));
+        }
+    };
+    println!("Tape file {n} of \"{}\" ({target}) stays on tape, marked failed.", tape.name);
+    println!("Its target goes back to the unassigned pool: assign and archive put it on a tape again.\n");
+    ctx.prompter.proceed("Do you wish to proceed?")?;
+    cat.requeue(&tape, &backup, &note)?;
+    println!("Requeued {target}.");
+    if rescan {
+        import::rescan_target(&cat, &ctx.config, backup.target_id, &backup.target).with_context(|| {
+            format!("{target} is requeued but its rescan failed; tapeop import LIST --rescan scans it again")
+        })?;
+    }
+    Ok(())
+}
+
+/// `ack ID`: acknowledge the alarm of history row ID.
+fn ack(ctx: &Context_, id: i64, note: Option<&str>) -> Result<()> {
+    let cat = open(ctx, Mode::ReadWrite)?;
+    let Some(HistoryRef { kind, tape, file_number: n, target, outcome }) = cat.history_row(id)? else {
+        bail!("there is no history id {id} in the catalogue: tapeop check and tapeop log show the ids");
+    };
+    if !matches!(kind.as_str(), "archive" | "confirm") || outcome == "ok" {
+        bail!("history id {id} is a {kind} that ended {outcome}, not an alarm: tapeop check shows the ids of alarms");
+    }
+    if let Some(when) = cat.acked(id)? {
+        println!("History id {id} was already acknowledged ({when}).");
+        return Ok(());
+    }
+    let text = format!(
+        "acknowledges history id {id} ({kind} {outcome}){}",
+        note.map(|t| format!(": {t}")).unwrap_or_default()
+    );
+    cat.ack(id, (&tape, n, &target), &text)?;
+    println!("Acknowledged history id {id}: the {kind} of tape {tape} file {n} ({target}), {outcome}.");
+    Ok(())
+}
+
+/// `remove_target TARGET`: forget a target never written to tape.
+fn remove_target(ctx: &Context_, name: &[u8]) -> Result<()> {
+    let cat = open(ctx, Mode::ReadWrite)?;
+    let shown = show(name);
+    let target = cat.target_by_name(name)?.with_context(|| {
+        format!("no target {shown} in the catalogue (give the path exactly as imported; tapeop check lists targets never scanned)")
+    })?;
+    let backups = cat.target_backups(target.id)?;
+    if let Some((tape, n, status)) = backups.iter().find(|b| !matches!(b.2.as_str(), "assigned" | "new")) {
+        return Err(Exit::new(
+            ExitCode::Failure,
+            format!(
+                "target {shown} has tape file {n} on tape \"{tape}\" ({status}): a target on tape is never removed; nothing was removed"
+            ),
+        ));
+    }
+    println!("This action will remove target {shown} and its files from the catalogue (it was never written to tape).");
+    ctx.prompter.proceed("Do you wish to proceed?")?;
+    let files = cat.remove_target(&target)?;
+    println!("Removed target {shown} ({files} files).");
+    if let Some(parent) = target.parent_id {
+        let parent = cat.target(parent)?;
+        println!(
+            "Its directory lies inside target {}: tapeop import LIST --rescan adds it there while that target is not on tape.",
+            show(&parent.name)
+        );
+    }
+    Ok(())
 }

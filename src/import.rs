@@ -351,9 +351,13 @@ pub fn scan_script(target: &[u8], children: &[Vec<u8>], jobs: Option<u32>) -> Ve
     let q = quote(target);
     s.extend_from_slice(b"export LC_ALL=C\nif [ ! -d ");
     s.extend_from_slice(&q);
-    s.extend_from_slice(b" ]; then printf '%s: No such file or directory\\n' ");
+    s.extend_from_slice(b" ]; then if [ -e ");
     s.extend_from_slice(&q);
-    s.extend_from_slice(b" >&2; exit 2; fi\ncd -- ");
+    s.extend_from_slice(b" ]; then printf '%s: not a directory (an import list names directories)\\n' ");
+    s.extend_from_slice(&q);
+    s.extend_from_slice(b" >&2; else printf '%s: No such file or directory\\n' ");
+    s.extend_from_slice(&q);
+    s.extend_from_slice(b" >&2; fi; exit 2; fi\ncd -- ");
     s.extend_from_slice(&q);
     s.extend_from_slice(b" || exit 2\ntmp=$(mktemp -d) || exit 2\ntrap 'rm -rf -- \"$tmp\"' EXIT\nfind . ");
     s.extend_from_slice(&prune);
@@ -528,6 +532,13 @@ pub fn store(cat: &Catalog, target_id: i64, entries: &[Entry]) -> Result<()> {
     crate::fault::point("import-after-scan");
     println!("Adding files to target {}", show(&cat.target(target_id)?.name));
     Ok(())
+}
+
+/// Scan target `id` (named `name`) again and replace its file rows, as
+/// `import --rescan` does (for `requeue --rescan`).
+pub fn rescan_target(cat: &Catalog, config: &Config, id: i64, name: &[u8]) -> Result<()> {
+    let remote = Remote::new(&config.ssh_command)?;
+    scan_one(cat, &remote, config, id, name)
 }
 
 #[cfg(test)]

@@ -101,6 +101,50 @@ pub fn for_catalogue_job(config: &crate::config::Config, command: &str) -> Resul
     acquire(&db, &format!("the catalogue {}", config.database_file.display()), command)
 }
 
+/// Who holds the lock at `path` right now ("pid N (archive) since ..."),
+/// or None when nobody does (or there is no lock file). Reports use it to
+/// tell a running job from one that was killed. It reads /proc/locks, so
+/// it never takes the lock itself (a job starting meanwhile is not turned
+/// away); where /proc/locks cannot be read it probes with a shared lock,
+/// dropped at once.
+pub fn holder(path: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).ok()?;
+    let held = match std::fs::read_to_string("/proc/locks") {
+        Ok(table) => table.lines().any(|l| is_flock_on(l, meta.dev(), meta.ino())),
+        Err(_) => probe_held(path)?,
+    };
+    if !held {
+        return None;
+    }
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let text = text.trim();
+    Some(if text.is_empty() { "another tapeop".to_string() } else { text.to_string() })
+}
+
+/// Whether a /proc/locks line is an exclusive flock on device `dev`, inode `ino`.
+fn is_flock_on(line: &str, dev: u64, ino: u64) -> bool {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    if words.len() < 6 || words[1] != "FLOCK" || words[3] != "WRITE" {
+        return false;
+    }
+    let mut id = words[5].split(':');
+    let (Some(maj), Some(min), Some(i)) = (id.next(), id.next(), id.next()) else { return false };
+    let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
+    let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
+    u64::from_str_radix(maj, 16) == Ok(major) && u64::from_str_radix(min, 16) == Ok(minor) && i.parse() == Ok(ino)
+}
+
+/// Whether someone holds the lock, by trying a shared lock (None: cannot tell).
+fn probe_held(path: &Path) -> Option<bool> {
+    let file = File::open(path).ok()?;
+    match Flock::lock(file, FlockArg::LockSharedNonblock) {
+        Ok(_probe) => Some(false),
+        Err((_, Errno::EWOULDBLOCK)) => Some(true),
+        Err(_) => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,7 +157,11 @@ mod tests {
         let err = acquire(&path, "the thing", "confirm").err().unwrap();
         let msg = format!("{err:#}");
         assert!(msg.contains("the thing is in use by pid") && msg.contains("(archive) since"), "{msg}");
+        assert!(holder(&path).is_some_and(|h| h.contains("(archive) since")));
+        assert_eq!(probe_held(&path), Some(true));
         drop(first);
+        assert_eq!(holder(&path), None);
+        assert_eq!(probe_held(&path), Some(false));
         assert!(acquire(&path, "the thing", "confirm").is_ok(), "released on drop");
     }
 }

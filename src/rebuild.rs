@@ -214,7 +214,12 @@ fn known_tape(cat: &Catalog, label: Option<&Label>) -> Result<Tape> {
 
 /// Compare tape file `n` with the catalogue and print the result.
 fn compare_file(cat: &Catalog, drive: &mut dyn Drive, tape: &Tape, n: u64) -> Result<Verdict> {
-    let backup = cat.backup_at(tape.id, n as i64)?.filter(|b| matches!(b.status.as_str(), "recorded" | "confirmed"));
+    let backup = cat.backup_at(tape.id, n as i64)?;
+    if let Some(b) = backup.as_ref().filter(|b| b.status == "failed") {
+        println!("file {n}: {}: failed confirm and was requeued; not compared", show(&b.target));
+        return Ok(Verdict::Matches);
+    }
+    let backup = backup.filter(|b| matches!(b.status.as_str(), "recorded" | "confirmed"));
     let file = match read_tape_file(drive, n) {
         Ok(f) => f,
         Err(e) => {

@@ -50,6 +50,22 @@ pub fn status(cat: &Catalog, tape: &Tape, json: bool, out: &mut dyn Write) -> Re
     })?;
     err?;
     writeln!(out)?;
+    failed_confirms(cat, tape, out)
+}
+
+/// Under `status`: the recorded tape files whose last confirm failed.
+fn failed_confirms(cat: &Catalog, tape: &Tape, out: &mut dyn Write) -> Result<()> {
+    for b in cat.backups_with_status(tape.id, "recorded")? {
+        if let Some(f) = cat.confirm_failure(&tape.name, b.file_number)? {
+            let n = b.file_number;
+            writeln!(
+                out,
+                "Tape file {n} ({}) FAILED its last confirm ({}): tapeop confirm {n} retries it, tapeop requeue {n} archives its target again.",
+                show(&b.target),
+                f.started
+            )?;
+        }
+    }
     Ok(())
 }
 
@@ -302,6 +318,9 @@ pub fn backup_info(cat: &Catalog, tape: &Tape, backups: &[Backup], json: bool, o
         writeln!(out, "\nFile number:   {}", b.file_number)?;
         writeln!(out, "Target:        {}", show(&target.name))?;
         writeln!(out, "Status:        {}", b.status)?;
+        if b.status == "failed" {
+            writeln!(out, "Requeued:      {}", requeued_to(cat, b.target_id)?)?;
+        }
         writeln!(out, "Files:         {}", b.file_count)?;
         writeln!(out, "Size:          {:.3} GB ({} KiB by du)", gb(b.size_kb), b.size_kb)?;
         if let Some(bytes) = exact_bytes(cat, b.target_id)? {
@@ -321,6 +340,17 @@ pub fn backup_info(cat: &Catalog, tape: &Tape, backups: &[Backup], json: bool, o
         }
     }
     Ok(())
+}
+
+/// Where the target of a failed (requeued) tape file is now.
+fn requeued_to(cat: &Catalog, target_id: i64) -> Result<String> {
+    Ok(match cat.current_backup(target_id)? {
+        None => "this copy failed confirm; its target waits to be assigned to a tape".to_string(),
+        Some((tape, n, status)) if n >= 0 && status != "assigned" => {
+            format!("this copy failed confirm; its target is now tape {tape} file {n}, {status}")
+        }
+        Some((tape, _, status)) => format!("this copy failed confirm; its target is {status} to tape {tape}"),
+    })
 }
 
 fn exact_bytes(cat: &Catalog, target_id: i64) -> Result<Option<i64>> {
@@ -376,6 +406,11 @@ pub fn dump_manifest(cat: &Catalog, dir: &Path) -> Result<usize> {
     let mut count = 0;
     for tape in cat.tapes()? {
         for b in cat.written_backups(tape.id, None)? {
+            if b.status == "failed" {
+                // Its target's files are those of the requeued copy, not of this one.
+                writeln!(index, "{} {} {} - {}", tape.name, b.file_number, b.status, show(&b.target))?;
+                continue;
+            }
             let file_name = format!("{}-file{:05}.md5", tape_name_for_path(&tape.name), b.file_number);
             write_manifest(cat, &b, &dir.join(&file_name))?;
             writeln!(index, "{} {} {} {} {}", tape.name, b.file_number, b.status, file_name, show(&b.target))?;

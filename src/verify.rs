@@ -125,18 +125,23 @@ fn compare(exp: &Expected, m: &Member) -> Option<String> {
     }
 }
 
-/// Run `confirm`.
+/// Run `confirm`. `next` passes over tape files whose last confirm failed
+/// (they stay failed and reported; `confirm N` or `--retry` reads them
+/// again); with `--repeat`, a failed confirm does not stop the run: the
+/// others are confirmed, and the run ends in failure naming the failed ones.
 pub fn run(config: &Config, opts: Options) -> Result<ExitCode> {
     let cat = Catalog::open(&config.database_file, if opts.no_db_update { Mode::ReadOnly } else { Mode::ReadWrite })?;
     let tape = cat.tape_or_online(None)?;
     let mut drive: Option<Box<dyn Drive>> = None;
     let mut end_of_data = None;
+    let mut failed: Vec<i64> = Vec::new();
     loop {
-        let pending = cat.backups_with_status(tape.id, "recorded")?;
+        let pending = pending(&cat, &tape, opts, &failed)?;
         println!("Found {} jobs to confirm.", pending.len());
         let job = match pick(&cat, &tape, &pending, opts)? {
             Some(job) => job,
-            None => return Ok(ExitCode::NothingToDo),
+            None if failed.is_empty() => return Ok(ExitCode::NothingToDo),
+            None => return Err(failures(&tape, &failed)),
         };
         if drive.is_none() {
             let mut d = drive::open(&config.drive, Access::Read, config.block_size)?;
@@ -144,12 +149,19 @@ pub fn run(config: &Config, opts: Options) -> Result<ExitCode> {
                 prove_label(&cat, &mut *d, config, &tape).or_else(|e| unreadable_label(&cat, &tape, &job, opts, e))?;
             drive = Some(d);
         }
+        let once = !opts.repeat || matches!(opts.which, ConfirmWhich::Number(_)) || opts.no_db_update;
         if let Some(d) = drive.as_deref_mut() {
             let confirmed = confirm_one(&cat, &tape, &job, d, opts);
             crate::label::remember(&cat, d, &config.drive, &tape, end_of_data, "confirm");
-            confirmed?;
+            match confirmed {
+                Err(e) if !once && !stop::requested() => {
+                    eprintln!("tapeop: {e:#}");
+                    failed.push(job.file_number);
+                }
+                other => other?,
+            }
         }
-        if !opts.repeat || matches!(opts.which, ConfirmWhich::Number(_)) || opts.no_db_update {
+        if once {
             return Ok(ExitCode::Success);
         }
         stop::check()?;
@@ -187,6 +199,49 @@ fn unreadable_label(cat: &Catalog, tape: &Tape, job: &Backup, opts: Options, e: 
     Err(e)
 }
 
+/// The recorded tape files `next` may pick: those whose last confirm did
+/// not fail (all of them with `--retry`), leaving out `done` (failed in
+/// this run). Each one passed over is named, with what to do about it.
+fn pending(cat: &Catalog, tape: &Tape, opts: Options, done: &[i64]) -> Result<Vec<Backup>> {
+    let mut out = Vec::new();
+    for b in cat.backups_with_status(tape.id, "recorded")? {
+        if done.contains(&b.file_number) {
+            continue;
+        }
+        let failure = match (opts.which, opts.retry) {
+            (ConfirmWhich::Next, false) => cat.confirm_failure(&tape.name, b.file_number)?,
+            _ => None,
+        };
+        match failure {
+            Some(f) => println!(
+                "Passing over tape file {} ({}): its last confirm ({}) failed; tapeop confirm {} reads it again, \
+                 tapeop requeue {} archives its target again.",
+                b.file_number,
+                show(&b.target),
+                f.started,
+                b.file_number,
+                b.file_number
+            ),
+            None => out.push(b),
+        }
+    }
+    Ok(out)
+}
+
+/// The error of a `--repeat` run in which some confirms failed.
+fn failures(tape: &Tape, failed: &[i64]) -> anyhow::Error {
+    let numbers: Vec<String> = failed.iter().map(i64::to_string).collect();
+    Exit::new(
+        ExitCode::Failure,
+        format!(
+            "confirm of tape \"{}\" file(s) {} FAILED (reasons above); the others were confirmed. \
+             tapeop requeue N archives a failed one's target again",
+            tape.name,
+            numbers.join(", ")
+        ),
+    )
+}
+
 fn pick(cat: &Catalog, tape: &Tape, pending: &[Backup], opts: Options) -> Result<Option<Backup>> {
     match opts.which {
         ConfirmWhich::Next => Ok(pending.first().cloned()),
@@ -201,6 +256,12 @@ fn pick(cat: &Catalog, tape: &Tape, pending: &[Backup], opts: Options) -> Result
                 "confirmed" => {
                     bail!("tape file {n} of \"{}\" is already confirmed; pass --retry to check it again", tape.name)
                 }
+                "failed" if opts.no_db_update => Ok(Some(b)),
+                "failed" => bail!(
+                    "tape file {n} of \"{}\" failed confirm and was requeued: its target goes to another tape file; \
+                     confirm {n} --no-db-update reads it without recording anything",
+                    tape.name
+                ),
                 other => bail!("tape file {n} of \"{}\" is {other}, not on tape yet", tape.name),
             }
         }
