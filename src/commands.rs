@@ -27,12 +27,17 @@ pub struct Context_ {
 /// Run one invocation.
 pub fn run(inv: Invocation) -> Result<ExitCode> {
     match &inv.command {
+        // Rendered first: clap_complete panics on a failed write.
         Some(Command::Completions { shell }) => {
-            cli::write_completions(shell, &mut std::io::stdout().lock())?;
+            let mut text = Vec::new();
+            cli::write_completions(shell, &mut text)?;
+            crate::out::stdout().write_all(&text)?;
             return Ok(ExitCode::Success);
         }
         Some(Command::Manpage) => {
-            cli::write_manpage(&mut std::io::stdout().lock())?;
+            let mut text = Vec::new();
+            cli::write_manpage(&mut text)?;
+            crate::out::stdout().write_all(&text)?;
             return Ok(ExitCode::Success);
         }
         _ => {}
@@ -102,7 +107,7 @@ fn open(ctx: &Context_, mode: Mode) -> Result<Catalog> {
 }
 
 fn dispatch(ctx: &Context_, command: Command) -> Result<ExitCode> {
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::out::stdout();
     match command {
         Command::Tapes { verbose } => report::tapes(&open(ctx, Mode::ReadOnly)?, verbose, ctx.json, &mut out)?,
         Command::Status { tape } => {
