@@ -89,9 +89,24 @@ fn take_locks(ctx: &Context_, c: &Command) -> Result<Vec<lock::Lock>> {
         Command::Restore { .. } => "restore",
         Command::ScanTape { .. } => "scan_tape",
         Command::Import { .. } => return Ok(vec![lock::for_catalogue_job(&ctx.config, "import")?]),
+        // They change assignments or the online tape: never under a running job.
+        Command::OpenTape { .. } => return assignment_lock(ctx, "open_tape"),
+        Command::CloseTape { .. } => return assignment_lock(ctx, "close_tape"),
+        Command::ActivateTape { .. } => return assignment_lock(ctx, "activate_tape"),
+        Command::Assign { .. } => return assignment_lock(ctx, "assign"),
         _ => return Ok(Vec::new()),
     };
     lock::for_drive_job(&ctx.config, name)
+}
+
+/// The catalogue lock that `archive`, `confirm`, `restore` and `import`
+/// hold, for a command that changes assignments or the online tape (none
+/// when there is no catalogue yet: no job can be running on it).
+fn assignment_lock(ctx: &Context_, name: &str) -> Result<Vec<lock::Lock>> {
+    if !ctx.config.database_file.exists() {
+        return Ok(Vec::new());
+    }
+    Ok(vec![lock::for_catalogue_job(&ctx.config, name)?])
 }
 
 fn default_command(ctx: &Context_) -> Result<Command> {
