@@ -89,11 +89,20 @@ impl Config {
             .section(Some("default"))
             .with_context(|| format!("config file {} has no [default] section (see tape.conf.ex)", path.display()))?;
         let keys = Keys { path, section };
+        for warning in unknown_keys(path, section) {
+            eprintln!("tapeop: warning: {warning}");
+        }
         Self::from_keys(&keys)
     }
 
     fn from_keys(keys: &Keys<'_>) -> Result<Config> {
         let database_file = PathBuf::from(keys.required("database_file")?);
+        if database_file.as_os_str().is_empty() {
+            bail!(
+                "config file {}: database_file is empty: set it to the catalogue's path (e.g. database_file = tape.sqlite)",
+                keys.path.display()
+            );
+        }
         let ssh_command = keys.required("ssh_command")?.to_string();
         let drive = match keys.optional("emulator_dir").filter(|s| !s.is_empty()) {
             Some(dir) => DriveSpec::Emulator { dir: PathBuf::from(dir), capacity: keys.size("emulator_capacity")? },
@@ -165,6 +174,53 @@ impl Keys<'_> {
     }
 }
 
+/// Every key tapeop reads under `[default]` (add a new key here too).
+pub const KNOWN_KEYS: [&str; 10] = [
+    "database_file",
+    "tape_device",
+    "ssh_command",
+    "emulator_dir",
+    "emulator_capacity",
+    "block_size",
+    "buffer_size",
+    "scan_jobs",
+    "tape_capacity",
+    "check_in_flight",
+];
+
+/// One warning per key under `[default]` that tapeop does not read (it is
+/// ignored), naming the nearest known key.
+fn unknown_keys(path: &Path, section: &ini::Properties) -> Vec<String> {
+    let mut seen: Vec<&str> = Vec::new();
+    for (key, _) in section.iter() {
+        if !KNOWN_KEYS.contains(&key) && !seen.contains(&key) {
+            seen.push(key);
+        }
+    }
+    seen.into_iter()
+        .map(|key| {
+            let near = KNOWN_KEYS.iter().min_by_key(|k| edit_distance(key, k)).copied().unwrap_or("database_file");
+            format!("config file {}: unknown key '{key}' is ignored (did you mean '{near}'?)", path.display())
+        })
+        .collect()
+}
+
+/// Levenshtein distance between two keys.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
 /// Parse a byte count with an optional K/M/G/T suffix (powers of 1024).
 pub fn parse_size(text: &str) -> Result<u64> {
     let text = text.trim();
@@ -186,7 +242,14 @@ pub fn parse_size(text: &str) -> Result<u64> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_size;
+    use super::{edit_distance, parse_size};
+
+    #[test]
+    fn distances() {
+        assert_eq!(edit_distance("blocksize", "block_size"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
 
     #[test]
     fn sizes() {
