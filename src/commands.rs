@@ -83,6 +83,9 @@ fn name_catalogue(e: anyhow::Error, db: &std::path::Path) -> anyhow::Error {
 
 /// One writer per drive and catalogue: the long jobs lock them.
 fn take_locks(ctx: &Context_, c: &Command) -> Result<Vec<lock::Lock>> {
+    if writes_catalogue(c) && ctx.config.database_file.exists() {
+        crate::catalog::refuse_unwritable(&ctx.config.database_file)?;
+    }
     let name = match c {
         Command::Archive { .. } => "archive",
         Command::Confirm { .. } => "confirm",
@@ -97,6 +100,24 @@ fn take_locks(ctx: &Context_, c: &Command) -> Result<Vec<lock::Lock>> {
         _ => return Ok(Vec::new()),
     };
     lock::for_drive_job(&ctx.config, name)
+}
+
+/// Whether the command always changes the catalogue (so a read-only one is
+/// refused before the lock and any question).
+fn writes_catalogue(c: &Command) -> bool {
+    match c {
+        Command::Confirm { no_db_update, .. } => !no_db_update,
+        Command::ScanTape { record_as } => record_as.is_some(),
+        _ => matches!(
+            c,
+            Command::Import { .. }
+                | Command::Assign { .. }
+                | Command::Archive { .. }
+                | Command::OpenTape { .. }
+                | Command::CloseTape { .. }
+                | Command::ActivateTape { .. }
+        ),
+    }
 }
 
 /// The catalogue lock that `archive`, `confirm`, `restore` and `import`
@@ -204,14 +225,21 @@ fn open_tape(
     if name.trim().is_empty() || name.chars().any(char::is_whitespace) {
         bail!("tape name {name:?} must be a non-empty word without spaces");
     }
-    let cat = open(ctx, Mode::Create)?;
-    if let Some(t) = cat.tape_by_name(name)? {
-        bail!("a tape named {name:?} already exists (id {}, {}); use activate_tape to bring it online", t.id, t.status);
+    // A new catalogue is created only once the answers are in.
+    let existing = if ctx.config.database_file.exists() { Some(open(ctx, Mode::Create)?) } else { None };
+    if let Some(cat) = &existing {
+        if let Some(t) = cat.tape_by_name(name)? {
+            bail!(
+                "a tape named {name:?} already exists (id {}, {}); use activate_tape to bring it online",
+                t.id,
+                t.status
+            );
+        }
+        if let Some(s) = serial.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            cat.check_serial_free(s)?;
+        }
     }
-    if let Some(s) = serial.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        cat.check_serial_free(s)?;
-    }
-    if cat.online_tape()?.is_none() {
+    if existing.as_ref().map(Catalog::online_tape).transpose()?.flatten().is_none() {
         println!("No tape marked as active.");
     }
     println!("This action will create a new tape entry with name \"{name}\".");
@@ -225,6 +253,10 @@ fn open_tape(
         None => ctx.prompter.yes_no("Put the tape online now?")?,
     };
     println!("Creating tape entry...");
+    let cat = match existing {
+        Some(cat) => cat,
+        None => open(ctx, Mode::Create)?,
+    };
     let serial = Some(serial.trim()).filter(|s| !s.is_empty());
     let tape = cat.create_tape(name, serial, online)?;
     if let Some(bytes) = capacity.or(ctx.config.tape_capacity) {

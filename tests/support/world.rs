@@ -245,3 +245,11 @@ impl Drop for Gate {
         }
     }
 }
+
+impl World {
+    /// `PRAGMA journal_mode` of the catalogue at `db`, read without changing it.
+    pub fn sql_at(&self, db: &Path) -> String {
+        let conn = Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+        conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap()
+    }
+}
