@@ -360,12 +360,12 @@ impl Catalog {
     fn open_immutable(path: &Path, first: anyhow::Error) -> Result<Catalog> {
         let wal = sibling(path, "-wal");
         if std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0) {
-            return Err(first.context(format!(
+            bail!(
                 "catalogue {} cannot be read here: its newest changes are in {}, and sqlite cannot create {} beside it to read them; make the directory writable, or run any tapeop command there as a user who can write it",
                 path.display(),
                 wal.display(),
                 sibling(path, "-shm").display()
-            )));
+            );
         }
         let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
         let uri = format!("file:{}?immutable=1", uri_path(&abs));

@@ -182,3 +182,30 @@ fn an_immutable_catalogue_is_refused_before_any_question() {
         assert_eq!(&stdout(&w.run(r, 0)), want, "tapeop {r:?} on an immutable catalogue");
     }
 }
+
+#[test]
+fn changes_pending_in_a_wal_that_cannot_be_read_are_refused_not_missed() {
+    let (w, _) = world_with_catalogue();
+    let dir = w.root().join("ro");
+    fs::create_dir_all(&dir).unwrap();
+    fs::rename(w.root().join("tape.sqlite"), dir.join("tape.sqlite")).unwrap();
+    let conf = fs::read_to_string(w.root().join("tape.conf")).unwrap().replace("tape.sqlite", "ro/tape.sqlite");
+    fs::write(w.root().join("ro.conf"), conf).unwrap();
+    // A writer killed with a change still in the -wal (never checkpointed).
+    let conn = rusqlite::Connection::open(dir.join("tape.sqlite")).unwrap();
+    conn.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+    conn.execute("UPDATE tapes SET serial = 'S1-new'", []).unwrap();
+    std::mem::forget(conn);
+    assert!(fs::metadata(dir.join("tape.sqlite-wal")).unwrap().len() > 0);
+    fs::remove_file(dir.join("tape.sqlite-shm")).unwrap();
+    let _ro = ReadOnlyMount::set(&dir);
+    for report in REPORTS {
+        let out = w.run(&[&["-c", "ro.conf"][..], report].concat(), 1);
+        assert_eq!(
+            stderr(&out),
+            "tapeop: catalogue ro/tape.sqlite cannot be read here: its newest changes are in ro/tape.sqlite-wal, and sqlite cannot create ro/tape.sqlite-shm beside it to read them; make the directory writable, or run any tapeop command there as a user who can write it\n",
+            "tapeop {report:?}"
+        );
+        assert_eq!(stdout(&out), "", "tapeop {report:?} showed a catalogue without its newest changes");
+    }
+}
