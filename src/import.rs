@@ -35,10 +35,8 @@ pub struct Options {
 pub fn run(config: &Config, prompter: &Prompter, list: &Path, opts: Options) -> Result<ExitCode> {
     let paths = read_list(list)?;
     // A new catalogue is created only once the question is answered.
-    let existing = match config.database_file.exists() {
-        true => Some(Catalog::open(&config.database_file, Mode::Create)?),
-        false => None,
-    };
+    let existing =
+        if config.database_file.exists() { Some(Catalog::open(&config.database_file, Mode::Create)?) } else { None };
     if existing.as_ref().map(Catalog::online_tape).transpose()?.flatten().is_none() {
         println!("No tape marked as active.");
     }
