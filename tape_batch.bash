@@ -5,6 +5,8 @@
 # (40: nothing left, 41: stop requested, 42: archive failed, 43: tape full,
 # 1: a confirm failed), printing the date each round and appending everything
 # to backup.log in the current directory. Exits with tapeop's last code.
+# Ctrl-C reaches tapeop (which finishes the job in hand, records it and exits
+# 41) but not tee (-i): the log keeps everything up to the end.
 set -u
 
 usage() { echo "usage: $0 archive|confirm [tapeop options...]" >&2; exit 2; }
@@ -29,11 +31,11 @@ else
 fi
 
 while true; do
-  date | tee -a backup.log
-  "$tapeop" "${args[@]}" "$@" 2>&1 | tee -a backup.log
+  date | tee -i -a backup.log
+  "$tapeop" "${args[@]}" "$@" 2>&1 | tee -i -a backup.log
   rc=${PIPESTATUS[0]}
   if [ "$rc" -ne 0 ]; then
-    echo "tapeop ${args[*]} exited with code $rc; stopping." | tee -a backup.log
+    echo "tapeop ${args[*]} exited with code $rc; stopping." | tee -i -a backup.log
     exit "$rc"
   fi
 done

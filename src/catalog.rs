@@ -264,6 +264,66 @@ pub fn show(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// Whether opening failed because sqlite could not open a file it needs
+/// (`SQLITE_CANTOPEN`: for a reader, most often the `-shm` of a WAL catalogue
+/// in a directory it cannot write).
+fn cannot_open(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        matches!(c.downcast_ref::<rusqlite::Error>(),
+            Some(rusqlite::Error::SqliteFailure(f, _)) if f.code == rusqlite::ErrorCode::CannotOpen)
+    })
+}
+
+/// `PATH` with `suffix` appended to its file name (`-wal`, `-shm`).
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// A path as the path part of an sqlite `file:` URI (percent-encoded).
+fn uri_path(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = String::new();
+    for &b in path.as_os_str().as_bytes() {
+        if b.is_ascii_alphanumeric() || b"/._-~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Refuse, before any question is asked, to change a catalogue that cannot
+/// be written: sqlite opens a write-protected (or immutable) file read-only
+/// without a word, and a directory that cannot be written has no room for
+/// the WAL and journal files; either would fail only at the first change.
+pub fn refuse_unwritable(path: &Path) -> Result<()> {
+    use nix::unistd::{AccessFlags, access};
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let why = match access(path, AccessFlags::W_OK) {
+        Err(errno) => Some(format!("the file cannot be written: {}", errno.desc())),
+        Ok(()) => access(dir, AccessFlags::W_OK | AccessFlags::X_OK)
+            .err()
+            .map(|errno| format!("its directory {} cannot be written: {}", dir.display(), errno.desc())),
+    };
+    match why {
+        Some(why) => Err(read_only(path, &why)),
+        None => Ok(()),
+    }
+}
+
+fn read_only(path: &Path, why: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "catalogue {} is read-only ({why}); nothing was changed: make it writable (chmod, chattr -i, a read-write mount), or run only reports",
+        path.display()
+    )
+}
+
 /// The current time as `YYYY-MM-DD HH:MM:SS UTC`, for output and history rows.
 pub fn now_text() -> String {
     let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
@@ -299,13 +359,47 @@ impl Catalog {
             Mode::ReadWrite => OpenFlags::SQLITE_OPEN_READ_WRITE,
             Mode::Create => OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
         } | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(path, flags)
+        match Self::open_as(path, path, flags, mode, exists) {
+            Err(e) if mode == Mode::ReadOnly && cannot_open(&e) => Self::open_immutable(path, e),
+            other => other,
+        }
+    }
+
+    fn open_as(path: &Path, target: &Path, flags: OpenFlags, mode: Mode, exists: bool) -> Result<Catalog> {
+        let conn = Connection::open_with_flags(target, flags)
             .with_context(|| format!("cannot open catalogue {}", path.display()))?;
+        if mode != Mode::ReadOnly && exists {
+            refuse_unwritable(path)?;
+            if conn.is_readonly(rusqlite::MAIN_DB)? {
+                return Err(read_only(path, "sqlite opened it read-only"));
+            }
+        }
         conn.busy_timeout(Duration::from_secs(60))?;
         conn.set_prepared_statement_cache_capacity(64);
         let catalog = Catalog { conn, path: path.to_path_buf(), mode, ready: std::cell::Cell::new(false) };
         catalog.prepare(mode, exists).with_context(|| format!("catalogue {}", path.display()))?;
         Ok(catalog)
+    }
+
+    /// A WAL catalogue in a directory we cannot write: sqlite cannot make
+    /// its `-shm` file, so it cannot be read the usual way. With no `-wal`
+    /// file there is nothing beyond the main file to read, and no writer
+    /// can start there, so it is opened as immutable. With a `-wal` file
+    /// whose changes would be missed, it is refused, saying why.
+    fn open_immutable(path: &Path, first: anyhow::Error) -> Result<Catalog> {
+        let wal = sibling(path, "-wal");
+        if std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0) {
+            bail!(
+                "catalogue {} cannot be read here: its newest changes are in {}, and sqlite cannot create {} beside it to read them; make the directory writable, or run any tapeop command there as a user who can write it",
+                path.display(),
+                wal.display(),
+                sibling(path, "-shm").display()
+            );
+        }
+        let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        let uri = format!("file:{}?immutable=1", uri_path(&abs));
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        Self::open_as(path, Path::new(&uri), flags, Mode::ReadOnly, true).map_err(|_| first)
     }
 
     fn prepare(&self, mode: Mode, existed: bool) -> Result<()> {

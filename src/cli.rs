@@ -21,7 +21,8 @@ Exit codes:
   40  nothing left to do (no assigned target to archive, nothing to confirm)
   41  stop requested (a file named exit_file in the current directory, or Ctrl-C)
   42  an archive failed: nothing was recorded, the target stays assigned
-  43  the tape is full: the target stays assigned for the next tape";
+  43  the tape is full: the target stays assigned for the next tape
+  141 a report's standard output was closed by its reader (| head): ended quietly";
 
 /// tapeop: archive directories of a data host onto LTO tape, and prove it.
 #[derive(Parser, Debug)]

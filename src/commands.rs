@@ -27,12 +27,17 @@ pub struct Context_ {
 /// Run one invocation.
 pub fn run(inv: Invocation) -> Result<ExitCode> {
     match &inv.command {
+        // Rendered first: clap_complete panics on a failed write.
         Some(Command::Completions { shell }) => {
-            cli::write_completions(shell, &mut std::io::stdout().lock())?;
+            let mut text = Vec::new();
+            cli::write_completions(shell, &mut text)?;
+            crate::out::stdout().write_all(&text)?;
             return Ok(ExitCode::Success);
         }
         Some(Command::Manpage) => {
-            cli::write_manpage(&mut std::io::stdout().lock())?;
+            let mut text = Vec::new();
+            cli::write_manpage(&mut text)?;
+            crate::out::stdout().write_all(&text)?;
             return Ok(ExitCode::Success);
         }
         _ => {}
@@ -78,6 +83,9 @@ fn name_catalogue(e: anyhow::Error, db: &std::path::Path) -> anyhow::Error {
 
 /// One writer per drive and catalogue: the long jobs lock them.
 fn take_locks(ctx: &Context_, c: &Command) -> Result<Vec<lock::Lock>> {
+    if writes_catalogue(c) && ctx.config.database_file.exists() {
+        crate::catalog::refuse_unwritable(&ctx.config.database_file)?;
+    }
     let name = match c {
         Command::Archive { .. } => "archive",
         Command::Confirm { .. } => "confirm",
@@ -88,9 +96,45 @@ fn take_locks(ctx: &Context_, c: &Command) -> Result<Vec<lock::Lock>> {
             let name = if matches!(c, Command::Requeue { .. }) { "requeue" } else { "remove_target" };
             return Ok(vec![lock::for_catalogue_job(&ctx.config, name)?]);
         }
+        // They change assignments or the online tape: never under a running job.
+        Command::OpenTape { .. } => return assignment_lock(ctx, "open_tape"),
+        Command::CloseTape { .. } => return assignment_lock(ctx, "close_tape"),
+        Command::ActivateTape { .. } => return assignment_lock(ctx, "activate_tape"),
+        Command::Assign { .. } => return assignment_lock(ctx, "assign"),
         _ => return Ok(Vec::new()),
     };
     lock::for_drive_job(&ctx.config, name)
+}
+
+/// Whether the command always changes the catalogue (so a read-only one is
+/// refused before the lock and any question).
+fn writes_catalogue(c: &Command) -> bool {
+    match c {
+        Command::Confirm { no_db_update, .. } => !no_db_update,
+        Command::Archive { no_db_update, .. } => !no_db_update,
+        Command::ScanTape { record_as, adopt } => record_as.is_some() || *adopt,
+        _ => matches!(
+            c,
+            Command::Import { .. }
+                | Command::Assign { .. }
+                | Command::Requeue { .. }
+                | Command::Ack { .. }
+                | Command::RemoveTarget { .. }
+                | Command::OpenTape { .. }
+                | Command::CloseTape { .. }
+                | Command::ActivateTape { .. }
+        ),
+    }
+}
+
+/// The catalogue lock that `archive`, `confirm`, `restore` and `import`
+/// hold, for a command that changes assignments or the online tape (none
+/// when there is no catalogue yet: no job can be running on it).
+fn assignment_lock(ctx: &Context_, name: &str) -> Result<Vec<lock::Lock>> {
+    if !ctx.config.database_file.exists() {
+        return Ok(Vec::new());
+    }
+    Ok(vec![lock::for_catalogue_job(&ctx.config, name)?])
 }
 
 fn default_command(ctx: &Context_) -> Result<Command> {
@@ -106,7 +150,7 @@ fn open(ctx: &Context_, mode: Mode) -> Result<Catalog> {
 }
 
 fn dispatch(ctx: &Context_, command: Command) -> Result<ExitCode> {
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::out::stdout();
     match command {
         Command::Tapes { verbose } => report::tapes(&open(ctx, Mode::ReadOnly)?, verbose, ctx.json, &mut out)?,
         Command::Status { tape } => {
@@ -193,14 +237,21 @@ fn open_tape(
     capacity: Option<u64>,
 ) -> Result<()> {
     crate::catalog::check_tape_name(name)?;
-    let cat = open(ctx, Mode::Create)?;
-    if let Some(t) = cat.tape_by_name(name)? {
-        bail!("a tape named {name:?} already exists (id {}, {}); use activate_tape to bring it online", t.id, t.status);
+    // A new catalogue is created only once the answers are in.
+    let existing = if ctx.config.database_file.exists() { Some(open(ctx, Mode::Create)?) } else { None };
+    if let Some(cat) = &existing {
+        if let Some(t) = cat.tape_by_name(name)? {
+            bail!(
+                "a tape named {name:?} already exists (id {}, {}); use activate_tape to bring it online",
+                t.id,
+                t.status
+            );
+        }
+        if let Some(s) = serial.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            cat.check_serial_free(s)?;
+        }
     }
-    if let Some(s) = serial.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        cat.check_serial_free(s)?;
-    }
-    if cat.online_tape()?.is_none() {
+    if existing.as_ref().map(Catalog::online_tape).transpose()?.flatten().is_none() {
         println!("No tape marked as active.");
     }
     println!("This action will create a new tape entry with name \"{name}\".");
@@ -214,6 +265,10 @@ fn open_tape(
         None => ctx.prompter.yes_no("Put the tape online now?")?,
     };
     println!("Creating tape entry...");
+    let cat = match existing {
+        Some(cat) => cat,
+        None => open(ctx, Mode::Create)?,
+    };
     let serial = Some(serial.trim()).filter(|s| !s.is_empty());
     let tape = cat.create_tape(name, serial, online)?;
     if let Some(bytes) = capacity.or(ctx.config.tape_capacity) {

@@ -89,11 +89,20 @@ impl Config {
             .section(Some("default"))
             .with_context(|| format!("config file {} has no [default] section (see tape.conf.ex)", path.display()))?;
         let keys = Keys { path, section };
+        for warning in unknown_keys(path, section) {
+            eprintln!("tapeop: warning: {warning}");
+        }
         Self::from_keys(&keys)
     }
 
     fn from_keys(keys: &Keys<'_>) -> Result<Config> {
         let database_file = PathBuf::from(keys.required("database_file")?);
+        if database_file.as_os_str().is_empty() {
+            bail!(
+                "config file {}: database_file is empty: set it to the catalogue's path (e.g. database_file = tape.sqlite)",
+                keys.path.display()
+            );
+        }
         let ssh_command = keys.required("ssh_command")?.to_string();
         let drive = match keys.optional("emulator_dir").filter(|s| !s.is_empty()) {
             Some(dir) => DriveSpec::Emulator { dir: PathBuf::from(dir), capacity: keys.size("emulator_capacity")? },
@@ -186,6 +195,37 @@ impl Keys<'_> {
             }),
         }
     }
+}
+
+/// Every key tapeop reads under `[default]` (add a new key here too).
+pub const KNOWN_KEYS: [&str; 10] = [
+    "database_file",
+    "tape_device",
+    "ssh_command",
+    "emulator_dir",
+    "emulator_capacity",
+    "block_size",
+    "buffer_size",
+    "scan_jobs",
+    "tape_capacity",
+    "check_in_flight",
+];
+
+/// One warning per key under `[default]` that tapeop does not read (it is
+/// ignored), naming the nearest known key.
+fn unknown_keys(path: &Path, section: &ini::Properties) -> Vec<String> {
+    let mut seen: Vec<&str> = Vec::new();
+    for (key, _) in section.iter() {
+        if !KNOWN_KEYS.contains(&key) && !seen.contains(&key) {
+            seen.push(key);
+        }
+    }
+    seen.into_iter()
+        .map(|key| {
+            let near = KNOWN_KEYS.iter().min_by_key(|k| strsim::levenshtein(key, k)).copied().unwrap_or("database_file");
+            format!("config file {}: unknown key '{key}' is ignored (did you mean '{near}'?)", path.display())
+        })
+        .collect()
 }
 
 /// Parse a byte count with an optional K/M/G/T suffix, powers of 1024 with

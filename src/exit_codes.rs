@@ -21,6 +21,9 @@ pub enum ExitCode {
     ArchiveFailed = 42,
     /// The tape is full: the target stays assigned for the next tape.
     TapeFull = 43,
+    /// A report's stdout was closed by its reader (`| head`, a pager quit):
+    /// ended quietly with the status a shell shows for SIGPIPE (128 + 13).
+    StdoutClosed = 141,
 }
 
 impl ExitCode {

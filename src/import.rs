@@ -34,8 +34,10 @@ pub struct Options {
 /// Run `import`.
 pub fn run(config: &Config, prompter: &Prompter, list: &Path, opts: Options) -> Result<ExitCode> {
     let paths = read_list(list)?;
-    let cat = Catalog::open(&config.database_file, Mode::Create)?;
-    if cat.online_tape()?.is_none() {
+    // A new catalogue is created only once the question is answered.
+    let existing =
+        if config.database_file.exists() { Some(Catalog::open(&config.database_file, Mode::Create)?) } else { None };
+    if existing.as_ref().map(Catalog::online_tape).transpose()?.flatten().is_none() {
         println!("No tape marked as active.");
     }
     println!("Reading file {}...\n", list.display());
@@ -45,6 +47,10 @@ pub fn run(config: &Config, prompter: &Prompter, list: &Path, opts: Options) -> 
         list.display()
     );
     prompter.proceed("Do you wish to proceed?")?;
+    let cat = match existing {
+        Some(cat) => cat,
+        None => Catalog::open(&config.database_file, Mode::Create)?,
+    };
     cat.writable()?;
     println!("Creating target entries...");
     create_targets(&cat, &paths, opts.retry || opts.rescan)?;

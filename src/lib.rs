@@ -5,6 +5,11 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+// First, so that its never-panicking print macros shadow std's in every
+// module below (see `out`).
+#[macro_use]
+pub mod out;
+
 pub mod archive;
 pub mod buffer;
 pub mod catalog;

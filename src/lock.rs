@@ -3,7 +3,9 @@
 //! take exclusive `flock` locks on a lock file beside the catalogue and on
 //! one for the drive, and write who they are (pid, command, since when)
 //! into it, so a second run says who holds the lock and exits at once.
-//! Reports take no lock: the catalogue's WAL mode lets them read meanwhile.
+//! Commands that change assignments or the online tape (open_tape,
+//! close_tape, activate_tape, assign) take the catalogue lock too. Reports
+//! take no lock: the catalogue's WAL mode lets them read meanwhile.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};

@@ -2,8 +2,8 @@
 //! the one place that maps an error to the documented exit codes.
 #![deny(unsafe_code)]
 
-use tapeop::exit_codes::{self, Exit};
-use tapeop::{cli, commands, stop};
+use tapeop::exit_codes::{self, Exit, ExitCode};
+use tapeop::{cli, commands, out, stop};
 
 fn main() {
     let code = match cli::parse().and_then(|inv| {
@@ -11,6 +11,7 @@ fn main() {
         commands::run(inv)
     }) {
         Ok(code) => code,
+        Err(err) if out::is_stdout_closed(&err) => ExitCode::StdoutClosed,
         Err(err) => {
             report_error(&err);
             exit_codes::for_error(&err)
@@ -20,10 +21,9 @@ fn main() {
 }
 
 fn report_error(err: &anyhow::Error) {
-    use std::io::Write;
-    let _ = std::io::stdout().flush();
+    out::flush();
     let quiet = err.downcast_ref::<Exit>().is_some_and(|e| e.message.is_empty());
     if !quiet {
-        eprintln!("tapeop: {err:#}");
+        out::write_err(format_args!("tapeop: {err:#}\n"));
     }
 }

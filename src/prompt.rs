@@ -2,7 +2,7 @@
 //! tool asked them, so `yes | tapeop assign` keeps working; `-y` answers yes.
 //! An end of input with no answer aborts (exit 1) instead of hanging.
 
-use std::io::{BufRead, Write};
+use std::io::BufRead;
 
 use anyhow::Result;
 
@@ -44,7 +44,7 @@ impl Prompter {
 }
 
 fn read_answer(question: &str) -> Result<String> {
-    std::io::stdout().flush()?;
+    crate::out::flush();
     let mut line = String::new();
     let n = std::io::stdin().lock().read_line(&mut line)?;
     if n == 0 {

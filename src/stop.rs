@@ -1,6 +1,8 @@
 //! Stop requests: a file named `exit_file` in the current directory (checked
 //! before and after each job), and Ctrl-C — once to finish the current job
 //! and exit 41, twice within a second to stop at once with nothing marked.
+//! A stdout whose reader went away (see `out`) is a stop request too: the
+//! job in hand is finished and recorded, and no further job is started.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -37,7 +39,7 @@ pub fn install_handler() {
 
 /// Whether the operator asked to stop after the current job.
 pub fn requested() -> bool {
-    REQUESTED.load(Ordering::SeqCst) || Path::new(EXIT_FILE).exists()
+    REQUESTED.load(Ordering::SeqCst) || Path::new(EXIT_FILE).exists() || crate::out::closed()
 }
 
 /// Whether the operator asked to stop at once (second Ctrl-C).
@@ -47,6 +49,12 @@ pub fn aborted() -> bool {
 
 /// Fail with exit 41 if a stop was requested.
 pub fn check() -> Result<()> {
+    if crate::out::closed() && !REQUESTED.load(Ordering::SeqCst) && !Path::new(EXIT_FILE).exists() {
+        return Err(Exit::new(
+            ExitCode::StopRequested,
+            "stopping: standard output was closed (its reader went away); what was done so far is recorded",
+        ));
+    }
     if requested() {
         return Err(Exit::new(
             ExitCode::StopRequested,

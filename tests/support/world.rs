@@ -189,3 +189,67 @@ pub fn flip_byte(path: &Path, offset: usize) {
     bytes[offset] ^= 0xff;
     fs::write(path, bytes).unwrap();
 }
+
+/// A data source that holds an archive in the middle of its job: the
+/// config's `ssh_command` runs a gate script that signals on the FIFO
+/// `started` and then waits on the FIFO `release` before it runs the tar.
+/// Nothing is timed: the test waits for `started`, acts, then releases.
+pub struct Gate {
+    dir: PathBuf,
+}
+
+impl Gate {
+    /// A gate in `gate/` under the world's root.
+    pub fn new(w: &World) -> Gate {
+        let dir = w.root().join("gate");
+        fs::create_dir_all(&dir).unwrap();
+        for fifo in ["started", "release"] {
+            nix::unistd::mkfifo(&dir.join(fifo), nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        }
+        let script =
+            format!("echo started > '{d}/started'\nread go < '{d}/release'\nexec sh -c \"$1\"\n", d = dir.display());
+        fs::write(dir.join("gate.sh"), script).unwrap();
+        Gate { dir }
+    }
+
+    /// The `ssh_command` value that runs scripts through the gate.
+    pub fn ssh_command(&self) -> String {
+        format!("sh {}", self.dir.join("gate.sh").display())
+    }
+
+    /// Block until a job has reached the gate (panics after two minutes,
+    /// so that a job that never gets there fails the test, not hangs it).
+    pub fn wait_started(&self) {
+        let path = self.dir.join("started");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(fs::read_to_string(path));
+        });
+        let got = rx.recv_timeout(std::time::Duration::from_secs(120)).expect("no job reached the gate");
+        assert_eq!(got.unwrap().trim(), "started");
+    }
+
+    /// Let the job at the gate go on.
+    pub fn release(&self) {
+        fs::write(self.dir.join("release"), b"go\n").unwrap();
+    }
+}
+
+impl Drop for Gate {
+    /// Free a job still waiting (a failed test), without blocking if none is.
+    fn drop(&mut self) {
+        use std::os::unix::fs::OpenOptionsExt;
+        let open = fs::OpenOptions::new().write(true).custom_flags(libc::O_NONBLOCK).open(self.dir.join("release"));
+        if let Ok(mut f) = open {
+            let _ = f.write_all(b"go\n");
+        }
+    }
+}
+
+impl World {
+    /// `PRAGMA journal_mode` of the catalogue at `db`, read without changing it.
+    pub fn sql_at(&self, db: &Path) -> String {
+        let conn = Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+        conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap()
+    }
+}
