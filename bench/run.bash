@@ -470,7 +470,7 @@ bench_legacy() {
   new_workspace legacy "$db"
   cat "$db" > /dev/null  # warm page cache
   say "  built with sqlite3 in $(num "$build") s: $(($(stat -c %s "$db") >> 20)) MiB, user_version $(sqlite3 "$db" 'pragma user_version')"
-  local stamp ref0 st0 ta0 un0 up ref1 st1 ta1 un1 online
+  local stamp ref0 st0 ta0 un0 up cpu ref1 st1 ta1 un1 online
   stamp=$(stat -c '%s %Y' "$db"; md5sum < <(sqlite3 "$db" .schema))
   # First contact: each report once, as an operator would run it.
   st0=$(once_ms tp status)
@@ -484,14 +484,15 @@ bench_legacy() {
   tp unassigned | sed 's/^/  /' | head -n 1
   # The first write: making the online tape online again upgrades the schema.
   online=$(sqlite3 "$db" 'select name from tapes where online = 1')
-  up=$(once_ms tp activate_tape "$online")
+  up=$(once_ms /usr/bin/time -f 'upgrade cpu %U %S' -o "$WS/upgrade.time" "$TAPEOP" -c "$CONF" activate_tape "$online")
+  cpu=$(awk '{ print $3 + $4 }' "$WS/upgrade.time")
   grep 'upgrading catalogue' "$LOG" | tail -n 1 | sed 's/^/  /'
   st1=$(once_ms tp status)
   ta1=$(once_ms tp tapes)
   un1=$(once_ms tp unassigned)
   ref1=$(once_ms sqlite3 "$db" 'select count(*) from files')
   say "  first contact: status $(num "$st0") ms, tapes $(num "$ta0") ms, unassigned $(num "$un0") ms, count(*) $(num "$ref0") ms" \
-    "  upgrade (activate_tape $online): $(num "$(calc 'u / 1000' u="$up")") s, user_version $(sqlite3 "$db" 'pragma user_version')" \
+    "  upgrade (activate_tape $online): $(num "$(calc 'u / 1000' u="$up")") s ($(num "$cpu") s CPU), user_version $(sqlite3 "$db" 'pragma user_version')" \
     "  after: status $(num "$st1") ms, tapes $(num "$ta1") ms, unassigned $(num "$un1") ms, count(*) $(num "$ref1") ms"
   legacy_row() {
     row "legacy $files: $1 (ms)" "$(num "$2")" "$(num "$3") (count(*) files)" "$(num "$(calc 'r / t' r="$3" t="$2")" 1)" \
@@ -500,7 +501,7 @@ bench_legacy() {
   legacy_row "first-contact status" "$st0" "$ref0"
   legacy_row "first-contact tapes" "$ta0" "$ref0"
   legacy_row "first-contact unassigned" "$un0" "$ref0"
-  row "legacy $files: first write = one-time upgrade (s)" "$(num "$(calc 'u / 1000' u="$up")" 1)" \
+  row "legacy $files: first write = one-time upgrade (s)" "$(num "$(calc 'u / 1000' u="$up")" 1) ($(num "$cpu") CPU)" \
     "$(num "$(calc 'r / 1000' r="$ref0")" 2) (count(*) files)" "$(num "$(calc 'r / u' r="$ref0" u="$up")" 3)" \
     "< 60 s" "$(passfail lt "$up" 60000)"
   legacy_row "status after upgrade" "$st1" "$ref1"
