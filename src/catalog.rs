@@ -359,9 +359,10 @@ impl Catalog {
             None
         };
         // The index on 20M names is one big sort over a full read of
-        // `files`: a larger cache for the sorter, and reads from a map of
-        // the file rather than copies (a fifth less CPU at 2M files).
-        self.conn.pragma_update(None, "cache_size", -262_144)?;
+        // `files`: up to 1 GiB of cache, which is also the sorter's memory
+        // (at 6M files a fifth less CPU than 256 MiB), and reads from a map
+        // of the file rather than copies (a fifth less CPU at 2M files).
+        self.conn.pragma_update(None, "cache_size", -1_048_576)?;
         self.conn.pragma_update(None, "mmap_size", 1_i64 << 31)?;
         let tx = self.conn.unchecked_transaction()?;
         let mut batches = vec![LEGACY_SCHEMA];
