@@ -1025,7 +1025,7 @@ impl UpgradeProgress {
         self.steps.set(self.steps.get() + 1);
         self.bar.set_position(self.steps.get());
         let first = sql.trim().lines().next().unwrap_or_default();
-        self.bar.set_message(first.chars().take(72).collect::<String>());
+        self.bar.set_message(first.chars().take(56).collect::<String>());
     }
 
     fn finish(self) {
