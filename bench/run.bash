@@ -2,7 +2,7 @@
 # Benchmarks of tapeop against reference tools, each pair measured in the
 # same run on the same data, with a pass/fail against the goals.
 #
-#   bash bench/run.bash [all|archive|confirm|small|import|catalog]
+#   bash bench/run.bash [all|archive|confirm|small|import|catalog|legacy]
 #
 #   archive  4 GiB target (32 x 128 MiB random) archived to an emulated tape on
 #            /dev/shm with each check_in_flight (off = pass-through, keep-pace,
@@ -16,11 +16,15 @@
 #   catalog  examples/bench_catalog builds a 20M-file catalogue through
 #            tapeop::import::store; then status, tapes -v, where_is are timed
 #            against sqlite3's `select count(*) from files`
+#   legacy   sqlite3 builds a catalogue of the old tool's schema (version 0, no
+#            tapeop tables) with 20M files; then first-contact status, tapes,
+#            unassigned (must not write), the first write (the one-time upgrade),
+#            and the reports again, each beside sqlite3's `select count(*) from files`
 #
 # Environment (all optional):
 #   REPS=3                 runs of each timed command (the best is kept) in archive, confirm, small
 #   BUFFER_SIZE=256M       buffer_size in tape.conf for archive (peak memory goal: this + 64 MiB)
-#   FILES=20000000 TARGETS=50000 TAPES=100   size of the synthetic catalogue
+#   FILES=20000000 TARGETS=50000 TAPES=100   size of the synthetic catalogue (catalog, legacy)
 #   OLD_SMALL_FILES=5000   files the old confirm pipeline is timed on, rounded up to directories
 #                          of 1,000 (its files/s gives the time for 100,000);
 #                          OLD_SMALL_FILES=100000 times it on the whole tape file
@@ -37,9 +41,9 @@ source "$repo/bench/sshd.bash"
 
 which=${1:-all}
 case $which in
-  all | archive | confirm | small | import | catalog) ;;
+  all | archive | confirm | small | import | catalog | legacy) ;;
   *)
-    echo "usage: bash bench/run.bash [all|archive|confirm|small|import|catalog]" >&2
+    echo "usage: bash bench/run.bash [all|archive|confirm|small|import|catalog|legacy]" >&2
     exit 2
     ;;
 esac
@@ -61,7 +65,7 @@ cleanup() {
   sshd_stop
   if [ -n "${KEEP_LOG:-}" ] && [ -f "$LOG" ]; then cp "$LOG" "$KEEP_LOG"; fi
   rm -rf "$W"
-  if [ -n "${CATALOG_DIR:-}" ]; then rm -f "$CATALOG_DIR"/tapeop-bench-catalogue.sqlite*; fi
+  if [ -n "${CATALOG_DIR:-}" ]; then rm -f "$CATALOG_DIR"/tapeop-bench-catalogue.sqlite* "$CATALOG_DIR"/tapeop-bench-legacy.sqlite*; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -404,6 +408,109 @@ bench_catalog() {
   rm -rf "$WS"
 }
 
+# ---- 6. first contact with a legacy catalogue ----------------------------------
+
+# make_legacy_catalogue DB FILES TARGETS TAPES: the old tool's four tables,
+# exactly as it created them (no user_version, no index beyond the unique
+# constraints), filled by recursive CTEs: TARGETS scanned targets of
+# FILES/TARGETS files each (names in directories of 100, md5, du size); 99 %
+# of the targets on TAPES tapes (closed and confirmed, but the last used
+# tape: open and online, half confirmed, a quarter recorded, a quarter
+# assigned); the last 1 % unassigned.
+make_legacy_catalogue() {
+  local db=$1 files=$2 targets=$3 tapes=$4 per_target assigned per_tape last
+  per_target=$(((files + targets - 1) / targets))
+  assigned=$((targets * 99 / 100))
+  per_tape=$(((assigned + tapes - 1) / tapes))
+  last=$(((assigned - 1) / per_tape + 1))
+  rm -f "$db"
+  sqlite3 "$db" > /dev/null <<SQL
+PRAGMA journal_mode = OFF;
+PRAGMA synchronous = OFF;
+PRAGMA cache_size = -1000000;
+CREATE TABLE \`files\` (\`id\` integer primary key autoincrement,\`target_id\` integer,\`name\` varchar(512),\`md5sum\` varchar(32),\`size_kb\` integer,constraint file_on_target UNIQUE (target_id, name));
+CREATE TABLE \`backups\` (\`id\` integer primary key autoincrement,\`target_id\` integer,\`tape_id\` integer,\`file_number\` integer,\`status\` varchar(16));
+CREATE TABLE \`targets\` (\`id\` integer primary key autoincrement,\`name\` varchar(2048) unique,\`scanned\` integer default 0,\`parent_id\` integer default null);
+CREATE TABLE \`tapes\` (\`id\` integer primary key autoincrement,\`name\` varchar(256) unique,\`serial\` varchar(256) unique,\`status\` varchar(16),\`online\` integer not null default 0);
+BEGIN;
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $tapes)
+INSERT INTO tapes (name, serial, status, online)
+  SELECT printf('T%04d', i), printf('SN-%04d', i), CASE WHEN i = $last THEN 'open' ELSE 'closed' END, i = $last FROM n;
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $targets)
+INSERT INTO targets (name, scanned, parent_id) SELECT printf('/data/season/t%06d', i), 1, NULL FROM n;
+WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < $files - 1)
+INSERT INTO files (target_id, name, md5sum, size_kb)
+  SELECT i / $per_target + 1, printf('d%02d/f%06d.dat', (i % $per_target) / 100, i % $per_target),
+         printf('%016x%016x', i * 2654435761, i), (i * 7919) % 4093 + 1 FROM n;
+WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < $assigned - 1)
+INSERT INTO backups (target_id, tape_id, file_number, status)
+  SELECT i + 1, i / $per_tape + 1,
+         CASE WHEN i / $per_tape + 1 = $last AND i % $per_tape >= $per_tape * 3 / 4 THEN -1 ELSE i % $per_tape END,
+         CASE WHEN i / $per_tape + 1 < $last OR i % $per_tape < $per_tape / 2 THEN 'confirmed'
+              WHEN i % $per_tape < $per_tape * 3 / 4 THEN 'recorded' ELSE 'assigned' END
+  FROM n;
+COMMIT;
+SQL
+}
+
+# One timed run of a command, in milliseconds.
+once_ms() {
+  local s
+  s=$(run_timed "$@")
+  calc 's * 1000' s="$s"
+}
+
+bench_legacy() {
+  local files=${FILES:-20000000} targets=${TARGETS:-50000} tapes=${TAPES:-100}
+  header "legacy: first contact with an old-tool catalogue of $files files in $targets targets on $tapes tapes"
+  local dir=${CATALOG_DIR:-$W} db build
+  db=$dir/tapeop-bench-legacy.sqlite
+  mkdir -p "$dir"
+  build=$(run_timed make_legacy_catalogue "$db" "$files" "$targets" "$tapes")
+  new_workspace legacy "$db"
+  cat "$db" > /dev/null  # warm page cache
+  say "  built with sqlite3 in $(num "$build") s: $(($(stat -c %s "$db") >> 20)) MiB, user_version $(sqlite3 "$db" 'pragma user_version')"
+  local stamp ref0 st0 ta0 un0 up cpu ref1 st1 ta1 un1 online
+  stamp=$(stat -c '%s %Y' "$db"; md5sum < <(sqlite3 "$db" .schema))
+  # First contact: each report once, as an operator would run it.
+  st0=$(once_ms tp status)
+  ta0=$(once_ms tp tapes)
+  un0=$(once_ms tp unassigned)
+  ref0=$(once_ms sqlite3 "$db" 'select count(*) from files')
+  if [ "$stamp" != "$(stat -c '%s %Y' "$db"; md5sum < <(sqlite3 "$db" .schema))" ]; then
+    echo "bench: a first-contact report changed the legacy catalogue" >&2
+    return 1
+  fi
+  tp unassigned | sed 's/^/  /' | head -n 1
+  # The first write: making the online tape online again upgrades the schema.
+  online=$(sqlite3 "$db" 'select name from tapes where online = 1')
+  up=$(once_ms /usr/bin/time -f 'upgrade cpu %U %S' -o "$WS/upgrade.time" "$TAPEOP" -c "$CONF" activate_tape "$online")
+  cpu=$(awk '{ print $3 + $4 }' "$WS/upgrade.time")
+  grep 'upgrading catalogue' "$LOG" | tail -n 1 | sed 's/^/  /'
+  st1=$(once_ms tp status)
+  ta1=$(once_ms tp tapes)
+  un1=$(once_ms tp unassigned)
+  ref1=$(once_ms sqlite3 "$db" 'select count(*) from files')
+  say "  first contact: status $(num "$st0") ms, tapes $(num "$ta0") ms, unassigned $(num "$un0") ms, count(*) $(num "$ref0") ms" \
+    "  upgrade (activate_tape $online): $(num "$(calc 'u / 1000' u="$up")") s ($(num "$cpu") s CPU), user_version $(sqlite3 "$db" 'pragma user_version')" \
+    "  after: status $(num "$st1") ms, tapes $(num "$ta1") ms, unassigned $(num "$un1") ms, count(*) $(num "$ref1") ms"
+  legacy_row() {
+    row "legacy $files: $1 (ms)" "$(num "$2")" "$(num "$3") (count(*) files)" "$(num "$(calc 'r / t' r="$3" t="$2")" 1)" \
+      "< 1000 ms" "$(passfail lt "$2" 1000)"
+  }
+  legacy_row "first-contact status" "$st0" "$ref0"
+  legacy_row "first-contact tapes" "$ta0" "$ref0"
+  legacy_row "first-contact unassigned" "$un0" "$ref0"
+  row "legacy $files: first write = one-time upgrade (s)" "$(num "$(calc 'u / 1000' u="$up")" 1) ($(num "$cpu") CPU)" \
+    "$(num "$(calc 'r / 1000' r="$ref0")" 2) (count(*) files)" "$(num "$(calc 'r / u' r="$ref0" u="$up")" 3)" \
+    "< 60 s" "$(passfail lt "$up" 60000)"
+  legacy_row "status after upgrade" "$st1" "$ref1"
+  legacy_row "tapes after upgrade" "$ta1" "$ref1"
+  legacy_row "unassigned after upgrade" "$un1" "$ref1"
+  rm -f "$db" "$db"-wal "$db"-shm "$db"-journal "$db".lock
+  rm -rf "$WS"
+}
+
 # ---- main ---------------------------------------------------------------------
 
 say "tapeop benchmarks: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM"
@@ -415,7 +522,7 @@ if [ "$which" = all ] || [ "$which" = catalog ]; then
 fi
 
 started=$EPOCHREALTIME
-for b in archive confirm small import catalog; do
+for b in archive confirm small import catalog legacy; do
   if [ "$which" = all ] || [ "$which" = "$b" ]; then
     "bench_$b"
   fi

@@ -39,8 +39,7 @@ pub fn status(cat: &Catalog, tape: &Tape, json: bool, out: &mut dyn Write) -> Re
     if display_status(cat, tape)? == "full" {
         writeln!(out, "   the tape is FULL: close_tape it, then open_tape the next one")?;
     }
-    let un = cat.unassigned_tally()?;
-    writeln!(out, "\nThere are {} unassigned targets.\n", un.count)?;
+    writeln!(out, "\nThere are {} unassigned targets.\n", cat.unassigned_count()?)?;
     writeln!(out, "Current layout of work on tape \"{}\":", tape.name)?;
     let mut err = Ok(());
     cat.layout(tape.id, |a, b, s| {
@@ -74,8 +73,8 @@ pub fn tapes(cat: &Catalog, verbose: bool, json: bool, out: &mut dyn Write) -> R
     if json {
         return tapes_json(cat, out);
     }
-    let un = cat.unassigned_tally()?;
-    writeln!(out, "\nThere are {} unassigned targets.  (Use \"unassigned\" to see size.)\n", un.count)?;
+    let un_count = cat.unassigned_count()?;
+    writeln!(out, "\nThere are {} unassigned targets.  (Use \"unassigned\" to see size.)\n", un_count)?;
     writeln!(out, "All tapes in database:")?;
     let tapes = cat.tapes()?;
     let nw = tapes.iter().map(|t| t.name.len()).max().unwrap_or(0).max(4);
