@@ -81,7 +81,7 @@ pub fn run(config: &Config, opts: Options) -> Result<ExitCode> {
             Some(d) => d,
             None => drive.insert(drive::open(&config.drive, Access::Write, config.block_size)?),
         };
-        run_bytes += archive_one(&cat, config, &remote, &tape, &job, &mut **d, opts, &mut proven)?;
+        run_bytes += archive_one(Env { cat: &cat, config, remote: &remote }, &tape, &job, &mut **d, opts, &mut proven)?;
         if !opts.repeat || opts.no_db_update {
             if !opts.repeat {
                 println!("Exiting ... pass --repeat to keep doing this.");
@@ -98,7 +98,7 @@ fn check_fits(cat: &Catalog, tape: &Tape, job: &Backup, config: &Config) -> Resu
     let Some(left) = cat.space_left(tape, config.tape_capacity, false, config.block_size)? else { return Ok(()) };
     let need = cat.target_estimate(job.target_id, config.block_size)?;
     if need > left {
-        return Err(Exit::new(
+        return Err(Exit::error(
             ExitCode::TapeFull,
             format!(
                 "{} needs about {:.3} GB but only {:.3} GB are left on tape \"{}\": close_tape and put it on the next tape, or archive --try-anyway",
@@ -135,16 +135,23 @@ pub fn tar_script(target: &[u8], children: &[Vec<u8>]) -> Vec<u8> {
     s
 }
 
+/// What every target of one run is archived with.
+#[derive(Clone, Copy)]
+struct Env<'a> {
+    cat: &'a Catalog,
+    config: &'a Config,
+    remote: &'a Remote,
+}
+
 fn archive_one(
-    cat: &Catalog,
-    config: &Config,
-    remote: &Remote,
+    env: Env<'_>,
     tape: &Tape,
     job: &Backup,
     drive: &mut dyn Drive,
     opts: Options,
     proven: &mut bool,
 ) -> Result<u64> {
+    let Env { cat, config, remote } = env;
     let mut n = label::append_point(cat, tape)?;
     if opts.override_tape_check {
         println!("--override-tape-check: writing tape file {n} without proving the tape.");
@@ -261,7 +268,7 @@ fn too_big(cat: &Catalog, a: &Attempt<'_>, e: anyhow::Error) -> anyhow::Error {
              recorded for tape \"{tape}\" and for tapes with no capacity of their own)"
         )
     };
-    Exit::new(
+    Exit::error(
         ExitCode::ArchiveFailed,
         format!(
             "{} does not fit on a whole tape: tape \"{tape}\" reached its end after {:.3} GB ({capacity} bytes) while \
@@ -282,7 +289,7 @@ fn archive_failed(e: anyhow::Error) -> anyhow::Error {
     if e.chain().any(|c| c.downcast_ref::<Exit>().is_some()) {
         return e;
     }
-    Exit::new(ExitCode::ArchiveFailed, format!("{e:#}; nothing was recorded, the target stays assigned"))
+    Exit::error(ExitCode::ArchiveFailed, format!("{e:#}; nothing was recorded, the target stays assigned"))
 }
 
 fn tape_full(cat: &Catalog, tape: &Tape, job: &Backup, n: i64, e: anyhow::Error) -> anyhow::Error {
@@ -293,7 +300,7 @@ fn tape_full(cat: &Catalog, tape: &Tape, job: &Backup, n: i64, e: anyhow::Error)
     if let Err(db) = marked {
         return e.context(format!("and the tape could not be marked full: {db}"));
     }
-    Exit::new(
+    Exit::error(
         ExitCode::TapeFull,
         format!(
             "tape \"{}\" reached its end while writing tape file {n} ({}): the partial tape file is not recorded, \
@@ -386,8 +393,14 @@ fn write_target(
     };
     let reader = ChannelReader::counted(check_rx, Arc::clone(&queued));
     let (written, parsed) = thread::scope(|s| {
-        let handle =
-            checker.as_mut().map(|c| s.spawn(move || tarstream::scan_paced(reader, pace, |m| Ok(c.check(&m)))));
+        let handle = checker.as_mut().map(|c| {
+            s.spawn(move || {
+                tarstream::scan_paced(reader, pace, |m| {
+                    c.check(&m);
+                    Ok(())
+                })
+            })
+        });
         let tee = handle.is_some().then(|| Tee { tx: check_tx, queued: &queued });
         let written = pump_to_drive(&mut *drive, &buffer, &pool, tee, job.size_kb as u64 * 1024);
         if written.is_err() {

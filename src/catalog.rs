@@ -452,10 +452,9 @@ impl Catalog {
     }
 
     fn table_count(&self) -> Result<i64> {
-        Ok(self
-            .conn
+        self.conn
             .query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| r.get(0))
-            .context("not a readable sqlite catalogue")?)
+            .context("not a readable sqlite catalogue")
     }
 
     fn user_version(&self) -> Result<i64> {

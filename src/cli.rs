@@ -363,7 +363,7 @@ fn convert(c: Cmd, verbose: bool) -> Result<Command> {
             let capacity = match capacity {
                 None => None,
                 Some(text) => Some(crate::config::parse_size(&text).map_err(|_| {
-                    Exit::new(
+                    Exit::error(
                         ExitCode::Usage,
                         format!("--capacity {text:?} is not a size: give bytes or K/M/G/T, e.g. 18T"),
                     )
@@ -425,7 +425,7 @@ fn join_words(words: &[OsString]) -> Vec<u8> {
 fn file_number_arg(text: &str) -> Result<i64> {
     match text.parse::<i64>() {
         Ok(n) if n >= 0 => Ok(n),
-        _ => Err(Exit::new(
+        _ => Err(Exit::error(
             ExitCode::Usage,
             format!("file number {text:?} is not a tape file number: give a whole number such as 0 or 12"),
         )),
@@ -435,7 +435,7 @@ fn file_number_arg(text: &str) -> Result<i64> {
 fn history_id_arg(text: &str) -> Result<i64> {
     match text.parse::<i64>() {
         Ok(n) if n > 0 => Ok(n),
-        _ => Err(Exit::new(
+        _ => Err(Exit::error(
             ExitCode::Usage,
             format!("history id {text:?} is not a number: give the id check prints, e.g. tapeop ack 12"),
         )),

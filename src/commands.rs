@@ -283,7 +283,7 @@ fn close_tape(ctx: &Context_, name: Option<&str>, force: bool) -> Result<()> {
     let tape = cat.tape_or_online(name)?;
     let recorded = cat.tape_tally(tape.id, "recorded")?;
     if recorded.count > 0 && !force {
-        return Err(Exit::new(
+        return Err(Exit::error(
             ExitCode::Failure,
             format!(
                 "tape \"{}\" has {} recorded tape files not yet confirmed: run tapeop confirm --repeat first, or close_tape --force",
@@ -312,7 +312,7 @@ fn assign(ctx: &Context_, name: Option<&str>) -> Result<()> {
     let ids = cat.unassigned_targets()?;
     println!("\nThere are {} unassigned targets.\n", ids.len());
     if ids.is_empty() {
-        return Err(Exit::new(ExitCode::NothingToDo, "nothing to assign"));
+        return Err(Exit::error(ExitCode::NothingToDo, "nothing to assign"));
     }
     let block = ctx.config.block_size;
     let (fit, left_out) = match cat.space_left(&tape, ctx.config.tape_capacity, true, block)? {
@@ -331,7 +331,7 @@ fn assign(ctx: &Context_, name: Option<&str>) -> Result<()> {
         );
     }
     if fit.is_empty() {
-        return Err(Exit::new(
+        return Err(Exit::error(
             ExitCode::TapeFull,
             format!("no unassigned target fits in the space left on tape \"{}\"", tape.name),
         ));
@@ -384,7 +384,7 @@ fn requeue(ctx: &Context_, name: Option<&str>, n: i64, rescan: bool, force: bool
         format!("tape \"{}\" has no tape file {n} in the catalogue (tapeop tape_detail lists them)", tape.name)
     })?;
     let target = show(&backup.target);
-    let refuse = |why: String| Err(Exit::new(ExitCode::Failure, format!("{why}; nothing was requeued")));
+    let refuse = |why: String| Err(Exit::error(ExitCode::Failure, format!("{why}; nothing was requeued")));
     match backup.status.as_str() {
         "recorded" => {}
         "failed" => {
@@ -462,7 +462,7 @@ fn remove_target(ctx: &Context_, name: &[u8]) -> Result<()> {
     })?;
     let backups = cat.target_backups(target.id)?;
     if let Some((tape, n, status)) = backups.iter().find(|b| !matches!(b.2.as_str(), "assigned" | "new")) {
-        return Err(Exit::new(
+        return Err(Exit::error(
             ExitCode::Failure,
             format!(
                 "target {shown} has tape file {n} on tape \"{tape}\" ({status}): a target on tape is never removed; nothing was removed"

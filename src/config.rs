@@ -222,7 +222,8 @@ fn unknown_keys(path: &Path, section: &ini::Properties) -> Vec<String> {
     }
     seen.into_iter()
         .map(|key| {
-            let near = KNOWN_KEYS.iter().min_by_key(|k| strsim::levenshtein(key, k)).copied().unwrap_or("database_file");
+            let near =
+                KNOWN_KEYS.iter().min_by_key(|k| strsim::levenshtein(key, k)).copied().unwrap_or("database_file");
             format!("config file {}: unknown key '{key}' is ignored (did you mean '{near}'?)", path.display())
         })
         .collect()

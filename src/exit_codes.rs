@@ -44,7 +44,7 @@ pub struct Exit {
 
 impl Exit {
     /// A failure with `code` and a message.
-    pub fn new(code: ExitCode, message: impl Into<String>) -> anyhow::Error {
+    pub fn error(code: ExitCode, message: impl Into<String>) -> anyhow::Error {
         anyhow::Error::new(Exit { code, message: message.into() })
     }
 }

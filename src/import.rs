@@ -264,7 +264,7 @@ fn scan_pending(cat: &Catalog, config: &Config, paths: &[Vec<u8>], rescan: bool)
     if failed.is_empty() {
         return Ok(ExitCode::Success);
     }
-    Err(Exit::new(
+    Err(Exit::error(
         ExitCode::Failure,
         format!(
             "{} of the targets could not be scanned and stay unscanned; fix the cause and run import --retry",

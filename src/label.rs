@@ -105,7 +105,7 @@ pub fn append_point(cat: &Catalog, tape: &Tape) -> Result<i64> {
 }
 
 fn refuse(msg: String) -> anyhow::Error {
-    Exit::new(
+    Exit::error(
         ExitCode::Failure,
         format!("refusing to write: {msg}; nothing was written (archive --override-tape-check writes anyway)"),
     )

@@ -65,7 +65,7 @@ pub fn acquire(path: &Path, what: &str, command: &str) -> Result<Lock> {
             let _ = file.read_to_string(&mut holder);
             let holder = holder.trim();
             let holder = if holder.is_empty() { "another tapeop" } else { holder };
-            return Err(Exit::new(
+            return Err(Exit::error(
                 ExitCode::Failure,
                 format!("{what} is in use by {holder}; wait for it to finish (lock file {})", path.display()),
             ));

@@ -29,7 +29,11 @@ impl Prompter {
 
     /// Ask a yes/no question; a "no" aborts with exit 1 and changes nothing.
     pub fn proceed(&self, question: &str) -> Result<()> {
-        if self.yes_no(question)? { Ok(()) } else { Err(Exit::new(ExitCode::Failure, "aborted: nothing was changed")) }
+        if self.yes_no(question)? {
+            Ok(())
+        } else {
+            Err(Exit::error(ExitCode::Failure, "aborted: nothing was changed"))
+        }
     }
 
     /// Ask for free text; with `-y` the answer is empty.
@@ -49,7 +53,7 @@ fn read_answer(question: &str) -> Result<String> {
     let n = std::io::stdin().lock().read_line(&mut line)?;
     if n == 0 {
         println!();
-        return Err(Exit::new(
+        return Err(Exit::error(
             ExitCode::Failure,
             format!(
                 "no answer on standard input to {:?}: answer it, or pass -y/--yes; nothing was changed",

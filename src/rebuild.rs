@@ -74,7 +74,7 @@ pub fn run(config: &Config, record_as: Option<&str>, adopt: bool) -> Result<Exit
 
 fn check_new_name(cat: &Catalog, name: &str) -> Result<()> {
     if let Some(t) = cat.tape_by_name(name)? {
-        return Err(Exit::new(
+        return Err(Exit::error(
             ExitCode::Failure,
             format!(
                 "a tape named \"{name}\" is already in the catalogue (id {}, {}): nothing was recorded; scan_tape without --record-as compares the loaded tape with it",
@@ -172,7 +172,7 @@ fn compare(cat: &Catalog, drive: &mut dyn Drive, label: Option<&Label>, count: u
         (_, 0) => "the catalogue was not changed".to_string(),
         (_, k) => format!("{k} other tape files were adopted"),
     };
-    Err(Exit::new(
+    Err(Exit::error(
         ExitCode::Failure,
         format!(
             "tape \"{}\": {} tape files differ from the catalogue (files {}); {changed}",
@@ -257,7 +257,7 @@ fn compare_file(cat: &Catalog, drive: &mut dyn Drive, tape: &Tape, n: u64) -> Re
 fn check_adopt_label(cat: &Catalog, tape: &Tape, label: Option<&Label>) -> Result<()> {
     let (Some(want), Some(l)) = (tape_label(cat, tape)?, label) else { return Ok(()) };
     if l.catalogue != want {
-        return Err(Exit::new(
+        return Err(Exit::error(
             ExitCode::Failure,
             format!(
                 "the loaded tape's label names catalogue {}, but this catalogue labelled tape \"{}\" for {want}: nothing adopted; scan_tape without --adopt only compares",
@@ -467,7 +467,7 @@ fn record(cat: &Catalog, drive: &mut dyn Drive, name: &str, label: Option<&Label
     if failed.is_empty() {
         return Ok(ExitCode::Success);
     }
-    Err(Exit::new(
+    Err(Exit::error(
         ExitCode::Failure,
         format!("tape \"{name}\": tape files {} were not recorded (reasons above)", failed.join(", ")),
     ))

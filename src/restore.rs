@@ -140,7 +140,7 @@ fn require_online(cat: &Catalog, loc: &Located) -> Result<()> {
         None => "no tape is online".to_string(),
     };
     let name = &loc.tape.name;
-    Err(Exit::new(
+    Err(Exit::error(
         ExitCode::Failure,
         format!(
             "{} is on tape \"{name}\" file {}, but {online}: load tape \"{name}\" and run `tapeop activate_tape {name}` \
@@ -167,14 +167,14 @@ fn check_label(cat: &Catalog, drive: &mut dyn Drive, tape: &Tape) -> Result<()> 
     let name = &tape.name;
     match found {
         Some(l) if l.tape == *name && l.catalogue == want => Ok(()),
-        Some(l) => Err(Exit::new(
+        Some(l) => Err(Exit::error(
             ExitCode::Failure,
             format!(
                 "wrong tape: the target is on tape \"{name}\", but the loaded tape's label says \"{}\" (catalogue {}); load tape \"{name}\"; nothing was restored",
                 l.tape, l.catalogue
             ),
         )),
-        None => Err(Exit::new(
+        None => Err(Exit::error(
             ExitCode::Failure,
             format!(
                 "wrong tape: tape \"{name}\" was labelled by tapeop, but the loaded tape has no tapeop label at file 0; load tape \"{name}\"; nothing was restored"
@@ -233,7 +233,7 @@ fn verdict(loc: &Located, to: &Path, counts: &Counts, unmatched: &[Vec<u8>]) -> 
     println!("{}", counts.summary(to));
     match counts.problems(unmatched) {
         None => Ok(ExitCode::Success),
-        Some(p) => Err(Exit::new(
+        Some(p) => Err(Exit::error(
             ExitCode::Failure,
             format!(
                 "restore of {} from tape \"{}\" file {} is incomplete: {p}",

@@ -50,13 +50,13 @@ pub fn aborted() -> bool {
 /// Fail with exit 41 if a stop was requested.
 pub fn check() -> Result<()> {
     if crate::out::closed() && !REQUESTED.load(Ordering::SeqCst) && !Path::new(EXIT_FILE).exists() {
-        return Err(Exit::new(
+        return Err(Exit::error(
             ExitCode::StopRequested,
             "stopping: standard output was closed (its reader went away); what was done so far is recorded",
         ));
     }
     if requested() {
-        return Err(Exit::new(
+        return Err(Exit::error(
             ExitCode::StopRequested,
             format!("stop requested ({} present or Ctrl-C); remove {} to carry on", EXIT_FILE, EXIT_FILE),
         ));
@@ -67,7 +67,7 @@ pub fn check() -> Result<()> {
 /// Fail at once if the operator pressed Ctrl-C twice.
 pub fn check_abort() -> Result<()> {
     if aborted() {
-        return Err(Exit::new(ExitCode::StopRequested, "stopped at once by a second Ctrl-C; nothing was recorded"));
+        return Err(Exit::error(ExitCode::StopRequested, "stopped at once by a second Ctrl-C; nothing was recorded"));
     }
     Ok(())
 }

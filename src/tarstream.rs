@@ -1279,10 +1279,18 @@ mod tests {
         b.append_link(&mut h, "t/hard", "t/f3").unwrap();
         let bytes = b.into_inner().unwrap();
         let mut serial = Vec::new();
-        let s1 = scan(bytes.as_slice(), |m| Ok(serial.push(m))).unwrap();
+        let s1 = scan(bytes.as_slice(), |m| {
+            serial.push(m);
+            Ok(())
+        })
+        .unwrap();
         for workers in [2, 3, 5] {
             let mut par = Vec::new();
-            let s2 = scan_parallel(bytes.as_slice(), workers, |m| Ok(par.push(m))).unwrap();
+            let s2 = scan_parallel(bytes.as_slice(), workers, |m| {
+                par.push(m);
+                Ok(())
+            })
+            .unwrap();
             assert_eq!(par, serial, "{workers} workers");
             assert_eq!(s2, s1);
         }
@@ -1298,7 +1306,11 @@ mod tests {
         let always = |_: bool| true;
         let mut skipped = Vec::new();
         let pace = Pace { behind: Some(&always), ..Pace::hash_all(1) };
-        scan_paced(bytes, pace, |m| Ok(skipped.push(m))).unwrap();
+        scan_paced(bytes, pace, |m| {
+            skipped.push(m);
+            Ok(())
+        })
+        .unwrap();
         assert_eq!(skipped.len(), serial.len());
         for (got, want) in skipped.iter().zip(serial) {
             assert_eq!(got.name, want.name);
@@ -1307,7 +1319,11 @@ mod tests {
         }
         let after_start = |starting: bool| !starting;
         let mut some = Vec::new();
-        scan_paced(bytes, Pace { behind: Some(&after_start), ..Pace::hash_all(2) }, |m| Ok(some.push(m))).unwrap();
+        scan_paced(bytes, Pace { behind: Some(&after_start), ..Pace::hash_all(2) }, |m| {
+            some.push(m);
+            Ok(())
+        })
+        .unwrap();
         let abandoned: Vec<&[u8]> = some.iter().filter(|m| m.unhashed).map(|m| m.name.as_slice()).collect();
         assert_eq!(abandoned, [&b"t/f3"[..], b"t/f5", b"t/hard"], "members of more than one chunk are abandoned");
         for (got, want) in some.iter().zip(serial).filter(|(m, _)| !m.unhashed) {
@@ -1315,7 +1331,11 @@ mod tests {
         }
         let never = |_: bool| false;
         let mut all = Vec::new();
-        scan_paced(bytes, Pace { workers: 2, queue_chunks: 64, behind: Some(&never) }, |m| Ok(all.push(m))).unwrap();
+        scan_paced(bytes, Pace { workers: 2, queue_chunks: 64, behind: Some(&never) }, |m| {
+            all.push(m);
+            Ok(())
+        })
+        .unwrap();
         assert_eq!(all, serial);
     }
 

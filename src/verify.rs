@@ -175,7 +175,7 @@ pub fn run(config: &Config, opts: Options) -> Result<ExitCode> {
 fn prove_label(cat: &Catalog, drive: &mut dyn Drive, config: &Config, tape: &Tape) -> Result<Option<u64>> {
     let proof = crate::label::prove_for_reading(cat, drive, &config.drive, tape)?;
     if let crate::label::ReadProof::Wrong(found) = &proof {
-        return Err(Exit::new(
+        return Err(Exit::error(
             ExitCode::Failure,
             format!(
                 "refusing to confirm: {}; load tape \"{}\"; nothing was recorded",
@@ -231,7 +231,7 @@ fn pending(cat: &Catalog, tape: &Tape, opts: Options, done: &[i64]) -> Result<Ve
 /// The error of a `--repeat` run in which some confirms failed.
 fn failures(tape: &Tape, failed: &[i64]) -> anyhow::Error {
     let numbers: Vec<String> = failed.iter().map(i64::to_string).collect();
-    Exit::new(
+    Exit::error(
         ExitCode::Failure,
         format!(
             "confirm of tape \"{}\" file(s) {} FAILED (reasons above); the others were confirmed. \
@@ -302,7 +302,7 @@ fn confirm_one(cat: &Catalog, tape: &Tape, job: &Backup, drive: &mut dyn Drive, 
         for p in &checker.problems {
             eprintln!("  {p}");
         }
-        return Err(Exit::new(
+        return Err(Exit::error(
             ExitCode::Failure,
             format!(
                 "confirm of tape \"{}\" file {n} ({}) FAILED: {} differences; nothing was marked",

@@ -12,7 +12,10 @@ use common::{Fixture, Run, md5_file};
 /// catalogue read-write first).
 fn assert_one_line_error(run: &Run, phrase: &str) {
     let mut lines = run.stderr_lines();
-    if lines.first().is_some_and(|l| l.starts_with("tapeop: upgrading catalogue tape.sqlite from schema version 0 to 2")) {
+    if lines
+        .first()
+        .is_some_and(|l| l.starts_with("tapeop: upgrading catalogue tape.sqlite from schema version 0 to 2"))
+    {
         lines.remove(0);
     }
     assert_eq!(lines.len(), 1, "expected a one-line message; run was {run:#?}");

@@ -55,7 +55,7 @@ fn batch_stops_on_the_first_failure_with_its_code() {
     let t = w.data().join("a");
     fs::create_dir_all(&t).unwrap();
     fs::write(t.join("f"), b"x").unwrap();
-    let list = w.list("list.txt", &[t.clone()]);
+    let list = w.list("list.txt", std::slice::from_ref(&t));
     w.run(&[std::ffi::OsStr::new("-y"), std::ffi::OsStr::new("import"), list.as_os_str()], 0);
     w.run(&["open_tape", "T1", "--serial", "S1", "--online", "-y"], 0);
     w.run(&["-y", "assign"], 0);

@@ -23,6 +23,9 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use world::{World, flip_byte, member_offset, stderr, stdout};
 
+/// A catalogued file: name, md5, size in bytes, link target.
+type FileRow = (Vec<u8>, String, i64, Option<Vec<u8>>);
+
 fn import_args(list: &Path) -> Vec<&OsStr> {
     vec![OsStr::new("-y"), OsStr::new("import"), list.as_os_str()]
 }
@@ -68,7 +71,7 @@ fn assert_catalogue_matches_disk(w: &World, targets: &[PathBuf]) {
         let mut stmt = conn
             .prepare("SELECT CAST(f.name AS BLOB), f.md5sum, i.size_bytes, i.link_target FROM files f JOIN tapeop_file_info i ON i.file_id = f.id WHERE f.target_id = ?1")
             .unwrap();
-        let rows: Vec<(Vec<u8>, String, i64, Option<Vec<u8>>)> = stmt
+        let rows: Vec<FileRow> = stmt
             .query_map([tid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
             .unwrap()
             .map(Result::unwrap)
@@ -117,7 +120,7 @@ fn confirm_names_exactly_the_file_whose_byte_was_flipped() {
     for i in 0..20 {
         fs::write(t.join(format!("sub/f{i:02}.dat")), datatree::pseudo_random(5000 + i)).unwrap();
     }
-    let list = w.list("list.txt", &[t.clone()]);
+    let list = w.list("list.txt", std::slice::from_ref(&t));
     w.archive_all(&list, "T1");
     let file = w.tape_file(1);
     let (offset, _) = member_offset(&fs::read(&file).unwrap(), b"sub/f07.dat").expect("member on tape");
@@ -138,9 +141,9 @@ fn child_imported_after_its_parent_was_scanned_takes_its_files() {
     fs::create_dir_all(&child).unwrap();
     fs::write(parent.join("pf"), b"parent").unwrap();
     fs::write(child.join("cf"), b"child").unwrap();
-    w.run(&import_args(&w.list("a.txt", &[parent.clone()])), 0);
+    w.run(&import_args(&w.list("a.txt", std::slice::from_ref(&parent))), 0);
     assert_eq!(w.count("SELECT COUNT(*) FROM files"), 2);
-    w.run(&import_args(&w.list("b.txt", &[child.clone()])), 0);
+    w.run(&import_args(&w.list("b.txt", std::slice::from_ref(&child))), 0);
     assert_eq!(w.count("SELECT COUNT(*) FROM files WHERE name = 'pf'"), 1);
     assert_eq!(w.count("SELECT COUNT(*) FROM files WHERE name LIKE '%cf'"), 1, "every file in exactly one target");
     assert_eq!(w.count("SELECT COUNT(*) FROM targets WHERE parent_id IS NOT NULL"), 1);
@@ -160,8 +163,8 @@ fn child_imported_before_its_parent_is_excluded_from_the_parent() {
     fs::create_dir_all(&child).unwrap();
     fs::write(parent.join("pf"), b"parent").unwrap();
     fs::write(child.join("cf"), b"child").unwrap();
-    w.run(&import_args(&w.list("a.txt", &[child.clone()])), 0);
-    w.run(&import_args(&w.list("b.txt", &[parent.clone()])), 0);
+    w.run(&import_args(&w.list("a.txt", std::slice::from_ref(&child))), 0);
+    w.run(&import_args(&w.list("b.txt", std::slice::from_ref(&parent))), 0);
     assert_eq!(w.count("SELECT COUNT(*) FROM files WHERE name LIKE '%cf'"), 1);
     assert_eq!(
         w.count("SELECT COUNT(*) FROM targets t JOIN targets p ON p.id = t.parent_id WHERE p.name LIKE '%/p'"),
@@ -252,7 +255,7 @@ fn assigned_world() -> (World, PathBuf) {
     for i in 0..5 {
         fs::write(t.join(format!("f{i}")), datatree::pseudo_random(300_000 + i)).unwrap();
     }
-    w.run(&import_args(&w.list("l.txt", &[t.clone()])), 0);
+    w.run(&import_args(&w.list("l.txt", std::slice::from_ref(&t))), 0);
     w.run(&["open_tape", "T1", "--online", "-y", "--serial", "S"], 0);
     w.run(&["-y", "assign"], 0);
     (w, t)

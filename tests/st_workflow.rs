@@ -819,7 +819,7 @@ fn a_wrong_tape_is_refused_and_the_override_writes_anyway() {
     // The override cannot write past the end of data of a blank tape: the
     // archive fails (42), nothing is written or recorded.
     let late = make_target(w, "d", 4000);
-    let list = w.list("late.txt", &[late.clone()]);
+    let list = w.list("late.txt", std::slice::from_ref(&late));
     w.run(&[OsStr::new("-y"), OsStr::new("import"), list.as_os_str()], 0);
     w.run(&["-y", "assign"], 0);
     rig.load("blank.tap", VstOptions::default());
@@ -914,7 +914,7 @@ fn end_of_data_without_a_block_number_as_linux_st_reports_it() {
 
     // Proving the tape counts its files from there; confirm seeks back.
     let late = make_target(w, "c", 5000);
-    let list = w.list("late.txt", &[late.clone()]);
+    let list = w.list("late.txt", std::slice::from_ref(&late));
     w.run(&[OsStr::new("-y"), OsStr::new("import"), list.as_os_str()], 0);
     w.run(&["-y", "assign"], 0);
     rig.run(&["archive"], 0);
@@ -930,7 +930,7 @@ fn end_of_data_without_a_block_number_as_linux_st_reports_it() {
     vst::write_tap_files(&short, &files).unwrap();
     rig.load("short.tap", VstOptions::default());
     let d = make_target(w, "d", 100);
-    let list = w.list("d.txt", &[d.clone()]);
+    let list = w.list("d.txt", std::slice::from_ref(&d));
     w.run(&[OsStr::new("-y"), OsStr::new("import"), list.as_os_str()], 0);
     w.run(&["-y", "assign"], 0);
     let before = rig.snapshot();
@@ -974,7 +974,7 @@ fn assign_refuses_a_tape_marked_full() {
     assert_eq!(tapes_row(&w, "T1")[4], "full");
 
     let later = make_target(&w, "c_later", 1000);
-    let list = w.list("later.txt", &[later.clone()]);
+    let list = w.list("later.txt", std::slice::from_ref(&later));
     w.run(&[OsStr::new("-y"), OsStr::new("import"), list.as_os_str()], 0);
     let out = w.output(&["-y", "assign"]);
     let text = stdout(&out) + &stderr(&out);
