@@ -25,7 +25,8 @@ ssh_command = ssh user@my-data-host -i /home/user/.ssh/unlocked_key
 # 1024): writes past it fail like a drive at early warning (tape full).
 # emulator_capacity = 2G
 
-# Bytes per tape record when writing (multiple of 512, up to 16M; default
+# Bytes per tape record when writing (multiple of 512, at most 16776704,
+# the largest that fits one SCSI record, so not 16M; default
 # 256K). Reading accepts any block size, including the old tool's tapes.
 # block_size = 256K
 

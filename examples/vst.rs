@@ -1,8 +1,8 @@
 //! Serve a virtual st tape drive over FUSE for rehearsals:
 //!
 //! ```text
-//! cargo run --example vst -- IMAGE MOUNTPOINT [--capacity BYTES] [--write-protect]
-//!                             [--no-tape] [--max-record BYTES] [--ignore-stdin]
+//! cargo run --example vst -- IMAGE MOUNTPOINT [--capacity SIZE] [--write-protect]
+//!                             [--no-tape] [--max-record SIZE] [--ignore-stdin]
 //! ```
 //!
 //! `IMAGE` is a SIMH `.tap` file (created empty if missing); `MOUNTPOINT/nst0`
@@ -27,8 +27,8 @@ struct Args {
     ignore_stdin: bool,
 }
 
-const USAGE: &str = "usage: vst IMAGE MOUNTPOINT [--capacity BYTES] [--write-protect] \
-                     [--no-tape] [--max-record BYTES] [--ignore-stdin]";
+const USAGE: &str = "usage: vst IMAGE MOUNTPOINT [--capacity SIZE] [--write-protect] \
+                     [--no-tape] [--max-record SIZE] [--ignore-stdin]";
 
 fn parse_args() -> Result<Args> {
     let mut positional = Vec::new();
@@ -55,7 +55,7 @@ fn parse_args() -> Result<Args> {
 fn number(value: Option<std::ffi::OsString>, flag: &str) -> Result<u64> {
     let value = value.with_context(|| format!("{flag} needs a number of bytes"))?;
     let text = value.to_string_lossy();
-    text.parse().with_context(|| format!("{flag}: {text:?} is not a number of bytes"))
+    tapeop::config::parse_size(&text).with_context(|| format!("{flag}: {text:?} is not a number of bytes (e.g. 2G)"))
 }
 
 fn main() -> Result<()> {

@@ -353,7 +353,8 @@ fn failed_archives(cat: &Catalog, side: bool, live: Option<&str>) -> Result<(Con
         m.insert("error".into(), json!(a.error));
         if let (Some(holder), true) = (live_archive, a.outcome == "running" && Some(a.id) == newest) {
             m.insert("holder".into(), json!(holder));
-            running.add(format!("{what}: archive running since {} ({holder})", a.started), Value::Object(m));
+            let who = holder.split(" since ").next().unwrap_or(holder);
+            running.add(format!("{what}: archive running since {} ({who})", a.started), Value::Object(m));
             continue;
         }
         let why = match a.outcome.as_str() {
@@ -457,7 +458,8 @@ fn never_scanned(cat: &Catalog) -> Result<Condition> {
         m.insert("target_id".into(), json!(r.get::<_, i64>(0)?));
         c.add(
             format!(
-                "{} was never scanned (its import failed or was interrupted): tapeop import LIST --retry",
+                "{} was never scanned (its import failed or was interrupted): tapeop import LIST --retry, \
+                 or tapeop remove_target TARGET if the path is wrong",
                 show(&name)
             ),
             Value::Object(m),
