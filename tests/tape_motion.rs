@@ -4,7 +4,8 @@
 //! moves the tape less than 10 % of what it writes with at most two rewinds;
 //! `tape_batch.bash confirm` after a load moves it at most 10 % of what it
 //! reads; the same with `--repeat`; a restore moves it at most its distance
-//! from the head; `scan_tape` after a load moves it
+//! from the head; confirming right after archiving (no load) goes back to
+//! file 1 once per run, not per target; `scan_tape` after a load moves it
 //! at most 10 % more than it reads, with no rewind (one for an unlabelled
 //! tape or a head away from the beginning). And the proof that costs no motion is never fooled by a
 //! cartridge swapped between two runs: the wrong tape is refused, the right
@@ -409,4 +410,37 @@ fn scan_tape_of_a_blank_tape_reads_nothing() {
     assert!(err.contains(&want), "{err}");
     assert_eq!(rig.w.count("SELECT COUNT(*) FROM tapes"), 0);
     assert_eq!(rig.drive.motion().rewinds, 0);
+}
+
+/// `tape_batch.bash confirm` right after `tape_batch.bash archive` (no
+/// load in between) goes back to file 1 once, for the whole run of tape
+/// files, then reads forward: one pass back, not one per target. The same
+/// for `confirm --repeat` after `archive --repeat`.
+#[test]
+fn confirm_right_after_archive_goes_back_once_per_run() {
+    for batch in [true, false] {
+        let rig = Rig::new();
+        rig.prepare(&rig.w, "c", TARGETS, TARGET_BYTES);
+        if batch {
+            let out = rig.batch("archive");
+            assert_eq!(out.status.code(), Some(40), "{}", describe(&out));
+        } else {
+            rig.run(&["archive", "--repeat"], 40);
+        }
+        let back = bytes_from(&rig.drive.image_path(), 1);
+        let m = rig.motion_of(|| {
+            if batch {
+                let out = rig.batch("confirm");
+                assert_eq!(out.status.code(), Some(40), "{}", describe(&out));
+            } else {
+                rig.run(&["confirm", "--repeat"], 40);
+            }
+        });
+        let what = if batch { "tape_batch.bash confirm" } else { "confirm --repeat" };
+        eprintln!("{what} right after archive: {m:?} (one pass back: {back})");
+        assert!(m.bytes_read >= (TARGETS * TARGET_BYTES) as u64, "{what}: {m:?}");
+        assert!(m.bytes_passed <= back, "{what}: moved {} for one pass back of {back}", m.bytes_passed);
+        assert!(m.positioning_ops <= 2 && m.rewinds <= 1, "{what}: {m:?}");
+        assert!(rig.statuses().iter().all(|s| s == "confirmed"), "{what}: {:?}", rig.statuses());
+    }
 }
