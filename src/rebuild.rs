@@ -1,6 +1,9 @@
 //! `scan_tape`: reading a whole tape back without trusting the catalogue.
 //! This module owns walking the loaded tape from file 0 to end of data
-//! (recognising and skipping tapeop's label at file 0), parsing and md5-ing
+//! (reading on from where a load leaves the head; end of data is the read
+//! that finds no tape file, so the tape is neither spaced to its end nor
+//! rewound to count its files; tapeop's label at file 0 is recognised and
+//! skipped), parsing and md5-ing
 //! every tape file, and then either comparing each one with the catalogue's
 //! backup at that file number (compare mode: the tape the label names, or
 //! the online tape for an unlabelled one; the catalogue is never changed), or
@@ -24,7 +27,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::catalog::{Backup, Catalog, Mode, Tape, name_bytes, name_value, show};
 use crate::config::Config;
 use crate::drive::stream_file;
-use crate::drive::{self, Access, Drive};
+use crate::drive::{self, Access, Drive, Next};
 use crate::exit_codes::{Exit, ExitCode};
 use crate::label::{self, LABEL_MEMBER, Label};
 use crate::restore::tape_label;
@@ -50,11 +53,10 @@ pub fn run(config: &Config, record_as: Option<&str>, adopt: bool) -> Result<Exit
     // Whatever tape this is, it is read to its end: a proof left for the
     // tape that was in the drive before must not pass for it.
     drive::last_proof::forget(&config.drive);
-    let count = drive.count_files().with_context(|| format!("finding the end of data on {}", drive.name()))?;
-    if count == 0 {
-        bail!("{} holds no tape files: nothing to scan", drive.name());
-    }
-    let label = label::read_label(&mut *drive).with_context(|| format!("reading tape file 0 of {}", drive.name()))?;
+    // Read from where a load leaves the head: the label first, then the
+    // tape files one after the other; the read that finds no tape file is
+    // end of data, so nothing spaces to it or rewinds back.
+    let label = read_label_here(&mut *drive)?;
     match &label {
         Some(l) => println!(
             "Tape file 0 is tapeop's label: tape \"{}\", serial \"{}\", catalogue {}.",
@@ -62,14 +64,36 @@ pub fn run(config: &Config, record_as: Option<&str>, adopt: bool) -> Result<Exit
         ),
         None => println!("The tape has no tapeop label: an old tool's tape, data from file 0."),
     }
-    println!("{} holds {count} tape files.", drive.name());
     match record_as {
         Some(name) => {
             cat.writable()?;
-            record(&cat, &mut *drive, name, label.as_ref(), count)
+            record(&cat, &mut *drive, name, label.as_ref())
         }
-        None => compare(&cat, &mut *drive, label.as_ref(), count, adopt),
+        None => compare(&cat, &mut *drive, label.as_ref(), adopt),
     }
+}
+
+/// The label at tape file 0, read where a load leaves the head (a head
+/// elsewhere goes back to file 0 once). A blank tape is refused here.
+fn read_label_here(drive: &mut dyn Drive) -> Result<Option<Label>> {
+    let blank = |drive: &mut dyn Drive| {
+        drive.status().is_ok_and(|s| s.file_number == Some(0) && (s.eod || s.block_number == Some(0)))
+    };
+    let no_files = |drive: &dyn Drive| anyhow::anyhow!("{} holds no tape files: nothing to scan", drive.name());
+    if drive.status().is_ok_and(|s| s.eod && s.file_number == Some(0)) {
+        return Err(no_files(drive));
+    }
+    let label = label::read_label(drive).with_context(|| format!("reading tape file 0 of {}", drive.name()))?;
+    // Nothing read and no filemark crossed: the tape is blank.
+    if label.is_none() && blank(drive) {
+        return Err(no_files(drive));
+    }
+    Ok(label)
+}
+
+/// Say how many tape files the scan found (`count`: end of data).
+fn announce_count(drive: &dyn Drive, count: u64) {
+    println!("{} holds {count} tape files.", drive.name());
 }
 
 fn check_new_name(cat: &Catalog, name: &str) -> Result<()> {
@@ -100,15 +124,32 @@ impl TapeFile {
 
 fn read_tape_file(drive: &mut dyn Drive, n: u64) -> Result<TapeFile> {
     let mut members = Vec::new();
-    let summary = stream_file(drive, n, |reader| {
-        tarstream::scan(reader, |m| {
-            stop::check_abort()?;
-            members.push(m);
-            Ok(())
-        })
-    })
-    .with_context(|| format!("tape file {n} is not a readable tar stream"))?;
+    let summary = stream_file(drive, n, |reader| scan_members(reader, &mut members))
+        .with_context(|| format!("tape file {n} is not a readable tar stream"))?;
     Ok(TapeFile { members, bytes: summary.stream_bytes })
+}
+
+/// Read tape file `n` on from the head (see [`drive::stream_next_file`]):
+/// `None` at end of data, else the tape file or why it is unreadable.
+fn next_tape_file(drive: &mut dyn Drive, n: u64) -> Result<Option<Result<TapeFile>>> {
+    let mut members = Vec::new();
+    let next = drive::stream_next_file(drive, n, |reader| scan_members(reader, &mut members))
+        .with_context(|| format!("reading on to tape file {n} of {}; the tape was not read further", drive.name()))?;
+    Ok(match next {
+        Next::EndOfData => None,
+        Next::File(read) => Some(
+            read.map(|summary| TapeFile { members, bytes: summary.stream_bytes })
+                .with_context(|| format!("tape file {n} is not a readable tar stream")),
+        ),
+    })
+}
+
+fn scan_members(reader: tarstream::ChannelReader, members: &mut Vec<Member>) -> Result<tarstream::ScanSummary> {
+    tarstream::scan(reader, |m| {
+        stop::check_abort()?;
+        members.push(m);
+        Ok(())
+    })
 }
 
 // ---- compare mode ----
@@ -123,7 +164,7 @@ enum Verdict {
     Lost(Vec<u8>),
 }
 
-fn compare(cat: &Catalog, drive: &mut dyn Drive, label: Option<&Label>, count: u64, adopt: bool) -> Result<ExitCode> {
+fn compare(cat: &Catalog, drive: &mut dyn Drive, label: Option<&Label>, adopt: bool) -> Result<ExitCode> {
     let tape = known_tape(cat, label)?;
     if adopt {
         check_adopt_label(cat, &tape, label)?;
@@ -132,9 +173,13 @@ fn compare(cat: &Catalog, drive: &mut dyn Drive, label: Option<&Label>, count: u
     println!("Comparing with the catalogue's tape \"{}\".", tape.name);
     let first = u64::from(label.is_some());
     let (mut bad, mut lost, mut matched) = (Vec::new(), Vec::new(), 0u64);
-    for n in first..count {
+    let mut count = first;
+    loop {
         stop::check()?;
-        match compare_file(cat, drive, &tape, n)? {
+        let Some(file) = next_tape_file(drive, count)? else { break };
+        let n = count;
+        count += 1;
+        match compare_file(cat, &tape, n, file)? {
             Verdict::Matches => matched += 1,
             Verdict::Differs => bad.push(n),
             Verdict::Lost(target) => {
@@ -143,6 +188,7 @@ fn compare(cat: &Catalog, drive: &mut dyn Drive, label: Option<&Label>, count: u
             }
         }
     }
+    announce_count(drive, count);
     for b in cat.written_backups(tape.id, None)?.iter().filter(|b| b.file_number >= count as i64) {
         println!(
             "file {}: {}: in the catalogue ({}), but the tape ends after file {}",
@@ -213,14 +259,14 @@ fn known_tape(cat: &Catalog, label: Option<&Label>) -> Result<Tape> {
 }
 
 /// Compare tape file `n` with the catalogue and print the result.
-fn compare_file(cat: &Catalog, drive: &mut dyn Drive, tape: &Tape, n: u64) -> Result<Verdict> {
+fn compare_file(cat: &Catalog, tape: &Tape, n: u64, file: Result<TapeFile>) -> Result<Verdict> {
     let backup = cat.backup_at(tape.id, n as i64)?;
     if let Some(b) = backup.as_ref().filter(|b| b.status == "failed") {
         println!("file {n}: {}: failed confirm and was requeued; not compared", show(&b.target));
         return Ok(Verdict::Matches);
     }
     let backup = backup.filter(|b| matches!(b.status.as_str(), "recorded" | "confirmed"));
-    let file = match read_tape_file(drive, n) {
+    let file = match file {
         Ok(f) => f,
         Err(e) => {
             let what = backup.as_ref().map_or("not in the catalogue".to_string(), |b| show(&b.target));
@@ -435,7 +481,7 @@ fn adoptable(
 
 // ---- record mode ----
 
-fn record(cat: &Catalog, drive: &mut dyn Drive, name: &str, label: Option<&Label>, count: u64) -> Result<ExitCode> {
+fn record(cat: &Catalog, drive: &mut dyn Drive, name: &str, label: Option<&Label>) -> Result<ExitCode> {
     if let Some(l) = label
         && l.tape != name
     {
@@ -449,9 +495,13 @@ fn record(cat: &Catalog, drive: &mut dyn Drive, name: &str, label: Option<&Label
     println!("Recorded tape \"{name}\" (closed, offline); reading its tape files ...");
     let first = u64::from(label.is_some());
     let (mut recorded, mut failed) = (0u64, Vec::new());
-    for n in first..count {
+    let mut count = first;
+    loop {
         stop::check()?;
-        match record_file(cat, drive, &tape, n) {
+        let Some(file) = next_tape_file(drive, count)? else { break };
+        let n = count;
+        count += 1;
+        match file.and_then(|file| record_file(cat, &tape, n, &file)) {
             Ok(Some(line)) => {
                 println!("file {n}: recorded {line}");
                 recorded += 1;
@@ -463,6 +513,7 @@ fn record(cat: &Catalog, drive: &mut dyn Drive, name: &str, label: Option<&Label
             }
         }
     }
+    announce_count(drive, count);
     println!("Tape \"{name}\": {recorded} tape files recorded, {} not.", failed.len());
     if failed.is_empty() {
         return Ok(ExitCode::Success);
@@ -510,14 +561,13 @@ struct NewFile {
 }
 
 /// Record tape file `n`; Some(description) when recorded, None for a label.
-fn record_file(cat: &Catalog, drive: &mut dyn Drive, tape: &Tape, n: u64) -> Result<Option<String>> {
-    let file = read_tape_file(drive, n)?;
+fn record_file(cat: &Catalog, tape: &Tape, n: u64, file: &TapeFile) -> Result<Option<String>> {
     if file.is_label(n) {
         return Ok(None);
     }
     let target = common_target(&file.members)?;
     let rows = file_rows(&target, &file.members)?;
-    store(cat, tape, n, &target, &rows, &file)?;
+    store(cat, tape, n, &target, &rows, file)?;
     Ok(Some(format!("{} ({} files)", show(&target), rows.len())))
 }
 

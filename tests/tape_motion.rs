@@ -4,7 +4,10 @@
 //! moves the tape less than 10 % of what it writes with at most two rewinds;
 //! `tape_batch.bash confirm` after a load moves it at most 10 % of what it
 //! reads; the same with `--repeat`; a restore moves it at most its distance
-//! from the head. And the proof that costs no motion is never fooled by a
+//! from the head; confirming right after archiving (no load) goes back to
+//! file 1 once per run, not per target; `scan_tape` after a load moves it
+//! at most 10 % more than it reads, with no rewind (one for an unlabelled
+//! tape or a head away from the beginning). And the proof that costs no motion is never fooled by a
 //! cartridge swapped between two runs: the wrong tape is refused, the right
 //! one is proved in full.
 
@@ -323,4 +326,121 @@ fn a_swapped_cartridge_read_to_the_same_position_by_scan_tape_is_still_refused()
     rig.load("A.tap");
     rig.run(&["archive"], 0);
     assert_eq!(vst::tap_files(&a).unwrap().len(), 4);
+}
+
+fn assert_scan_budget(m: &Motion, read_at_least: u64, rewinds: u64, what: &str) {
+    eprintln!("{what}: {m:?}");
+    assert!(m.bytes_read >= read_at_least, "{what}: {m:?}");
+    assert!(m.bytes_passed * 10 <= m.bytes_read, "{what}: moved {} for {} read", m.bytes_passed, m.bytes_read);
+    assert!(m.rewinds <= rewinds, "{what}: {} rewinds", m.rewinds);
+}
+
+/// `scan_tape` reads on from where a load leaves the head: the label, then
+/// each tape file, end of data found by the read that finds no tape file.
+/// After a load it moves the tape at most 10 % more than it reads, with no
+/// rewind; an unlabelled tape costs one rewind (back over the first records
+/// of file 0, read to look for a label). Without a load, a head left at
+/// end of data (by `archive`, or an earlier scan) costs the one pass back
+/// that reaching file 0 needs: one rewind.
+#[test]
+fn scan_tape_reads_on_from_the_head_within_its_motion_budget() {
+    let rig = Rig::new();
+    rig.prepare(&rig.w, "s", TARGETS, TARGET_BYTES);
+    rig.run(&["archive", "--repeat"], 40);
+    let image = rig.drive.image_path();
+    let data = bytes_from(&image, 1);
+    let files = TARGETS + 1;
+
+    rig.load("A.tap");
+    let m = rig.motion_of(|| {
+        let out = rig.run(&["scan_tape"], 0);
+        assert!(out.contains(&format!("holds {files} tape files.")), "{out}");
+        assert!(out.contains(&format!("Tape \"T1\": all {TARGETS} tape files match the catalogue.")), "{out}");
+    });
+    assert_scan_budget(&m, data, 0, "scan_tape after a load");
+    assert_eq!(rig.drive.position(), (files as i32, 0), "the head is left at end of data");
+
+    // A lost catalogue rebuilt from the tape: the same motion.
+    let other = World::new();
+    rig.conf(other.root());
+    rig.load("A.tap");
+    let m = rig.motion_of(|| {
+        let out = other.run(&["scan_tape", "--record-as", "T1"], 0);
+        assert!(
+            stdout(&out).contains(&format!("Tape \"T1\": {TARGETS} tape files recorded, 0 not.")),
+            "{}",
+            describe(&out)
+        );
+    });
+    assert_scan_budget(&m, data, 0, "scan_tape --record-as after a load");
+
+    // The head at end of data (where the last scan, like archive, left
+    // it): the one rewind to file 0.
+    let m = rig.motion_of(|| {
+        rig.run(&["scan_tape"], 0);
+    });
+    eprintln!("scan_tape with the head at end of data: {m:?}");
+    assert_eq!(m.rewinds, 1, "{m:?}");
+    assert!(m.bytes_passed <= bytes_from(&image, 0), "one pass back at most: {m:?}");
+    assert!(m.bytes_read >= data, "{m:?}");
+
+    // The old tool's tape (no label): one rewind back over what was read
+    // of file 0 looking for a label.
+    let old = rig.w.root().join("tapes/old.tap");
+    vst::write_tap_files(&old, &vst::tap_files(&image).unwrap()[1..]).unwrap();
+    rig.load("old.tap");
+    let fresh = World::new();
+    rig.conf(fresh.root());
+    let m = rig.motion_of(|| {
+        let out = fresh.run(&["scan_tape", "--record-as", "OLD"], 0);
+        let out = stdout(&out);
+        assert!(out.contains("The tape has no tapeop label"), "{out}");
+        assert!(out.contains(&format!("holds {TARGETS} tape files.")), "{out}");
+    });
+    assert_scan_budget(&m, data, 1, "scan_tape --record-as of an unlabelled tape after a load");
+}
+
+/// A blank tape is refused before anything is read or recorded, and an
+/// empty catalogue is not created with a tape in it.
+#[test]
+fn scan_tape_of_a_blank_tape_reads_nothing() {
+    let rig = Rig::new();
+    let err = stderr(&rig.w.run(&["scan_tape", "--record-as", "B"], 1));
+    let want = format!("{} holds no tape files: nothing to scan", rig.drive.device_path().display());
+    assert!(err.contains(&want), "{err}");
+    assert_eq!(rig.w.count("SELECT COUNT(*) FROM tapes"), 0);
+    assert_eq!(rig.drive.motion().rewinds, 0);
+}
+
+/// `tape_batch.bash confirm` right after `tape_batch.bash archive` (no
+/// load in between) goes back to file 1 once, for the whole run of tape
+/// files, then reads forward: one pass back, not one per target. The same
+/// for `confirm --repeat` after `archive --repeat`.
+#[test]
+fn confirm_right_after_archive_goes_back_once_per_run() {
+    for batch in [true, false] {
+        let rig = Rig::new();
+        rig.prepare(&rig.w, "c", TARGETS, TARGET_BYTES);
+        if batch {
+            let out = rig.batch("archive");
+            assert_eq!(out.status.code(), Some(40), "{}", describe(&out));
+        } else {
+            rig.run(&["archive", "--repeat"], 40);
+        }
+        let back = bytes_from(&rig.drive.image_path(), 1);
+        let m = rig.motion_of(|| {
+            if batch {
+                let out = rig.batch("confirm");
+                assert_eq!(out.status.code(), Some(40), "{}", describe(&out));
+            } else {
+                rig.run(&["confirm", "--repeat"], 40);
+            }
+        });
+        let what = if batch { "tape_batch.bash confirm" } else { "confirm --repeat" };
+        eprintln!("{what} right after archive: {m:?} (one pass back: {back})");
+        assert!(m.bytes_read >= (TARGETS * TARGET_BYTES) as u64, "{what}: {m:?}");
+        assert!(m.bytes_passed <= back, "{what}: moved {} for one pass back of {back}", m.bytes_passed);
+        assert!(m.positioning_ops <= 2 && m.rewinds <= 1, "{what}: {m:?}");
+        assert!(rig.statuses().iter().all(|s| s == "confirmed"), "{what}: {:?}", rig.statuses());
+    }
 }

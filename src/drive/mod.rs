@@ -253,3 +253,62 @@ fn pump(drive: &mut dyn Drive, tx: &SyncSender<Arc<Vec<u8>>>) -> Result<()> {
         }
     }
 }
+
+/// What reading on from the head found at tape file `n`.
+pub enum Next<T> {
+    /// End of data: the tape has no file `n`.
+    EndOfData,
+    /// Tape file `n` as `parse` read it, or why it could not be read.
+    File(Result<T>),
+}
+
+/// Read tape file `n` like [`stream_file`], but find end of data by reading
+/// rather than by spacing to it: with the head already at file `n` (as after
+/// reading file `n - 1` to its filemark) nothing moves but the read. A read
+/// that returns nothing without crossing a filemark is end of data; one that
+/// crosses a filemark at once is an empty tape file. `Err` only when the head
+/// cannot be put at file `n`.
+pub fn stream_next_file<T>(
+    drive: &mut dyn Drive,
+    n: u64,
+    parse: impl FnOnce(ChannelReader) -> Result<T>,
+) -> Result<Next<T>> {
+    // The emulator (and st after spacing there) already knows end of data.
+    if drive.status().is_ok_and(|s| s.eod && s.file_number == Some(n)) {
+        return Ok(Next::EndOfData);
+    }
+    if let Err(e) = drive.seek_file(n) {
+        // Only after an unreadable (or unterminated) file n - 1, which left
+        // the head inside it: whether file n exists is then asked of the
+        // drive (on st, the failed space already stopped at end of data).
+        if drive.count_files().is_ok_and(|files| files <= n) {
+            return Ok(Next::EndOfData);
+        }
+        return Err(e.context(format!("positioning {} at tape file {n}", drive.name())));
+    }
+    let mut first = Vec::new();
+    let len = match drive.read_record(&mut first) {
+        Ok(len) => len,
+        Err(e) => return Ok(Next::File(Err(e.context(format!("reading tape file {n}"))))),
+    };
+    if len == 0 {
+        let s = drive.status()?;
+        if s.file_number == Some(n) || (s.file_number.is_none() && s.eod) {
+            return Ok(Next::EndOfData);
+        }
+    }
+    first.truncate(len);
+    let (tx, rx) = sync_channel::<Arc<Vec<u8>>>(64);
+    Ok(Next::File(thread::scope(|s| {
+        let reader = s.spawn(move || {
+            if len == 0 || tx.send(Arc::new(first)).is_err() {
+                return Ok(());
+            }
+            pump(drive, &tx)
+        });
+        let parsed = parse(ChannelReader::new(rx));
+        let read = reader.join().map_err(|_| anyhow::anyhow!("tape reader thread panicked"))?;
+        read.with_context(|| format!("reading tape file {n}"))?;
+        parsed
+    })))
+}
