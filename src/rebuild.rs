@@ -456,25 +456,7 @@ fn adoptable(
         }
     }
     if file_count(tx, id)? > 0 {
-        let backup = Backup {
-            id: 0,
-            target_id: id,
-            target: target.to_vec(),
-            file_number: -1,
-            status: String::new(),
-            file_count: 0,
-            size_kb: 0,
-        };
-        let mut checker = Checker::for_backup(cat, &backup)?;
-        file.members.iter().for_each(|m| checker.check(m));
-        checker.finish();
-        if let Some(first) = checker.problems.first() {
-            bail!(
-                "target {} is in the catalogue with files that differ from the tape in {} places (first: {first}): the tape holds another scan of it",
-                show(target),
-                checker.problems.len()
-            );
-        }
+        same_files(cat, id, target, &file.members, "the tape holds another scan of it")?;
     }
     Ok(assigned)
 }
@@ -712,6 +694,13 @@ fn adopt_target(cat: &Catalog, tx: &Connection, id: i64, target: &[u8], file: &T
     if file_count(tx, id)? == 0 {
         return Ok(id);
     }
+    same_files(cat, id, target, &file.members, "not recorded")?;
+    Ok(id)
+}
+
+/// Refuse when the catalogue's files of target `id` differ from the tape's
+/// `members`, saying how many places differ and then `consequence`.
+fn same_files(cat: &Catalog, id: i64, target: &[u8], members: &[Member], consequence: &str) -> Result<()> {
     let backup = Backup {
         id: 0,
         target_id: id,
@@ -722,16 +711,17 @@ fn adopt_target(cat: &Catalog, tx: &Connection, id: i64, target: &[u8], file: &T
         size_kb: 0,
     };
     let mut checker = Checker::for_backup(cat, &backup)?;
-    file.members.iter().for_each(|m| checker.check(m));
+    members.iter().for_each(|m| checker.check(m));
     checker.finish();
     if let Some(first) = checker.problems.first() {
         bail!(
-            "target {} is in the catalogue with files that differ from the tape in {} places (first: {first}); not recorded",
+            "target {} is in the catalogue with files that differ from the tape in {} places (first: {first}); \
+             {consequence}",
             show(target),
             checker.problems.len()
         );
     }
-    Ok(id)
+    Ok(())
 }
 
 fn file_count(tx: &Connection, id: i64) -> Result<i64> {
