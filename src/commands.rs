@@ -12,7 +12,7 @@ use crate::cli::{self, Command, Invocation};
 use crate::config::Config;
 use crate::exit_codes::{Exit, ExitCode};
 use crate::prompt::Prompter;
-use crate::{archive, check, drive, import, lock, rebuild, report, restore, stop, verify};
+use crate::{archive, check, drive_report, import, lock, rebuild, report, restore, stop, verify};
 
 /// Everything a command needs from the invocation.
 pub struct Context_ {
@@ -205,7 +205,7 @@ fn dispatch(ctx: &Context_, command: Command) -> Result<ExitCode> {
             report::log(&open(ctx, Mode::ReadOnly)?, tape.as_deref(), limit, ctx.json, &mut out)?
         }
         Command::ScanTape { record_as, adopt } => return rebuild::run(&ctx.config, record_as.as_deref(), adopt),
-        Command::Drive => return drive::report(&ctx.config, &mut out),
+        Command::Drive => return drive_report::run(&ctx.config, &mut out),
         Command::Completions { .. } | Command::Manpage => unreachable!("handled before the config is read"),
         Command::Requeue { file_number, tape, rescan, force } => {
             requeue(ctx, tape.as_deref(), file_number, rescan, force)?
