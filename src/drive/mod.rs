@@ -1,4 +1,4 @@
-//! The tape drive abstraction: one trait that archive, verify and restore
+//! The tape drive abstraction: one trait that archive, confirm and restore
 //! drive, with two implementations — `st` (a Linux SCSI tape through the mtio
 //! ioctls) and `emulator` (the old tool's directory of `fileNNNNN.tar` files).
 //! This module owns the trait, the drive status it reports, the choice of
