@@ -1,16 +1,21 @@
 //! The command line: clap definitions of every command of the old tool's
-//! manual (same names, positional words and flags; kebab-case aliases) and
-//! their translation into the plain `Invocation` that the rest of tapeop
-//! runs. clap types never leave this module.
+//! manual (same names, positional words and flags; kebab-case aliases),
+//! parsed into the plain `Invocation` that the rest of tapeop runs. The one
+//! command enum, `Command`, is derived here; its fields are plain data (the
+//! values clap's parsers in this module checked and typed), so the modules
+//! below match on it without using clap. A value the operator mistyped
+//! (a file number, a history id, a size) is refused with tapeop's one-line
+//! usage error, exit 2.
 
 use std::ffi::OsString;
-use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 use anyhow::Result;
-use clap::{Parser, Subcommand};
+use clap::builder::PossibleValue;
+use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::InFlight;
+use crate::confirm::ConfirmWhich;
 use crate::exit_codes::{Exit, ExitCode};
 
 const EXIT_CODES_HELP: &str = "\
@@ -42,11 +47,14 @@ struct Args {
     #[arg(long, global = true)]
     json: bool,
     #[command(subcommand)]
-    command: Option<Cmd>,
+    command: Option<Command>,
 }
 
-#[derive(Subcommand, Debug)]
-enum Cmd {
+/// One operator command with its arguments, as typed on the command line
+/// (the doc comments are the `--help` texts).
+#[allow(missing_docs)]
+#[derive(Subcommand, Debug, Clone)]
+pub enum Command {
     /// List the tapes: name, online flag, serial, id, status.
     Tapes,
     /// Summary of the online tape (or TAPE): counts, GB, layout.
@@ -55,7 +63,11 @@ enum Cmd {
     Unassigned,
     /// The tape files of the online tape (or TAPE); -v lists every file.
     #[command(name = "tape_detail", visible_alias = "tape-detail")]
-    TapeDetail { tape: Option<String>, file_number: Option<String> },
+    TapeDetail {
+        tape: Option<String>,
+        #[arg(value_parser = file_number_arg)]
+        file_number: Option<i64>,
+    },
     /// Find a file by its name relative to its target.
     #[command(name = "where_is", visible_alias = "where-is")]
     WhereIs {
@@ -64,7 +76,10 @@ enum Cmd {
     },
     /// Everything the catalogue knows about a tape file of the online tape.
     #[command(name = "backup_info", visible_alias = "backup-info")]
-    BackupInfo { file_number: Option<String> },
+    BackupInfo {
+        #[arg(value_parser = file_number_arg)]
+        file_number: Option<i64>,
+    },
     /// Write md5sum -c manifests of every tape file into OUTPUT_DIR.
     #[command(name = "dump_manifest", visible_alias = "dump-manifest")]
     DumpManifest { output_dir: Option<PathBuf> },
@@ -82,8 +97,8 @@ enum Cmd {
         #[arg(long)]
         offline: bool,
         /// Capacity of the cartridge (e.g. 18T); default: tape_capacity in tape.conf.
-        #[arg(long, value_name = "SIZE")]
-        capacity: Option<String>,
+        #[arg(long, value_name = "SIZE", value_parser = capacity_arg)]
+        capacity: Option<u64>,
     },
     /// Close a tape: dissociate its assigned targets, mark it closed and offline.
     #[command(name = "close_tape", visible_alias = "close-tape")]
@@ -129,8 +144,8 @@ enum Cmd {
         try_anyway: bool,
         /// How to check the data against the catalogue while writing, for
         /// this run (default: check_in_flight in tape.conf, else full).
-        #[arg(long = "check-in-flight", value_name = "MODE", value_parser = ["full", "keep-pace", "off"])]
-        check_in_flight: Option<String>,
+        #[arg(long = "check-in-flight", value_name = "MODE", value_enum)]
+        check_in_flight: Option<InFlight>,
     },
     /// Restore a target, or chosen files and globs of it, into a directory.
     Restore {
@@ -189,7 +204,8 @@ enum Cmd {
     Manpage,
     /// Read a tape file back and check every md5 (FILE_NUMBER or next).
     Confirm {
-        which: Option<String>,
+        #[arg(value_parser = which_arg)]
+        which: Option<ConfirmWhich>,
         /// Allow re-confirming an already confirmed tape file; with next, also
         /// take tape files whose last confirm failed (next passes over them).
         #[arg(long)]
@@ -206,7 +222,8 @@ enum Cmd {
     /// the failed tape file stays on tape, marked failed.
     Requeue {
         /// The tape file (tape_detail lists them).
-        file_number: String,
+        #[arg(value_parser = file_number_arg)]
+        file_number: i64,
         /// The tape (default: the online tape).
         #[arg(long)]
         tape: Option<String>,
@@ -221,7 +238,8 @@ enum Cmd {
     /// history id check prints: check no longer reports it.
     Ack {
         /// The history id check prints (log --json shows every id).
-        history_id: String,
+        #[arg(value_parser = history_id_arg)]
+        history_id: i64,
         /// Why (kept in the log).
         #[arg(long)]
         note: Option<String>,
@@ -242,204 +260,83 @@ pub struct Invocation {
     pub config_file: PathBuf,
     /// Answer yes to every question.
     pub yes: bool,
+    /// More detail (`tapes`, `tape_detail`).
+    pub verbose: bool,
     /// Machine-readable output.
     pub json: bool,
     /// The command (None: status when a tape is online, else tapes).
     pub command: Option<Command>,
 }
 
-/// One operator command with its arguments. Each field is the flag or
-/// positional word of the same name, documented on the clap side above.
-#[allow(missing_docs)]
-#[derive(Debug, Clone)]
-pub enum Command {
-    /// `tapes [-v]`
-    Tapes { verbose: bool },
-    /// `status [TAPE]`
-    Status { tape: Option<String> },
-    /// `unassigned`
-    Unassigned,
-    /// `tape_detail [TAPE] [FILE_NUMBER] [-v]`
-    TapeDetail { tape: Option<String>, file_number: Option<i64>, verbose: bool },
-    /// `where_is NAME`
-    WhereIs { name: Vec<u8> },
-    /// `backup_info [FILE_NUMBER]`
-    BackupInfo { file_number: Option<i64> },
-    /// `dump_manifest [OUTPUT_DIR]`
-    DumpManifest { output_dir: PathBuf },
-    /// `open_tape NAME`
-    OpenTape { name: String, serial: Option<String>, online: Option<bool>, capacity: Option<u64> },
-    /// `close_tape [TAPE]`
-    CloseTape { tape: Option<String>, force: bool },
-    /// `activate_tape NAME`
-    ActivateTape { name: String },
-    /// `assign [TAPE]`
-    Assign { tape: Option<String> },
-    /// `import LISTFILE`
-    Import { listfile: PathBuf, retry: bool, no_scan: bool, rescan: bool },
-    /// `archive`
-    Archive {
-        repeat: bool,
-        no_db_update: bool,
-        override_tape_check: bool,
-        try_anyway: bool,
-        check_in_flight: Option<InFlight>,
-    },
-    /// `restore TARGET [FILE_OR_GLOB...] --to DIR`
-    Restore { target: Vec<u8>, files: Vec<Vec<u8>>, to: PathBuf, overwrite: bool, symlinks_as_is: bool },
-    /// `check`
-    Check { days: u32, full_percent: u32 },
-    /// `log`
-    Log { tape: Option<String>, limit: u32 },
-    /// `scan_tape`
-    ScanTape { record_as: Option<String>, adopt: bool },
-    /// `drive`
-    Drive,
-    /// `completions SHELL` (printed without reading the config)
-    Completions { shell: String },
-    /// `manpage` (printed without reading the config)
-    Manpage,
-    /// `confirm [FILE_NUMBER|next]`
-    Confirm { which: ConfirmWhich, retry: bool, no_db_update: bool, repeat: bool },
-    /// `requeue FILE_NUMBER [--tape T] [--rescan] [--force]`
-    Requeue { file_number: i64, tape: Option<String>, rescan: bool, force: bool },
-    /// `ack HISTORY_ID [--note TEXT]`
-    Ack { history_id: i64, note: Option<String> },
-    /// `remove_target TARGET`
-    RemoveTarget { target: Vec<u8> },
-}
-
-/// Which tape file `confirm` checks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConfirmWhich {
-    /// The next recorded, unconfirmed one.
-    Next,
-    /// That file number.
-    Number(i64),
-}
-
-/// Parse the process arguments (clap exits 2 on a usage error).
+/// Parse the process arguments: clap exits 2 on its own usage errors; a
+/// mistyped value is tapeop's one-line usage error (exit 2).
 pub fn parse() -> Result<Invocation> {
-    from_args(Args::parse())
-}
-
-fn from_args(a: Args) -> Result<Invocation> {
-    let verbose = a.verbose;
-    let command = match a.command {
-        None => None,
-        Some(c) => Some(convert(c, verbose)?),
+    let a = match Args::try_parse() {
+        Ok(a) => a,
+        Err(e) => match std::error::Error::source(&e).and_then(|s| s.downcast_ref::<BadValue>()) {
+            Some(bad) => return Err(Exit::error(ExitCode::Usage, bad.0.clone())),
+            None => e.exit(),
+        },
     };
     Ok(Invocation {
         config_file: a.config_file.unwrap_or_else(|| PathBuf::from("tape.conf")),
         yes: a.yes,
+        verbose: a.verbose,
         json: a.json,
-        command,
+        command: a.command,
     })
 }
 
-fn convert(c: Cmd, verbose: bool) -> Result<Command> {
-    Ok(match c {
-        Cmd::Tapes => Command::Tapes { verbose },
-        Cmd::Status { tape } => Command::Status { tape },
-        Cmd::Unassigned => Command::Unassigned,
-        Cmd::TapeDetail { tape, file_number } => {
-            Command::TapeDetail { tape, file_number: file_number.as_deref().map(file_number_arg).transpose()?, verbose }
-        }
-        Cmd::WhereIs { name } => Command::WhereIs { name: join_words(&name) },
-        Cmd::BackupInfo { file_number } => {
-            Command::BackupInfo { file_number: file_number.as_deref().map(file_number_arg).transpose()? }
-        }
-        Cmd::DumpManifest { output_dir } => {
-            Command::DumpManifest { output_dir: output_dir.unwrap_or_else(|| PathBuf::from("manifests")) }
-        }
-        Cmd::OpenTape { name, serial, online, offline, capacity } => {
-            let online = if online {
-                Some(true)
-            } else if offline {
-                Some(false)
-            } else {
-                None
-            };
-            let capacity = match capacity {
-                None => None,
-                Some(text) => Some(crate::config::parse_size(&text).map_err(|_| {
-                    Exit::error(
-                        ExitCode::Usage,
-                        format!("--capacity {text:?} is not a size: give bytes or K/M/G/T, e.g. 18T"),
-                    )
-                })?),
-            };
-            Command::OpenTape { name, serial, online, capacity }
-        }
-        Cmd::CloseTape { tape, force } => Command::CloseTape { tape, force },
-        Cmd::ActivateTape { name } => Command::ActivateTape { name },
-        Cmd::Assign { tape } => Command::Assign { tape },
-        Cmd::Import { listfile, retry, no_scan, rescan } => Command::Import { listfile, retry, no_scan, rescan },
-        Cmd::Archive { repeat, no_db_update, override_tape_check, try_anyway, check_in_flight } => Command::Archive {
-            repeat,
-            no_db_update,
-            override_tape_check,
-            try_anyway,
-            check_in_flight: check_in_flight.as_deref().and_then(InFlight::parse),
-        },
-        Cmd::Restore { target, files, to, overwrite, symlinks_as_is } => Command::Restore {
-            target: target.as_bytes().to_vec(),
-            files: files.iter().map(|f| f.as_bytes().to_vec()).collect(),
-            to,
-            overwrite,
-            symlinks_as_is,
-        },
-        Cmd::Check { days, full_percent } => Command::Check { days, full_percent },
-        Cmd::Log { tape, limit } => Command::Log { tape, limit },
-        Cmd::ScanTape { record_as, adopt } => Command::ScanTape { record_as, adopt },
-        Cmd::Drive => Command::Drive,
-        Cmd::Completions { shell } => Command::Completions { shell: shell.to_string() },
-        Cmd::Manpage => Command::Manpage,
-        Cmd::Confirm { which, retry, no_db_update, repeat } => {
-            let which = match which.as_deref() {
-                None | Some("next") => ConfirmWhich::Next,
-                Some(n) => ConfirmWhich::Number(file_number_arg(n)?),
-            };
-            Command::Confirm { which, retry, no_db_update, repeat }
-        }
-        Cmd::Requeue { file_number, tape, rescan, force } => {
-            Command::Requeue { file_number: file_number_arg(&file_number)?, tape, rescan, force }
-        }
-        Cmd::Ack { history_id, note } => Command::Ack { history_id: history_id_arg(&history_id)?, note },
-        Cmd::RemoveTarget { target } => Command::RemoveTarget { target: target.as_bytes().to_vec() },
-    })
-}
+/// A value the operator mistyped, with the sentence that says so.
+#[derive(Debug)]
+struct BadValue(String);
 
-/// The old tool joined the words of `where_is` with spaces.
-fn join_words(words: &[OsString]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for (i, w) in words.iter().enumerate() {
-        if i > 0 {
-            out.push(b' ');
-        }
-        out.extend_from_slice(w.as_bytes());
+impl std::fmt::Display for BadValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
     }
-    out
 }
 
-fn file_number_arg(text: &str) -> Result<i64> {
+impl std::error::Error for BadValue {}
+
+impl ValueEnum for InFlight {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[InFlight::Full, InFlight::KeepPace, InFlight::Off]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(self.name()))
+    }
+}
+
+fn file_number_arg(text: &str) -> Result<i64, BadValue> {
     match text.parse::<i64>() {
         Ok(n) if n >= 0 => Ok(n),
-        _ => Err(Exit::error(
-            ExitCode::Usage,
-            format!("file number {text:?} is not a tape file number: give a whole number such as 0 or 12"),
-        )),
+        _ => Err(BadValue(format!(
+            "file number {text:?} is not a tape file number: give a whole number such as 0 or 12"
+        ))),
     }
 }
 
-fn history_id_arg(text: &str) -> Result<i64> {
+fn which_arg(text: &str) -> Result<ConfirmWhich, BadValue> {
+    match text {
+        "next" => Ok(ConfirmWhich::Next),
+        n => file_number_arg(n).map(ConfirmWhich::Number),
+    }
+}
+
+fn history_id_arg(text: &str) -> Result<i64, BadValue> {
     match text.parse::<i64>() {
         Ok(n) if n > 0 => Ok(n),
-        _ => Err(Exit::error(
-            ExitCode::Usage,
-            format!("history id {text:?} is not a number: give the id check prints, e.g. tapeop ack 12"),
-        )),
+        _ => {
+            Err(BadValue(format!("history id {text:?} is not a number: give the id check prints, e.g. tapeop ack 12")))
+        }
     }
+}
+
+fn capacity_arg(text: &str) -> Result<u64, BadValue> {
+    crate::config::parse_size(text)
+        .map_err(|_| BadValue(format!("--capacity {text:?} is not a size: give bytes or K/M/G/T, e.g. 18T")))
 }
 
 /// The clap command, for generated completions and man pages.
@@ -447,9 +344,8 @@ fn clap_command() -> clap::Command {
     <Args as clap::CommandFactory>::command()
 }
 
-/// Write shell completions for `shell` (a name clap_complete knows).
-pub fn write_completions(shell: &str, out: &mut dyn std::io::Write) -> Result<()> {
-    let shell: clap_complete::Shell = shell.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+/// Write shell completions for `shell`.
+pub fn write_completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) -> Result<()> {
     clap_complete::generate(shell, &mut clap_command(), "tapeop", out);
     Ok(())
 }

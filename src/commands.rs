@@ -1,18 +1,22 @@
 //! The operator commands as thin functions: each opens what it needs
 //! (config, catalogue, drive), asks its questions, and hands the work to
 //! the module that owns it (`report`, `catalog`, `import`, `archive`,
-//! `verify`). Returns the exit code for a run that did not fail.
+//! `confirm`). Returns the exit code for a run that did not fail.
 
+use std::ffi::{OsStr, OsString};
 use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 
 use crate::catalog::{Catalog, HistoryRef, Mode, show};
 use crate::cli::{self, Command, Invocation};
 use crate::config::Config;
+use crate::confirm::ConfirmWhich;
 use crate::exit_codes::{Exit, ExitCode};
 use crate::prompt::Prompter;
-use crate::{archive, check, drive, import, lock, rebuild, report, restore, stop, verify};
+use crate::{archive, check, confirm, drive_report, import, lock, report, restore, scan_tape, stop};
 
 /// Everything a command needs from the invocation.
 pub struct Context_ {
@@ -22,6 +26,8 @@ pub struct Context_ {
     pub prompter: Prompter,
     /// Machine-readable output.
     pub json: bool,
+    /// More detail (`tapes`, `tape_detail`); off for the default command.
+    pub verbose: bool,
 }
 
 /// Run one invocation.
@@ -30,7 +36,7 @@ pub fn run(inv: Invocation) -> Result<ExitCode> {
         // Rendered first: clap_complete panics on a failed write.
         Some(Command::Completions { shell }) => {
             let mut text = Vec::new();
-            cli::write_completions(shell, &mut text)?;
+            cli::write_completions(*shell, &mut text)?;
             crate::out::stdout().write_all(&text)?;
             return Ok(ExitCode::Success);
         }
@@ -43,10 +49,13 @@ pub fn run(inv: Invocation) -> Result<ExitCode> {
         _ => {}
     }
     let config = Config::load(&inv.config_file)?;
-    let ctx = Context_ { config, prompter: Prompter { yes: inv.yes }, json: inv.json };
+    let mut ctx = Context_ { config, prompter: Prompter { yes: inv.yes }, json: inv.json, verbose: inv.verbose };
     let command = match inv.command {
         Some(c) => c,
-        None => default_command(&ctx)?,
+        None => {
+            ctx.verbose = false;
+            default_command(&ctx)?
+        }
     };
     let job = is_job(&command);
     if job {
@@ -141,7 +150,7 @@ fn default_command(ctx: &Context_) -> Result<Command> {
     let cat = open(ctx, Mode::ReadOnly)?;
     Ok(match cat.online_tape()? {
         Some(_) => Command::Status { tape: None },
-        None => Command::Tapes { verbose: false },
+        None => Command::Tapes,
     })
 }
 
@@ -152,23 +161,30 @@ fn open(ctx: &Context_, mode: Mode) -> Result<Catalog> {
 fn dispatch(ctx: &Context_, command: Command) -> Result<ExitCode> {
     let mut out = crate::out::stdout();
     match command {
-        Command::Tapes { verbose } => report::tapes(&open(ctx, Mode::ReadOnly)?, verbose, ctx.json, &mut out)?,
+        Command::Tapes => report::tapes(&open(ctx, Mode::ReadOnly)?, ctx.verbose, ctx.json, &mut out)?,
         Command::Status { tape } => {
             let cat = open(ctx, Mode::ReadOnly)?;
             report::status(&cat, &cat.tape_or_online(tape.as_deref())?, ctx.json, &mut out)?
         }
         Command::Unassigned => report::unassigned(&open(ctx, Mode::ReadOnly)?, ctx.json, &mut out)?,
-        Command::TapeDetail { tape, file_number, verbose } => {
+        Command::TapeDetail { tape, file_number } => {
             let cat = open(ctx, Mode::ReadOnly)?;
-            report::tape_detail(&cat, &cat.tape_or_online(tape.as_deref())?, file_number, verbose, ctx.json, &mut out)?
+            let tape = cat.tape_or_online(tape.as_deref())?;
+            report::tape_detail(&cat, &tape, file_number, ctx.verbose, ctx.json, &mut out)?
         }
-        Command::WhereIs { name } => report::where_is(&open(ctx, Mode::ReadOnly)?, &name, ctx.json, &mut out)?,
+        Command::WhereIs { name } => {
+            report::where_is(&open(ctx, Mode::ReadOnly)?, &join_words(&name), ctx.json, &mut out)?
+        }
         Command::BackupInfo { file_number } => backup_info(ctx, file_number, &mut out)?,
         Command::DumpManifest { output_dir } => {
+            let output_dir = output_dir.unwrap_or_else(|| PathBuf::from("manifests"));
             let n = report::dump_manifest(&open(ctx, Mode::ReadOnly)?, &output_dir)?;
             writeln!(out, "Wrote {n} manifests and INDEX.txt to {}", output_dir.display())?;
         }
-        Command::OpenTape { name, serial, online, capacity } => open_tape(ctx, &name, serial, online, capacity)?,
+        Command::OpenTape { name, serial, online, offline, capacity } => {
+            let online = if online { Some(true) } else { offline.then_some(false) };
+            open_tape(ctx, &name, serial, online, capacity)?
+        }
         Command::CloseTape { tape, force } => close_tape(ctx, tape.as_deref(), force)?,
         Command::ActivateTape { name } => {
             let cat = open(ctx, Mode::ReadWrite)?;
@@ -187,9 +203,11 @@ fn dispatch(ctx: &Context_, command: Command) -> Result<ExitCode> {
             return archive::run(&ctx.config, opts);
         }
         Command::Confirm { which, retry, no_db_update, repeat } => {
-            return verify::run(&ctx.config, verify::Options { which, retry, no_db_update, repeat });
+            let which = which.unwrap_or(ConfirmWhich::Next);
+            return confirm::run(&ctx.config, confirm::Options { which, retry, no_db_update, repeat });
         }
         Command::Restore { target, files, to, overwrite, symlinks_as_is } => {
+            let (target, files) = (bytes(&target), files.iter().map(|f| bytes(f)).collect());
             return restore::run(&ctx.config, restore::Options { target, files, to, overwrite, symlinks_as_is });
         }
         Command::Check { days, full_percent } => {
@@ -204,17 +222,26 @@ fn dispatch(ctx: &Context_, command: Command) -> Result<ExitCode> {
         Command::Log { tape, limit } => {
             report::log(&open(ctx, Mode::ReadOnly)?, tape.as_deref(), limit, ctx.json, &mut out)?
         }
-        Command::ScanTape { record_as, adopt } => return rebuild::run(&ctx.config, record_as.as_deref(), adopt),
-        Command::Drive => return drive::report(&ctx.config, &mut out),
+        Command::ScanTape { record_as, adopt } => return scan_tape::run(&ctx.config, record_as.as_deref(), adopt),
+        Command::Drive => return drive_report::run(&ctx.config, &mut out),
         Command::Completions { .. } | Command::Manpage => unreachable!("handled before the config is read"),
         Command::Requeue { file_number, tape, rescan, force } => {
             requeue(ctx, tape.as_deref(), file_number, rescan, force)?
         }
         Command::Ack { history_id, note } => ack(ctx, history_id, note.as_deref())?,
-        Command::RemoveTarget { target } => remove_target(ctx, &target)?,
+        Command::RemoveTarget { target } => remove_target(ctx, target.as_bytes())?,
     }
     out.flush()?;
     Ok(ExitCode::Success)
+}
+
+/// The old tool joined the words of `where_is` with spaces.
+fn join_words(words: &[OsString]) -> Vec<u8> {
+    words.iter().map(|w| w.as_bytes()).collect::<Vec<_>>().join(&b' ')
+}
+
+fn bytes(word: &OsStr) -> Vec<u8> {
+    word.as_bytes().to_vec()
 }
 
 fn backup_info(ctx: &Context_, file_number: Option<i64>, out: &mut dyn Write) -> Result<()> {

@@ -64,7 +64,7 @@ pub fn for_error(err: &anyhow::Error) -> ExitCode {
         if let Some(exit) = cause.downcast_ref::<Exit>() {
             return exit.code;
         }
-        if let Some(crate::drive::DriveError::EndOfMedium) = cause.downcast_ref() {
+        if let Some(crate::tape_error::DriveError::EndOfMedium) = cause.downcast_ref() {
             return ExitCode::TapeFull;
         }
     }

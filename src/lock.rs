@@ -32,21 +32,7 @@ pub fn catalogue_lock_path(db: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// The lock file of a drive: inside the emulator directory, or in /run/lock
-/// (falling back to the temp dir) named after the device path.
-pub fn drive_lock_path(spec: &DriveSpec) -> PathBuf {
-    match spec {
-        DriveSpec::Emulator { dir, .. } => dir.join(".tapeop.lock"),
-        DriveSpec::Device(dev) => {
-            let abs = std::fs::canonicalize(dev).unwrap_or_else(|_| dev.clone());
-            let name: String =
-                abs.to_string_lossy().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
-            let dir = Path::new("/run/lock");
-            let dir = if dir.is_dir() { dir.to_path_buf() } else { std::env::temp_dir() };
-            dir.join(format!("tapeop{name}.lock"))
-        }
-    }
-}
+pub use crate::drive::drive_lock_path;
 
 /// Take the lock at `path` for `what` (e.g. "the catalogue tape.sqlite"),
 /// or fail naming the holder.

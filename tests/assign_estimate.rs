@@ -7,10 +7,9 @@
 //! The first test needs FUSE (/dev/fuse, root) for the virtual st drive and
 //! holds `vst::serial()` for its whole body.
 
-#[path = "support/vst.rs"]
-mod vst;
-#[path = "support/world.rs"]
-mod world;
+mod support;
+
+use support::{vst, world};
 
 use std::ffi::OsStr;
 use std::fs;

@@ -3,8 +3,9 @@
 //! running `archive` holds: while it writes they are refused, naming the
 //! holder, and change nothing.
 
-#[path = "support/world.rs"]
-mod world;
+mod support;
+
+use support::world;
 
 use std::ffi::OsStr;
 use std::fs;

@@ -3,9 +3,11 @@
 //! catalogue as it was. Plus the happy paths of the questions (answers on
 //! stdin, `-y`).
 
-mod common;
+mod support;
 
-use common::{Fixture, Run, md5_file};
+use support::fixture;
+
+use fixture::{Fixture, Run, md5_file};
 
 /// One `tapeop: ...` line on stderr, containing `phrase` (after the
 /// one-time upgrade's announcement, when the command opened the legacy

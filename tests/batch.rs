@@ -2,8 +2,9 @@
 //! tapeop exits non-zero, appending everything to backup.log, and exits with
 //! tapeop's last code — run here against the real binary.
 
-#[path = "support/world.rs"]
-mod world;
+mod support;
+
+use support::world;
 
 use std::fs;
 use std::path::Path;

@@ -8,10 +8,9 @@
 //! The drive tests need FUSE (/dev/fuse, root) for the virtual st drive of
 //! tests/support/vst.rs, and hold `vst::serial()` for their whole body.
 
-#[path = "support/vst.rs"]
-mod vst;
-#[path = "support/world.rs"]
-mod world;
+mod support;
+
+use support::{vst, world};
 
 use std::ffi::OsStr;
 use std::fs;

@@ -3,8 +3,9 @@
 //! (tape full, exit 43) unless told `--try-anyway`, and a capacity that is
 //! not a size is a usage error.
 
-#[path = "support/world.rs"]
-mod world;
+mod support;
+
+use support::world;
 
 use std::ffi::OsStr;
 use std::fs;

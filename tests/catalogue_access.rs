@@ -4,8 +4,9 @@
 //! every command that writes refuses a read-only or immutable catalogue
 //! before it asks anything.
 
-#[path = "support/world.rs"]
-mod world;
+mod support;
+
+use support::world;
 
 use std::ffi::OsStr;
 use std::fs;

@@ -5,14 +5,9 @@
 //! being an alarm once the target is confirmed; and `ack ID` acknowledges
 //! an old alarm, in the catalogue and the log.
 
-#[path = "support/sshd.rs"]
-mod sshd;
-#[path = "support/vst.rs"]
-mod vst;
-#[path = "support/vst_rig.rs"]
-mod vst_rig;
-#[path = "support/world.rs"]
-mod world;
+mod support;
+
+use support::{vst_rig, world};
 
 use std::fs;
 use std::io::{Read, Write};

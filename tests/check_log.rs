@@ -3,13 +3,15 @@
 //! workflow (no ssh, emulated tape) that is clean until one row is changed
 //! per condition.
 
-mod common;
+mod support;
+
+use support::fixture;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use common::{Fixture, md5_file};
+use fixture::{Fixture, md5_file};
 use rusqlite::Connection;
 use serde_json::Value;
 use tempfile::TempDir;

@@ -3,8 +3,9 @@
 //! 141, as coreutils' commands do); and `tape_batch.bash` keeps its log
 //! writer alive through a Ctrl-C to its process group.
 
-#[path = "support/world.rs"]
-mod world;
+mod support;
+
+use support::world;
 
 use std::ffi::OsStr;
 use std::fs;

@@ -1,8 +1,9 @@
 //! `tape.conf` keys: an unknown key is warned about (naming the nearest
 //! known one) and ignored; an empty `database_file` is refused clearly.
 
-#[path = "support/world.rs"]
-mod world;
+mod support;
+
+use support::world;
 
 use std::fs;
 

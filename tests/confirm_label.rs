@@ -4,10 +4,9 @@
 //! records nothing — no history row, no failed confirm against the online
 //! tape. Run on the virtual st drive of tests/support/vst.rs.
 
-#[path = "support/vst.rs"]
-mod vst;
-#[path = "support/world.rs"]
-mod world;
+mod support;
+
+use support::{vst, world};
 
 use std::ffi::OsStr;
 use std::fs;

@@ -4,12 +4,9 @@
 //! (unreachable host, missing directory, permission denied, tar failing,
 //! a dropped stream, a source that changed, Ctrl-C once and twice).
 
-#[path = "support/datatree.rs"]
-mod datatree;
-#[path = "support/sshd.rs"]
-mod sshd;
-#[path = "support/world.rs"]
-mod world;
+mod support;
+
+use support::{datatree, sshd, world};
 
 use std::ffi::OsStr;
 use std::fs;

@@ -17,8 +17,9 @@
 //! xorshift; set `TAPEOP_FAULT_SEED=N` to try other ones (the seed used is
 //! printed). The disk-full case mounts a small tmpfs and so needs root.
 
-#[path = "support/world.rs"]
-mod world;
+mod support;
+
+use support::world;
 
 use std::collections::BTreeMap;
 use std::fs;

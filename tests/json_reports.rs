@@ -3,12 +3,14 @@
 //! exact figures of the fixture (FACTS.md), represents non-UTF-8 names
 //! losslessly, and leaves the catalogue byte-identical.
 
-mod common;
+mod support;
+
+use support::fixture;
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 
-use common::Fixture;
+use fixture::Fixture;
 use serde_json::{Value, json};
 
 const ROOT: &str = "/mnt/act6/actpol/data/season4";

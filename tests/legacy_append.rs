@@ -2,9 +2,11 @@
 //! by the first member of the last tape file and the true end of data, then
 //! writes at the old tool's append point; a wrong tape is refused.
 
-mod common;
+mod support;
 
-use common::Fixture;
+use support::fixture;
+
+use fixture::Fixture;
 
 #[test]
 fn the_old_tools_tape_is_proven_by_its_last_file_and_appended_at_7() {
@@ -34,10 +36,11 @@ fn a_wrong_old_tape_is_refused_before_anything_is_written() {
         "[default]\ndatabase_file = tape.sqlite\ntape_device = /dev/nst0\nssh_command =\nemulator_dir = emu/PUB-T1\n",
     );
     let before: Vec<String> =
-        (0..3).map(|n| common::md5_file(&fx.path(format!("emu/PUB-T1/file{n:05}.tar")))).collect();
+        (0..3).map(|n| fixture::md5_file(&fx.path(format!("emu/PUB-T1/file{n:05}.tar")))).collect();
     let run = fx.run(&["archive"]);
     run.expect_code(1).expect_stderr("refusing").expect_stderr("nothing was written");
-    let after: Vec<String> = (0..3).map(|n| common::md5_file(&fx.path(format!("emu/PUB-T1/file{n:05}.tar")))).collect();
+    let after: Vec<String> =
+        (0..3).map(|n| fixture::md5_file(&fx.path(format!("emu/PUB-T1/file{n:05}.tar")))).collect();
     assert_eq!(before, after);
     assert!(!fx.path("emu/PUB-T1/file00003.tar").exists());
 }

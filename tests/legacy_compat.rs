@@ -3,11 +3,13 @@
 //! command means to change), the old tool's own SQL still runs on it, and
 //! tapeop's reports agree with rows the old tool writes afterwards.
 
-mod common;
+mod support;
+
+use support::fixture;
 
 use rusqlite::{Connection, OpenFlags, params};
 
-use common::{Fixture, LEGACY_TABLES, legacy_tables};
+use fixture::{Fixture, LEGACY_TABLES, legacy_tables};
 
 /// (cid, name, type, notnull, default, pk) of every column of a table.
 type ColumnInfo = (i64, String, String, i64, Option<String>, i64);

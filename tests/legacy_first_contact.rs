@@ -3,9 +3,11 @@
 //! tables with the old tool's exact output and write nothing; the first
 //! command that writes upgrades the schema once and says so on stderr.
 
-mod common;
+mod support;
 
-use common::Fixture;
+use support::fixture;
+
+use fixture::Fixture;
 
 /// The three first-contact reports and their saved outputs.
 const REPORTS: [(&str, &str); 3] = [("status", "status"), ("tapes", "tapes"), ("unassigned", "unassigned")];

@@ -3,12 +3,14 @@
 //! byte-identical, and `confirm` / `dump_manifest` work on the old tool's
 //! tapes, including the two tape files the old tool crashed on.
 
-mod common;
+mod support;
+
+use support::fixture;
 
 use std::fs;
 use std::process::Command;
 
-use common::{Fixture, legacy_snapshot, tar_members};
+use fixture::{Fixture, legacy_snapshot, tar_members};
 
 /// Run a read-only report and compare it byte for byte with `outputs/NAME.txt`
 /// (exit code from `outputs/NAME.rc`); the catalogue must stay byte-identical.

@@ -13,8 +13,9 @@
 //! `cargo test --test refusals -- --nocapture` prints one summary line:
 //! `refusals: B bad inputs tried, R refused cleanly, tape or catalogue changed: 0`.
 
-#[path = "support/world.rs"]
-mod world;
+mod support;
+
+use support::world;
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;

@@ -4,10 +4,9 @@
 //! deterministic and survives `tar -c` over ssh byte for byte. These run the
 //! real `/usr/sbin/sshd` and fail loudly when OpenSSH is missing.
 
-#[path = "support/datatree.rs"]
-mod datatree;
-#[path = "support/sshd.rs"]
-mod sshd;
+mod support;
+
+use support::{datatree, sshd};
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;

@@ -5,14 +5,9 @@
 //! that has a tape file (on the virtual st drive), leaving tape and
 //! catalogue unchanged.
 
-#[path = "support/sshd.rs"]
-mod sshd;
-#[path = "support/vst.rs"]
-mod vst;
-#[path = "support/vst_rig.rs"]
-mod vst_rig;
-#[path = "support/world.rs"]
-mod world;
+mod support;
+
+use support::vst_rig;
 
 use std::fs;
 

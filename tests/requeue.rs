@@ -6,16 +6,9 @@
 //! byte for byte, with its catalogue row marked `failed`; `check`,
 //! `backup_info` and `log` show it until the new copy is confirmed.
 
-#[path = "support/datatree.rs"]
-mod datatree;
-#[path = "support/sshd.rs"]
-mod sshd;
-#[path = "support/vst.rs"]
-mod vst;
-#[path = "support/vst_rig.rs"]
-mod vst_rig;
-#[path = "support/world.rs"]
-mod world;
+mod support;
+
+use support::{datatree, vst_rig};
 
 use std::fs;
 

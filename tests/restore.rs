@@ -6,11 +6,9 @@
 //! loaded, a corrupted tape file — with nothing written outside the
 //! destination.
 
-mod common;
-#[path = "support/datatree.rs"]
-mod datatree;
-#[path = "support/world.rs"]
-mod world;
+mod support;
+
+use support::{datatree, fixture, vst, world};
 
 use std::collections::{BTreeMap, HashSet};
 use std::ffi::{OsStr, OsString};
@@ -235,7 +233,7 @@ fn names_that_match_nothing_and_lone_hard_links_fail_the_restore() {
     assert_eq!(fs::read(w.root().join("nm/single'quote")).unwrap(), b"name: single'quote\n");
 
     let tape = fs::read(w.tape_file(file_number_of(&w, src))).unwrap();
-    let link = common::tar_members(&tape)
+    let link = fixture::tar_members(&tape)
         .into_iter()
         .find(|(n, _, _, ty)| *ty == b'1' && (n.ends_with("/hard a") || n.ends_with("/hard b")))
         .expect("one of the pair is a hard link member");
@@ -388,7 +386,7 @@ fn hostile_tape_file_never_writes_outside_the_destination() {
     for (name, data) in [("ok.txt", &b"fine\n"[..]), ("evil/via_link.txt", b"via\n")] {
         conn.execute(
             "INSERT INTO files (target_id, name, md5sum, size_kb) VALUES (?1, ?2, ?3, 4)",
-            rusqlite::params![tid, name, common::md5_hex(data)],
+            rusqlite::params![tid, name, fixture::md5_hex(data)],
         )
         .unwrap();
     }
@@ -421,7 +419,7 @@ fn hostile_tape_file_never_writes_outside_the_destination() {
 
 #[test]
 fn old_tools_tapes_restore_with_every_md5_checked() {
-    let fx = common::Fixture::new();
+    let fx = fixture::Fixture::new();
     let t00 = "/mnt/act6/actpol/data/season4/small/t00";
     let slash = format!("{t00}/");
     let run = fx.run(&["restore", slash.as_str(), "--to", "t00"]);
@@ -447,7 +445,7 @@ fn old_tools_tapes_restore_with_every_md5_checked() {
         stmt.query_map([t00], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect();
     assert_eq!(rows.len(), 250);
     for (name, md5) in rows {
-        assert_eq!(common::md5_file(&fx.path("t00").join(&name)), md5, "{name}");
+        assert_eq!(fixture::md5_file(&fx.path("t00").join(&name)), md5, "{name}");
     }
     let history: (String, String, i64, String, i64) = conn
         .query_row("SELECT kind, tape, file_number, outcome, bytes FROM tapeop_history WHERE target = ?1", [t00], |r| {
@@ -491,7 +489,7 @@ fn old_tools_tapes_restore_with_every_md5_checked() {
 
 #[test]
 fn old_tools_closed_tape_restores_its_symlinks_after_activation() {
-    let fx = common::Fixture::new();
+    let fx = fixture::Fixture::new();
     let target = "/mnt/act6/actpol/data/season4/edge/e_symlink";
     fx.run(&["restore", target, "--to", "sym"])
         .expect_code(1)
@@ -512,12 +510,9 @@ fn old_tools_closed_tape_restores_its_symlinks_after_activation() {
     }
 }
 
-#[path = "support/vst.rs"]
-mod vst;
-
 /// The old tool's tape PUB-T2 in a virtual st drive (10 KiB records, as tar
 /// wrote them), and a config for it; the drive stays mounted while held.
-fn legacy_tape_in_st_drive(fx: &common::Fixture) -> (vst::VirtualDrive, std::sync::MutexGuard<'static, ()>) {
+fn legacy_tape_in_st_drive(fx: &fixture::Fixture) -> (vst::VirtualDrive, std::sync::MutexGuard<'static, ()>) {
     let serial = vst::serial();
     assert!(Path::new("/dev/fuse").exists(), "/dev/fuse is missing: this test needs FUSE");
     let files: Vec<Vec<Vec<u8>>> = (0..7)
@@ -538,7 +533,7 @@ fn legacy_tape_in_st_drive(fx: &common::Fixture) -> (vst::VirtualDrive, std::syn
 
 #[test]
 fn restore_reads_an_old_tape_from_a_st_drive() {
-    let fx = common::Fixture::new();
+    let fx = fixture::Fixture::new();
     let (_drive, _serial) = legacy_tape_in_st_drive(&fx);
     let t00 = "/mnt/act6/actpol/data/season4/small/t00";
     fx.run(&["-c", "st.conf", "restore", t00, "sub2", "--to", "st"])
@@ -558,6 +553,6 @@ fn restore_reads_an_old_tape_from_a_st_drive() {
                 |r| r.get(0),
             )
             .unwrap();
-        assert_eq!(common::md5_file(&fx.path("st").join(rel)), md5, "{rel:?}");
+        assert_eq!(fixture::md5_file(&fx.path("st").join(rel)), md5, "{rel:?}");
     }
 }

@@ -3,10 +3,9 @@
 //! name that is not UTF-8, literal braces, `**` elsewhere being `*`, and a
 //! glob that cannot be parsed refused with one line, nothing written.
 
-#[path = "support/datatree.rs"]
-mod datatree;
-#[path = "support/world.rs"]
-mod world;
+mod support;
+
+use support::{datatree, world};
 
 use std::ffi::{OsStr, OsString};
 use std::fs;

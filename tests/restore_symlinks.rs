@@ -3,8 +3,9 @@
 //! named), restored as they are with `restore --symlinks-as-is`, as tar does,
 //! and never followed either way.
 
-#[path = "support/world.rs"]
-mod world;
+mod support;
+
+use support::world;
 
 use std::fs;
 use std::os::unix::fs::symlink;

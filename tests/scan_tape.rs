@@ -5,11 +5,9 @@
 //! never changes the catalogue; the old tool's tapes compare clean and can be
 //! recorded into a new catalogue with the old tool's md5 sums.
 
-mod common;
-#[path = "support/datatree.rs"]
-mod datatree;
-#[path = "support/world.rs"]
-mod world;
+mod support;
+
+use support::{datatree, fixture, vst, world};
 
 use std::fs;
 use std::path::PathBuf;
@@ -145,7 +143,7 @@ fn a_target_already_on_another_tape_is_skipped_and_fails_the_scan() {
 fn compare_mode_passes_then_names_the_corrupted_file_and_changes_nothing() {
     let (w, t1, t2) = small_world();
     let db = w.root().join("tape.sqlite");
-    let snapshot = || (common::legacy_snapshot(&db), dump(&w.sql()), w.count("SELECT COUNT(*) FROM tapeop_history"));
+    let snapshot = || (fixture::legacy_snapshot(&db), dump(&w.sql()), w.count("SELECT COUNT(*) FROM tapeop_history"));
     let before = snapshot();
     let out = w.run(&["scan_tape"], 0);
     let o = stdout(&out);
@@ -181,7 +179,7 @@ fn compare_mode_passes_then_names_the_corrupted_file_and_changes_nothing() {
 
 #[test]
 fn old_tools_tapes_compare_clean_and_record_with_the_old_md5s() {
-    let fx = common::Fixture::new();
+    let fx = fixture::Fixture::new();
     let md5 = fx.db_md5();
     let run = fx.run(&["scan_tape"]);
     run.expect_code(0)
@@ -225,12 +223,9 @@ fn old_tools_tapes_compare_clean_and_record_with_the_old_md5s() {
     fx.run(&["scan_tape"]).expect_code(0).expect_stdout("Tape \"PUB-T1\": all 3 tape files match the catalogue.");
 }
 
-#[path = "support/vst.rs"]
-mod vst;
-
 #[test]
 fn an_old_tape_in_a_st_drive_compares_clean_and_records() {
-    let fx = common::Fixture::new();
+    let fx = fixture::Fixture::new();
     let _serial = vst::serial();
     assert!(std::path::Path::new("/dev/fuse").exists(), "/dev/fuse is missing: this test needs FUSE");
     let files: Vec<Vec<Vec<u8>>> = (0..7)

@@ -11,10 +11,9 @@
 //! Needs FUSE (/dev/fuse, root), like tests/st_workflow.rs; fails, never
 //! skips, without it. Each test holds `vst::serial()` for its whole body.
 
-#[path = "support/vst.rs"]
-mod vst;
-#[path = "support/world.rs"]
-mod world;
+mod support;
+
+use support::{vst, world};
 
 use std::ffi::OsStr;
 use std::fs;

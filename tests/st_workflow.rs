@@ -16,14 +16,9 @@
 //! `vst::serial()` for its whole body: the drive is shared with the
 //! processes it spawns.
 
-#[path = "support/datatree.rs"]
-mod datatree;
-#[path = "support/sshd.rs"]
-mod sshd;
-#[path = "support/vst.rs"]
-mod vst;
-#[path = "support/world.rs"]
-mod world;
+mod support;
+
+use support::{datatree, sshd, vst, world};
 
 use std::collections::BTreeSet;
 use std::ffi::OsStr;

@@ -11,10 +11,9 @@
 //! cartridge swapped between two runs: the wrong tape is refused, the right
 //! one is proved in full.
 
-#[path = "support/vst.rs"]
-mod vst;
-#[path = "support/world.rs"]
-mod world;
+mod support;
+
+use support::{vst, world};
 
 use std::ffi::OsStr;
 use std::fs;

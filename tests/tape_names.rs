@@ -4,8 +4,9 @@
 //! a name someone else put in the catalogue is escaped, never followed out
 //! of the manifest directory.
 
-#[path = "support/world.rs"]
-mod world;
+mod support;
+
+use support::world;
 
 use std::fs;
 use std::path::Path;

@@ -4,10 +4,9 @@
 //! `read`/`write` calls for exact errno values. These tests need FUSE
 //! (/dev/fuse, root) and `mt`; they fail, never skip, when either is missing.
 
-#[path = "support/vst.rs"]
-mod vst;
-#[path = "support/world.rs"]
-mod world;
+mod support;
+
+use support::{vst, world};
 
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Read, Write};

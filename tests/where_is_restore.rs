@@ -3,8 +3,9 @@
 //! characters or quotes, or start with `-`: run through `bash -c`, it
 //! restores exactly that file, byte for byte.
 
-#[path = "support/world.rs"]
-mod world;
+mod support;
+
+use support::world;
 
 use std::ffi::OsStr;
 use std::fs;

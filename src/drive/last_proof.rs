@@ -125,7 +125,7 @@ impl LastProof {
 
 /// The state file of a drive: its lock file with `.state` for `.lock`.
 pub fn state_path(spec: &DriveSpec) -> PathBuf {
-    crate::lock::drive_lock_path(spec).with_extension("state")
+    super::drive_lock_path(spec).with_extension("state")
 }
 
 /// The record for the drive, if there is a readable one (for reports).

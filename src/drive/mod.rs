@@ -1,8 +1,10 @@
-//! The tape drive abstraction: one trait that archive, verify and restore
+//! The tape drive abstraction: one trait that archive, confirm and restore
 //! drive, with two implementations — `st` (a Linux SCSI tape through the mtio
 //! ioctls) and `emulator` (the old tool's directory of `fileNNNNN.tar` files).
-//! This module owns the trait, the drive status it reports, the typed errors
-//! that callers branch on, and the choice of implementation from the config.
+//! This module owns the trait, the drive status it reports, the choice of
+//! implementation from the config and where a drive's lock and state files
+//! live. Its typed errors live in `tape_error` (re-exported here), and the
+//! `drive` report in `drive_report`: the drive layer holds only hardware.
 
 pub mod emulator;
 pub mod mtio;
@@ -10,7 +12,6 @@ pub mod st;
 
 pub mod last_proof;
 
-use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc::{SyncSender, sync_channel};
@@ -43,29 +44,7 @@ pub struct DriveStatus {
     pub eot: bool,
 }
 
-/// Errors that callers branch on; everything else is a plain `anyhow` error.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DriveError {
-    /// The medium is full (early warning reached); the job must end with a
-    /// filemark and go on on another tape.
-    EndOfMedium,
-    /// The cartridge is write-protected.
-    WriteProtected,
-    /// No cartridge in the drive.
-    NotLoaded,
-}
-
-impl fmt::Display for DriveError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DriveError::EndOfMedium => write!(f, "tape full (end of medium reached)"),
-            DriveError::WriteProtected => write!(f, "the tape is write-protected"),
-            DriveError::NotLoaded => write!(f, "no tape loaded in the drive"),
-        }
-    }
-}
-
-impl std::error::Error for DriveError {}
+pub use crate::tape_error::DriveError;
 
 /// A tape drive, positioned by tape file number, read and written in records.
 ///
@@ -137,92 +116,20 @@ pub fn open(spec: &DriveSpec, access: Access, block_size: usize) -> Result<Box<d
     }
 }
 
-fn describe_spec(spec: &DriveSpec) -> String {
+/// The lock file of a drive: inside the emulator directory, or in /run/lock
+/// (falling back to the temp dir) named after the device path.
+pub fn drive_lock_path(spec: &DriveSpec) -> PathBuf {
     match spec {
-        DriveSpec::Device(p) => p.display().to_string(),
-        DriveSpec::Emulator { dir, .. } => format!("emulated tape {}", dir.display()),
-    }
-}
-
-/// `drive`: print what the drive says and whether its position matches
-/// what the catalogue expects for the online tape.
-pub fn report(config: &crate::config::Config, out: &mut dyn std::io::Write) -> Result<crate::exit_codes::ExitCode> {
-    use crate::catalog::{Catalog, Mode};
-    let mut drive = match open(&config.drive, Access::Read, config.block_size) {
-        Ok(d) => d,
-        Err(e) if e.chain().any(|c| c.downcast_ref::<DriveError>() == Some(&DriveError::NotLoaded)) => {
-            writeln!(out, "Drive:           {}", describe_spec(&config.drive))?;
-            writeln!(out, "Loaded:          no ({e:#})")?;
-            return Ok(crate::exit_codes::ExitCode::Success);
-        }
-        Err(e) => return Err(e),
-    };
-    let st = drive.status()?;
-    let opt = |v: Option<u64>| v.map_or("unknown".to_string(), |n| n.to_string());
-    writeln!(out, "Drive:           {}", drive.name())?;
-    writeln!(out, "Loaded:          {}", if st.loaded { "yes" } else { "no" })?;
-    writeln!(out, "Write-protected: {}", if st.write_protected { "yes" } else { "no" })?;
-    writeln!(out, "File number:     {}", opt(st.file_number))?;
-    writeln!(out, "Block number:    {}", opt(st.block_number))?;
-    writeln!(
-        out,
-        "Block size:      {}",
-        st.block_size.map_or("variable".to_string(), |b| format!("{b} bytes (fixed)"))
-    )?;
-    let flags: Vec<&str> = [(st.bot, "BOT"), (st.eof, "EOF"), (st.eod, "EOD"), (st.eot, "EOT")]
-        .iter()
-        .filter(|(on, _)| *on)
-        .map(|(_, name)| *name)
-        .collect();
-    writeln!(out, "Flags:           {}", if flags.is_empty() { "-".to_string() } else { flags.join(" ") })?;
-    if !config.database_file.exists() {
-        writeln!(out, "Catalogue:       none yet ({} does not exist)", config.database_file.display())?;
-        return report_last_proof(config, &mut *drive, out);
-    }
-    let cat = Catalog::open(&config.database_file, Mode::ReadOnly)?;
-    match cat.online_tape()? {
-        None => writeln!(out, "Catalogue:       no tape is online")?,
-        Some(tape) => {
-            let next = crate::label::append_point(&cat, &tape)?;
-            let at_start = st.block_number.is_none_or(|b| b == 0);
-            let verdict = match st.file_number {
-                Some(f) if f as i64 == next && at_start && st.eod => "at the append point (end of data)",
-                Some(f) if f as i64 == next && at_start => "at the append point",
-                Some(_) => "NOT at the append point (archive positions it and proves the tape first)",
-                None => "position unknown",
-            };
-            writeln!(out, "Online tape:     \"{}\", next tape file {next}: drive is {verdict}", tape.name)?;
+        DriveSpec::Emulator { dir, .. } => dir.join(".tapeop.lock"),
+        DriveSpec::Device(dev) => {
+            let abs = std::fs::canonicalize(dev).unwrap_or_else(|_| dev.clone());
+            let name: String =
+                abs.to_string_lossy().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+            let dir = std::path::Path::new("/run/lock");
+            let dir = if dir.is_dir() { dir.to_path_buf() } else { std::env::temp_dir() };
+            dir.join(format!("tapeop{name}.lock"))
         }
     }
-    report_last_proof(config, &mut *drive, out)
-}
-
-/// The `drive` lines about the drive's last proof and whether it still holds.
-fn report_last_proof(
-    config: &crate::config::Config,
-    drive: &mut dyn Drive,
-    out: &mut dyn std::io::Write,
-) -> Result<crate::exit_codes::ExitCode> {
-    let Some(last) = last_proof::read(&config.drive) else {
-        if drive.absolute_position()?.is_some() {
-            writeln!(out, "Last proof:      none recorded (the next archive, confirm or restore reads the label)")?;
-        }
-        return Ok(crate::exit_codes::ExitCode::Success);
-    };
-    let eod = last.end_of_data.map_or("end of data unknown".to_string(), |e| format!("end of data at file {e}"));
-    let serial = if last.serial.is_empty() { String::new() } else { format!(" (serial {})", last.serial) };
-    writeln!(
-        out,
-        "Last proof:      tape \"{}\"{serial} by {} at {}: head left at file {} block {}, position {}; {eod}",
-        last.tape, last.command, last.time, last.file, last.block, last.position
-    )?;
-    let verdict = if last.still_here(last_proof::head(drive)) {
-        "the head is still there: the next run trusts it and does not read the label again"
-    } else {
-        "the head has moved since (or a tape was loaded): the next run proves the tape in full"
-    };
-    writeln!(out, "                 {verdict}")?;
-    Ok(crate::exit_codes::ExitCode::Success)
 }
 
 /// Read tape file `n` on a reader thread and hand its bytes to `parse` on

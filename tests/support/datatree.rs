@@ -9,7 +9,7 @@
 //! `md5_of(path)` hashes one file with `md5sum`. If a quoting bug ever runs
 //! the injected command, [`PWNED`] appears.
 //!
-//! Use it from an integration test with `#[path = "support/datatree.rs"] mod datatree;`.
+//! Use it from an integration test with `mod support;` and `use support::datatree;`.
 
 #![allow(dead_code)]
 

@@ -8,7 +8,7 @@
 //! it started, like a host going away. Missing OpenSSH binaries make `start`
 //! panic: these tests never skip silently.
 //!
-//! Use it from an integration test with `#[path = "support/sshd.rs"] mod sshd;`.
+//! Use it from an integration test with `mod support;` and `use support::sshd;`.
 
 #![allow(dead_code)]
 

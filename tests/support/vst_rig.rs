@@ -1,17 +1,16 @@
 //! A small rig for end-to-end tests on the virtual st drive: a World (temp
 //! working directory with `data/`), the FUSE drive of vst.rs holding
 //! `tapes/A.tap`, optionally a private sshd as the data host, and the
-//! `vst::serial()` guard for the whole test. Include it after `vst`,
-//! `world` and `sshd` (`#[path = "support/vst_rig.rs"] mod vst_rig;`).
+//! `vst::serial()` guard for the whole test (`use support::vst_rig;`).
 #![allow(dead_code)]
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::MutexGuard;
 
-use crate::sshd::Sshd;
-use crate::vst::{self, VirtualDrive, VstOptions};
-use crate::world::{World, stderr, stdout};
+use super::sshd::Sshd;
+use super::vst::{self, VirtualDrive, VstOptions};
+use super::world::{World, stderr, stdout};
 
 /// The drive, the data host and the working directory; fields drop in
 /// order (drive unmounted, sshd stopped, directory removed, guard released).

@@ -2,7 +2,7 @@
 //! emulated tape directory, a tape.conf and a catalogue, and helpers that
 //! run the real `tapeop` binary there and assert its exit code.
 //!
-//! Include with `#[path = "support/world.rs"] mod world;`.
+//! Include with `mod support;` and `use support::world;`.
 #![allow(dead_code)]
 
 use std::ffi::OsStr;

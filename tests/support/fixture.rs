@@ -2,7 +2,7 @@
 //! legacy fixture in a temp dir, running the real `tapeop` binary there,
 //! md5 of files, and snapshots of the catalogue's legacy tables.
 //!
-//! Include with `mod common;` from a test file. Not every test file uses
+//! Part of `support` (`use support::fixture;`). Not every test file uses
 //! every helper.
 #![allow(dead_code)]
 

@@ -26,6 +26,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::catalog::{Backup, Catalog, Mode, Tape, name_bytes, name_value, show};
 use crate::config::Config;
+use crate::confirm::Checker;
 use crate::drive::stream_file;
 use crate::drive::{self, Access, Drive, Next};
 use crate::exit_codes::{Exit, ExitCode};
@@ -33,7 +34,6 @@ use crate::label::{self, LABEL_MEMBER, Label};
 use crate::restore::tape_label;
 use crate::stop;
 use crate::tarstream::{self, Member, MemberKind};
-use crate::verify::Checker;
 
 /// Run `scan_tape` (`adopt`: record the tape files the catalogue lost).
 pub fn run(config: &Config, record_as: Option<&str>, adopt: bool) -> Result<ExitCode> {
