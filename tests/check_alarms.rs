@@ -82,7 +82,7 @@ fn a_running_archive_is_running_and_a_killed_one_is_cleared_by_its_confirm_or_an
     let running = detail(&doc, "archive_running");
     assert_has(&running, "tape T1 file 1");
     assert_has(&running, "archive running since");
-    assert_has(&running, "(archive) since");
+    assert_has(&running, "(archive))");
     assert_eq!(code, 0, "{doc}");
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let (code, doc) = rig.check();
