@@ -1,0 +1,135 @@
+//! History: the log of archive, confirm, restore, requeue and ack attempts,
+//! failed confirms, and acknowledgements kept in `tapeop_meta`.
+
+use anyhow::Result;
+use rusqlite::{OptionalExtension, params};
+
+use super::{Catalog, now_text, show};
+
+/// The last failed confirm of a tape file: its history row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedConfirm {
+    /// `tapeop_history` id.
+    pub history_id: i64,
+    /// When that confirm started.
+    pub started: String,
+    /// What it found.
+    pub error: Option<String>,
+}
+
+/// What a history row is about (`-` where unknown).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryRef {
+    /// `archive`, `confirm`, `restore`, `requeue`, `ack`, ...
+    pub kind: String,
+    /// Tape name.
+    pub tape: String,
+    /// Tape file number (-1 when unknown).
+    pub file_number: i64,
+    /// Target, as shown.
+    pub target: String,
+    /// `running`, `ok`, `failed`, ...
+    pub outcome: String,
+}
+
+/// The `tapeop_meta` key that marks history row `id` acknowledged.
+pub fn ack_key(history_id: i64) -> String {
+    format!("ack_history_{history_id}")
+}
+
+/// Failed tape files, requeued targets, acknowledged alarms and removed
+/// targets.
+impl Catalog {
+    // ---- history ----
+
+    /// Record the start of an archive, confirm or restore attempt.
+    pub fn history_start(&self, kind: &str, tape: &str, file_number: i64, target: &[u8]) -> Result<i64> {
+        self.writable()?;
+        self.conn.execute(
+            "INSERT INTO tapeop_history (kind, tape, file_number, target, started, outcome) VALUES (?1, ?2, ?3, ?4, ?5, 'running')",
+            params![kind, tape, file_number, show(target), now_text()],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Record how an attempt ended: `ok`, `failed`, `tape full`, ...
+    pub fn history_end(&self, id: i64, bytes: Option<u64>, outcome: &str, error: Option<String>) -> Result<()> {
+        self.conn.execute(
+            "UPDATE tapeop_history SET ended = ?2, bytes = ?3, outcome = ?4, error = ?5 WHERE id = ?1",
+            params![id, now_text(), bytes.map(|b| b as i64), outcome, error],
+        )?;
+        Ok(())
+    }
+
+    /// The latest confirm of tape file `file_number` of `tape`, when it failed.
+    pub fn confirm_failure(&self, tape: &str, file_number: i64) -> Result<Option<FailedConfirm>> {
+        if !self.has_totals()? {
+            return Ok(None);
+        }
+        let row: Option<(i64, String, Option<String>, Option<String>)> = self
+            .conn
+            .query_row(
+                "SELECT id, started, outcome, error FROM tapeop_history WHERE kind = 'confirm' AND tape = ?1
+                 AND file_number = ?2 ORDER BY id DESC LIMIT 1",
+                params![tape, file_number],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()?;
+        Ok(row.filter(|r| r.2.as_deref() == Some("failed")).map(|(history_id, started, _, error)| FailedConfirm {
+            history_id,
+            started,
+            error,
+        }))
+    }
+
+    /// A history row's kind, tape, file number, target and outcome.
+    pub fn history_row(&self, id: i64) -> Result<Option<HistoryRef>> {
+        if !self.has_totals()? {
+            return Ok(None);
+        }
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT kind, COALESCE(tape, '-'), COALESCE(file_number, -1), COALESCE(target, '-'),
+                        COALESCE(outcome, '-') FROM tapeop_history WHERE id = ?1",
+                [id],
+                |r| {
+                    Ok(HistoryRef {
+                        kind: r.get(0)?,
+                        tape: r.get(1)?,
+                        file_number: r.get(2)?,
+                        target: r.get(3)?,
+                        outcome: r.get(4)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// Whether history row `id` was acknowledged (`ack`), and when.
+    pub fn acked(&self, id: i64) -> Result<Option<String>> {
+        if !self.has_totals()? {
+            return Ok(None);
+        }
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM tapeop_meta WHERE key = ?1", [ack_key(id)], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Acknowledge history row `id` (kept in `tapeop_meta`, which every
+    /// tapeop catalogue has, so no schema change), and log it.
+    pub fn ack(&self, id: i64, what: (&str, i64, &str), note: &str) -> Result<()> {
+        self.writable()?;
+        let tx = self.conn.unchecked_transaction()?;
+        let now = now_text();
+        tx.execute("INSERT OR REPLACE INTO tapeop_meta (key, value) VALUES (?1, ?2)", params![ack_key(id), now])?;
+        tx.execute(
+            "INSERT INTO tapeop_history (kind, tape, file_number, target, started, ended, outcome, error)
+             VALUES ('ack', ?1, ?2, ?3, ?4, ?4, 'ok', ?5)",
+            params![what.0, what.1, what.2, now, note],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+}
