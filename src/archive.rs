@@ -18,7 +18,7 @@ use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::buffer::{Block, BlockBuffer, BlockPool, Pop};
-use crate::catalog::{Backup, Catalog, Mode, Tape, show};
+use crate::catalog::{Backup, BackupStatus, Catalog, Mode, Tape, TapeStatus, show};
 use crate::config::{Config, InFlight};
 use crate::confirm::Checker;
 use crate::drive::{self, Access, Drive, DriveError};
@@ -47,11 +47,11 @@ pub fn run(config: &Config, opts: Options) -> Result<ExitCode> {
     let cat = Catalog::open(&config.database_file, Mode::ReadWrite)?;
     let tape = cat.tape_or_online(None)?;
     let status = crate::report::display_status(&cat, &tape)?;
-    if status != "open" {
+    if status != TapeStatus::Open {
         bail!("tape \"{}\" is {status}: nothing more is written to it (close it and open_tape a new one)", tape.name);
     }
     let remote = Remote::new(&config.ssh_command)?;
-    if cat.backups_with_status(tape.id, "assigned")?.is_empty() {
+    if cat.backups_with_status(tape.id, &BackupStatus::Assigned)?.is_empty() {
         println!("No assigned targets left for tape \"{}\".", tape.name);
         return Ok(ExitCode::NothingToDo);
     }
@@ -60,7 +60,7 @@ pub fn run(config: &Config, opts: Options) -> Result<ExitCode> {
     let mut proven = false;
     let (run_started, mut run_bytes) = (Instant::now(), 0u64);
     loop {
-        let assigned = cat.backups_with_status(tape.id, "assigned")?;
+        let assigned = cat.backups_with_status(tape.id, &BackupStatus::Assigned)?;
         let Some(job) = assigned.first().cloned() else {
             println!("No assigned targets left for tape \"{}\".", tape.name);
             return Ok(ExitCode::NothingToDo);

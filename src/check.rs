@@ -14,7 +14,7 @@ use anyhow::Result;
 use rusqlite::{Params, Row};
 use serde_json::{Map, Value, json};
 
-use crate::catalog::{Catalog, name_bytes, show};
+use crate::catalog::{BackupStatus, Catalog, name_bytes, show};
 use crate::exit_codes::ExitCode;
 use crate::report::put_name;
 
@@ -282,7 +282,9 @@ fn unconfirmed(cat: &Catalog, days: u32, side: bool) -> Result<(Condition, Condi
 fn failed_confirms(cat: &Catalog, side: bool) -> Result<Condition> {
     let mut c = Condition::new("failed_confirm", true, "failed confirm", "failed confirms");
     let rows = failed_attempts(cat, side, "confirm", "tape, file_number", "'failed'", "'confirm'")?;
-    for a in rows.into_iter().filter(|a| a.backup_status.as_deref() != Some("failed")) {
+    for a in
+        rows.into_iter().filter(|a| a.backup_status.as_deref().map(BackupStatus::parse) != Some(BackupStatus::Failed))
+    {
         let (what, mut m) = tape_file(&a.tape, a.file_number, &a.target);
         let n = a.file_number;
         let state = format!(": tapeop confirm {n} retries it, tapeop requeue {n} archives it again");

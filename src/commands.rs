@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 
-use crate::catalog::{Catalog, HistoryRef, Mode, show};
+use crate::catalog::{BackupStatus, Catalog, HistoryRef, Mode, TapeStatus, show};
 use crate::cli::{self, Command, Invocation};
 use crate::config::Config;
 use crate::confirm::ConfirmWhich;
@@ -308,7 +308,7 @@ fn open_tape(
 fn close_tape(ctx: &Context_, name: Option<&str>, force: bool) -> Result<()> {
     let cat = open(ctx, Mode::ReadWrite)?;
     let tape = cat.tape_or_online(name)?;
-    let recorded = cat.tape_tally(tape.id, "recorded")?;
+    let recorded = cat.tape_tally(tape.id, &BackupStatus::Recorded)?;
     if recorded.count > 0 && !force {
         return Err(Exit::error(
             ExitCode::Failure,
@@ -330,7 +330,7 @@ fn assign(ctx: &Context_, name: Option<&str>) -> Result<()> {
     let cat = open(ctx, Mode::ReadWrite)?;
     let tape = cat.tape_or_online(name)?;
     let status = report::display_status(&cat, &tape)?;
-    if status != "open" {
+    if status != TapeStatus::Open {
         bail!(
             "tape \"{}\" is {status}: only an open tape takes new targets (close_tape it, then open_tape a new one)",
             tape.name
@@ -412,15 +412,15 @@ fn requeue(ctx: &Context_, name: Option<&str>, n: i64, rescan: bool, force: bool
     })?;
     let target = show(&backup.target);
     let refuse = |why: String| Err(Exit::error(ExitCode::Failure, format!("{why}; nothing was requeued")));
-    match backup.status.as_str() {
-        "recorded" => {}
-        "failed" => {
+    match &backup.status {
+        BackupStatus::Recorded => {}
+        BackupStatus::Failed => {
             return refuse(format!(
                 "tape file {n} of \"{}\" ({target}) was already requeued: tapeop unassigned and status show its target",
                 tape.name
             ));
         }
-        "confirmed" => {
+        BackupStatus::Confirmed => {
             return refuse(format!(
                 "tape file {n} of \"{}\" ({target}) is confirmed: its copy is good, there is nothing to requeue",
                 tape.name
@@ -488,7 +488,8 @@ fn remove_target(ctx: &Context_, name: &[u8]) -> Result<()> {
         format!("no target {shown} in the catalogue (give the path exactly as imported; tapeop check lists targets never scanned)")
     })?;
     let backups = cat.target_backups(target.id)?;
-    if let Some((tape, n, status)) = backups.iter().find(|b| !matches!(b.2.as_str(), "assigned" | "new")) {
+    if let Some((tape, n, status)) = backups.iter().find(|b| !matches!(b.2, BackupStatus::Assigned | BackupStatus::New))
+    {
         return Err(Exit::error(
             ExitCode::Failure,
             format!(

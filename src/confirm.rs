@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
-use crate::catalog::{Backup, Catalog, Mode, Tape, show};
+use crate::catalog::{Backup, BackupStatus, Catalog, Mode, Tape, show};
 use crate::config::Config;
 use crate::drive::{self, Access, Drive};
 use crate::exit_codes::{Exit, ExitCode};
@@ -212,7 +212,7 @@ fn unreadable_label(cat: &Catalog, tape: &Tape, job: &Backup, opts: Options, e: 
 /// this run). Each one passed over is named, with what to do about it.
 fn pending(cat: &Catalog, tape: &Tape, opts: Options, done: &[i64]) -> Result<Vec<Backup>> {
     let mut out = Vec::new();
-    for b in cat.backups_with_status(tape.id, "recorded")? {
+    for b in cat.backups_with_status(tape.id, &BackupStatus::Recorded)? {
         if done.contains(&b.file_number) {
             continue;
         }
@@ -258,14 +258,14 @@ fn pick(cat: &Catalog, tape: &Tape, pending: &[Backup], opts: Options) -> Result
                 format!("tape \"{}\" has no tape file {n} in the catalogue (tapeop tape_detail lists them)", tape.name)
             })?;
             println!("Matched file_number={n}");
-            match b.status.as_str() {
-                "recorded" => Ok(Some(b)),
-                "confirmed" if opts.retry => Ok(Some(b)),
-                "confirmed" => {
+            match &b.status {
+                BackupStatus::Recorded => Ok(Some(b)),
+                BackupStatus::Confirmed if opts.retry => Ok(Some(b)),
+                BackupStatus::Confirmed => {
                     bail!("tape file {n} of \"{}\" is already confirmed; pass --retry to check it again", tape.name)
                 }
-                "failed" if opts.no_db_update => Ok(Some(b)),
-                "failed" => bail!(
+                BackupStatus::Failed if opts.no_db_update => Ok(Some(b)),
+                BackupStatus::Failed => bail!(
                     "tape file {n} of \"{}\" failed confirm and was requeued: its target goes to another tape file; \
                      confirm {n} --no-db-update reads it without recording anything",
                     tape.name

@@ -14,10 +14,12 @@ use anyhow::{Context, Result};
 use rusqlite::{OptionalExtension, params};
 use serde_json::{Map, Value, json};
 
-use crate::catalog::{Backup, Catalog, FileRow, Tally, Tape, name_bytes, name_value, show, tape_name_for_path};
+use crate::catalog::{
+    Backup, BackupStatus, Catalog, FileRow, Tally, Tape, TapeStatus, name_bytes, name_value, show, tape_name_for_path,
+};
 
 /// The backup statuses `status` reports, in its order.
-const STATUSES: [&str; 3] = ["confirmed", "recorded", "assigned"];
+const STATUSES: [BackupStatus; 3] = [BackupStatus::Confirmed, BackupStatus::Recorded, BackupStatus::Assigned];
 
 fn gb(size_kb: i64) -> f64 {
     size_kb as f64 / 1e6
@@ -30,13 +32,13 @@ pub fn status(cat: &Catalog, tape: &Tape, json: bool, out: &mut dyn Write) -> Re
     }
     writeln!(out, "\nWork on \"{}\"", tape.name)?;
     let mut total = 0;
-    for status in STATUSES {
+    for status in &STATUSES {
         let t = cat.tape_tally(tape.id, status)?;
         total += t.size_kb;
         writeln!(out, "   type {status:<20}: {:6} ({:9.3} GB)", t.count, gb(t.size_kb))?;
     }
     writeln!(out, "   total usage: {:.3} GB", gb(total))?;
-    if display_status(cat, tape)? == "full" {
+    if display_status(cat, tape)? == TapeStatus::Full {
         writeln!(out, "   the tape is FULL: close_tape it, then open_tape the next one")?;
     }
     writeln!(out, "\nThere are {} unassigned targets.\n", cat.unassigned_count()?)?;
@@ -54,7 +56,7 @@ pub fn status(cat: &Catalog, tape: &Tape, json: bool, out: &mut dyn Write) -> Re
 
 /// Under `status`: the recorded tape files whose last confirm failed.
 fn failed_confirms(cat: &Catalog, tape: &Tape, out: &mut dyn Write) -> Result<()> {
-    for b in cat.backups_with_status(tape.id, "recorded")? {
+    for b in cat.backups_with_status(tape.id, &BackupStatus::Recorded)? {
         if let Some(f) = cat.confirm_failure(&tape.name, b.file_number)? {
             let n = b.file_number;
             writeln!(
@@ -98,12 +100,12 @@ pub fn tapes(cat: &Catalog, verbose: bool, json: bool, out: &mut dyn Write) -> R
 }
 
 /// A tape's status as shown: `full` is tapeop's mark on an open tape.
-pub fn display_status(cat: &Catalog, tape: &Tape) -> Result<String> {
-    if tape.status == "open" && cat.has_totals()? {
+pub fn display_status(cat: &Catalog, tape: &Tape) -> Result<TapeStatus> {
+    if tape.status == TapeStatus::Open && cat.has_totals()? {
         let full: Option<i64> =
             cat.conn().query_row("SELECT full FROM tapeop_tape_info WHERE tape_id = ?1", [tape.id], |r| r.get(0)).ok();
         if full == Some(1) {
-            return Ok("full".into());
+            return Ok(TapeStatus::Full);
         }
     }
     Ok(tape.status.clone())
@@ -156,7 +158,7 @@ pub fn where_is(cat: &Catalog, name: &[u8], json: bool, out: &mut dyn Write) -> 
     each_where_is(cat, name, |hit| {
         let path = join_path(&hit.target, &hit.name);
         writeln!(out, "{} {:5} {:<10} {} {}", hit.tape, hit.file_number, hit.status, hit.md5, show(&path))?;
-        if matches!(hit.status.as_str(), "recorded" | "confirmed") && hints.len() < 100 {
+        if BackupStatus::parse(&hit.status).is_on_tape() && hints.len() < 100 {
             hints.push(restore_hint(&hit));
         }
         Ok(())
@@ -317,7 +319,7 @@ pub fn backup_info(cat: &Catalog, tape: &Tape, backups: &[Backup], json: bool, o
         writeln!(out, "\nFile number:   {}", b.file_number)?;
         writeln!(out, "Target:        {}", show(&target.name))?;
         writeln!(out, "Status:        {}", b.status)?;
-        if b.status == "failed" {
+        if b.status == BackupStatus::Failed {
             writeln!(out, "Requeued:      {}", requeued_to(cat, b.target_id)?)?;
         }
         writeln!(out, "Files:         {}", b.file_count)?;
@@ -345,7 +347,7 @@ pub fn backup_info(cat: &Catalog, tape: &Tape, backups: &[Backup], json: bool, o
 fn requeued_to(cat: &Catalog, target_id: i64) -> Result<String> {
     Ok(match cat.current_backup(target_id)? {
         None => "this copy failed confirm; its target waits to be assigned to a tape".to_string(),
-        Some((tape, n, status)) if n >= 0 && status != "assigned" => {
+        Some((tape, n, status)) if n >= 0 && status != BackupStatus::Assigned => {
             format!("this copy failed confirm; its target is now tape {tape} file {n}, {status}")
         }
         Some((tape, _, status)) => format!("this copy failed confirm; its target is {status} to tape {tape}"),
@@ -405,7 +407,7 @@ pub fn dump_manifest(cat: &Catalog, dir: &Path) -> Result<usize> {
     let mut count = 0;
     for tape in cat.tapes()? {
         for b in cat.written_backups(tape.id, None)? {
-            if b.status == "failed" {
+            if b.status == BackupStatus::Failed {
                 // Its target's files are those of the requeued copy, not of this one.
                 writeln!(index, "{} {} {} - {}", tape.name, b.file_number, b.status, show(&b.target))?;
                 continue;
@@ -701,7 +703,7 @@ fn tape_json(cat: &Catalog, tape: &Tape) -> Result<Map<String, Value>> {
     let (full, capacity) = tape_info(cat, tape.id)?;
     let serial = Some(tape.serial.as_str()).filter(|s| !s.is_empty());
     Ok(object(json!({
-        "id": tape.id, "name": tape.name, "serial": serial, "status": tape.status,
+        "id": tape.id, "name": tape.name, "serial": serial, "status": tape.status.as_str(),
         "full": full, "online": tape.online, "capacity_bytes": capacity,
     })))
 }
@@ -710,11 +712,11 @@ fn status_json(cat: &Catalog, tape: &Tape, out: &mut dyn Write) -> Result<()> {
     let mut doc = Map::new();
     doc.insert("tape".into(), Value::Object(tape_json(cat, tape)?));
     let mut total = Tally::default();
-    for status in STATUSES {
+    for status in &STATUSES {
         let t = cat.tape_tally(tape.id, status)?;
         total.count += t.count;
         total.size_kb += t.size_kb;
-        doc.insert(status.into(), tally_json(t));
+        doc.insert(status.as_str().into(), tally_json(t));
     }
     doc.insert("total".into(), tally_json(total));
     doc.insert("unassigned".into(), tally_json(cat.unassigned_tally()?));
@@ -788,7 +790,7 @@ fn open_object(out: &mut dyn Write, map: &Map<String, Value>) -> Result<()> {
 /// A written or assigned backup as JSON (without its files).
 fn backup_json(b: &Backup) -> Map<String, Value> {
     let mut m = object(json!({
-        "backup_id": b.id, "file_number": b.file_number, "status": b.status, "target_id": b.target_id,
+        "backup_id": b.id, "file_number": b.file_number, "status": b.status.as_str(), "target_id": b.target_id,
         "file_count": b.file_count, "size_kb": b.size_kb, "gb": gb(b.size_kb),
     }));
     put_name(&mut m, "target", &b.target);

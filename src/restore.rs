@@ -31,7 +31,7 @@ use nix::sys::stat::{UtimensatFlags, utimensat};
 use nix::sys::time::TimeSpec;
 use rusqlite::OptionalExtension;
 
-use crate::catalog::{Catalog, Mode, Tape, name_value, show};
+use crate::catalog::{BackupStatus, Catalog, Mode, Tape, name_value, show};
 use crate::config::Config;
 use crate::drive::{self, Access, Drive, stream_file};
 use crate::exit_codes::{Exit, ExitCode};
@@ -125,7 +125,7 @@ fn locate(cat: &Catalog, target: &[u8]) -> Result<Located> {
     let tape = cat.tapes()?.into_iter().find(|t| t.id == tape_id);
     let tape =
         tape.with_context(|| format!("target {} has a backup on tape id {tape_id}, which is missing", show(target)))?;
-    if status != "recorded" && status != "confirmed" {
+    if !BackupStatus::parse(&status).is_on_tape() {
         bail!("target {} is not on tape yet: its backup on tape \"{}\" is {status}", show(target), tape.name);
     }
     Ok(Located { target_id, target: target.to_vec(), tape, file_number })

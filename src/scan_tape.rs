@@ -24,7 +24,7 @@ use std::collections::{HashMap, HashSet};
 use anyhow::{Context, Result, bail};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::catalog::{Backup, Catalog, Mode, Tape, name_bytes, name_value, show};
+use crate::catalog::{Backup, BackupStatus, Catalog, Mode, Tape, name_bytes, name_value, show};
 use crate::config::Config;
 use crate::confirm::Checker;
 use crate::drive::stream_file;
@@ -261,11 +261,11 @@ fn known_tape(cat: &Catalog, label: Option<&Label>) -> Result<Tape> {
 /// Compare tape file `n` with the catalogue and print the result.
 fn compare_file(cat: &Catalog, tape: &Tape, n: u64, file: Result<TapeFile>) -> Result<Verdict> {
     let backup = cat.backup_at(tape.id, n as i64)?;
-    if let Some(b) = backup.as_ref().filter(|b| b.status == "failed") {
+    if let Some(b) = backup.as_ref().filter(|b| b.status == BackupStatus::Failed) {
         println!("file {n}: {}: failed confirm and was requeued; not compared", show(&b.target));
         return Ok(Verdict::Matches);
     }
-    let backup = backup.filter(|b| matches!(b.status.as_str(), "recorded" | "confirmed"));
+    let backup = backup.filter(|b| b.status.is_on_tape());
     let file = match file {
         Ok(f) => f,
         Err(e) => {
@@ -442,9 +442,9 @@ fn adoptable(
         rows.collect::<rusqlite::Result<_>>()?
     };
     for (backup, tape_id, name, fnum, status) in backups {
-        match status.as_str() {
-            "assigned" if tape_id == tape.id => assigned = Some(backup),
-            "assigned" => bail!(
+        match BackupStatus::parse(&status) {
+            BackupStatus::Assigned if tape_id == tape.id => assigned = Some(backup),
+            BackupStatus::Assigned => bail!(
                 "target {} is assigned to tape \"{name}\", not to \"{}\": which tape the catalogue should know it on is ambiguous",
                 show(target),
                 tape.name
@@ -706,7 +706,7 @@ fn same_files(cat: &Catalog, id: i64, target: &[u8], members: &[Member], consequ
         target_id: id,
         target: target.to_vec(),
         file_number: -1,
-        status: String::new(),
+        status: BackupStatus::Other(String::new()),
         file_count: 0,
         size_kb: 0,
     };

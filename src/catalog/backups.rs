@@ -54,7 +54,7 @@ pub struct Backup {
     pub file_number: i64,
     /// `assigned`, `recorded`, `confirmed` (or legacy `new`), or `failed`:
     /// a tape file that failed confirm and whose target was requeued.
-    pub status: String,
+    pub status: BackupStatus,
     /// Number of file rows of the target.
     pub file_count: i64,
     /// Sum of the target's `size_kb`.
@@ -68,6 +68,63 @@ pub struct Tally {
     pub count: i64,
     /// Sum of `size_kb`.
     pub size_kb: i64,
+}
+
+/// A backup's status. The catalogue keeps it as the old tool's text in
+/// `backups.status`; it is parsed here and nowhere else. A string neither
+/// tool writes (or a NULL, read as "") is kept verbatim as `Other`, shown as
+/// it is and matching no other status: reading a catalogue never fails on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BackupStatus {
+    /// `assigned`: waiting to be archived to its tape (file number -1).
+    Assigned,
+    /// `recorded`: written to its tape file, not yet confirmed.
+    Recorded,
+    /// `confirmed`: its tape file was read back and matched the catalogue.
+    Confirmed,
+    /// `failed`: its tape file failed confirm and its target was requeued.
+    Failed,
+    /// `new`: the old tool's status of a backup not yet assigned a place.
+    New,
+    /// Any other string, kept as it was read.
+    Other(String),
+}
+
+impl BackupStatus {
+    /// The status as read from `backups.status`.
+    pub fn parse(s: &str) -> BackupStatus {
+        match s {
+            "assigned" => BackupStatus::Assigned,
+            "recorded" => BackupStatus::Recorded,
+            "confirmed" => BackupStatus::Confirmed,
+            "failed" => BackupStatus::Failed,
+            "new" => BackupStatus::New,
+            other => BackupStatus::Other(other.to_string()),
+        }
+    }
+
+    /// The status as stored and shown.
+    pub fn as_str(&self) -> &str {
+        match self {
+            BackupStatus::Assigned => "assigned",
+            BackupStatus::Recorded => "recorded",
+            BackupStatus::Confirmed => "confirmed",
+            BackupStatus::Failed => "failed",
+            BackupStatus::New => "new",
+            BackupStatus::Other(s) => s,
+        }
+    }
+
+    /// Recorded or confirmed: a good copy may be read from its tape file.
+    pub fn is_on_tape(&self) -> bool {
+        matches!(self, BackupStatus::Recorded | BackupStatus::Confirmed)
+    }
+}
+
+impl std::fmt::Display for BackupStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
 }
 
 impl Catalog {
@@ -93,15 +150,15 @@ impl Catalog {
     }
 
     /// Count and size of a tape's backups in each status.
-    pub fn tape_tally(&self, tape_id: i64, status: &str) -> Result<Tally> {
+    pub fn tape_tally(&self, tape_id: i64, status: &BackupStatus) -> Result<Tally> {
         let sql = format!(
             "SELECT COUNT(*), COALESCE(SUM({}), 0) FROM backups b {} WHERE b.tape_id = ?1 AND b.status = ?2",
             self.backup_size_kb()?,
             self.backup_totals_join()?
         );
-        Ok(self
-            .conn
-            .query_row(&sql, params![tape_id, status], |r| Ok(Tally { count: r.get(0)?, size_kb: r.get(1)? }))?)
+        Ok(self.conn.query_row(&sql, params![tape_id, status.as_str()], |r| {
+            Ok(Tally { count: r.get(0)?, size_kb: r.get(1)? })
+        })?)
     }
 
     /// Size written to a tape (recorded + confirmed), in KiB.
@@ -190,7 +247,7 @@ impl Catalog {
             target_id: r.get(1)?,
             target: name_bytes(r.get_ref(2)?),
             file_number: r.get::<_, Option<i64>>(3)?.unwrap_or(-1),
-            status: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
+            status: BackupStatus::parse(&r.get::<_, Option<String>>(4)?.unwrap_or_default()),
             file_count: r.get(5)?,
             size_kb: r.get(6)?,
         })
@@ -210,11 +267,11 @@ impl Catalog {
 
     /// Backups of a tape in `status`, ordered by target name (assigned) or
     /// file number (written).
-    pub fn backups_with_status(&self, tape_id: i64, status: &str) -> Result<Vec<Backup>> {
-        let order = if status == "assigned" { "t.name" } else { "b.file_number" };
+    pub fn backups_with_status(&self, tape_id: i64, status: &BackupStatus) -> Result<Vec<Backup>> {
+        let order = if *status == BackupStatus::Assigned { "t.name" } else { "b.file_number" };
         let sql = self.backup_query(&format!("b.tape_id = ?1 AND b.status = ?2 ORDER BY {order}"))?;
         let mut stmt = self.conn.prepare(&sql)?;
-        let rows = stmt.query_map(params![tape_id, status], Self::backup_from_row)?;
+        let rows = stmt.query_map(params![tape_id, status.as_str()], Self::backup_from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
@@ -389,7 +446,9 @@ impl Catalog {
         let Some(capacity) = self.tape_capacity(tape, default)? else { return Ok(None) };
         let mut used = if self.takes_label(tape)? { label_estimate(block) } else { 0 };
         for b in self.tape_backups(tape.id)? {
-            if !count_assigned && !matches!(b.status.as_str(), "recorded" | "confirmed" | "failed") {
+            if !count_assigned
+                && !matches!(b.status, BackupStatus::Recorded | BackupStatus::Confirmed | BackupStatus::Failed)
+            {
                 continue;
             }
             used += match self.written_bytes(b.id)? {
@@ -457,7 +516,7 @@ impl Catalog {
 
     /// Where a target's current (not failed) backup is: `(tape, file
     /// number, status)`, or None while it is unassigned.
-    pub fn current_backup(&self, target_id: i64) -> Result<Option<(String, i64, String)>> {
+    pub fn current_backup(&self, target_id: i64) -> Result<Option<(String, i64, BackupStatus)>> {
         Ok(self
             .conn
             .query_row(
@@ -465,18 +524,19 @@ impl Catalog {
                  LEFT JOIN tapes tp ON tp.id = b.tape_id WHERE b.target_id = ?1 AND COALESCE(b.status, '') != 'failed'
                  ORDER BY b.id DESC LIMIT 1",
                 [target_id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, BackupStatus::parse(&r.get::<_, String>(2)?))),
             )
             .optional()?)
     }
 
     /// Backups of a target, by id: (tape, file number, status).
-    pub fn target_backups(&self, target_id: i64) -> Result<Vec<(String, i64, String)>> {
+    pub fn target_backups(&self, target_id: i64) -> Result<Vec<(String, i64, BackupStatus)>> {
         let mut stmt = self.conn.prepare(
             "SELECT COALESCE(tp.name, '?'), COALESCE(b.file_number, -1), COALESCE(b.status, '?') FROM backups b
              LEFT JOIN tapes tp ON tp.id = b.tape_id WHERE b.target_id = ?1 ORDER BY b.id",
         )?;
-        let rows = stmt.query_map([target_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        let rows =
+            stmt.query_map([target_id], |r| Ok((r.get(0)?, r.get(1)?, BackupStatus::parse(&r.get::<_, String>(2)?))))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 }
@@ -497,4 +557,20 @@ fn legacy_size_kb(target: &str) -> String {
 /// in the `file_on_target (target_id, name)` unique index.
 fn legacy_file_count(target: &str) -> String {
     format!("(SELECT COUNT(*) FROM files f WHERE f.target_id = {target})")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backup_statuses_round_trip_and_keep_unknown_strings() {
+        for s in ["assigned", "recorded", "confirmed", "failed", "new", "", "?", "lost"] {
+            assert_eq!(BackupStatus::parse(s).as_str(), s);
+        }
+        assert_eq!(BackupStatus::parse("lost"), BackupStatus::Other("lost".into()));
+        assert!(BackupStatus::Recorded.is_on_tape() && BackupStatus::Confirmed.is_on_tape());
+        assert!(!BackupStatus::Failed.is_on_tape() && !BackupStatus::parse("x").is_on_tape());
+        assert_eq!(format!("[{:<10}]", BackupStatus::Failed), "[failed    ]");
+    }
 }

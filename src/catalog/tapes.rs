@@ -15,10 +15,60 @@ pub struct Tape {
     pub name: String,
     /// Serial number ("" when not set).
     pub serial: String,
-    /// `open`, `closed` or `garbage`.
-    pub status: String,
+    /// `open`, `closed` or `garbage` (see [`TapeStatus`]).
+    pub status: TapeStatus,
     /// Whether it is the online (active) tape.
     pub online: bool,
+}
+
+/// A tape's status. The catalogue keeps it as the old tool's text in
+/// `tapes.status`; it is parsed here and nowhere else. `Full` is never
+/// stored there: it is tapeop's mark on an open tape (`tapeop_tape_info.full`),
+/// shown in its place. A string neither tool writes (another program's, or a
+/// NULL read as "") is kept verbatim as `Other`, shown as it is and treated
+/// as not open: reading a catalogue never fails on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TapeStatus {
+    /// `open`: takes new targets and is written to.
+    Open,
+    /// `full`: an open tape that reached its end (shown, not stored).
+    Full,
+    /// `closed`: nothing more is written to it.
+    Closed,
+    /// `garbage`: the old tool's mark of a tape not to be used.
+    Garbage,
+    /// Any other string, kept as it was read.
+    Other(String),
+}
+
+impl TapeStatus {
+    /// The status as read from `tapes.status`.
+    pub fn parse(s: &str) -> TapeStatus {
+        match s {
+            "open" => TapeStatus::Open,
+            "full" => TapeStatus::Full,
+            "closed" => TapeStatus::Closed,
+            "garbage" => TapeStatus::Garbage,
+            other => TapeStatus::Other(other.to_string()),
+        }
+    }
+
+    /// The status as stored and shown.
+    pub fn as_str(&self) -> &str {
+        match self {
+            TapeStatus::Open => "open",
+            TapeStatus::Full => "full",
+            TapeStatus::Closed => "closed",
+            TapeStatus::Garbage => "garbage",
+            TapeStatus::Other(s) => s,
+        }
+    }
+}
+
+impl std::fmt::Display for TapeStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
 }
 
 impl Catalog {
@@ -29,7 +79,7 @@ impl Catalog {
             id: r.get(0)?,
             name: r.get(1)?,
             serial: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
-            status: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
+            status: TapeStatus::parse(&r.get::<_, Option<String>>(3)?.unwrap_or_default()),
             online: r.get::<_, i64>(4)? != 0,
         })
     }
@@ -188,6 +238,15 @@ pub fn tape_name_for_path(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tape_statuses_round_trip_and_keep_unknown_strings() {
+        for s in ["open", "full", "closed", "garbage", "", "lost"] {
+            assert_eq!(TapeStatus::parse(s).as_str(), s);
+        }
+        assert_eq!(TapeStatus::parse("lost"), TapeStatus::Other("lost".into()));
+        assert_eq!(format!("[{:<8}]", TapeStatus::Closed), "[closed  ]");
+    }
 
     #[test]
     fn tape_names() {
