@@ -309,7 +309,7 @@ fn scan_one(cat: &Catalog, remote: &Remote, config: &Config, id: i64, name: &[u8
         eprintln!(
             "tapeop: skipped {} {} (not a file, link or directory)",
             kind_name(s.kind),
-            show(&crate::report::join_path(name, &s.name))
+            show(&crate::commands::reports::join_path(name, &s.name))
         );
     }
     println!(" ... adding {} files to local database.\n", kept.len());

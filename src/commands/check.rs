@@ -15,8 +15,8 @@ use rusqlite::{Params, Row};
 use serde_json::{Map, Value, json};
 
 use crate::catalog::{Catalog, name_bytes, show};
+use crate::commands::reports::put_name;
 use crate::exit_codes::ExitCode;
-use crate::report::put_name;
 
 /// At most this many findings of one kind are listed; counts stay exact.
 pub const DETAIL_LIMIT: usize = 100;

@@ -25,13 +25,13 @@ use anyhow::{Context, Result, bail};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::catalog::{Backup, Catalog, Mode, Tape, name_bytes, name_value, show};
+use crate::commands::confirm::Checker;
+use crate::commands::restore::tape_label;
 use crate::config::Config;
-use crate::confirm::Checker;
 use crate::drive::stream_file;
 use crate::drive::{self, Access, Drive, Next};
 use crate::exit_codes::{Exit, ExitCode};
 use crate::label::{self, LABEL_MEMBER, Label};
-use crate::restore::tape_label;
 use crate::stop;
 use crate::tarstream::{self, Member, MemberKind};
 

@@ -1,7 +1,18 @@
-//! The operator commands as thin functions: each opens what it needs
-//! (config, catalogue, drive), asks its questions, and hands the work to
-//! the module that owns it (`report`, `catalog`, `import`, `archive`,
-//! `confirm`). Returns the exit code for a run that did not fail.
+//! The operator commands, one module per command family: each opens what it
+//! needs (config, catalogue, drive), asks its questions, and hands the work
+//! to the core (`catalog`, `drive`, `tarstream`, `label`). This module owns
+//! the run: the commands that need no config, the locks a command takes,
+//! and the dispatch from the parsed `Command` to its family. Returns the exit
+//! code for a run that did not fail.
+
+pub mod archive;
+pub mod check;
+pub mod confirm;
+pub mod drive;
+pub mod import;
+pub mod reports;
+pub mod restore;
+pub mod scan_tape;
 
 use std::ffi::{OsStr, OsString};
 use std::io::Write;
@@ -13,10 +24,10 @@ use anyhow::{Context, Result, bail};
 use crate::catalog::{Catalog, HistoryRef, Mode, show};
 use crate::cli::{self, Command, Invocation};
 use crate::config::Config;
-use crate::confirm::ConfirmWhich;
 use crate::exit_codes::{Exit, ExitCode};
 use crate::prompt::Prompter;
-use crate::{archive, check, confirm, drive_report, import, lock, report, restore, scan_tape, stop};
+use crate::{lock, stop};
+use confirm::ConfirmWhich;
 
 /// Everything a command needs from the invocation.
 pub struct Context_ {
@@ -161,24 +172,24 @@ fn open(ctx: &Context_, mode: Mode) -> Result<Catalog> {
 fn dispatch(ctx: &Context_, command: Command) -> Result<ExitCode> {
     let mut out = crate::out::stdout();
     match command {
-        Command::Tapes => report::tapes(&open(ctx, Mode::ReadOnly)?, ctx.verbose, ctx.json, &mut out)?,
+        Command::Tapes => reports::tapes(&open(ctx, Mode::ReadOnly)?, ctx.verbose, ctx.json, &mut out)?,
         Command::Status { tape } => {
             let cat = open(ctx, Mode::ReadOnly)?;
-            report::status(&cat, &cat.tape_or_online(tape.as_deref())?, ctx.json, &mut out)?
+            reports::status(&cat, &cat.tape_or_online(tape.as_deref())?, ctx.json, &mut out)?
         }
-        Command::Unassigned => report::unassigned(&open(ctx, Mode::ReadOnly)?, ctx.json, &mut out)?,
+        Command::Unassigned => reports::unassigned(&open(ctx, Mode::ReadOnly)?, ctx.json, &mut out)?,
         Command::TapeDetail { tape, file_number } => {
             let cat = open(ctx, Mode::ReadOnly)?;
             let tape = cat.tape_or_online(tape.as_deref())?;
-            report::tape_detail(&cat, &tape, file_number, ctx.verbose, ctx.json, &mut out)?
+            reports::tape_detail(&cat, &tape, file_number, ctx.verbose, ctx.json, &mut out)?
         }
         Command::WhereIs { name } => {
-            report::where_is(&open(ctx, Mode::ReadOnly)?, &join_words(&name), ctx.json, &mut out)?
+            reports::where_is(&open(ctx, Mode::ReadOnly)?, &join_words(&name), ctx.json, &mut out)?
         }
         Command::BackupInfo { file_number } => backup_info(ctx, file_number, &mut out)?,
         Command::DumpManifest { output_dir } => {
             let output_dir = output_dir.unwrap_or_else(|| PathBuf::from("manifests"));
-            let n = report::dump_manifest(&open(ctx, Mode::ReadOnly)?, &output_dir)?;
+            let n = reports::dump_manifest(&open(ctx, Mode::ReadOnly)?, &output_dir)?;
             writeln!(out, "Wrote {n} manifests and INDEX.txt to {}", output_dir.display())?;
         }
         Command::OpenTape { name, serial, online, offline, capacity } => {
@@ -220,10 +231,10 @@ fn dispatch(ctx: &Context_, command: Command) -> Result<ExitCode> {
             );
         }
         Command::Log { tape, limit } => {
-            report::log(&open(ctx, Mode::ReadOnly)?, tape.as_deref(), limit, ctx.json, &mut out)?
+            reports::log(&open(ctx, Mode::ReadOnly)?, tape.as_deref(), limit, ctx.json, &mut out)?
         }
         Command::ScanTape { record_as, adopt } => return scan_tape::run(&ctx.config, record_as.as_deref(), adopt),
-        Command::Drive => return drive_report::run(&ctx.config, &mut out),
+        Command::Drive => return drive::run(&ctx.config, &mut out),
         Command::Completions { .. } | Command::Manpage => unreachable!("handled before the config is read"),
         Command::Requeue { file_number, tape, rescan, force } => {
             requeue(ctx, tape.as_deref(), file_number, rescan, force)?
@@ -253,7 +264,7 @@ fn backup_info(ctx: &Context_, file_number: Option<i64>, out: &mut dyn Write) ->
         })?],
         None => cat.written_backups(tape.id, None)?,
     };
-    report::backup_info(&cat, &tape, &backups, ctx.json, out)
+    reports::backup_info(&cat, &tape, &backups, ctx.json, out)
 }
 
 fn open_tape(
@@ -329,7 +340,7 @@ fn close_tape(ctx: &Context_, name: Option<&str>, force: bool) -> Result<()> {
 fn assign(ctx: &Context_, name: Option<&str>) -> Result<()> {
     let cat = open(ctx, Mode::ReadWrite)?;
     let tape = cat.tape_or_online(name)?;
-    let status = report::display_status(&cat, &tape)?;
+    let status = reports::display_status(&cat, &tape)?;
     if status != "open" {
         bail!(
             "tape \"{}\" is {status}: only an open tape takes new targets (close_tape it, then open_tape a new one)",

@@ -19,8 +19,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::buffer::{Block, BlockBuffer, BlockPool, Pop};
 use crate::catalog::{Backup, Catalog, Mode, Tape, show};
+use crate::commands::confirm::Checker;
 use crate::config::{Config, InFlight};
-use crate::confirm::Checker;
 use crate::drive::{self, Access, Drive, DriveError};
 use crate::exit_codes::{Exit, ExitCode};
 use crate::remote::{Remote, RemoteChild, quote};
@@ -46,7 +46,7 @@ pub struct Options {
 pub fn run(config: &Config, opts: Options) -> Result<ExitCode> {
     let cat = Catalog::open(&config.database_file, Mode::ReadWrite)?;
     let tape = cat.tape_or_online(None)?;
-    let status = crate::report::display_status(&cat, &tape)?;
+    let status = crate::commands::reports::display_status(&cat, &tape)?;
     if status != "open" {
         bail!("tape \"{}\" is {status}: nothing more is written to it (close it and open_tape a new one)", tape.name);
     }
