@@ -7,14 +7,17 @@
 //!
 //! Tape files recorded by the old tool carry no date: they are listed as
 //! "age unknown" notices, which never make the exit code non-zero.
+//!
+//! `ack ID` lives here too: it acknowledges an alarm that `check` reports.
 
 use std::io::Write;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use rusqlite::{Params, Row};
 use serde_json::{Map, Value, json};
 
-use crate::catalog::{Catalog, name_bytes, show};
+use super::{Context_, open};
+use crate::catalog::{Catalog, HistoryRef, Mode, name_bytes, show};
 use crate::commands::reports::put_name;
 use crate::exit_codes::ExitCode;
 
@@ -618,4 +621,26 @@ fn object(v: Value) -> Map<String, Value> {
         Value::Object(m) => m,
         _ => Map::new(),
     }
+}
+
+/// `ack ID`: acknowledge the alarm of history row ID.
+pub fn ack(ctx: &Context_, id: i64, note: Option<&str>) -> Result<()> {
+    let cat = open(ctx, Mode::ReadWrite)?;
+    let Some(HistoryRef { kind, tape, file_number: n, target, outcome }) = cat.history_row(id)? else {
+        bail!("there is no history id {id} in the catalogue: tapeop check and tapeop log show the ids");
+    };
+    if !matches!(kind.as_str(), "archive" | "confirm") || outcome == "ok" {
+        bail!("history id {id} is a {kind} that ended {outcome}, not an alarm: tapeop check shows the ids of alarms");
+    }
+    if let Some(when) = cat.acked(id)? {
+        println!("History id {id} was already acknowledged ({when}).");
+        return Ok(());
+    }
+    let text = format!(
+        "acknowledges history id {id} ({kind} {outcome}){}",
+        note.map(|t| format!(": {t}")).unwrap_or_default()
+    );
+    cat.ack(id, (&tape, n, &target), &text)?;
+    println!("Acknowledged history id {id}: the {kind} of tape {tape} file {n} ({target}), {outcome}.");
+    Ok(())
 }

@@ -13,18 +13,19 @@ pub mod import;
 pub mod reports;
 pub mod restore;
 pub mod scan_tape;
+pub mod tapes;
 
 use std::ffi::{OsStr, OsString};
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 
-use crate::catalog::{Catalog, HistoryRef, Mode, show};
+use crate::catalog::{Catalog, Mode};
 use crate::cli::{self, Command, Invocation};
 use crate::config::Config;
-use crate::exit_codes::{Exit, ExitCode};
+use crate::exit_codes::ExitCode;
 use crate::prompt::Prompter;
 use crate::{lock, stop};
 use confirm::ConfirmWhich;
@@ -186,7 +187,9 @@ fn dispatch(ctx: &Context_, command: Command) -> Result<ExitCode> {
         Command::WhereIs { name } => {
             reports::where_is(&open(ctx, Mode::ReadOnly)?, &join_words(&name), ctx.json, &mut out)?
         }
-        Command::BackupInfo { file_number } => backup_info(ctx, file_number, &mut out)?,
+        Command::BackupInfo { file_number } => {
+            reports::backup_info_at(&open(ctx, Mode::ReadOnly)?, file_number, ctx.json, &mut out)?
+        }
         Command::DumpManifest { output_dir } => {
             let output_dir = output_dir.unwrap_or_else(|| PathBuf::from("manifests"));
             let n = reports::dump_manifest(&open(ctx, Mode::ReadOnly)?, &output_dir)?;
@@ -194,16 +197,11 @@ fn dispatch(ctx: &Context_, command: Command) -> Result<ExitCode> {
         }
         Command::OpenTape { name, serial, online, offline, capacity } => {
             let online = if online { Some(true) } else { offline.then_some(false) };
-            open_tape(ctx, &name, serial, online, capacity)?
+            tapes::open_tape(ctx, &name, serial, online, capacity)?
         }
-        Command::CloseTape { tape, force } => close_tape(ctx, tape.as_deref(), force)?,
-        Command::ActivateTape { name } => {
-            let cat = open(ctx, Mode::ReadWrite)?;
-            let tape = cat.require_tape(&name)?;
-            cat.activate_tape(&tape)?;
-            writeln!(out, "Tape \"{}\" is now online.", tape.name)?;
-        }
-        Command::Assign { tape } => assign(ctx, tape.as_deref())?,
+        Command::CloseTape { tape, force } => tapes::close_tape(ctx, tape.as_deref(), force)?,
+        Command::ActivateTape { name } => tapes::activate_tape(ctx, &name, &mut out)?,
+        Command::Assign { tape } => tapes::assign(ctx, tape.as_deref())?,
         Command::Import { listfile, retry, no_scan, rescan } => {
             let opts = import::Options { retry, no_scan, rescan };
             return import::run(&ctx.config, &ctx.prompter, &listfile, opts);
@@ -237,10 +235,10 @@ fn dispatch(ctx: &Context_, command: Command) -> Result<ExitCode> {
         Command::Drive => return drive::run(&ctx.config, &mut out),
         Command::Completions { .. } | Command::Manpage => unreachable!("handled before the config is read"),
         Command::Requeue { file_number, tape, rescan, force } => {
-            requeue(ctx, tape.as_deref(), file_number, rescan, force)?
+            tapes::requeue(ctx, tape.as_deref(), file_number, rescan, force)?
         }
-        Command::Ack { history_id, note } => ack(ctx, history_id, note.as_deref())?,
-        Command::RemoveTarget { target } => remove_target(ctx, target.as_bytes())?,
+        Command::Ack { history_id, note } => check::ack(ctx, history_id, note.as_deref())?,
+        Command::RemoveTarget { target } => tapes::remove_target(ctx, target.as_bytes())?,
     }
     out.flush()?;
     Ok(ExitCode::Success)
@@ -253,270 +251,4 @@ fn join_words(words: &[OsString]) -> Vec<u8> {
 
 fn bytes(word: &OsStr) -> Vec<u8> {
     word.as_bytes().to_vec()
-}
-
-fn backup_info(ctx: &Context_, file_number: Option<i64>, out: &mut dyn Write) -> Result<()> {
-    let cat = open(ctx, Mode::ReadOnly)?;
-    let tape = cat.tape_or_online(None)?;
-    let backups = match file_number {
-        Some(n) => vec![cat.backup_at(tape.id, n)?.with_context(|| {
-            format!("tape \"{}\" has no backup at file number {n} (tapeop tape_detail lists them)", tape.name)
-        })?],
-        None => cat.written_backups(tape.id, None)?,
-    };
-    reports::backup_info(&cat, &tape, &backups, ctx.json, out)
-}
-
-fn open_tape(
-    ctx: &Context_,
-    name: &str,
-    serial: Option<String>,
-    online: Option<bool>,
-    capacity: Option<u64>,
-) -> Result<()> {
-    crate::catalog::check_tape_name(name)?;
-    // A new catalogue is created only once the answers are in.
-    let existing = if ctx.config.database_file.exists() { Some(open(ctx, Mode::Create)?) } else { None };
-    if let Some(cat) = &existing {
-        if let Some(t) = cat.tape_by_name(name)? {
-            bail!(
-                "a tape named {name:?} already exists (id {}, {}); use activate_tape to bring it online",
-                t.id,
-                t.status
-            );
-        }
-        if let Some(s) = serial.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-            cat.check_serial_free(s)?;
-        }
-    }
-    if existing.as_ref().map(Catalog::online_tape).transpose()?.flatten().is_none() {
-        println!("No tape marked as active.");
-    }
-    println!("This action will create a new tape entry with name \"{name}\".");
-    ctx.prompter.proceed("Do you wish to proceed?")?;
-    let serial = match serial {
-        Some(s) => s,
-        None => ctx.prompter.text("\nSerial number? [blank is ok]")?,
-    };
-    let online = match online {
-        Some(o) => o,
-        None => ctx.prompter.yes_no("Put the tape online now?")?,
-    };
-    println!("Creating tape entry...");
-    let cat = match existing {
-        Some(cat) => cat,
-        None => open(ctx, Mode::Create)?,
-    };
-    let serial = Some(serial.trim()).filter(|s| !s.is_empty());
-    let tape = cat.create_tape(name, serial, online)?;
-    if let Some(bytes) = capacity.or(ctx.config.tape_capacity) {
-        cat.set_capacity(&tape, bytes)?;
-        println!("Capacity of \"{name}\": {:.3} GB.", bytes as f64 / 1e9);
-    }
-    Ok(())
-}
-
-fn close_tape(ctx: &Context_, name: Option<&str>, force: bool) -> Result<()> {
-    let cat = open(ctx, Mode::ReadWrite)?;
-    let tape = cat.tape_or_online(name)?;
-    let recorded = cat.tape_tally(tape.id, "recorded")?;
-    if recorded.count > 0 && !force {
-        return Err(Exit::error(
-            ExitCode::Failure,
-            format!(
-                "tape \"{}\" has {} recorded tape files not yet confirmed: run tapeop confirm --repeat first, or close_tape --force",
-                tape.name, recorded.count
-            ),
-        ));
-    }
-    println!("This action will apply to tape \"{}\".\n", tape.name);
-    println!("This action will mark the tape as full and dissociate all non-archived targets from this tape.\n");
-    ctx.prompter.proceed("Do you wish to proceed?")?;
-    let n = cat.close_tape(&tape)?;
-    println!("Found {n} jobs to dissociate.");
-    Ok(())
-}
-
-fn assign(ctx: &Context_, name: Option<&str>) -> Result<()> {
-    let cat = open(ctx, Mode::ReadWrite)?;
-    let tape = cat.tape_or_online(name)?;
-    let status = reports::display_status(&cat, &tape)?;
-    if status != "open" {
-        bail!(
-            "tape \"{}\" is {status}: only an open tape takes new targets (close_tape it, then open_tape a new one)",
-            tape.name
-        );
-    }
-    let ids = cat.unassigned_targets()?;
-    println!("\nThere are {} unassigned targets.\n", ids.len());
-    if ids.is_empty() {
-        return Err(Exit::error(ExitCode::NothingToDo, "nothing to assign"));
-    }
-    let block = ctx.config.block_size;
-    let (fit, left_out) = match cat.space_left(&tape, ctx.config.tape_capacity, true, block)? {
-        Some(left) => fitting(&cat, &ids, left, block)?,
-        None => (ids, Vec::new()),
-    };
-    if let Some(whole) = cat.tape_capacity(&tape, ctx.config.tape_capacity)? {
-        larger_than_a_tape(&cat, &left_out, whole - crate::catalog::label_estimate(block), block)?;
-    }
-    if !left_out.is_empty() {
-        println!(
-            "{} targets fit in the space left on tape \"{}\"; {} do not and stay unassigned.\n",
-            fit.len(),
-            tape.name,
-            left_out.len()
-        );
-    }
-    if fit.is_empty() {
-        return Err(Exit::error(
-            ExitCode::TapeFull,
-            format!("no unassigned target fits in the space left on tape \"{}\"", tape.name),
-        ));
-    }
-    ctx.prompter.proceed(&format!("Do you wish to assign them to tape \"{}\"?", tape.name))?;
-    cat.assign(&tape, &fit)?;
-    println!("Done.\n");
-    Ok(())
-}
-
-/// Name the targets that need more than a whole tape of `whole` bytes:
-/// no tape of this kind takes them.
-fn larger_than_a_tape(cat: &Catalog, ids: &[i64], whole: i64, block: usize) -> Result<()> {
-    for &id in ids {
-        let need = cat.target_estimate(id, block)?;
-        if need > whole {
-            println!(
-                "{} needs about {:.3} GB, more than a whole tape ({:.3} GB): it cannot be archived on tapes of this kind; import its subdirectories as targets instead.",
-                crate::catalog::show(&cat.target(id)?.name),
-                need as f64 / 1e9,
-                whole as f64 / 1e9
-            );
-        }
-    }
-    Ok(())
-}
-
-/// Split targets (in name order) into those that fit in `left` bytes and
-/// those that do not.
-fn fitting(cat: &Catalog, ids: &[i64], mut left: i64, block: usize) -> Result<(Vec<i64>, Vec<i64>)> {
-    let (mut fit, mut out) = (Vec::new(), Vec::new());
-    for &id in ids {
-        let need = cat.target_estimate(id, block)?;
-        if need <= left {
-            left -= need;
-            fit.push(id);
-        } else {
-            out.push(id);
-        }
-    }
-    Ok((fit, out))
-}
-
-/// `requeue N`: the target of tape file N, which failed confirm, goes back
-/// to the unassigned pool; the tape file stays, marked `failed`.
-fn requeue(ctx: &Context_, name: Option<&str>, n: i64, rescan: bool, force: bool) -> Result<()> {
-    let cat = open(ctx, Mode::ReadWrite)?;
-    let tape = cat.tape_or_online(name)?;
-    let backup = cat.backup_at(tape.id, n)?.with_context(|| {
-        format!("tape \"{}\" has no tape file {n} in the catalogue (tapeop tape_detail lists them)", tape.name)
-    })?;
-    let target = show(&backup.target);
-    let refuse = |why: String| Err(Exit::error(ExitCode::Failure, format!("{why}; nothing was requeued")));
-    match backup.status.as_str() {
-        "recorded" => {}
-        "failed" => {
-            return refuse(format!(
-                "tape file {n} of \"{}\" ({target}) was already requeued: tapeop unassigned and status show its target",
-                tape.name
-            ));
-        }
-        "confirmed" => {
-            return refuse(format!(
-                "tape file {n} of \"{}\" ({target}) is confirmed: its copy is good, there is nothing to requeue",
-                tape.name
-            ));
-        }
-        other => {
-            return refuse(format!(
-                "tape file {n} of \"{}\" ({target}) is {other}, not on tape: close_tape dissociates assigned targets",
-                tape.name
-            ));
-        }
-    }
-    let failure = cat.confirm_failure(&tape.name, n)?;
-    let note = match (&failure, force) {
-        (Some(f), _) => format!("confirm of {} failed; target back in the unassigned pool", f.started),
-        (None, true) => "never failed confirm (--force); target back in the unassigned pool".to_string(),
-        (None, false) => {
-            return refuse(format!(
-                "tape file {n} of \"{}\" ({target}) has not failed confirm: run tapeop confirm {n} first \
-                 (requeue --force gives it up unconfirmed)",
-                tape.name
-            ));
-        }
-    };
-    println!("Tape file {n} of \"{}\" ({target}) stays on tape, marked failed.", tape.name);
-    println!("Its target goes back to the unassigned pool: assign and archive put it on a tape again.\n");
-    ctx.prompter.proceed("Do you wish to proceed?")?;
-    cat.requeue(&tape, &backup, &note)?;
-    println!("Requeued {target}.");
-    if rescan {
-        import::rescan_target(&cat, &ctx.config, backup.target_id, &backup.target).with_context(|| {
-            format!("{target} is requeued but its rescan failed; tapeop import LIST --rescan scans it again")
-        })?;
-    }
-    Ok(())
-}
-
-/// `ack ID`: acknowledge the alarm of history row ID.
-fn ack(ctx: &Context_, id: i64, note: Option<&str>) -> Result<()> {
-    let cat = open(ctx, Mode::ReadWrite)?;
-    let Some(HistoryRef { kind, tape, file_number: n, target, outcome }) = cat.history_row(id)? else {
-        bail!("there is no history id {id} in the catalogue: tapeop check and tapeop log show the ids");
-    };
-    if !matches!(kind.as_str(), "archive" | "confirm") || outcome == "ok" {
-        bail!("history id {id} is a {kind} that ended {outcome}, not an alarm: tapeop check shows the ids of alarms");
-    }
-    if let Some(when) = cat.acked(id)? {
-        println!("History id {id} was already acknowledged ({when}).");
-        return Ok(());
-    }
-    let text = format!(
-        "acknowledges history id {id} ({kind} {outcome}){}",
-        note.map(|t| format!(": {t}")).unwrap_or_default()
-    );
-    cat.ack(id, (&tape, n, &target), &text)?;
-    println!("Acknowledged history id {id}: the {kind} of tape {tape} file {n} ({target}), {outcome}.");
-    Ok(())
-}
-
-/// `remove_target TARGET`: forget a target never written to tape.
-fn remove_target(ctx: &Context_, name: &[u8]) -> Result<()> {
-    let cat = open(ctx, Mode::ReadWrite)?;
-    let shown = show(name);
-    let target = cat.target_by_name(name)?.with_context(|| {
-        format!("no target {shown} in the catalogue (give the path exactly as imported; tapeop check lists targets never scanned)")
-    })?;
-    let backups = cat.target_backups(target.id)?;
-    if let Some((tape, n, status)) = backups.iter().find(|b| !matches!(b.2.as_str(), "assigned" | "new")) {
-        return Err(Exit::error(
-            ExitCode::Failure,
-            format!(
-                "target {shown} has tape file {n} on tape \"{tape}\" ({status}): a target on tape is never removed; nothing was removed"
-            ),
-        ));
-    }
-    println!("This action will remove target {shown} and its files from the catalogue (it was never written to tape).");
-    ctx.prompter.proceed("Do you wish to proceed?")?;
-    let files = cat.remove_target(&target)?;
-    println!("Removed target {shown} ({files} files).");
-    if let Some(parent) = target.parent_id {
-        let parent = cat.target(parent)?;
-        println!(
-            "Its directory lies inside target {}: tapeop import LIST --rescan adds it there while that target is not on tape.",
-            show(&parent.name)
-        );
-    }
-    Ok(())
 }

@@ -341,6 +341,19 @@ pub fn backup_info(cat: &Catalog, tape: &Tape, backups: &[Backup], json: bool, o
     Ok(())
 }
 
+/// `backup_info [N]`: the tape files of the online tape (or file number `N`
+/// only) with their history.
+pub fn backup_info_at(cat: &Catalog, file_number: Option<i64>, json: bool, out: &mut dyn Write) -> Result<()> {
+    let tape = cat.tape_or_online(None)?;
+    let backups = match file_number {
+        Some(n) => vec![cat.backup_at(tape.id, n)?.with_context(|| {
+            format!("tape \"{}\" has no backup at file number {n} (tapeop tape_detail lists them)", tape.name)
+        })?],
+        None => cat.written_backups(tape.id, None)?,
+    };
+    backup_info(cat, &tape, &backups, json, out)
+}
+
 /// Where the target of a failed (requeued) tape file is now.
 fn requeued_to(cat: &Catalog, target_id: i64) -> Result<String> {
     Ok(match cat.current_backup(target_id)? {
