@@ -25,3 +25,4 @@ pub mod remote;
 pub mod stop;
 pub mod tape_error;
 pub mod tarstream;
+pub mod verify_stream;

@@ -19,12 +19,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::buffer::{Block, BlockBuffer, BlockPool, Pop};
 use crate::catalog::{Backup, Catalog, Mode, Tape, show};
-use crate::commands::confirm::Checker;
 use crate::config::{Config, InFlight};
 use crate::drive::{self, Access, Drive, DriveError};
 use crate::exit_codes::{Exit, ExitCode};
 use crate::remote::{Remote, RemoteChild, quote};
 use crate::tarstream::{self, ChannelReader, Pace};
+use crate::verify_stream::Checker;
 use crate::{label, stop};
 
 /// Options of `archive`.

@@ -25,7 +25,6 @@ use anyhow::{Context, Result, bail};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::catalog::{Backup, Catalog, Mode, Tape, name_bytes, name_value, show};
-use crate::commands::confirm::Checker;
 use crate::commands::restore::tape_label;
 use crate::config::Config;
 use crate::drive::stream_file;
@@ -34,6 +33,7 @@ use crate::exit_codes::{Exit, ExitCode};
 use crate::label::{self, LABEL_MEMBER, Label};
 use crate::stop;
 use crate::tarstream::{self, Member, MemberKind};
+use crate::verify_stream::Checker;
 
 /// Run `scan_tape` (`adopt`: record the tape files the catalogue lost).
 pub fn run(config: &Config, record_as: Option<&str>, adopt: bool) -> Result<ExitCode> {
