@@ -8,7 +8,8 @@
 //! Tape files recorded by the old tool carry no date: they are listed as
 //! "age unknown" notices, which never make the exit code non-zero.
 //!
-//! `ack ID` lives here too: it acknowledges an alarm that `check` reports.
+//! `log` (the history of archive, confirm and restore attempts) and `ack ID`
+//! (which acknowledges an alarm that `check` reports) live here too.
 
 use std::io::Write;
 
@@ -16,6 +17,7 @@ use anyhow::{Result, bail};
 use rusqlite::{Params, Row};
 use serde_json::{Map, Value, json};
 
+use super::reports::{self, HistoryRow};
 use super::{Context_, open};
 use crate::catalog::{Catalog, HistoryRef, Mode, name_bytes, show};
 use crate::commands::reports::put_name;
@@ -621,6 +623,32 @@ fn object(v: Value) -> Map<String, Value> {
         Value::Object(m) => m,
         _ => Map::new(),
     }
+}
+
+/// The header of the `log` table.
+const LOG_HEADER: [&str; 10] =
+    ["Started", "Ended", "Kind", "Tape", "FNum", "Target", "Bytes", "MB/s", "Outcome", "Error"];
+/// Which `log` columns are right-aligned (numbers).
+const LOG_RIGHT: [bool; 10] = [false, false, false, false, true, false, true, true, false, false];
+
+/// `log [--tape T] [--limit N]`: the history of archive, confirm and restore
+/// attempts, newest last (at most `limit` rows; 0 = all), as an aligned
+/// table or JSON.
+pub fn log(cat: &Catalog, tape: Option<&str>, limit: u32, json: bool, out: &mut dyn Write) -> Result<()> {
+    if let Some(t) = tape {
+        cat.require_tape(t)?;
+    }
+    let rows = reports::history_tail(cat, tape, limit)?;
+    if json {
+        let entries: Vec<Value> = rows.iter().map(HistoryRow::to_json).collect();
+        return reports::write_json(out, &json!({ "tape": tape, "limit": limit, "entries": entries }));
+    }
+    let cells: Vec<Vec<String>> = rows.iter().map(HistoryRow::cells).collect();
+    reports::write_table(out, &LOG_HEADER, &LOG_RIGHT, &cells)?;
+    if rows.is_empty() {
+        writeln!(out, "(no archive, confirm or restore recorded yet)")?;
+    }
+    Ok(())
 }
 
 /// `ack ID`: acknowledge the alarm of history row ID.

@@ -229,7 +229,7 @@ fn dispatch(ctx: &Context_, command: Command) -> Result<ExitCode> {
             );
         }
         Command::Log { tape, limit } => {
-            reports::log(&open(ctx, Mode::ReadOnly)?, tape.as_deref(), limit, ctx.json, &mut out)?
+            check::log(&open(ctx, Mode::ReadOnly)?, tape.as_deref(), limit, ctx.json, &mut out)?
         }
         Command::ScanTape { record_as, adopt } => return scan_tape::run(&ctx.config, record_as.as_deref(), adopt),
         Command::Drive => return drive::run(&ctx.config, &mut out),

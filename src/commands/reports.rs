@@ -468,7 +468,7 @@ pub fn md5sum_line(md5: &str, path: &[u8]) -> Vec<u8> {
     line
 }
 
-// ---- history (`log`, `backup_info`) ----
+// ---- history (`log`, in `check`, and `backup_info`) ----
 
 /// The history columns, plus the seconds between `started` and `ended`
 /// (NULL unless both are readable timestamps).
@@ -542,7 +542,7 @@ impl HistoryRow {
         l
     }
 
-    fn to_json(&self) -> Value {
+    pub(crate) fn to_json(&self) -> Value {
         json!({
             "id": self.id, "kind": self.kind, "tape": self.tape, "file_number": self.file_number,
             "target": self.target, "started": self.started, "ended": self.ended, "bytes": self.bytes,
@@ -550,7 +550,7 @@ impl HistoryRow {
         })
     }
 
-    fn cells(&self) -> Vec<String> {
+    pub(crate) fn cells(&self) -> Vec<String> {
         let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
         vec![
             self.started.clone(),
@@ -589,7 +589,7 @@ fn history_of_tape_file(cat: &Catalog, tape: &str, file_number: i64) -> Result<V
 }
 
 /// The newest `limit` history rows (0: all), of one tape or all, oldest first.
-fn history_tail(cat: &Catalog, tape: Option<&str>, limit: u32) -> Result<Vec<HistoryRow>> {
+pub(crate) fn history_tail(cat: &Catalog, tape: Option<&str>, limit: u32) -> Result<Vec<HistoryRow>> {
     if !has_history(cat)? {
         return Ok(Vec::new());
     }
@@ -603,35 +603,9 @@ fn history_tail(cat: &Catalog, tape: Option<&str>, limit: u32) -> Result<Vec<His
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// The header of the `log` table.
-const LOG_HEADER: [&str; 10] =
-    ["Started", "Ended", "Kind", "Tape", "FNum", "Target", "Bytes", "MB/s", "Outcome", "Error"];
-/// Which `log` columns are right-aligned (numbers).
-const LOG_RIGHT: [bool; 10] = [false, false, false, false, true, false, true, true, false, false];
-
-/// `log [--tape T] [--limit N]`: the history of archive, confirm and restore
-/// attempts, newest last (at most `limit` rows; 0 = all), as an aligned
-/// table or JSON.
-pub fn log(cat: &Catalog, tape: Option<&str>, limit: u32, json: bool, out: &mut dyn Write) -> Result<()> {
-    if let Some(t) = tape {
-        cat.require_tape(t)?;
-    }
-    let rows = history_tail(cat, tape, limit)?;
-    if json {
-        let entries: Vec<Value> = rows.iter().map(HistoryRow::to_json).collect();
-        return write_json(out, &json!({ "tape": tape, "limit": limit, "entries": entries }));
-    }
-    let cells: Vec<Vec<String>> = rows.iter().map(HistoryRow::cells).collect();
-    write_table(out, &LOG_HEADER, &LOG_RIGHT, &cells)?;
-    if rows.is_empty() {
-        writeln!(out, "(no archive, confirm or restore recorded yet)")?;
-    }
-    Ok(())
-}
-
 /// An aligned text table: columns padded to their widest cell (the last
 /// one is not padded), numbers right-aligned, no trailing blanks.
-fn write_table(out: &mut dyn Write, header: &[&str], right: &[bool], rows: &[Vec<String>]) -> Result<()> {
+pub(crate) fn write_table(out: &mut dyn Write, header: &[&str], right: &[bool], rows: &[Vec<String>]) -> Result<()> {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (w, c) in widths.iter_mut().zip(row) {
@@ -661,7 +635,7 @@ fn write_table(out: &mut dyn Write, header: &[&str], right: &[bool], rows: &[Vec
 // ---- JSON ----
 
 /// Write one JSON document and a newline.
-fn write_json(out: &mut dyn Write, v: &Value) -> Result<()> {
+pub(crate) fn write_json(out: &mut dyn Write, v: &Value) -> Result<()> {
     serde_json::to_writer(&mut *out, v)?;
     writeln!(out)?;
     Ok(())
