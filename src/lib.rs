@@ -24,5 +24,6 @@ pub mod prompt;
 pub mod remote;
 pub mod stop;
 pub mod tape_error;
+pub mod target_path;
 pub mod tarstream;
 pub mod verify_stream;

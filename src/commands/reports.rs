@@ -15,6 +15,7 @@ use rusqlite::{OptionalExtension, params};
 use serde_json::{Map, Value, json};
 
 use crate::catalog::{Backup, Catalog, FileRow, Tally, Tape, name_bytes, name_value, show, tape_name_for_path};
+use crate::target_path::join_path;
 
 /// The backup statuses `status` reports, in its order.
 const STATUSES: [&str; 3] = ["confirmed", "recorded", "assigned"];
@@ -285,16 +286,6 @@ fn each_at_path(cat: &Catalog, path: &[u8], mut each: impl FnMut(WhereIsHit) -> 
         }
     }
     Ok(())
-}
-
-/// `target/name`, with exactly one `/` between them.
-pub fn join_path(target: &[u8], name: &[u8]) -> Vec<u8> {
-    let mut p = target.to_vec();
-    if !p.ends_with(b"/") {
-        p.push(b'/');
-    }
-    p.extend_from_slice(name);
-    p
 }
 
 /// `backup_info [FILE_NUMBER]`: what the catalogue knows of one tape file
