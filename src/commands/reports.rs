@@ -1,5 +1,6 @@
 //! The operator reports: `status`, `tapes`, `unassigned`, `tape_detail`,
-//! `where_is`, `backup_info`, `log` and `dump_manifest`. This module owns
+//! `where_is`, `backup_info` and `dump_manifest` (and the history rows and
+//! table writer that `log`, in `check`, prints with). This module owns
 //! their layout (the old tool's columns and figures, GB = size_kb / 1e6),
 //! their `--json` form (one JSON document per invocation, field names
 //! documented in the README), and streams rows from the catalogue straight

@@ -6,9 +6,8 @@ use std::io::Write;
 
 use anyhow::{Context, Result, bail};
 
-use super::{Context_, open, reports};
+use super::{Context_, import, open, reports};
 use crate::catalog::{Catalog, Mode, show};
-use crate::commands::import;
 use crate::exit_codes::{Exit, ExitCode};
 
 /// `open_tape NAME`: create a tape entry (and the catalogue, if there is none).
