@@ -9,7 +9,7 @@
 //! `TAPES` tapes (default 100), `TARGETS` targets (default 50,000) and
 //! `FILES` file rows (default 20,000,000) spread evenly over the targets.
 //! Tapes, targets and backups are made with plain SQL in one transaction; the
-//! file rows go through tapeop's own insert path, `tapeop::import::store`,
+//! file rows go through tapeop's own insert path, `tapeop::commands::import::store`,
 //! once per target (its own transaction, the per-row triggers that keep
 //! `tapeop_target_totals`, the name index), exactly as `tapeop import` stores
 //! a scan. Only the `store` calls are timed.
@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use rusqlite::params;
 use tapeop::catalog::{Catalog, Mode};
-use tapeop::import::{Entry, store};
+use tapeop::commands::import::{Entry, store};
 
 fn env_number(key: &str, default: u64) -> Result<u64> {
     match std::env::var(key) {
@@ -169,7 +169,7 @@ fn main() -> Result<()> {
     cat.writable()?;
     let (target_ids, online) = make_rows(&cat, tapes, targets)?;
     eprintln!(
-        "bench_catalog: {tapes} tapes, {targets} targets; storing {files} file rows through tapeop::import::store ..."
+        "bench_catalog: {tapes} tapes, {targets} targets; storing {files} file rows through tapeop::commands::import::store ..."
     );
 
     let mut stored = Duration::ZERO;

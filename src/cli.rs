@@ -14,8 +14,8 @@ use anyhow::Result;
 use clap::builder::PossibleValue;
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::commands::confirm::ConfirmWhich;
 use crate::config::InFlight;
-use crate::confirm::ConfirmWhich;
 use crate::exit_codes::{Exit, ExitCode};
 
 const EXIT_CODES_HELP: &str = "\

@@ -10,26 +10,20 @@
 #[macro_use]
 pub mod out;
 
-pub mod archive;
 pub mod buffer;
 pub mod catalog;
-pub mod check;
 pub mod cli;
 pub mod commands;
 pub mod config;
-pub mod confirm;
 pub mod drive;
-pub mod drive_report;
 pub mod exit_codes;
 pub mod fault;
-pub mod import;
 pub mod label;
 pub mod lock;
 pub mod prompt;
 pub mod remote;
-pub mod report;
-pub mod restore;
-pub mod scan_tape;
 pub mod stop;
 pub mod tape_error;
+pub mod target_path;
 pub mod tarstream;
+pub mod verify_stream;

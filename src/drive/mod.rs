@@ -4,7 +4,7 @@
 //! This module owns the trait, the drive status it reports, the choice of
 //! implementation from the config and where a drive's lock and state files
 //! live. Its typed errors live in `tape_error` (re-exported here), and the
-//! `drive` report in `drive_report`: the drive layer holds only hardware.
+//! `drive` report in `commands::drive`: the drive layer holds only hardware.
 
 pub mod emulator;
 pub mod mtio;

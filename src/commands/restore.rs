@@ -65,7 +65,7 @@ struct Located {
 /// Run `restore`.
 pub fn run(config: &Config, opts: Options) -> Result<ExitCode> {
     let (cat, writable) = open_catalogue(config)?;
-    let target = crate::import::normalise(&opts.target).with_context(|| {
+    let target = crate::target_path::normalise(&opts.target).with_context(|| {
         format!("restore target {:?}: give the target's absolute path as imported", show(&opts.target))
     })?;
     let loc = locate(&cat, &target)?;

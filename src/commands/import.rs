@@ -19,6 +19,7 @@ use crate::exit_codes::{Exit, ExitCode};
 use crate::prompt::Prompter;
 use crate::remote::{Remote, quote};
 use crate::stop;
+use crate::target_path::{join_path, normalise};
 
 /// Options of `import`.
 #[derive(Debug, Clone, Copy)]
@@ -84,27 +85,6 @@ pub fn read_list(list: &Path) -> Result<Vec<Vec<u8>>> {
         bail!("list file {} names no directories (one absolute path per line)", list.display());
     }
     Ok(out)
-}
-
-/// Normalise an absolute path: no `.`, `..`, repeated or trailing slashes.
-pub fn normalise(path: &[u8]) -> Result<Vec<u8>> {
-    if !path.starts_with(b"/") {
-        bail!("not an absolute path: targets are absolute directories on the data host");
-    }
-    let mut parts: Vec<&[u8]> = Vec::new();
-    for part in path.split(|&c| c == b'/') {
-        match part {
-            b"" | b"." => {}
-            b".." => {
-                parts.pop().context("'..' climbs above /")?;
-            }
-            p => parts.push(p),
-        }
-    }
-    if parts.is_empty() {
-        bail!("/ itself cannot be a target");
-    }
-    Ok(parts.iter().flat_map(|p| [&b"/"[..], p]).flatten().copied().collect())
 }
 
 fn is_under(child: &[u8], parent: &[u8]) -> bool {
@@ -309,7 +289,7 @@ fn scan_one(cat: &Catalog, remote: &Remote, config: &Config, id: i64, name: &[u8
         eprintln!(
             "tapeop: skipped {} {} (not a file, link or directory)",
             kind_name(s.kind),
-            show(&crate::report::join_path(name, &s.name))
+            show(&join_path(name, &s.name))
         );
     }
     println!(" ... adding {} files to local database.\n", kept.len());
@@ -550,15 +530,6 @@ pub fn rescan_target(cat: &Catalog, config: &Config, id: i64, name: &[u8]) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn normalises_paths() {
-        assert_eq!(normalise(b"/a//b/./c/").unwrap(), b"/a/b/c");
-        assert_eq!(normalise(b"/a/b/../c").unwrap(), b"/a/c");
-        assert!(normalise(b"a/b").is_err());
-        assert!(normalise(b"/..").is_err());
-        assert!(normalise(b"/").is_err());
-    }
 
     #[test]
     fn parses_scan_stream() {

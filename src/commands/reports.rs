@@ -1,5 +1,6 @@
 //! The operator reports: `status`, `tapes`, `unassigned`, `tape_detail`,
-//! `where_is`, `backup_info`, `log` and `dump_manifest`. This module owns
+//! `where_is`, `backup_info` and `dump_manifest` (and the history rows and
+//! table writer that `log`, in `check`, prints with). This module owns
 //! their layout (the old tool's columns and figures, GB = size_kb / 1e6),
 //! their `--json` form (one JSON document per invocation, field names
 //! documented in the README), and streams rows from the catalogue straight
@@ -17,6 +18,7 @@ use serde_json::{Map, Value, json};
 use crate::catalog::{
     Backup, BackupStatus, Catalog, FileRow, Tally, Tape, TapeStatus, name_bytes, name_value, show, tape_name_for_path,
 };
+use crate::target_path::join_path;
 
 /// The backup statuses `status` reports, in its order.
 const STATUSES: [BackupStatus; 3] = [BackupStatus::Confirmed, BackupStatus::Recorded, BackupStatus::Assigned];
@@ -289,16 +291,6 @@ fn each_at_path(cat: &Catalog, path: &[u8], mut each: impl FnMut(WhereIsHit) -> 
     Ok(())
 }
 
-/// `target/name`, with exactly one `/` between them.
-pub fn join_path(target: &[u8], name: &[u8]) -> Vec<u8> {
-    let mut p = target.to_vec();
-    if !p.ends_with(b"/") {
-        p.push(b'/');
-    }
-    p.extend_from_slice(name);
-    p
-}
-
 /// `backup_info [FILE_NUMBER]`: what the catalogue knows of one tape file
 /// of the online tape (or of every backup of it).
 /// Each tape file also lists its history rows (archive and confirm attempts).
@@ -341,6 +333,19 @@ pub fn backup_info(cat: &Catalog, tape: &Tape, backups: &[Backup], json: bool, o
         }
     }
     Ok(())
+}
+
+/// `backup_info [N]`: the tape files of the online tape (or file number `N`
+/// only) with their history.
+pub fn backup_info_at(cat: &Catalog, file_number: Option<i64>, json: bool, out: &mut dyn Write) -> Result<()> {
+    let tape = cat.tape_or_online(None)?;
+    let backups = match file_number {
+        Some(n) => vec![cat.backup_at(tape.id, n)?.with_context(|| {
+            format!("tape \"{}\" has no backup at file number {n} (tapeop tape_detail lists them)", tape.name)
+        })?],
+        None => cat.written_backups(tape.id, None)?,
+    };
+    backup_info(cat, &tape, &backups, json, out)
 }
 
 /// Where the target of a failed (requeued) tape file is now.
@@ -457,7 +462,7 @@ pub fn md5sum_line(md5: &str, path: &[u8]) -> Vec<u8> {
     line
 }
 
-// ---- history (`log`, `backup_info`) ----
+// ---- history (`log`, in `check`, and `backup_info`) ----
 
 /// The history columns, plus the seconds between `started` and `ended`
 /// (NULL unless both are readable timestamps).
@@ -531,7 +536,7 @@ impl HistoryRow {
         l
     }
 
-    fn to_json(&self) -> Value {
+    pub(crate) fn to_json(&self) -> Value {
         json!({
             "id": self.id, "kind": self.kind, "tape": self.tape, "file_number": self.file_number,
             "target": self.target, "started": self.started, "ended": self.ended, "bytes": self.bytes,
@@ -539,7 +544,7 @@ impl HistoryRow {
         })
     }
 
-    fn cells(&self) -> Vec<String> {
+    pub(crate) fn cells(&self) -> Vec<String> {
         let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
         vec![
             self.started.clone(),
@@ -578,7 +583,7 @@ fn history_of_tape_file(cat: &Catalog, tape: &str, file_number: i64) -> Result<V
 }
 
 /// The newest `limit` history rows (0: all), of one tape or all, oldest first.
-fn history_tail(cat: &Catalog, tape: Option<&str>, limit: u32) -> Result<Vec<HistoryRow>> {
+pub(crate) fn history_tail(cat: &Catalog, tape: Option<&str>, limit: u32) -> Result<Vec<HistoryRow>> {
     if !has_history(cat)? {
         return Ok(Vec::new());
     }
@@ -592,35 +597,9 @@ fn history_tail(cat: &Catalog, tape: Option<&str>, limit: u32) -> Result<Vec<His
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// The header of the `log` table.
-const LOG_HEADER: [&str; 10] =
-    ["Started", "Ended", "Kind", "Tape", "FNum", "Target", "Bytes", "MB/s", "Outcome", "Error"];
-/// Which `log` columns are right-aligned (numbers).
-const LOG_RIGHT: [bool; 10] = [false, false, false, false, true, false, true, true, false, false];
-
-/// `log [--tape T] [--limit N]`: the history of archive, confirm and restore
-/// attempts, newest last (at most `limit` rows; 0 = all), as an aligned
-/// table or JSON.
-pub fn log(cat: &Catalog, tape: Option<&str>, limit: u32, json: bool, out: &mut dyn Write) -> Result<()> {
-    if let Some(t) = tape {
-        cat.require_tape(t)?;
-    }
-    let rows = history_tail(cat, tape, limit)?;
-    if json {
-        let entries: Vec<Value> = rows.iter().map(HistoryRow::to_json).collect();
-        return write_json(out, &json!({ "tape": tape, "limit": limit, "entries": entries }));
-    }
-    let cells: Vec<Vec<String>> = rows.iter().map(HistoryRow::cells).collect();
-    write_table(out, &LOG_HEADER, &LOG_RIGHT, &cells)?;
-    if rows.is_empty() {
-        writeln!(out, "(no archive, confirm or restore recorded yet)")?;
-    }
-    Ok(())
-}
-
 /// An aligned text table: columns padded to their widest cell (the last
 /// one is not padded), numbers right-aligned, no trailing blanks.
-fn write_table(out: &mut dyn Write, header: &[&str], right: &[bool], rows: &[Vec<String>]) -> Result<()> {
+pub(crate) fn write_table(out: &mut dyn Write, header: &[&str], right: &[bool], rows: &[Vec<String>]) -> Result<()> {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (w, c) in widths.iter_mut().zip(row) {
@@ -650,7 +629,7 @@ fn write_table(out: &mut dyn Write, header: &[&str], right: &[bool], rows: &[Vec
 // ---- JSON ----
 
 /// Write one JSON document and a newline.
-fn write_json(out: &mut dyn Write, v: &Value) -> Result<()> {
+pub(crate) fn write_json(out: &mut dyn Write, v: &Value) -> Result<()> {
     serde_json::to_writer(&mut *out, v)?;
     writeln!(out)?;
     Ok(())

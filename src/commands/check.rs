@@ -7,16 +7,21 @@
 //!
 //! Tape files recorded by the old tool carry no date: they are listed as
 //! "age unknown" notices, which never make the exit code non-zero.
+//!
+//! `log` (the history of archive, confirm and restore attempts) and `ack ID`
+//! (which acknowledges an alarm that `check` reports) live here too.
 
 use std::io::Write;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use rusqlite::{Params, Row};
 use serde_json::{Map, Value, json};
 
-use crate::catalog::{BackupStatus, Catalog, name_bytes, show};
+use super::reports::{self, HistoryRow};
+use super::{Context_, open};
+use crate::catalog::{BackupStatus, Catalog, HistoryRef, Mode, name_bytes, show};
+use crate::commands::reports::put_name;
 use crate::exit_codes::ExitCode;
-use crate::report::put_name;
 
 /// At most this many findings of one kind are listed; counts stay exact.
 pub const DETAIL_LIMIT: usize = 100;
@@ -620,4 +625,52 @@ fn object(v: Value) -> Map<String, Value> {
         Value::Object(m) => m,
         _ => Map::new(),
     }
+}
+
+/// The header of the `log` table.
+const LOG_HEADER: [&str; 10] =
+    ["Started", "Ended", "Kind", "Tape", "FNum", "Target", "Bytes", "MB/s", "Outcome", "Error"];
+/// Which `log` columns are right-aligned (numbers).
+const LOG_RIGHT: [bool; 10] = [false, false, false, false, true, false, true, true, false, false];
+
+/// `log [--tape T] [--limit N]`: the history of archive, confirm and restore
+/// attempts, newest last (at most `limit` rows; 0 = all), as an aligned
+/// table or JSON.
+pub fn log(cat: &Catalog, tape: Option<&str>, limit: u32, json: bool, out: &mut dyn Write) -> Result<()> {
+    if let Some(t) = tape {
+        cat.require_tape(t)?;
+    }
+    let rows = reports::history_tail(cat, tape, limit)?;
+    if json {
+        let entries: Vec<Value> = rows.iter().map(HistoryRow::to_json).collect();
+        return reports::write_json(out, &json!({ "tape": tape, "limit": limit, "entries": entries }));
+    }
+    let cells: Vec<Vec<String>> = rows.iter().map(HistoryRow::cells).collect();
+    reports::write_table(out, &LOG_HEADER, &LOG_RIGHT, &cells)?;
+    if rows.is_empty() {
+        writeln!(out, "(no archive, confirm or restore recorded yet)")?;
+    }
+    Ok(())
+}
+
+/// `ack ID`: acknowledge the alarm of history row ID.
+pub fn ack(ctx: &Context_, id: i64, note: Option<&str>) -> Result<()> {
+    let cat = open(ctx, Mode::ReadWrite)?;
+    let Some(HistoryRef { kind, tape, file_number: n, target, outcome }) = cat.history_row(id)? else {
+        bail!("there is no history id {id} in the catalogue: tapeop check and tapeop log show the ids");
+    };
+    if !matches!(kind.as_str(), "archive" | "confirm") || outcome == "ok" {
+        bail!("history id {id} is a {kind} that ended {outcome}, not an alarm: tapeop check shows the ids of alarms");
+    }
+    if let Some(when) = cat.acked(id)? {
+        println!("History id {id} was already acknowledged ({when}).");
+        return Ok(());
+    }
+    let text = format!(
+        "acknowledges history id {id} ({kind} {outcome}){}",
+        note.map(|t| format!(": {t}")).unwrap_or_default()
+    );
+    cat.ack(id, (&tape, n, &target), &text)?;
+    println!("Acknowledged history id {id}: the {kind} of tape {tape} file {n} ({target}), {outcome}.");
+    Ok(())
 }

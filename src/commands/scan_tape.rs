@@ -26,14 +26,13 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::catalog::{Backup, BackupStatus, Catalog, Mode, Tape, name_bytes, name_value, show};
 use crate::config::Config;
-use crate::confirm::Checker;
 use crate::drive::stream_file;
 use crate::drive::{self, Access, Drive, Next};
 use crate::exit_codes::{Exit, ExitCode};
 use crate::label::{self, LABEL_MEMBER, Label};
-use crate::restore::tape_label;
 use crate::stop;
 use crate::tarstream::{self, Member, MemberKind};
+use crate::verify_stream::Checker;
 
 /// Run `scan_tape` (`adopt`: record the tape files the catalogue lost).
 pub fn run(config: &Config, record_as: Option<&str>, adopt: bool) -> Result<ExitCode> {
@@ -236,7 +235,7 @@ fn known_tape(cat: &Catalog, label: Option<&Label>) -> Result<Tape> {
         let tape = cat.online_tape()?.context(
             "the loaded tape has no tapeop label and no tape is online: activate_tape NAME to compare, or scan_tape --record-as NAME to record it",
         )?;
-        if tape_label(cat, &tape)?.is_some() {
+        if label::recorded_label(cat, &tape)?.is_some() {
             bail!(
                 "wrong tape: the online tape \"{}\" was labelled by tapeop, but the loaded tape has no label",
                 tape.name
@@ -247,7 +246,7 @@ fn known_tape(cat: &Catalog, label: Option<&Label>) -> Result<Tape> {
     let tape = cat.tape_by_name(&l.tape)?.with_context(|| {
         format!("the loaded tape is labelled \"{}\", which this catalogue does not know: scan_tape --record-as {} records it", l.tape, l.tape)
     })?;
-    if let Some(want) = tape_label(cat, &tape)?
+    if let Some(want) = label::recorded_label(cat, &tape)?
         && want != l.catalogue
     {
         eprintln!(
@@ -301,7 +300,7 @@ fn compare_file(cat: &Catalog, tape: &Tape, n: u64, file: Result<TapeFile>) -> R
 /// Adopting writes into this catalogue what the loaded tape holds: a
 /// labelled tape must carry this catalogue's label.
 fn check_adopt_label(cat: &Catalog, tape: &Tape, label: Option<&Label>) -> Result<()> {
-    let (Some(want), Some(l)) = (tape_label(cat, tape)?, label) else { return Ok(()) };
+    let (Some(want), Some(l)) = (label::recorded_label(cat, tape)?, label) else { return Ok(()) };
     if l.catalogue != want {
         return Err(Exit::error(
             ExitCode::Failure,

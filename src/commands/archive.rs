@@ -20,11 +20,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::buffer::{Block, BlockBuffer, BlockPool, Pop};
 use crate::catalog::{Backup, BackupStatus, Catalog, Mode, Tape, TapeStatus, show};
 use crate::config::{Config, InFlight};
-use crate::confirm::Checker;
 use crate::drive::{self, Access, Drive, DriveError};
 use crate::exit_codes::{Exit, ExitCode};
 use crate::remote::{Remote, RemoteChild, quote};
 use crate::tarstream::{self, ChannelReader, Pace};
+use crate::verify_stream::Checker;
 use crate::{label, stop};
 
 /// Options of `archive`.
@@ -46,7 +46,7 @@ pub struct Options {
 pub fn run(config: &Config, opts: Options) -> Result<ExitCode> {
     let cat = Catalog::open(&config.database_file, Mode::ReadWrite)?;
     let tape = cat.tape_or_online(None)?;
-    let status = crate::report::display_status(&cat, &tape)?;
+    let status = crate::commands::reports::display_status(&cat, &tape)?;
     if status != TapeStatus::Open {
         bail!("tape \"{}\" is {status}: nothing more is written to it (close it and open_tape a new one)", tape.name);
     }

@@ -1,11 +1,9 @@
-//! Proving a tape file: the `Checker` that compares the members of a tar
-//! stream with the catalogue's files of a target (used while archiving and
-//! by `confirm`), and the `confirm` command, which reads a tape file back in
-//! variable-block mode on one thread while another parses the tar and md5s
-//! each member, then reports every mismatch, missing file and unexpected
+//! Proving a tape file: the `confirm` command, which reads a tape file back
+//! in variable-block mode on one thread while another parses the tar and
+//! md5s each member, compares them with the catalogue (`verify_stream`'s
+//! `Checker`), then reports every mismatch, missing file and unexpected
 //! member before marking anything.
 
-use std::collections::HashMap;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -15,7 +13,8 @@ use crate::config::Config;
 use crate::drive::{self, Access, Drive};
 use crate::exit_codes::{Exit, ExitCode};
 use crate::stop;
-use crate::tarstream::{self, Member, MemberKind};
+use crate::tarstream;
+use crate::verify_stream::Checker;
 
 /// Which tape file `confirm` checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,100 +36,6 @@ pub struct Options {
     pub no_db_update: bool,
     /// Go on until nothing is left.
     pub repeat: bool,
-}
-
-#[derive(Debug, Clone)]
-struct Expected {
-    md5: String,
-    link: Option<Vec<u8>>,
-    seen: bool,
-}
-
-/// Compares tar members with what the catalogue holds for one target.
-pub struct Checker {
-    prefix: Vec<u8>,
-    expected: HashMap<Vec<u8>, Expected>,
-    /// Every difference found, one line each.
-    pub problems: Vec<String>,
-    /// Regular files whose md5 matched.
-    pub matched: u64,
-    /// Regular files whose content was deliberately not hashed (a paced
-    /// in-flight check), and their bytes: left for `confirm`.
-    pub unhashed: u64,
-    /// Bytes of the `unhashed` files.
-    pub unhashed_bytes: u64,
-}
-
-impl Checker {
-    /// Load the catalogue's files of `backup`'s target.
-    pub fn for_backup(cat: &Catalog, backup: &Backup) -> Result<Checker> {
-        let mut expected = HashMap::new();
-        cat.each_file(backup.target_id, |f| {
-            expected.insert(f.name, Expected { md5: f.md5, link: f.link_target, seen: false });
-            Ok(())
-        })?;
-        let prefix = backup.target.strip_prefix(b"/").unwrap_or(&backup.target).to_vec();
-        Ok(Checker { prefix, expected, problems: Vec::new(), matched: 0, unhashed: 0, unhashed_bytes: 0 })
-    }
-
-    /// Check one member of the stream.
-    pub fn check(&mut self, m: &Member) {
-        let Some(rel) = tarstream::strip_prefix(&m.name, &self.prefix) else {
-            self.problems.push(format!("unexpected member outside the target: {}", show(&m.name)));
-            return;
-        };
-        if rel.is_empty() {
-            return;
-        }
-        let Some(exp) = self.expected.get_mut(rel) else {
-            if !matches!(m.kind, MemberKind::Directory | MemberKind::Other(_)) {
-                self.problems.push(format!("on tape but not in the catalogue: {}", show(rel)));
-            }
-            return;
-        };
-        exp.seen = true;
-        let problem = compare(exp, m);
-        match problem {
-            Some(p) => self.problems.push(format!("{p}: {}", show(rel))),
-            None if m.unhashed => {
-                self.unhashed += 1;
-                self.unhashed_bytes += m.size;
-            }
-            None if matches!(m.kind, MemberKind::File | MemberKind::HardLink) => self.matched += 1,
-            None => {}
-        }
-    }
-
-    /// After the stream: every catalogued file the stream lacked is a problem.
-    pub fn finish(&mut self) {
-        let mut missing: Vec<&Vec<u8>> = self.expected.iter().filter(|(_, e)| !e.seen).map(|(n, _)| n).collect();
-        missing.sort();
-        for name in missing {
-            self.problems.push(format!("in the catalogue but not on tape: {}", show(name)));
-        }
-    }
-}
-
-fn compare(exp: &Expected, m: &Member) -> Option<String> {
-    match (exp.md5.as_str(), m.kind) {
-        ("symlink", MemberKind::Symlink) => match (&exp.link, &m.link_target) {
-            (Some(want), Some(got)) if want != got => {
-                Some(format!("symlink points to {} instead of {}", show(got), show(want)))
-            }
-            _ => None,
-        },
-        ("directory", MemberKind::Directory) => None,
-        ("symlink" | "directory", MemberKind::File | MemberKind::HardLink) if m.unhashed => {
-            Some(format!("wrong type on tape (catalogue says {})", exp.md5))
-        }
-        (_, MemberKind::File | MemberKind::HardLink) if m.unhashed => None,
-        (_, MemberKind::File | MemberKind::HardLink) => match m.md5_hex() {
-            Some(got) if got == exp.md5 => None,
-            Some(got) => Some(format!("md5 mismatch (catalogue {}, tape {got})", exp.md5)),
-            None => Some("hard link to a member not on tape".into()),
-        },
-        (want, _) => Some(format!("wrong type on tape (catalogue says {want})")),
-    }
 }
 
 /// Run `confirm`. `next` passes over tape files whose last confirm failed

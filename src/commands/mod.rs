@@ -1,0 +1,254 @@
+//! The operator commands, one module per command family: each opens what it
+//! needs (config, catalogue, drive), asks its questions, and hands the work
+//! to the core (`catalog`, `drive`, `tarstream`, `label`). This module owns
+//! the run: the commands that need no config, the locks a command takes,
+//! and the dispatch from the parsed `Command` to its family. Returns the exit
+//! code for a run that did not fail.
+
+pub mod archive;
+pub mod check;
+pub mod confirm;
+pub mod drive;
+pub mod import;
+pub mod reports;
+pub mod restore;
+pub mod scan_tape;
+pub mod tapes;
+
+use std::ffi::{OsStr, OsString};
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use crate::catalog::{Catalog, Mode};
+use crate::cli::{self, Command, Invocation};
+use crate::config::Config;
+use crate::exit_codes::ExitCode;
+use crate::prompt::Prompter;
+use crate::{lock, stop};
+use confirm::ConfirmWhich;
+
+/// Everything a command needs from the invocation.
+pub struct Context_ {
+    /// The loaded config.
+    pub config: Config,
+    /// How questions are answered.
+    pub prompter: Prompter,
+    /// Machine-readable output.
+    pub json: bool,
+    /// More detail (`tapes`, `tape_detail`); off for the default command.
+    pub verbose: bool,
+}
+
+/// Run one invocation.
+pub fn run(inv: Invocation) -> Result<ExitCode> {
+    match &inv.command {
+        // Rendered first: clap_complete panics on a failed write.
+        Some(Command::Completions { shell }) => {
+            let mut text = Vec::new();
+            cli::write_completions(*shell, &mut text)?;
+            crate::out::stdout().write_all(&text)?;
+            return Ok(ExitCode::Success);
+        }
+        Some(Command::Manpage) => {
+            let mut text = Vec::new();
+            cli::write_manpage(&mut text)?;
+            crate::out::stdout().write_all(&text)?;
+            return Ok(ExitCode::Success);
+        }
+        _ => {}
+    }
+    let config = Config::load(&inv.config_file)?;
+    let mut ctx = Context_ { config, prompter: Prompter { yes: inv.yes }, json: inv.json, verbose: inv.verbose };
+    let command = match inv.command {
+        Some(c) => c,
+        None => {
+            ctx.verbose = false;
+            default_command(&ctx)?
+        }
+    };
+    let job = is_job(&command);
+    if job {
+        stop::check()?;
+    }
+    let _locks = take_locks(&ctx, &command)?;
+    let code = dispatch(&ctx, command).map_err(|e| name_catalogue(e, &ctx.config.database_file))?;
+    if job && code == ExitCode::Success {
+        stop::check()?;
+    }
+    Ok(code)
+}
+
+fn is_job(c: &Command) -> bool {
+    matches!(
+        c,
+        Command::Import { .. }
+            | Command::Assign { .. }
+            | Command::Archive { .. }
+            | Command::Confirm { .. }
+            | Command::Restore { .. }
+            | Command::ScanTape { .. }
+    )
+}
+
+/// An sqlite error says what went wrong but not with which file: add it.
+fn name_catalogue(e: anyhow::Error, db: &std::path::Path) -> anyhow::Error {
+    let from_sqlite = e.chain().any(|c| c.is::<rusqlite::Error>());
+    if from_sqlite && !format!("{e:#}").contains(&db.display().to_string()) {
+        return e.context(format!("catalogue {}", db.display()));
+    }
+    e
+}
+
+/// One writer per drive and catalogue: the long jobs lock them.
+fn take_locks(ctx: &Context_, c: &Command) -> Result<Vec<lock::Lock>> {
+    if writes_catalogue(c) && ctx.config.database_file.exists() {
+        crate::catalog::refuse_unwritable(&ctx.config.database_file)?;
+    }
+    let name = match c {
+        Command::Archive { .. } => "archive",
+        Command::Confirm { .. } => "confirm",
+        Command::Restore { .. } => "restore",
+        Command::ScanTape { .. } => "scan_tape",
+        Command::Import { .. } => return Ok(vec![lock::for_catalogue_job(&ctx.config, "import")?]),
+        Command::Requeue { .. } | Command::RemoveTarget { .. } if ctx.config.database_file.exists() => {
+            let name = if matches!(c, Command::Requeue { .. }) { "requeue" } else { "remove_target" };
+            return Ok(vec![lock::for_catalogue_job(&ctx.config, name)?]);
+        }
+        // They change assignments or the online tape: never under a running job.
+        Command::OpenTape { .. } => return assignment_lock(ctx, "open_tape"),
+        Command::CloseTape { .. } => return assignment_lock(ctx, "close_tape"),
+        Command::ActivateTape { .. } => return assignment_lock(ctx, "activate_tape"),
+        Command::Assign { .. } => return assignment_lock(ctx, "assign"),
+        _ => return Ok(Vec::new()),
+    };
+    lock::for_drive_job(&ctx.config, name)
+}
+
+/// Whether the command always changes the catalogue (so a read-only one is
+/// refused before the lock and any question).
+fn writes_catalogue(c: &Command) -> bool {
+    match c {
+        Command::Confirm { no_db_update, .. } => !no_db_update,
+        Command::Archive { no_db_update, .. } => !no_db_update,
+        Command::ScanTape { record_as, adopt } => record_as.is_some() || *adopt,
+        _ => matches!(
+            c,
+            Command::Import { .. }
+                | Command::Assign { .. }
+                | Command::Requeue { .. }
+                | Command::Ack { .. }
+                | Command::RemoveTarget { .. }
+                | Command::OpenTape { .. }
+                | Command::CloseTape { .. }
+                | Command::ActivateTape { .. }
+        ),
+    }
+}
+
+/// The catalogue lock that `archive`, `confirm`, `restore` and `import`
+/// hold, for a command that changes assignments or the online tape (none
+/// when there is no catalogue yet: no job can be running on it).
+fn assignment_lock(ctx: &Context_, name: &str) -> Result<Vec<lock::Lock>> {
+    if !ctx.config.database_file.exists() {
+        return Ok(Vec::new());
+    }
+    Ok(vec![lock::for_catalogue_job(&ctx.config, name)?])
+}
+
+fn default_command(ctx: &Context_) -> Result<Command> {
+    let cat = open(ctx, Mode::ReadOnly)?;
+    Ok(match cat.online_tape()? {
+        Some(_) => Command::Status { tape: None },
+        None => Command::Tapes,
+    })
+}
+
+fn open(ctx: &Context_, mode: Mode) -> Result<Catalog> {
+    Catalog::open(&ctx.config.database_file, mode)
+}
+
+fn dispatch(ctx: &Context_, command: Command) -> Result<ExitCode> {
+    let mut out = crate::out::stdout();
+    match command {
+        Command::Tapes => reports::tapes(&open(ctx, Mode::ReadOnly)?, ctx.verbose, ctx.json, &mut out)?,
+        Command::Status { tape } => {
+            let cat = open(ctx, Mode::ReadOnly)?;
+            reports::status(&cat, &cat.tape_or_online(tape.as_deref())?, ctx.json, &mut out)?
+        }
+        Command::Unassigned => reports::unassigned(&open(ctx, Mode::ReadOnly)?, ctx.json, &mut out)?,
+        Command::TapeDetail { tape, file_number } => {
+            let cat = open(ctx, Mode::ReadOnly)?;
+            let tape = cat.tape_or_online(tape.as_deref())?;
+            reports::tape_detail(&cat, &tape, file_number, ctx.verbose, ctx.json, &mut out)?
+        }
+        Command::WhereIs { name } => {
+            reports::where_is(&open(ctx, Mode::ReadOnly)?, &join_words(&name), ctx.json, &mut out)?
+        }
+        Command::BackupInfo { file_number } => {
+            reports::backup_info_at(&open(ctx, Mode::ReadOnly)?, file_number, ctx.json, &mut out)?
+        }
+        Command::DumpManifest { output_dir } => {
+            let output_dir = output_dir.unwrap_or_else(|| PathBuf::from("manifests"));
+            let n = reports::dump_manifest(&open(ctx, Mode::ReadOnly)?, &output_dir)?;
+            writeln!(out, "Wrote {n} manifests and INDEX.txt to {}", output_dir.display())?;
+        }
+        Command::OpenTape { name, serial, online, offline, capacity } => {
+            let online = if online { Some(true) } else { offline.then_some(false) };
+            tapes::open_tape(ctx, &name, serial, online, capacity)?
+        }
+        Command::CloseTape { tape, force } => tapes::close_tape(ctx, tape.as_deref(), force)?,
+        Command::ActivateTape { name } => tapes::activate_tape(ctx, &name, &mut out)?,
+        Command::Assign { tape } => tapes::assign(ctx, tape.as_deref())?,
+        Command::Import { listfile, retry, no_scan, rescan } => {
+            let opts = import::Options { retry, no_scan, rescan };
+            return import::run(&ctx.config, &ctx.prompter, &listfile, opts);
+        }
+        Command::Archive { repeat, no_db_update, override_tape_check, try_anyway, check_in_flight } => {
+            let check = check_in_flight.unwrap_or(ctx.config.check_in_flight);
+            let opts = archive::Options { repeat, no_db_update, override_tape_check, try_anyway, check };
+            return archive::run(&ctx.config, opts);
+        }
+        Command::Confirm { which, retry, no_db_update, repeat } => {
+            let which = which.unwrap_or(ConfirmWhich::Next);
+            return confirm::run(&ctx.config, confirm::Options { which, retry, no_db_update, repeat });
+        }
+        Command::Restore { target, files, to, overwrite, symlinks_as_is } => {
+            let (target, files) = (bytes(&target), files.iter().map(|f| bytes(f)).collect());
+            return restore::run(&ctx.config, restore::Options { target, files, to, overwrite, symlinks_as_is });
+        }
+        Command::Check { days, full_percent } => {
+            let holder = lock::holder(&lock::catalogue_lock_path(&ctx.config.database_file));
+            return check::run(
+                &open(ctx, Mode::ReadOnly)?,
+                check::Options { days, full_percent, json: ctx.json },
+                holder.as_deref(),
+                &mut out,
+            );
+        }
+        Command::Log { tape, limit } => {
+            check::log(&open(ctx, Mode::ReadOnly)?, tape.as_deref(), limit, ctx.json, &mut out)?
+        }
+        Command::ScanTape { record_as, adopt } => return scan_tape::run(&ctx.config, record_as.as_deref(), adopt),
+        Command::Drive => return drive::run(&ctx.config, &mut out),
+        Command::Completions { .. } | Command::Manpage => unreachable!("handled before the config is read"),
+        Command::Requeue { file_number, tape, rescan, force } => {
+            tapes::requeue(ctx, tape.as_deref(), file_number, rescan, force)?
+        }
+        Command::Ack { history_id, note } => check::ack(ctx, history_id, note.as_deref())?,
+        Command::RemoveTarget { target } => tapes::remove_target(ctx, target.as_bytes())?,
+    }
+    out.flush()?;
+    Ok(ExitCode::Success)
+}
+
+/// The old tool joined the words of `where_is` with spaces.
+fn join_words(words: &[OsString]) -> Vec<u8> {
+    words.iter().map(|w| w.as_bytes()).collect::<Vec<_>>().join(&b' ')
+}
+
+fn bytes(word: &OsStr) -> Vec<u8> {
+    word.as_bytes().to_vec()
+}

@@ -1,0 +1,256 @@
+//! The tape administration commands: `open_tape`, `close_tape`,
+//! `activate_tape`, `assign`, `requeue` and `remove_target`. Each asks its
+//! questions and hands the change to the catalogue.
+
+use std::io::Write;
+
+use anyhow::{Context, Result, bail};
+
+use super::{Context_, import, open, reports};
+use crate::catalog::{BackupStatus, Catalog, Mode, TapeStatus, show};
+use crate::exit_codes::{Exit, ExitCode};
+
+/// `open_tape NAME`: create a tape entry (and the catalogue, if there is none).
+pub fn open_tape(
+    ctx: &Context_,
+    name: &str,
+    serial: Option<String>,
+    online: Option<bool>,
+    capacity: Option<u64>,
+) -> Result<()> {
+    crate::catalog::check_tape_name(name)?;
+    // A new catalogue is created only once the answers are in.
+    let existing = if ctx.config.database_file.exists() { Some(open(ctx, Mode::Create)?) } else { None };
+    if let Some(cat) = &existing {
+        if let Some(t) = cat.tape_by_name(name)? {
+            bail!(
+                "a tape named {name:?} already exists (id {}, {}); use activate_tape to bring it online",
+                t.id,
+                t.status
+            );
+        }
+        if let Some(s) = serial.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            cat.check_serial_free(s)?;
+        }
+    }
+    if existing.as_ref().map(Catalog::online_tape).transpose()?.flatten().is_none() {
+        println!("No tape marked as active.");
+    }
+    println!("This action will create a new tape entry with name \"{name}\".");
+    ctx.prompter.proceed("Do you wish to proceed?")?;
+    let serial = match serial {
+        Some(s) => s,
+        None => ctx.prompter.text("\nSerial number? [blank is ok]")?,
+    };
+    let online = match online {
+        Some(o) => o,
+        None => ctx.prompter.yes_no("Put the tape online now?")?,
+    };
+    println!("Creating tape entry...");
+    let cat = match existing {
+        Some(cat) => cat,
+        None => open(ctx, Mode::Create)?,
+    };
+    let serial = Some(serial.trim()).filter(|s| !s.is_empty());
+    let tape = cat.create_tape(name, serial, online)?;
+    if let Some(bytes) = capacity.or(ctx.config.tape_capacity) {
+        cat.set_capacity(&tape, bytes)?;
+        println!("Capacity of \"{name}\": {:.3} GB.", bytes as f64 / 1e9);
+    }
+    Ok(())
+}
+
+/// `close_tape [TAPE]`: mark the tape full and dissociate its targets not on tape.
+pub fn close_tape(ctx: &Context_, name: Option<&str>, force: bool) -> Result<()> {
+    let cat = open(ctx, Mode::ReadWrite)?;
+    let tape = cat.tape_or_online(name)?;
+    let recorded = cat.tape_tally(tape.id, &BackupStatus::Recorded)?;
+    if recorded.count > 0 && !force {
+        return Err(Exit::error(
+            ExitCode::Failure,
+            format!(
+                "tape \"{}\" has {} recorded tape files not yet confirmed: run tapeop confirm --repeat first, or close_tape --force",
+                tape.name, recorded.count
+            ),
+        ));
+    }
+    println!("This action will apply to tape \"{}\".\n", tape.name);
+    println!("This action will mark the tape as full and dissociate all non-archived targets from this tape.\n");
+    ctx.prompter.proceed("Do you wish to proceed?")?;
+    let n = cat.close_tape(&tape)?;
+    println!("Found {n} jobs to dissociate.");
+    Ok(())
+}
+
+/// `activate_tape NAME`: bring a tape online.
+pub fn activate_tape(ctx: &Context_, name: &str, out: &mut dyn Write) -> Result<()> {
+    let cat = open(ctx, Mode::ReadWrite)?;
+    let tape = cat.require_tape(name)?;
+    cat.activate_tape(&tape)?;
+    writeln!(out, "Tape \"{}\" is now online.", tape.name)?;
+    Ok(())
+}
+
+/// `assign [TAPE]`: assign the unassigned targets that fit to an open tape.
+pub fn assign(ctx: &Context_, name: Option<&str>) -> Result<()> {
+    let cat = open(ctx, Mode::ReadWrite)?;
+    let tape = cat.tape_or_online(name)?;
+    let status = reports::display_status(&cat, &tape)?;
+    if status != TapeStatus::Open {
+        bail!(
+            "tape \"{}\" is {status}: only an open tape takes new targets (close_tape it, then open_tape a new one)",
+            tape.name
+        );
+    }
+    let ids = cat.unassigned_targets()?;
+    println!("\nThere are {} unassigned targets.\n", ids.len());
+    if ids.is_empty() {
+        return Err(Exit::error(ExitCode::NothingToDo, "nothing to assign"));
+    }
+    let block = ctx.config.block_size;
+    let (fit, left_out) = match cat.space_left(&tape, ctx.config.tape_capacity, true, block)? {
+        Some(left) => fitting(&cat, &ids, left, block)?,
+        None => (ids, Vec::new()),
+    };
+    if let Some(whole) = cat.tape_capacity(&tape, ctx.config.tape_capacity)? {
+        larger_than_a_tape(&cat, &left_out, whole - crate::catalog::label_estimate(block), block)?;
+    }
+    if !left_out.is_empty() {
+        println!(
+            "{} targets fit in the space left on tape \"{}\"; {} do not and stay unassigned.\n",
+            fit.len(),
+            tape.name,
+            left_out.len()
+        );
+    }
+    if fit.is_empty() {
+        return Err(Exit::error(
+            ExitCode::TapeFull,
+            format!("no unassigned target fits in the space left on tape \"{}\"", tape.name),
+        ));
+    }
+    ctx.prompter.proceed(&format!("Do you wish to assign them to tape \"{}\"?", tape.name))?;
+    cat.assign(&tape, &fit)?;
+    println!("Done.\n");
+    Ok(())
+}
+
+/// Name the targets that need more than a whole tape of `whole` bytes:
+/// no tape of this kind takes them.
+fn larger_than_a_tape(cat: &Catalog, ids: &[i64], whole: i64, block: usize) -> Result<()> {
+    for &id in ids {
+        let need = cat.target_estimate(id, block)?;
+        if need > whole {
+            println!(
+                "{} needs about {:.3} GB, more than a whole tape ({:.3} GB): it cannot be archived on tapes of this kind; import its subdirectories as targets instead.",
+                crate::catalog::show(&cat.target(id)?.name),
+                need as f64 / 1e9,
+                whole as f64 / 1e9
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Split targets (in name order) into those that fit in `left` bytes and
+/// those that do not.
+fn fitting(cat: &Catalog, ids: &[i64], mut left: i64, block: usize) -> Result<(Vec<i64>, Vec<i64>)> {
+    let (mut fit, mut out) = (Vec::new(), Vec::new());
+    for &id in ids {
+        let need = cat.target_estimate(id, block)?;
+        if need <= left {
+            left -= need;
+            fit.push(id);
+        } else {
+            out.push(id);
+        }
+    }
+    Ok((fit, out))
+}
+
+/// `requeue N`: the target of tape file N, which failed confirm, goes back
+/// to the unassigned pool; the tape file stays, marked `failed`.
+pub fn requeue(ctx: &Context_, name: Option<&str>, n: i64, rescan: bool, force: bool) -> Result<()> {
+    let cat = open(ctx, Mode::ReadWrite)?;
+    let tape = cat.tape_or_online(name)?;
+    let backup = cat.backup_at(tape.id, n)?.with_context(|| {
+        format!("tape \"{}\" has no tape file {n} in the catalogue (tapeop tape_detail lists them)", tape.name)
+    })?;
+    let target = show(&backup.target);
+    let refuse = |why: String| Err(Exit::error(ExitCode::Failure, format!("{why}; nothing was requeued")));
+    match &backup.status {
+        BackupStatus::Recorded => {}
+        BackupStatus::Failed => {
+            return refuse(format!(
+                "tape file {n} of \"{}\" ({target}) was already requeued: tapeop unassigned and status show its target",
+                tape.name
+            ));
+        }
+        BackupStatus::Confirmed => {
+            return refuse(format!(
+                "tape file {n} of \"{}\" ({target}) is confirmed: its copy is good, there is nothing to requeue",
+                tape.name
+            ));
+        }
+        other => {
+            return refuse(format!(
+                "tape file {n} of \"{}\" ({target}) is {other}, not on tape: close_tape dissociates assigned targets",
+                tape.name
+            ));
+        }
+    }
+    let failure = cat.confirm_failure(&tape.name, n)?;
+    let note = match (&failure, force) {
+        (Some(f), _) => format!("confirm of {} failed; target back in the unassigned pool", f.started),
+        (None, true) => "never failed confirm (--force); target back in the unassigned pool".to_string(),
+        (None, false) => {
+            return refuse(format!(
+                "tape file {n} of \"{}\" ({target}) has not failed confirm: run tapeop confirm {n} first \
+                 (requeue --force gives it up unconfirmed)",
+                tape.name
+            ));
+        }
+    };
+    println!("Tape file {n} of \"{}\" ({target}) stays on tape, marked failed.", tape.name);
+    println!("Its target goes back to the unassigned pool: assign and archive put it on a tape again.\n");
+    ctx.prompter.proceed("Do you wish to proceed?")?;
+    cat.requeue(&tape, &backup, &note)?;
+    println!("Requeued {target}.");
+    if rescan {
+        import::rescan_target(&cat, &ctx.config, backup.target_id, &backup.target).with_context(|| {
+            format!("{target} is requeued but its rescan failed; tapeop import LIST --rescan scans it again")
+        })?;
+    }
+    Ok(())
+}
+
+/// `remove_target TARGET`: forget a target never written to tape.
+pub fn remove_target(ctx: &Context_, name: &[u8]) -> Result<()> {
+    let cat = open(ctx, Mode::ReadWrite)?;
+    let shown = show(name);
+    let target = cat.target_by_name(name)?.with_context(|| {
+        format!("no target {shown} in the catalogue (give the path exactly as imported; tapeop check lists targets never scanned)")
+    })?;
+    let backups = cat.target_backups(target.id)?;
+    if let Some((tape, n, status)) = backups.iter().find(|b| !matches!(b.2, BackupStatus::Assigned | BackupStatus::New))
+    {
+        return Err(Exit::error(
+            ExitCode::Failure,
+            format!(
+                "target {shown} has tape file {n} on tape \"{tape}\" ({status}): a target on tape is never removed; nothing was removed"
+            ),
+        ));
+    }
+    println!("This action will remove target {shown} and its files from the catalogue (it was never written to tape).");
+    ctx.prompter.proceed("Do you wish to proceed?")?;
+    let files = cat.remove_target(&target)?;
+    println!("Removed target {shown} ({files} files).");
+    if let Some(parent) = target.parent_id {
+        let parent = cat.target(parent)?;
+        println!(
+            "Its directory lies inside target {}: tapeop import LIST --rescan adds it there while that target is not on tape.",
+            show(&parent.name)
+        );
+    }
+    Ok(())
+}
