@@ -14,7 +14,6 @@ use anyhow::Result;
 use clap::builder::PossibleValue;
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::commands::confirm::ConfirmWhich;
 use crate::config::InFlight;
 use crate::exit_codes::{Exit, ExitCode};
 
@@ -316,6 +315,15 @@ fn file_number_arg(text: &str) -> Result<i64, BadValue> {
             "file number {text:?} is not a tape file number: give a whole number such as 0 or 12"
         ))),
     }
+}
+
+/// Which tape file `confirm` checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfirmWhich {
+    /// The next recorded, unconfirmed one.
+    Next,
+    /// That file number.
+    Number(i64),
 }
 
 fn which_arg(text: &str) -> Result<ConfirmWhich, BadValue> {

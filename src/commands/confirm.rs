@@ -9,21 +9,13 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 
 use crate::catalog::{Backup, BackupStatus, Catalog, Mode, Tape, show};
+use crate::cli::ConfirmWhich;
 use crate::config::Config;
 use crate::drive::{self, Access, Drive};
 use crate::exit_codes::{Exit, ExitCode};
 use crate::stop;
 use crate::tarstream;
 use crate::verify_stream::Checker;
-
-/// Which tape file `confirm` checks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConfirmWhich {
-    /// The next recorded, unconfirmed one.
-    Next,
-    /// That file number.
-    Number(i64),
-}
 
 /// Options of `confirm`.
 #[derive(Debug, Clone, Copy)]

@@ -23,12 +23,12 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 use crate::catalog::{Catalog, Mode};
+use crate::cli::ConfirmWhich;
 use crate::cli::{self, Command, Invocation};
 use crate::config::Config;
 use crate::exit_codes::ExitCode;
 use crate::prompt::Prompter;
 use crate::{lock, stop};
-use confirm::ConfirmWhich;
 
 /// Everything a command needs from the invocation.
 pub struct Context_ {
