@@ -293,10 +293,7 @@ fn archive_failed(e: anyhow::Error) -> anyhow::Error {
 }
 
 fn tape_full(cat: &Catalog, tape: &Tape, job: &Backup, n: i64, e: anyhow::Error) -> anyhow::Error {
-    let marked = cat.conn().execute(
-        "INSERT INTO tapeop_tape_info (tape_id, full) VALUES (?1, 1) ON CONFLICT(tape_id) DO UPDATE SET full = 1",
-        [tape.id],
-    );
+    let marked = cat.mark_tape_full(tape);
     if let Err(db) = marked {
         return e.context(format!("and the tape could not be marked full: {db}"));
     }

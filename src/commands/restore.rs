@@ -29,9 +29,8 @@ use anyhow::{Context, Result, anyhow, bail};
 use md5::{Digest, Md5};
 use nix::sys::stat::{UtimensatFlags, utimensat};
 use nix::sys::time::TimeSpec;
-use rusqlite::OptionalExtension;
 
-use crate::catalog::{BackupStatus, Catalog, Mode, Tape, name_value, show};
+use crate::catalog::{Catalog, Mode, RestoreSource, Tape, show};
 use crate::config::Config;
 use crate::drive::{self, Access, Drive, stream_file};
 use crate::exit_codes::{Exit, ExitCode};
@@ -103,29 +102,16 @@ fn open_catalogue(config: &Config) -> Result<(Catalog, bool)> {
 }
 
 fn locate(cat: &Catalog, target: &[u8]) -> Result<Located> {
-    let target_id: i64 = cat
-        .conn()
-        .query_row("SELECT id FROM targets WHERE name = ?1", [name_value(target)], |r| r.get(0))
-        .optional()?
-        .with_context(|| {
-            format!("no target {} in the catalogue (tapeop where_is NAME finds a file's target)", show(target))
-        })?;
-    let backup: Option<(i64, i64, String)> = cat
-        .conn()
-        .query_row(
-            "SELECT tape_id, COALESCE(file_number, -1), COALESCE(status, '') FROM backups WHERE target_id = ?1
-             ORDER BY CASE status WHEN 'confirmed' THEN 0 WHEN 'recorded' THEN 1 ELSE 2 END, id LIMIT 1",
-            [target_id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .optional()?;
-    let Some((tape_id, file_number, status)) = backup else {
+    let target_id = cat.target_id_by_name(target)?.with_context(|| {
+        format!("no target {} in the catalogue (tapeop where_is NAME finds a file's target)", show(target))
+    })?;
+    let Some(RestoreSource { tape_id, file_number, status }) = cat.restore_source(target_id)? else {
         bail!("target {} is not on tape yet: it is not assigned to any tape", show(target));
     };
     let tape = cat.tapes()?.into_iter().find(|t| t.id == tape_id);
     let tape =
         tape.with_context(|| format!("target {} has a backup on tape id {tape_id}, which is missing", show(target)))?;
-    if !BackupStatus::parse(&status).is_on_tape() {
+    if !status.is_on_tape() {
         bail!("target {} is not on tape yet: its backup on tape \"{}\" is {status}", show(target), tape.name);
     }
     Ok(Located { target_id, target: target.to_vec(), tape, file_number })

@@ -22,9 +22,8 @@
 use std::collections::{HashMap, HashSet};
 
 use anyhow::{Context, Result, bail};
-use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::catalog::{Backup, BackupStatus, Catalog, Mode, Tape, name_bytes, name_value, show};
+use crate::catalog::{Backup, BackupStatus, Catalog, Mode, NewFile, Tape, show};
 use crate::config::Config;
 use crate::drive::stream_file;
 use crate::drive::{self, Access, Drive, Next};
@@ -379,43 +378,27 @@ fn adopt_file(cat: &Catalog, drive: &mut dyn Drive, tape: &Tape, n: u64, target:
         bail!("the tape file read differently the second time");
     }
     let rows = file_rows(target, &file.members)?;
-    let tx = cat.conn().unchecked_transaction()?;
-    let existing: Option<i64> =
-        tx.query_row("SELECT id FROM targets WHERE name = ?1", [name_value(target)], |r| r.get(0)).optional()?;
-    let (id, assigned) = match existing {
-        Some(id) => (id, adoptable(cat, &tx, id, tape, target, &file)?),
-        None => (new_target(&tx, target)?, None),
+    let tx = cat.begin_recovery()?;
+    let (id, assigned) = match cat.target_id_by_name(target)? {
+        Some(id) => (id, adoptable(cat, id, tape, target, &file)?),
+        None => (new_target(cat, target)?, None),
     };
-    if file_count(&tx, id)? == 0 {
-        Catalog::begin_bulk(&tx)?;
-        insert_files(&tx, id, &rows)?;
-        Catalog::end_bulk(&tx, &[id])?;
+    if cat.target_file_count(id)? == 0 {
+        cat.add_scanned_files(id, &rows)?;
     }
-    tx.execute("UPDATE targets SET scanned = 1 WHERE id = ?1", [id])?;
+    cat.mark_target_scanned(id)?;
     let backup_id = match assigned {
         Some(b) => {
-            tx.execute(
-                "UPDATE backups SET status = 'recorded', file_number = ?2 WHERE id = ?1 AND status = 'assigned'",
-                params![b, n as i64],
-            )?;
+            cat.record_assigned(b, n)?;
             b
         }
-        None => {
-            tx.execute(
-                "INSERT INTO backups (target_id, tape_id, file_number, status) VALUES (?1, ?2, ?3, 'recorded')",
-                params![id, tape.id, n as i64],
-            )?;
-            tx.last_insert_rowid()
-        }
+        None => cat.add_recorded_backup(id, tape, n)?,
     };
-    tx.execute(
-        "INSERT OR REPLACE INTO tapeop_backup_info (backup_id, bytes) VALUES (?1, ?2)",
-        params![backup_id, file.bytes as i64],
-    )?;
+    cat.set_backup_bytes(backup_id, file.bytes, true)?;
     tx.commit().with_context(|| format!("adopting tape file {n} ({})", show(target)))?;
     let history = cat.history_start("adopt", &tape.name, n as i64, target)?;
     cat.history_end(history, Some(file.bytes), "ok", None)?;
-    let files = file_count(cat.conn(), id)?;
+    let files = cat.target_file_count(id)?;
     Ok(format!("{} ({files} files) as recorded on tape \"{}\"", show(target), tape.name))
 }
 
@@ -423,26 +406,12 @@ fn adopt_file(cat: &Catalog, drive: &mut dyn Drive, tape: &Tape, n: u64, target:
 /// refused when it is already written anywhere or assigned to another tape,
 /// or when its catalogued files differ from the tape. Some(backup id) when
 /// it is assigned to `tape` (that backup becomes the recorded one).
-fn adoptable(
-    cat: &Catalog,
-    tx: &Connection,
-    id: i64,
-    tape: &Tape,
-    target: &[u8],
-    file: &TapeFile,
-) -> Result<Option<i64>> {
+fn adoptable(cat: &Catalog, id: i64, tape: &Tape, target: &[u8], file: &TapeFile) -> Result<Option<i64>> {
     let mut assigned = None;
-    let backups: Vec<(i64, i64, String, i64, String)> = {
-        let mut stmt = tx.prepare(
-            "SELECT b.id, b.tape_id, t.name, COALESCE(b.file_number, -1), COALESCE(b.status, '') FROM backups b
-             JOIN tapes t ON t.id = b.tape_id WHERE b.target_id = ?1 ORDER BY b.id",
-        )?;
-        let rows = stmt.query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?;
-        rows.collect::<rusqlite::Result<_>>()?
-    };
-    for (backup, tape_id, name, fnum, status) in backups {
-        match BackupStatus::parse(&status) {
-            BackupStatus::Assigned if tape_id == tape.id => assigned = Some(backup),
+    for b in cat.backups_with_tapes(id)? {
+        let (name, fnum, status) = (&b.tape, b.file_number, &b.status);
+        match status {
+            BackupStatus::Assigned if b.tape_id == tape.id => assigned = Some(b.id),
             BackupStatus::Assigned => bail!(
                 "target {} is assigned to tape \"{name}\", not to \"{}\": which tape the catalogue should know it on is ambiguous",
                 show(target),
@@ -454,7 +423,7 @@ fn adoptable(
             ),
         }
     }
-    if file_count(tx, id)? > 0 {
+    if cat.target_file_count(id)? > 0 {
         same_files(cat, id, target, &file.members, "the tape holds another scan of it")?;
     }
     Ok(assigned)
@@ -508,7 +477,7 @@ fn record(cat: &Catalog, drive: &mut dyn Drive, name: &str, label: Option<&Label
 fn create_tape(cat: &Catalog, name: &str, label: Option<&Label>) -> Result<Tape> {
     let serial = label.map(|l| l.serial.clone()).filter(|s| !s.is_empty());
     let serial = match serial {
-        Some(s) if serial_taken(cat, &s)? => {
+        Some(s) if cat.serial_taken(&s)? => {
             eprintln!(
                 "tapeop: warning: serial {s:?} from the label already belongs to another tape; recorded without a serial"
             );
@@ -516,29 +485,7 @@ fn create_tape(cat: &Catalog, name: &str, label: Option<&Label>) -> Result<Tape>
         }
         other => other,
     };
-    let tx = cat.conn().unchecked_transaction()?;
-    tx.execute("INSERT INTO tapes (name, serial, status, online) VALUES (?1, ?2, 'closed', 0)", params![name, serial])?;
-    if let Some(l) = label {
-        tx.execute(
-            "INSERT INTO tapeop_tape_info (tape_id, label) VALUES (?1, ?2)",
-            params![tx.last_insert_rowid(), l.catalogue],
-        )?;
-    }
-    tx.commit().with_context(|| format!("recording tape \"{name}\""))?;
-    cat.require_tape(name)
-}
-
-fn serial_taken(cat: &Catalog, serial: &str) -> Result<bool> {
-    Ok(cat.conn().query_row("SELECT EXISTS (SELECT 1 FROM tapes WHERE serial = ?1)", [serial], |r| r.get(0))?)
-}
-
-/// One catalogue file row made from the tape.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct NewFile {
-    name: Vec<u8>,
-    md5: String,
-    size: u64,
-    link: Option<Vec<u8>>,
+    cat.create_recorded_tape(name, serial.as_deref(), label.map(|l| l.catalogue.as_str()))
 }
 
 /// Record tape file `n`; Some(description) when recorded, None for a label.
@@ -648,49 +595,35 @@ fn file_row(m: &Member, rel: &[u8], nonempty: &HashSet<Vec<u8>>) -> Result<Optio
 
 /// Write one tape file's target, files and backup in one transaction.
 fn store(cat: &Catalog, tape: &Tape, n: u64, target: &[u8], rows: &[NewFile], file: &TapeFile) -> Result<()> {
-    let tx = cat.conn().unchecked_transaction()?;
-    let existing: Option<i64> =
-        tx.query_row("SELECT id FROM targets WHERE name = ?1", [name_value(target)], |r| r.get(0)).optional()?;
+    let tx = cat.begin_recovery()?;
+    let existing = cat.target_id_by_name(target)?;
     let id = match existing {
-        Some(id) => adopt_target(cat, &tx, id, target, file)?,
-        None => new_target(&tx, target)?,
+        Some(id) => adopt_target(cat, id, target, file)?,
+        None => new_target(cat, target)?,
     };
-    if existing.is_none() || file_count(&tx, id)? == 0 {
-        Catalog::begin_bulk(&tx)?;
-        insert_files(&tx, id, rows)?;
-        Catalog::end_bulk(&tx, &[id])?;
+    if existing.is_none() || cat.target_file_count(id)? == 0 {
+        cat.add_scanned_files(id, rows)?;
     }
-    tx.execute("UPDATE targets SET scanned = 1 WHERE id = ?1", [id])?;
-    tx.execute(
-        "INSERT INTO backups (target_id, tape_id, file_number, status) VALUES (?1, ?2, ?3, 'recorded')",
-        params![id, tape.id, n as i64],
-    )?;
-    tx.execute(
-        "INSERT INTO tapeop_backup_info (backup_id, bytes) VALUES (?1, ?2)",
-        params![tx.last_insert_rowid(), file.bytes as i64],
-    )?;
+    cat.mark_target_scanned(id)?;
+    let backup_id = cat.add_recorded_backup(id, tape, n)?;
+    cat.set_backup_bytes(backup_id, file.bytes, false)?;
     tx.commit().with_context(|| format!("recording tape file {n} ({})", show(target)))?;
     Ok(())
 }
 
 /// A target the catalogue already has: refused if it has a backup; if it
 /// has files, the tape must match them.
-fn adopt_target(cat: &Catalog, tx: &Connection, id: i64, target: &[u8], file: &TapeFile) -> Result<i64> {
-    let elsewhere: Option<(String, i64, String)> = tx
-        .query_row(
-            "SELECT t.name, COALESCE(b.file_number, -1), COALESCE(b.status, '') FROM backups b JOIN tapes t ON t.id = b.tape_id
-             WHERE b.target_id = ?1 ORDER BY b.id LIMIT 1",
-            [id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .optional()?;
-    if let Some((tape, fnum, status)) = elsewhere {
+fn adopt_target(cat: &Catalog, id: i64, target: &[u8], file: &TapeFile) -> Result<i64> {
+    if let Some(b) = cat.first_backup_with_tape(id)? {
         bail!(
-            "target {} already has a backup on tape \"{tape}\" (file {fnum}, {status}); not recorded twice",
-            show(target)
+            "target {} already has a backup on tape \"{}\" (file {}, {}); not recorded twice",
+            show(target),
+            b.tape,
+            b.file_number,
+            b.status
         );
     }
-    if file_count(tx, id)? == 0 {
+    if cat.target_file_count(id)? == 0 {
         return Ok(id);
     }
     same_files(cat, id, target, &file.members, "not recorded")?;
@@ -723,27 +656,18 @@ fn same_files(cat: &Catalog, id: i64, target: &[u8], members: &[Member], consequ
     Ok(())
 }
 
-fn file_count(tx: &Connection, id: i64) -> Result<i64> {
-    Ok(tx.query_row("SELECT COUNT(*) FROM files WHERE target_id = ?1", [id], |r| r.get(0))?)
-}
-
 /// Insert a target and link it into the parent tree: its parent is the
 /// nearest ancestor target, and it becomes the parent of targets below it
 /// whose parent was further up.
-fn new_target(tx: &Connection, target: &[u8]) -> Result<i64> {
-    tx.execute("INSERT INTO targets (name, scanned) VALUES (?1, 1)", [name_value(target)])?;
-    let id = tx.last_insert_rowid();
-    let all: Vec<(i64, Vec<u8>, Option<i64>)> = {
-        let mut stmt = tx.prepare("SELECT id, name, parent_id FROM targets")?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, name_bytes(r.get_ref(1)?), r.get(2)?)))?;
-        rows.collect::<rusqlite::Result<_>>()?
-    };
-    let parent = all.iter().filter(|t| is_under(target, &t.1)).max_by_key(|t| t.1.len()).map(|t| t.0);
-    tx.execute("UPDATE targets SET parent_id = ?2 WHERE id = ?1", params![id, parent])?;
-    let len_of = |pid: i64| all.iter().find(|t| t.0 == pid).map_or(0, |t| t.1.len());
-    for (child, name, current) in &all {
-        if is_under(name, target) && current.is_none_or(|p| len_of(p) < target.len()) {
-            tx.execute("UPDATE targets SET parent_id = ?2 WHERE id = ?1", params![child, id])?;
+fn new_target(cat: &Catalog, target: &[u8]) -> Result<i64> {
+    let id = cat.add_scanned_target(target)?;
+    let all = cat.target_tree()?;
+    let parent = all.iter().filter(|t| is_under(target, &t.name)).max_by_key(|t| t.name.len()).map(|t| t.id);
+    cat.set_target_parent(id, parent)?;
+    let len_of = |pid: i64| all.iter().find(|t| t.id == pid).map_or(0, |t| t.name.len());
+    for t in &all {
+        if is_under(&t.name, target) && t.parent.is_none_or(|p| len_of(p) < target.len()) {
+            cat.set_target_parent(t.id, Some(id))?;
         }
     }
     Ok(id)
@@ -751,17 +675,6 @@ fn new_target(tx: &Connection, target: &[u8]) -> Result<i64> {
 
 fn is_under(child: &[u8], parent: &[u8]) -> bool {
     child.len() > parent.len() && child.starts_with(parent) && child.get(parent.len()) == Some(&b'/')
-}
-
-fn insert_files(tx: &Connection, target_id: i64, rows: &[NewFile]) -> Result<()> {
-    let mut ins = tx.prepare("INSERT INTO files (target_id, name, md5sum, size_kb) VALUES (?1, ?2, ?3, ?4)")?;
-    let mut info =
-        tx.prepare("INSERT OR REPLACE INTO tapeop_file_info (file_id, size_bytes, link_target) VALUES (?1, ?2, ?3)")?;
-    for f in rows {
-        ins.execute(params![target_id, name_value(&f.name), f.md5, f.size.div_ceil(1024) as i64])?;
-        info.execute(params![tx.last_insert_rowid(), f.size as i64, f.link])?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]
