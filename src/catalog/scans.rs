@@ -52,7 +52,7 @@ impl Catalog {
     /// Every target, with whether it is scanned and already on tape.
     pub fn import_targets(&self) -> Result<Vec<ImportTarget>> {
         let mut stmt = self.conn().prepare(
-            "SELECT t.id, t.name, NULL, COALESCE(t.scanned, 0),
+            "SELECT t.id, t.name, COALESCE(t.scanned, 0),
                     EXISTS (SELECT 1 FROM backups b WHERE b.target_id = t.id AND b.status IN ('recorded','confirmed'))
              FROM targets t",
         )?;
@@ -60,8 +60,8 @@ impl Catalog {
             Ok(ImportTarget {
                 id: r.get(0)?,
                 name: name_bytes(r.get_ref(1)?),
-                scanned: r.get::<_, i64>(3)? != 0,
-                written: r.get::<_, i64>(4)? != 0,
+                scanned: r.get::<_, i64>(2)? != 0,
+                written: r.get::<_, i64>(3)? != 0,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

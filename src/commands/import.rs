@@ -10,6 +10,8 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
+use anyhow::{Context, Result, bail};
+
 use crate::catalog::{Catalog, ImportTarget, Mode, is_under, show};
 use crate::config::Config;
 use crate::exit_codes::{Exit, ExitCode};
@@ -17,7 +19,6 @@ use crate::prompt::Prompter;
 use crate::remote::{Remote, quote};
 use crate::stop;
 use crate::target_path::{join_path, normalise};
-use anyhow::{Context, Result, bail};
 
 /// Options of `import`.
 #[derive(Debug, Clone, Copy)]
