@@ -9,6 +9,7 @@
 mod backups;
 mod history;
 mod recovery;
+mod scans;
 mod schema;
 mod tapes;
 mod targets;
@@ -16,6 +17,7 @@ mod targets;
 pub use backups::{Backup, BackupStatus, LABEL_TAR_BYTES, Tally, filemark_estimate, label_estimate};
 pub use history::{FailedConfirm, HistoryRef, ack_key};
 pub use recovery::{NewFile, Recovery, RestoreSource, TargetBackup, TreeNode};
+pub use scans::{ImportTarget, ScanEntry, is_under};
 pub use schema::SCHEMA_VERSION;
 pub use tapes::{TAPE_NAME_MAX, Tape, TapeStatus, check_tape_name, tape_name_for_path};
 pub use targets::{FileRow, Target};

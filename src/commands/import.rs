@@ -11,9 +11,8 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use rusqlite::params;
 
-use crate::catalog::{Catalog, Mode, name_bytes, name_value, show};
+use crate::catalog::{Catalog, ImportTarget, Mode, is_under, show};
 use crate::config::Config;
 use crate::exit_codes::{Exit, ExitCode};
 use crate::prompt::Prompter;
@@ -87,64 +86,24 @@ pub fn read_list(list: &Path) -> Result<Vec<Vec<u8>>> {
     Ok(out)
 }
 
-fn is_under(child: &[u8], parent: &[u8]) -> bool {
-    child.len() > parent.len() && child.starts_with(parent) && child[parent.len()] == b'/'
-}
-
-struct TargetRow {
-    id: i64,
-    name: Vec<u8>,
-    scanned: bool,
-    written: bool,
-}
-
-fn all_targets(cat: &Catalog) -> Result<Vec<TargetRow>> {
-    let mut stmt = cat.conn().prepare(
-        "SELECT t.id, t.name, NULL, COALESCE(t.scanned, 0),
-                EXISTS (SELECT 1 FROM backups b WHERE b.target_id = t.id AND b.status IN ('recorded','confirmed'))
-         FROM targets t",
-    )?;
-    let rows = stmt.query_map([], |r| {
-        Ok(TargetRow {
-            id: r.get(0)?,
-            name: name_bytes(r.get_ref(1)?),
-            scanned: r.get::<_, i64>(3)? != 0,
-            written: r.get::<_, i64>(4)? != 0,
-        })
-    })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
-}
-
 /// Create the new targets and fix every parent link, in one transaction.
 fn create_targets(cat: &Catalog, paths: &[Vec<u8>], retry: bool) -> Result<()> {
-    let existing = all_targets(cat)?;
-    let by_name: HashMap<&[u8], &TargetRow> = existing.iter().map(|t| (t.name.as_slice(), t)).collect();
+    let existing = cat.import_targets()?;
+    let by_name: HashMap<&[u8], &ImportTarget> = existing.iter().map(|t| (t.name.as_slice(), t)).collect();
     for p in paths {
-        if let Some(t) = by_name.get(p.as_slice()) {
-            let has_backup: bool =
-                cat.conn()
-                    .query_row("SELECT EXISTS (SELECT 1 FROM backups WHERE target_id = ?1)", [t.id], |r| r.get(0))?;
-            if has_backup && !retry {
-                bail!(
-                    "target {} is already in the catalogue with a backup; pass --retry to carry on an import",
-                    show(p)
-                );
-            }
+        if let Some(t) = by_name.get(p.as_slice())
+            && cat.has_backup(t.id)?
+            && !retry
+        {
+            bail!("target {} is already in the catalogue with a backup; pass --retry to carry on an import", show(p));
         }
         check_not_inside_written(p, &existing)?;
     }
-    let tx = cat.conn().unchecked_transaction()?;
-    for p in paths {
-        if !by_name.contains_key(p.as_slice()) {
-            tx.execute("INSERT INTO targets (name, scanned) VALUES (?1, 0)", [name_value(p)])?;
-        }
-    }
-    relink_parents(&tx)?;
-    tx.commit()?;
-    Ok(())
+    let new: Vec<&[u8]> = paths.iter().map(Vec::as_slice).filter(|p| !by_name.contains_key(p)).collect();
+    cat.add_import_targets(&new)
 }
 
-fn check_not_inside_written(p: &[u8], existing: &[TargetRow]) -> Result<()> {
+fn check_not_inside_written(p: &[u8], existing: &[ImportTarget]) -> Result<()> {
     for t in existing.iter().filter(|t| t.written && t.name != p) {
         if is_under(p, &t.name) && t.scanned {
             let nearer = existing.iter().any(|o| is_under(p, &o.name) && is_under(&o.name, &t.name));
@@ -160,56 +119,8 @@ fn check_not_inside_written(p: &[u8], existing: &[TargetRow]) -> Result<()> {
     Ok(())
 }
 
-/// Set each target's parent to its nearest ancestor target, and move any
-/// file rows a scanned parent holds under a child target out of the parent.
-fn relink_parents(tx: &rusqlite::Transaction<'_>) -> Result<()> {
-    let cat_rows: Vec<(i64, Vec<u8>, Option<i64>)> = {
-        let mut stmt = tx.prepare("SELECT id, name, parent_id FROM targets")?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, name_bytes(r.get_ref(1)?), r.get(2)?)))?;
-        rows.collect::<rusqlite::Result<_>>()?
-    };
-    let mut sorted: Vec<&(i64, Vec<u8>, Option<i64>)> = cat_rows.iter().collect();
-    sorted.sort_by(|a, b| a.1.cmp(&b.1));
-    for (id, name, parent) in &cat_rows {
-        let nearest = sorted.iter().filter(|t| is_under(name, &t.1)).max_by_key(|t| t.1.len()).map(|t| t.0);
-        if nearest != *parent {
-            tx.execute("UPDATE targets SET parent_id = ?2 WHERE id = ?1", params![id, nearest])?;
-        }
-        if let Some(pid) = nearest {
-            let pname = &cat_rows.iter().find(|t| t.0 == pid).map(|t| t.1.clone()).unwrap_or_default();
-            drop_files_under(tx, pid, &name[pname.len() + 1..])?;
-        }
-    }
-    Ok(())
-}
-
-fn drop_files_under(tx: &rusqlite::Transaction<'_>, parent: i64, rel: &[u8]) -> Result<()> {
-    let mut prefix = rel.to_vec();
-    prefix.push(b'/');
-    let ids: Vec<i64> = {
-        let mut stmt = tx.prepare("SELECT id, name FROM files WHERE target_id = ?1")?;
-        let rows = stmt.query_map([parent], |r| Ok((r.get::<_, i64>(0)?, name_bytes(r.get_ref(1)?))))?;
-        let mut ids = Vec::new();
-        for row in rows {
-            let (id, name) = row?;
-            if name.starts_with(&prefix) || name == rel {
-                ids.push(id);
-            }
-        }
-        ids
-    };
-    for id in ids {
-        tx.execute("DELETE FROM files WHERE id = ?1", [id])?;
-    }
-    Ok(())
-}
-
 fn mark_scanned_blind(cat: &Catalog, paths: &[Vec<u8>]) -> Result<()> {
-    let tx = cat.conn().unchecked_transaction()?;
-    for p in paths {
-        tx.execute("UPDATE targets SET scanned = 1 WHERE name = ?1 AND COALESCE(scanned, 0) = 0", [name_value(p)])?;
-    }
-    tx.commit()?;
+    cat.mark_scanned_blind(paths)?;
     println!(
         "Marked {} targets scanned without listing their files (--no-scan): they cannot be confirmed.",
         paths.len()
@@ -222,14 +133,9 @@ fn scan_pending(cat: &Catalog, config: &Config, paths: &[Vec<u8>], rescan: bool)
     let mut failed = Vec::new();
     let mut pending: Vec<(i64, Vec<u8>)> = Vec::new();
     for p in paths {
-        let (id, scanned, written): (i64, i64, bool) = cat.conn().query_row(
-            "SELECT t.id, COALESCE(t.scanned, 0), EXISTS (SELECT 1 FROM backups b WHERE b.target_id = t.id
-                 AND b.status IN ('recorded','confirmed')) FROM targets t WHERE t.name = ?1",
-            [name_value(p)],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )?;
-        if scanned == 0 || (rescan && !written) {
-            pending.push((id, p.clone()));
+        let t = cat.import_target(p)?;
+        if !t.scanned || (rescan && !t.written) {
+            pending.push((t.id, t.name));
         } else if rescan {
             eprintln!("tapeop: {} is already on tape; not rescanned", show(p));
         }
@@ -254,21 +160,7 @@ fn scan_pending(cat: &Catalog, config: &Config, paths: &[Vec<u8>], rescan: bool)
 }
 
 /// One entry of a target as the data host listed it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
-    /// find's type letter: f, l, d, p, s, b, c.
-    pub kind: u8,
-    /// Length in bytes.
-    pub size: u64,
-    /// Allocated KiB (what du prints).
-    pub kb: i64,
-    /// Symlink target.
-    pub link: Vec<u8>,
-    /// Name relative to the target.
-    pub name: Vec<u8>,
-    /// md5 (32 hex), `symlink` or `directory`.
-    pub md5: String,
-}
+pub use crate::catalog::ScanEntry as Entry;
 
 fn scan_one(cat: &Catalog, remote: &Remote, config: &Config, id: i64, name: &[u8]) -> Result<()> {
     let children = cat.child_targets(id)?;
@@ -439,82 +331,9 @@ fn split_md5_line(line: &[u8]) -> Result<(String, Vec<u8>)> {
     Ok((md5, strip_dot(line[34..].to_vec())))
 }
 
-/// A name as TEXT when it is UTF-8, else as BLOB, without copying it.
-fn name_ref(bytes: &[u8]) -> rusqlite::types::ToSqlOutput<'_> {
-    use rusqlite::types::{ToSqlOutput, ValueRef};
-    match std::str::from_utf8(bytes) {
-        Ok(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
-        Err(_) => ToSqlOutput::Borrowed(ValueRef::Blob(bytes)),
-    }
-}
-
-/// File rows written per INSERT statement: one statement per row would
-/// cost a statement run and an update of the AUTOINCREMENT counter each.
-const ROWS_PER_INSERT: usize = 256;
-
-/// `INSERT INTO table (columns) VALUES (?, ...), ...` for `rows` rows.
-fn multi_insert(head: &str, columns: usize, rows: usize) -> String {
-    let one = format!("({})", vec!["?"; columns].join(","));
-    format!("{head} VALUES {}", vec![one; rows].join(","))
-}
-
-/// Insert `rows` (sorted by name) into `files` with one statement, then
-/// their exact sizes and link targets into `tapeop_file_info` with another.
-/// The new ids are consecutive: the write transaction excludes every other
-/// writer and AUTOINCREMENT gives each row the next id.
-fn insert_rows(tx: &rusqlite::Connection, target_id: i64, rows: &[&Entry]) -> Result<()> {
-    use rusqlite::ToSql;
-    let sql = multi_insert("INSERT INTO files (target_id, name, md5sum, size_kb)", 4, rows.len());
-    let names: Vec<_> = rows.iter().map(|e| name_ref(&e.name)).collect();
-    let mut values: Vec<&dyn ToSql> = Vec::with_capacity(rows.len() * 4);
-    for (e, name) in rows.iter().zip(&names) {
-        values.extend([&target_id as &dyn ToSql, name, &e.md5, &e.kb]);
-    }
-    tx.prepare_cached(&sql)?.execute(values.as_slice())?;
-    let first = tx.last_insert_rowid() - rows.len() as i64 + 1;
-    let first_name = names.first().context("no rows to insert")?;
-    let got: i64 = tx
-        .prepare_cached("SELECT id FROM files WHERE target_id = ?1 AND name = ?2")?
-        .query_row(rusqlite::params![target_id, first_name], |r| r.get(0))?;
-    if got != first {
-        bail!(
-            "file ids of target {target_id} are not consecutive ({got}, expected {first}); nothing of this scan was stored"
-        );
-    }
-    let ids: Vec<i64> = (first..first + rows.len() as i64).collect();
-    let facts: Vec<(i64, Option<&[u8]>)> =
-        rows.iter().map(|e| (e.size as i64, (e.kind == b'l').then_some(e.link.as_slice()))).collect();
-    let sql = multi_insert("INSERT INTO tapeop_file_info (file_id, size_bytes, link_target)", 3, rows.len());
-    let mut values: Vec<&dyn ToSql> = Vec::with_capacity(rows.len() * 3);
-    for (id, (size, link)) in ids.iter().zip(&facts) {
-        values.extend([id as &dyn ToSql, size, link]);
-    }
-    tx.prepare_cached(&sql)?.execute(values.as_slice())?;
-    Ok(())
-}
-
 /// Replace a target's file rows with a scan, and mark it scanned.
 pub fn store(cat: &Catalog, target_id: i64, entries: &[Entry]) -> Result<()> {
-    let tx = cat.conn().unchecked_transaction()?;
-    Catalog::begin_bulk(&tx)?;
-    tx.prepare_cached("DELETE FROM tapeop_file_info WHERE file_id IN (SELECT id FROM files WHERE target_id = ?1)")?
-        .execute([target_id])?;
-    tx.prepare_cached("DELETE FROM files WHERE target_id = ?1")?.execute([target_id])?;
-    let mut sorted: Vec<&Entry> = entries.iter().collect();
-    sorted.sort_unstable_by(|a, b| a.name.cmp(&b.name));
-    let mut rest = sorted.as_slice();
-    while !rest.is_empty() {
-        // Whole batches, then powers of two: a few statement shapes, all cached.
-        let n = if rest.len() >= ROWS_PER_INSERT { ROWS_PER_INSERT } else { 1 << rest.len().ilog2() };
-        let (rows, tail) = rest.split_at(n);
-        insert_rows(&tx, target_id, rows)?;
-        rest = tail;
-    }
-    let kb: i64 = entries.iter().map(|e| e.kb).sum();
-    Catalog::end_bulk_counted(&tx, target_id, entries.len() as i64, kb)?;
-    tx.prepare_cached("UPDATE targets SET scanned = 1 WHERE id = ?1")?.execute([target_id])?;
-    crate::fault::point("import-before-commit");
-    tx.commit()?;
+    cat.store_scan(target_id, entries)?;
     crate::fault::point("import-after-scan");
     println!("Adding files to target {}", show(&cat.target(target_id)?.name));
     Ok(())
