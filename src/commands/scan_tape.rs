@@ -23,7 +23,7 @@ use std::collections::{HashMap, HashSet};
 
 use anyhow::{Context, Result, bail};
 
-use crate::catalog::{Backup, BackupStatus, Catalog, Mode, NewFile, Tape, show};
+use crate::catalog::{Backup, BackupStatus, Catalog, Mode, NewFile, Tape, is_under, show};
 use crate::config::Config;
 use crate::drive::stream_file;
 use crate::drive::{self, Access, Drive, Next};
@@ -671,10 +671,6 @@ fn new_target(cat: &Catalog, target: &[u8]) -> Result<i64> {
         }
     }
     Ok(id)
-}
-
-fn is_under(child: &[u8], parent: &[u8]) -> bool {
-    child.len() > parent.len() && child.starts_with(parent) && child.get(parent.len()) == Some(&b'/')
 }
 
 #[cfg(test)]
