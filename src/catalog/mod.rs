@@ -7,12 +7,17 @@
 //! `history`. Reports are SQL aggregates; nothing here loads all the file
 //! rows of a tape.
 mod backups;
+mod findings;
 mod history;
 mod schema;
 mod tapes;
 mod targets;
 
 pub use backups::{Backup, BackupStatus, LABEL_TAR_BYTES, Tally, filemark_estimate, label_estimate};
+pub use findings::{
+    Attempt, DuplicateFileNumber, MultipleBackups, OpenTapeFill, OrphanBackup, RecordedBackup, RequeuedFile,
+    UnassignedTarget, UnscannedTarget,
+};
 pub use history::{FailedConfirm, HistoryRef, ack_key};
 pub use schema::SCHEMA_VERSION;
 pub use tapes::{TAPE_NAME_MAX, Tape, TapeStatus, check_tape_name, tape_name_for_path};
