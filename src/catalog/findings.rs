@@ -4,12 +4,13 @@
 //! scanned, how full the open tapes are, and catalogue damage (sqlite's
 //! integrity check, backups naming a missing target or tape, a tape file
 //! number written twice, a target with several backups). Each returns typed
-//! rows, streamed to a callback where there may be many.
+//! rows, streamed to a callback where there may be many. It also says which
+//! history rows are alarms (`HistoryRef::is_alarm`, for `ack`).
 
 use anyhow::Result;
 use rusqlite::{Params, Row};
 
-use super::{BackupStatus, Catalog, name_bytes};
+use super::{BackupStatus, Catalog, HistoryRef, name_bytes};
 
 /// A recorded (written, unconfirmed) backup and how long ago it was written.
 #[derive(Debug, Clone, PartialEq)]
@@ -144,6 +145,14 @@ pub struct MultipleBackups {
     pub backups: i64,
     /// Their ids, comma-separated.
     pub ids: String,
+}
+
+impl HistoryRef {
+    /// Whether this row is an alarm `check` may report and `ack` may
+    /// acknowledge: an archive or confirm that did not end `ok`.
+    pub fn is_alarm(&self) -> bool {
+        matches!(self.kind.as_str(), "archive" | "confirm") && self.outcome != "ok"
+    }
 }
 
 /// A target name column (NULL when the target row is missing).

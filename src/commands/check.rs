@@ -522,10 +522,12 @@ pub fn log(cat: &Catalog, tape: Option<&str>, limit: u32, json: bool, out: &mut 
 /// `ack ID`: acknowledge the alarm of history row ID.
 pub fn ack(ctx: &Context_, id: i64, note: Option<&str>) -> Result<()> {
     let cat = open(ctx, Mode::ReadWrite)?;
-    let Some(HistoryRef { kind, tape, file_number: n, target, outcome }) = cat.history_row(id)? else {
+    let Some(row) = cat.history_row(id)? else {
         bail!("there is no history id {id} in the catalogue: tapeop check and tapeop log show the ids");
     };
-    if !matches!(kind.as_str(), "archive" | "confirm") || outcome == "ok" {
+    let alarm = row.is_alarm();
+    let HistoryRef { kind, tape, file_number: n, target, outcome } = row;
+    if !alarm {
         bail!("history id {id} is a {kind} that ended {outcome}, not an alarm: tapeop check shows the ids of alarms");
     }
     if let Some(when) = cat.acked(id)? {
