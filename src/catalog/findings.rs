@@ -47,7 +47,7 @@ pub struct RequeuedFile {
 
 /// One failed (or unfinished) attempt from the history.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Attempt {
+pub struct FailedAttempt {
     /// `tapeop_history` id.
     pub id: i64,
     /// Tape name (empty when unknown).
@@ -245,14 +245,14 @@ impl Catalog {
     /// Tape files whose latest confirm failed, not acknowledged, and not
     /// followed by a successful confirm of the same target (none without
     /// the history table), by tape and file number.
-    pub fn failed_confirm_attempts(&self) -> Result<Vec<Attempt>> {
+    pub fn failed_confirm_attempts(&self) -> Result<Vec<FailedAttempt>> {
         self.failed_attempts("confirm", "tape, file_number", "'failed'", "'confirm'")
     }
 
     /// Tapes whose latest archive failed or never ended, not acknowledged,
     /// and not followed by a successful archive or confirm of the same
     /// target (none without the history table), by tape.
-    pub fn failed_archive_attempts(&self) -> Result<Vec<Attempt>> {
+    pub fn failed_archive_attempts(&self) -> Result<Vec<FailedAttempt>> {
         self.failed_attempts("archive", "tape", "'failed', 'running'", "'archive', 'confirm'")
     }
 
@@ -269,7 +269,7 @@ impl Catalog {
     /// The latest history row of `kind` per `group`, when its outcome is one
     /// of `outcomes`, it is not acknowledged, and no later attempt of a kind
     /// in `cleared_by` succeeded for the same target.
-    fn failed_attempts(&self, kind: &str, group: &str, outcomes: &str, cleared_by: &str) -> Result<Vec<Attempt>> {
+    fn failed_attempts(&self, kind: &str, group: &str, outcomes: &str, cleared_by: &str) -> Result<Vec<FailedAttempt>> {
         let mut found = Vec::new();
         if !self.has_totals()? {
             return Ok(found);
@@ -287,7 +287,7 @@ impl Catalog {
              ORDER BY h.tape, h.file_number"
         );
         let read = |r: &Row<'_>| {
-            Ok(Attempt {
+            Ok(FailedAttempt {
                 id: r.get(0)?,
                 tape: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
                 file_number: r.get::<_, Option<i64>>(2)?.unwrap_or(-1),
@@ -418,5 +418,30 @@ impl Catalog {
             Ok(MultipleBackups { target_id: r.get(0)?, target: target_of(r, 1)?, backups: r.get(2)?, ids: r.get(3)? })
         };
         self.each_finding(sql, [], read, each)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(kind: &str, outcome: &str) -> HistoryRef {
+        HistoryRef {
+            kind: kind.into(),
+            tape: "T1".into(),
+            file_number: 1,
+            target: "/d".into(),
+            outcome: outcome.into(),
+        }
+    }
+
+    #[test]
+    fn alarms_are_archives_and_confirms_that_did_not_end_ok() {
+        assert!(row("archive", "failed").is_alarm());
+        assert!(row("archive", "running").is_alarm());
+        assert!(row("confirm", "failed").is_alarm());
+        assert!(!row("confirm", "ok").is_alarm());
+        assert!(!row("restore", "failed").is_alarm());
+        assert!(!row("ack", "ok").is_alarm());
     }
 }

@@ -15,7 +15,7 @@ mod targets;
 
 pub use backups::{Backup, BackupStatus, LABEL_TAR_BYTES, Tally, filemark_estimate, label_estimate};
 pub use findings::{
-    Attempt, DuplicateFileNumber, MultipleBackups, OpenTapeFill, OrphanBackup, RecordedBackup, RequeuedFile,
+    DuplicateFileNumber, FailedAttempt, MultipleBackups, OpenTapeFill, OrphanBackup, RecordedBackup, RequeuedFile,
     UnassignedTarget, UnscannedTarget,
 };
 pub use history::{FailedConfirm, HistoryRef, ack_key};
