@@ -7,6 +7,7 @@
 //! `history`. Reports are SQL aggregates; nothing here loads all the file
 //! rows of a tape.
 mod backups;
+mod findings;
 mod history;
 mod recovery;
 mod scans;
@@ -15,6 +16,10 @@ mod tapes;
 mod targets;
 
 pub use backups::{Backup, BackupStatus, LABEL_TAR_BYTES, Tally, filemark_estimate, label_estimate};
+pub use findings::{
+    DuplicateFileNumber, FailedAttempt, MultipleBackups, OpenTapeFill, OrphanBackup, RecordedBackup, RequeuedFile,
+    UnassignedTarget, UnscannedTarget,
+};
 pub use history::{FailedConfirm, HistoryRef, ack_key};
 pub use recovery::{NewFile, Recovery, RestoreSource, TargetBackup, TreeNode};
 pub use scans::{ImportTarget, ScanEntry, is_under};

@@ -14,12 +14,11 @@
 use std::io::Write;
 
 use anyhow::{Result, bail};
-use rusqlite::{Params, Row};
 use serde_json::{Map, Value, json};
 
 use super::reports::{self, HistoryRow};
 use super::{Context_, open};
-use crate::catalog::{BackupStatus, Catalog, HistoryRef, Mode, name_bytes, show};
+use crate::catalog::{BackupStatus, Catalog, HistoryRef, Mode, show};
 use crate::commands::reports::put_name;
 use crate::exit_codes::ExitCode;
 
@@ -100,7 +99,7 @@ impl Condition {
 /// running is reported as such, not as killed.
 pub fn run(cat: &Catalog, opts: Options, live: Option<&str>, out: &mut dyn Write) -> Result<ExitCode> {
     let conditions = find_all(cat, opts, live)?;
-    let (tapes, targets) = counts(cat)?;
+    let (tapes, targets) = cat.tape_and_target_counts()?;
     let summary = summary(&conditions, tapes, targets);
     let problems: usize = conditions.iter().filter(|c| c.problem).map(|c| c.count).sum();
     if opts.json {
@@ -114,13 +113,12 @@ pub fn run(cat: &Catalog, opts: Options, live: Option<&str>, out: &mut dyn Write
 
 /// Every condition, in the order they are reported.
 fn find_all(cat: &Catalog, opts: Options, live: Option<&str>) -> Result<Vec<Condition>> {
-    let side = cat.has_totals()?;
-    let (overdue, unknown) = unconfirmed(cat, opts.days, side)?;
-    let (full, nearly) = tape_fill(cat, opts.full_percent, side)?;
-    let (archives, running) = failed_archives(cat, side, live)?;
+    let (overdue, unknown) = unconfirmed(cat, opts.days)?;
+    let (full, nearly) = tape_fill(cat, opts.full_percent)?;
+    let (archives, running) = failed_archives(cat, live)?;
     let mut all = vec![
         overdue,
-        failed_confirms(cat, side)?,
+        failed_confirms(cat)?,
         requeued(cat)?,
         archives,
         unassigned(cat)?,
@@ -138,13 +136,6 @@ fn find_all(cat: &Catalog, opts: Options, live: Option<&str>) -> Result<Vec<Cond
     all.push(unknown);
     all.push(running);
     Ok(all)
-}
-
-/// Number of tapes and of targets.
-fn counts(cat: &Catalog) -> Result<(i64, i64)> {
-    Ok(cat.conn().query_row("SELECT (SELECT COUNT(*) FROM tapes), (SELECT COUNT(*) FROM targets)", [], |r| {
-        Ok((r.get(0)?, r.get(1)?))
-    })?)
 }
 
 /// The first line: `tapeop check: N problems — ...` or `tapeop check: all well (...)`.
@@ -211,21 +202,6 @@ fn write_json(
     Ok(())
 }
 
-/// Stream the rows of a query into `each`.
-fn each_row(cat: &Catalog, sql: &str, params: impl Params, mut each: impl FnMut(&Row<'_>) -> Result<()>) -> Result<()> {
-    let mut stmt = cat.conn().prepare(sql)?;
-    let mut rows = stmt.query(params)?;
-    while let Some(r) = rows.next()? {
-        each(r)?;
-    }
-    Ok(())
-}
-
-/// A target name column (NULL when the target row is missing).
-fn target_of(r: &Row<'_>, i: usize) -> Result<Vec<u8>> {
-    Ok(name_bytes(r.get_ref(i)?))
-}
-
 /// `tape T file N (TARGET)` and its JSON fields.
 fn tape_file(tape: &str, file_number: i64, target: &[u8]) -> (String, Map<String, Value>) {
     let mut m = Map::new();
@@ -239,7 +215,7 @@ fn tape_file(tape: &str, file_number: i64, target: &[u8]) -> (String, Map<String
 
 /// Recorded backups: unconfirmed for more than `days` days (a problem),
 /// and recorded with no date (the old tool's; a notice).
-fn unconfirmed(cat: &Catalog, days: u32, side: bool) -> Result<(Condition, Condition)> {
+fn unconfirmed(cat: &Catalog, days: u32) -> Result<(Condition, Condition)> {
     let mut overdue = Condition::new(
         "unconfirmed_overdue",
         true,
@@ -252,19 +228,10 @@ fn unconfirmed(cat: &Catalog, days: u32, side: bool) -> Result<(Condition, Condi
         "recorded unconfirmed, age unknown",
         "recorded unconfirmed, age unknown",
     );
-    let (written, join) =
-        if side { ("bi.written_at", "LEFT JOIN tapeop_backup_info bi ON bi.backup_id = b.id") } else { ("NULL", "") };
-    let sql = format!(
-        "SELECT b.id, COALESCE(tp.name, '?'), b.file_number, t.name, {written},
-                julianday('now') - julianday(substr({written}, 1, 19))
-         FROM backups b LEFT JOIN tapes tp ON tp.id = b.tape_id LEFT JOIN targets t ON t.id = b.target_id {join}
-         WHERE b.status = 'recorded' ORDER BY tp.name, b.file_number"
-    );
-    each_row(cat, &sql, [], |r| {
-        let (what, mut m) =
-            tape_file(&r.get::<_, String>(1)?, r.get::<_, Option<i64>>(2)?.unwrap_or(-1), &target_of(r, 3)?);
-        let (written_at, age): (Option<String>, Option<f64>) = (r.get(4)?, r.get(5)?);
-        m.insert("backup_id".into(), json!(r.get::<_, i64>(0)?));
+    cat.each_recorded_backup(|b| {
+        let (what, mut m) = tape_file(&b.tape, b.file_number, &b.target);
+        let (written_at, age) = (b.written_at, b.age_days);
+        m.insert("backup_id".into(), json!(b.backup_id));
         m.insert("written_at".into(), json!(written_at));
         m.insert("age_days".into(), json!(age.map(|a| (a * 100.0).round() / 100.0)));
         match (&written_at, age) {
@@ -284,12 +251,9 @@ fn unconfirmed(cat: &Catalog, days: u32, side: bool) -> Result<(Condition, Condi
 /// Tape files whose latest confirm failed (none without the history
 /// table), until the alarm is acknowledged (`ack`) or a later confirm of
 /// the same target succeeds (its requeued copy, on another tape file).
-fn failed_confirms(cat: &Catalog, side: bool) -> Result<Condition> {
+fn failed_confirms(cat: &Catalog) -> Result<Condition> {
     let mut c = Condition::new("failed_confirm", true, "failed confirm", "failed confirms");
-    let rows = failed_attempts(cat, side, "confirm", "tape, file_number", "'failed'", "'confirm'")?;
-    for a in
-        rows.into_iter().filter(|a| a.backup_status.as_deref().map(BackupStatus::parse) != Some(BackupStatus::Failed))
-    {
+    for a in cat.failed_confirm_attempts()?.into_iter().filter(|a| a.backup_status != Some(BackupStatus::Failed)) {
         let (what, mut m) = tape_file(&a.tape, a.file_number, &a.target);
         let n = a.file_number;
         let state = format!(": tapeop confirm {n} retries it, tapeop requeue {n} archives it again");
@@ -310,25 +274,14 @@ fn failed_confirms(cat: &Catalog, side: bool) -> Result<Condition> {
 /// has no confirmed copy yet: where that target is now.
 fn requeued(cat: &Catalog) -> Result<Condition> {
     let mut c = Condition::new("requeued", true, "requeued tape file", "requeued tape files");
-    let sql = "SELECT COALESCE(tp.name, '?'), b.file_number, t.name, b.target_id,
-                      (SELECT COALESCE(p.name, '?') || ' ' || n.status || CASE WHEN n.file_number >= 0
-                              THEN ' at file ' || n.file_number ELSE '' END
-                       FROM backups n LEFT JOIN tapes p ON p.id = n.tape_id
-                       WHERE n.target_id = b.target_id AND COALESCE(n.status, '') != 'failed' ORDER BY n.id DESC LIMIT 1)
-               FROM backups b LEFT JOIN tapes tp ON tp.id = b.tape_id LEFT JOIN targets t ON t.id = b.target_id
-               WHERE b.status = 'failed' AND NOT EXISTS
-                 (SELECT 1 FROM backups o WHERE o.target_id = b.target_id AND o.status = 'confirmed')
-               ORDER BY tp.name, b.file_number";
-    each_row(cat, sql, [], |r| {
-        let (what, mut m) =
-            tape_file(&r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?.unwrap_or(-1), &target_of(r, 2)?);
-        let now: Option<String> = r.get(4)?;
-        let todo = match &now {
+    cat.each_requeued_file(|f| {
+        let (what, mut m) = tape_file(&f.tape, f.file_number, &f.target);
+        let todo = match &f.now {
             None => "its target waits for a tape: tapeop assign, archive, confirm".to_string(),
             Some(n) => format!("its target is now on tape {n}: archive and confirm it"),
         };
-        m.insert("target_id".into(), json!(r.get::<_, Option<i64>>(3)?));
-        m.insert("now".into(), json!(now));
+        m.insert("target_id".into(), json!(f.target_id));
+        m.insert("now".into(), json!(f.now));
         c.add(format!("{what} was requeued (it stays on tape, marked failed); {todo}"), Value::Object(m));
         Ok(())
     })?;
@@ -341,32 +294,27 @@ fn requeued(cat: &Catalog) -> Result<Condition> {
 /// the live one: a notice, not a problem. An alarm ends when it is
 /// acknowledged (`ack`) or a later archive or confirm of the same target
 /// succeeds.
-fn failed_archives(cat: &Catalog, side: bool, live: Option<&str>) -> Result<(Condition, Condition)> {
+fn failed_archives(cat: &Catalog, live: Option<&str>) -> Result<(Condition, Condition)> {
     let mut c = Condition::new("failed_archive", true, "failed archive", "failed archives");
     let mut running = Condition::new("archive_running", false, "archive running", "archives running");
-    let rows = failed_attempts(cat, side, "archive", "tape", "'failed', 'running'", "'archive', 'confirm'")?;
-    let newest = if side {
-        cat.conn().query_row("SELECT MAX(id) FROM tapeop_history WHERE kind = 'archive'", [], |r| {
-            r.get::<_, Option<i64>>(0)
-        })?
-    } else {
-        None
-    };
+    let rows = cat.failed_archive_attempts()?;
+    let newest = cat.newest_archive_attempt()?;
     let live_archive = live.filter(|h| h.contains("(archive)"));
     for a in rows {
         let (what, mut m) = tape_file(&a.tape, a.file_number, &a.target);
         m.insert("history_id".into(), json!(a.id));
         m.insert("started".into(), json!(a.started));
         m.insert("error".into(), json!(a.error));
-        if let (Some(holder), true) = (live_archive, a.outcome == "running" && Some(a.id) == newest) {
+        if let (Some(holder), true) = (live_archive, a.running && Some(a.id) == newest) {
             m.insert("holder".into(), json!(holder));
             let who = holder.split(" since ").next().unwrap_or(holder);
             running.add(format!("{what}: archive running since {} ({who})", a.started), Value::Object(m));
             continue;
         }
-        let why = match a.outcome.as_str() {
-            "running" => "it never finished (killed?)".to_string(),
-            _ => a.error.as_deref().unwrap_or("no reason recorded").replace('\n', " | "),
+        let why = if a.running {
+            "it never finished (killed?)".to_string()
+        } else {
+            a.error.as_deref().unwrap_or("no reason recorded").replace('\n', " | ")
         };
         let detail = format!(
             "{what}: the last archive ({}) failed: {why} (history id {}; tapeop ack {} once dealt with)",
@@ -377,78 +325,20 @@ fn failed_archives(cat: &Catalog, side: bool, live: Option<&str>) -> Result<(Con
     Ok((c, running))
 }
 
-/// One failed (or unfinished) attempt from the history.
-struct Attempt {
-    id: i64,
-    tape: String,
-    file_number: i64,
-    target: Vec<u8>,
-    started: String,
-    outcome: String,
-    error: Option<String>,
-    /// Status of the backup at that tape file now, if there is one.
-    backup_status: Option<String>,
-}
-
-/// The latest history row of `kind` per `group`, when its outcome is one
-/// of `outcomes`, it is not acknowledged, and no later attempt of a kind in
-/// `cleared_by` succeeded for the same target.
-fn failed_attempts(
-    cat: &Catalog,
-    side: bool,
-    kind: &str,
-    group: &str,
-    outcomes: &str,
-    cleared_by: &str,
-) -> Result<Vec<Attempt>> {
-    let mut found = Vec::new();
-    if !side {
-        return Ok(found);
-    }
-    let sql = format!(
-        "SELECT h.id, h.tape, h.file_number, h.target, h.started, h.outcome, h.error,
-                (SELECT b.status FROM backups b JOIN tapes tp ON tp.id = b.tape_id WHERE tp.name = h.tape
-                   AND b.file_number = h.file_number AND b.status IN ('recorded', 'confirmed', 'failed') LIMIT 1)
-         FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY {group} ORDER BY id DESC) AS latest
-               FROM tapeop_history WHERE kind = ?1) h
-         WHERE h.latest = 1 AND h.outcome IN ({outcomes})
-           AND NOT EXISTS (SELECT 1 FROM tapeop_meta m WHERE m.key = 'ack_history_' || h.id)
-           AND NOT EXISTS (SELECT 1 FROM tapeop_history l WHERE l.id > h.id AND l.target = h.target
-                           AND l.kind IN ({cleared_by}) AND l.outcome = 'ok')
-         ORDER BY h.tape, h.file_number"
-    );
-    each_row(cat, &sql, [kind], |r| {
-        found.push(Attempt {
-            id: r.get(0)?,
-            tape: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
-            file_number: r.get::<_, Option<i64>>(2)?.unwrap_or(-1),
-            target: target_of(r, 3)?,
-            started: r.get(4)?,
-            outcome: r.get::<_, Option<String>>(5)?.unwrap_or_default(),
-            error: r.get(6)?,
-            backup_status: r.get(7)?,
-        });
-        Ok(())
-    })?;
-    Ok(found)
-}
-
 /// Scanned targets with no backup: waiting for `assign`.
 fn unassigned(cat: &Catalog) -> Result<Condition> {
     let mut c = Condition::new("unassigned", true, "unassigned target", "unassigned targets");
-    let sql = "SELECT t.id, t.name, (SELECT COALESCE(SUM(f.size_kb), 0) FROM files f WHERE f.target_id = t.id)
-               FROM targets t WHERE t.scanned = 1
-               AND NOT EXISTS (SELECT 1 FROM backups b WHERE b.target_id = t.id AND COALESCE(b.status, '') != 'failed')
-               ORDER BY t.name";
-    each_row(cat, sql, [], |r| {
-        let name = target_of(r, 1)?;
-        let kb: i64 = r.get(2)?;
+    cat.each_unassigned_target(|t| {
+        let kb = t.size_kb;
         let mut m = Map::new();
-        put_name(&mut m, "target", &name);
-        m.insert("target_id".into(), json!(r.get::<_, i64>(0)?));
+        put_name(&mut m, "target", &t.name);
+        m.insert("target_id".into(), json!(t.id));
         m.insert("size_kb".into(), json!(kb));
         m.insert("gb".into(), json!(kb as f64 / 1e6));
-        c.add(format!("{} ({:.3} GB) waits for a tape: tapeop assign", show(&name), kb as f64 / 1e6), Value::Object(m));
+        c.add(
+            format!("{} ({:.3} GB) waits for a tape: tapeop assign", show(&t.name), kb as f64 / 1e6),
+            Value::Object(m),
+        );
         Ok(())
     })?;
     Ok(c)
@@ -457,17 +347,15 @@ fn unassigned(cat: &Catalog) -> Result<Condition> {
 /// Targets never scanned: an import that failed or was interrupted.
 fn never_scanned(cat: &Catalog) -> Result<Condition> {
     let mut c = Condition::new("never_scanned", true, "target never scanned", "targets never scanned");
-    let sql = "SELECT id, name FROM targets WHERE COALESCE(scanned, 0) = 0 ORDER BY name";
-    each_row(cat, sql, [], |r| {
-        let name = target_of(r, 1)?;
+    cat.each_unscanned_target(|t| {
         let mut m = Map::new();
-        put_name(&mut m, "target", &name);
-        m.insert("target_id".into(), json!(r.get::<_, i64>(0)?));
+        put_name(&mut m, "target", &t.name);
+        m.insert("target_id".into(), json!(t.id));
         c.add(
             format!(
                 "{} was never scanned (its import failed or was interrupted): tapeop import LIST --retry, \
                  or tapeop remove_target TARGET if the path is wrong",
-                show(&name)
+                show(&t.name)
             ),
             Value::Object(m),
         );
@@ -479,7 +367,7 @@ fn never_scanned(cat: &Catalog) -> Result<Condition> {
 /// Open tapes marked full, and open tapes at or above `percent` of their
 /// capacity (written bytes, or du size where the bytes are not known).
 /// None without tapeop's side tables.
-fn tape_fill(cat: &Catalog, percent: u32, side: bool) -> Result<(Condition, Condition)> {
+fn tape_fill(cat: &Catalog, percent: u32) -> Result<(Condition, Condition)> {
     let mut full =
         Condition::new("tape_full_open", true, "tape marked full but still open", "tapes marked full but still open");
     let mut nearly = Condition::new(
@@ -488,23 +376,9 @@ fn tape_fill(cat: &Catalog, percent: u32, side: bool) -> Result<(Condition, Cond
         format!("tape >= {percent}% full"),
         format!("tapes >= {percent}% full"),
     );
-    if !side {
-        return Ok((full, nearly));
-    }
-    let sql = format!(
-        "SELECT tp.name, ti.full, ti.capacity_bytes,
-                 (SELECT COALESCE(SUM(COALESCE(bi.bytes, tt.size_kb * 1024)), 0) FROM backups b
-                  LEFT JOIN tapeop_backup_info bi ON bi.backup_id = b.id
-                  LEFT JOIN {} tt ON tt.target_id = b.target_id
-                  WHERE b.tape_id = tp.id AND b.status IN ('recorded', 'confirmed'))
-               FROM tapes tp JOIN tapeop_tape_info ti ON ti.tape_id = tp.id
-               WHERE tp.status = 'open' ORDER BY tp.name",
-        cat.totals_table()?
-    );
-    each_row(cat, &sql, [], |r| {
-        let (tape, is_full, capacity, written): (String, Option<i64>, Option<i64>, i64) =
-            (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
-        if is_full.unwrap_or(0) != 0 {
+    cat.each_open_tape_fill(|t| {
+        let (tape, capacity, written) = (t.tape, t.capacity_bytes, t.written_bytes);
+        if t.full {
             let detail = format!(
                 "tape {tape} is marked full but still open: tapeop close_tape {tape}, then open_tape and assign a new one"
             );
@@ -525,31 +399,32 @@ fn tape_fill(cat: &Catalog, percent: u32, side: bool) -> Result<(Condition, Cond
 /// `PRAGMA integrity_check`: every line that is not `ok`.
 fn integrity(cat: &Catalog) -> Result<Condition> {
     let mut c = Condition::new("integrity", true, "integrity error", "integrity errors");
-    each_row(cat, "PRAGMA integrity_check", [], |r| {
-        let line: String = r.get(0)?;
-        if line != "ok" {
-            c.add(format!("sqlite integrity_check: {line}"), json!({ "message": line }));
-        }
+    cat.each_integrity_error(|line| {
+        c.add(format!("sqlite integrity_check: {line}"), json!({ "message": line }));
         Ok(())
     })?;
     Ok(c)
+}
+
+/// A status as shown (`?` when NULL) and as JSON (null when NULL).
+fn status_text(status: &Option<BackupStatus>) -> (&str, Value) {
+    let s = status.as_ref().map(BackupStatus::as_str);
+    (s.unwrap_or("?"), json!(s))
 }
 
 /// Backups whose target row is missing.
 fn missing_target(cat: &Catalog) -> Result<Condition> {
     let mut c =
         Condition::new("backup_missing_target", true, "backup of a missing target", "backups of missing targets");
-    let sql = "SELECT b.id, b.target_id, tp.name, b.file_number, b.status FROM backups b LEFT JOIN tapes tp ON tp.id = b.tape_id
-               WHERE NOT EXISTS (SELECT 1 FROM targets t WHERE t.id = b.target_id) ORDER BY b.id";
-    each_row(cat, sql, [], |r| {
-        let (id, target_id, tape, fnum, status): (i64, Option<i64>, Option<String>, Option<i64>, Option<String>) =
-            (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?);
-        let m = json!({ "backup_id": id, "target_id": target_id, "tape": tape, "file_number": fnum, "status": status });
+    cat.each_backup_missing_target(|b| {
+        let (id, target_id, tape, fnum) = (b.id, b.target_id, b.tape, b.file_number);
+        let (status, status_json) = status_text(&b.status);
+        let m =
+            json!({ "backup_id": id, "target_id": target_id, "tape": tape, "file_number": fnum, "status": status_json });
         let detail = format!(
-            "backup {id} (tape {} file {}, {}) names target id {}, which is not in the catalogue",
+            "backup {id} (tape {} file {}, {status}) names target id {}, which is not in the catalogue",
             tape.as_deref().unwrap_or("?"),
             fnum.unwrap_or(-1),
-            status.as_deref().unwrap_or("?"),
             target_id.map_or("NULL".into(), |t| t.to_string())
         );
         c.add(detail, m);
@@ -561,19 +436,15 @@ fn missing_target(cat: &Catalog) -> Result<Condition> {
 /// Backups whose tape row is missing.
 fn missing_tape(cat: &Catalog) -> Result<Condition> {
     let mut c = Condition::new("backup_missing_tape", true, "backup on a missing tape", "backups on missing tapes");
-    let sql = "SELECT b.id, b.tape_id, t.name, b.file_number, b.status FROM backups b LEFT JOIN targets t ON t.id = b.target_id
-               WHERE NOT EXISTS (SELECT 1 FROM tapes tp WHERE tp.id = b.tape_id) ORDER BY b.id";
-    each_row(cat, sql, [], |r| {
-        let (id, tape_id, fnum, status): (i64, Option<i64>, Option<i64>, Option<String>) =
-            (r.get(0)?, r.get(1)?, r.get(3)?, r.get(4)?);
-        let target = target_of(r, 2)?;
-        let mut m = object(json!({ "backup_id": id, "tape_id": tape_id, "file_number": fnum, "status": status }));
-        put_name(&mut m, "target", &target);
+    cat.each_backup_missing_tape(|b| {
+        let (id, tape_id, fnum) = (b.id, b.tape_id, b.file_number);
+        let (status, status_json) = status_text(&b.status);
+        let mut m = object(json!({ "backup_id": id, "tape_id": tape_id, "file_number": fnum, "status": status_json }));
+        put_name(&mut m, "target", &b.target);
         let detail = format!(
-            "backup {id} ({}, file {}, {}) names tape id {}, which is not in the catalogue",
-            show(&target),
+            "backup {id} ({}, file {}, {status}) names tape id {}, which is not in the catalogue",
+            show(&b.target),
             fnum.unwrap_or(-1),
-            status.as_deref().unwrap_or("?"),
             tape_id.map_or("NULL".into(), |t| t.to_string())
         );
         c.add(detail, Value::Object(m));
@@ -590,15 +461,10 @@ fn duplicate_numbers(cat: &Catalog) -> Result<Condition> {
         "tape file number written twice",
         "tape file numbers written twice",
     );
-    let sql = "SELECT b.tape_id, COALESCE(tp.name, '?'), b.file_number, COUNT(*), group_concat(b.id, ',')
-               FROM backups b LEFT JOIN tapes tp ON tp.id = b.tape_id
-               WHERE b.status IN ('recorded', 'confirmed')
-               GROUP BY b.tape_id, b.file_number HAVING COUNT(*) > 1 ORDER BY tp.name, b.file_number";
-    each_row(cat, sql, [], |r| {
-        let (tape_id, tape, fnum, n, ids): (Option<i64>, String, Option<i64>, i64, String) =
-            (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?);
-        let m = json!({ "tape": tape, "tape_id": tape_id, "file_number": fnum, "backups": n });
-        c.add(format!("tape {tape} file {} is claimed by {n} written backups (ids {ids})", fnum.unwrap_or(-1)), m);
+    cat.each_duplicate_file_number(|d| {
+        let (tape, fnum, n) = (d.tape, d.file_number, d.backups);
+        let m = json!({ "tape": tape, "tape_id": d.tape_id, "file_number": fnum, "backups": n });
+        c.add(format!("tape {tape} file {} is claimed by {n} written backups (ids {})", fnum.unwrap_or(-1), d.ids), m);
         Ok(())
     })?;
     Ok(c)
@@ -607,14 +473,14 @@ fn duplicate_numbers(cat: &Catalog) -> Result<Condition> {
 /// Targets with more than one backup row (a target goes to one tape).
 fn multiple_backups(cat: &Catalog) -> Result<Condition> {
     let mut c = Condition::new("multiple_backups", true, "target with several backups", "targets with several backups");
-    let sql = "SELECT b.target_id, t.name, COUNT(*), group_concat(b.id, ',') FROM backups b LEFT JOIN targets t ON t.id = b.target_id
-               WHERE COALESCE(b.status, '') != 'failed' GROUP BY b.target_id HAVING COUNT(*) > 1 ORDER BY t.name";
-    each_row(cat, sql, [], |r| {
-        let (target_id, n, ids): (Option<i64>, i64, String) = (r.get(0)?, r.get(2)?, r.get(3)?);
-        let target = target_of(r, 1)?;
-        let mut m = object(json!({ "target_id": target_id, "backups": n }));
-        put_name(&mut m, "target", &target);
-        c.add(format!("{} has {n} backups (ids {ids}); a target goes to one tape", show(&target)), Value::Object(m));
+    cat.each_multiple_backups(|t| {
+        let n = t.backups;
+        let mut m = object(json!({ "target_id": t.target_id, "backups": n }));
+        put_name(&mut m, "target", &t.target);
+        c.add(
+            format!("{} has {n} backups (ids {}); a target goes to one tape", show(&t.target), t.ids),
+            Value::Object(m),
+        );
         Ok(())
     })?;
     Ok(c)
@@ -656,10 +522,12 @@ pub fn log(cat: &Catalog, tape: Option<&str>, limit: u32, json: bool, out: &mut 
 /// `ack ID`: acknowledge the alarm of history row ID.
 pub fn ack(ctx: &Context_, id: i64, note: Option<&str>) -> Result<()> {
     let cat = open(ctx, Mode::ReadWrite)?;
-    let Some(HistoryRef { kind, tape, file_number: n, target, outcome }) = cat.history_row(id)? else {
+    let Some(row) = cat.history_row(id)? else {
         bail!("there is no history id {id} in the catalogue: tapeop check and tapeop log show the ids");
     };
-    if !matches!(kind.as_str(), "archive" | "confirm") || outcome == "ok" {
+    let alarm = row.is_alarm();
+    let HistoryRef { kind, tape, file_number: n, target, outcome } = row;
+    if !alarm {
         bail!("history id {id} is a {kind} that ended {outcome}, not an alarm: tapeop check shows the ids of alarms");
     }
     if let Some(when) = cat.acked(id)? {
