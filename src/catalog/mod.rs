@@ -8,12 +8,14 @@
 //! rows of a tape.
 mod backups;
 mod history;
+mod reports;
 mod schema;
 mod tapes;
 mod targets;
 
 pub use backups::{Backup, BackupStatus, LABEL_TAR_BYTES, Tally, filemark_estimate, label_estimate};
 pub use history::{FailedConfirm, HistoryRef, ack_key};
+pub use reports::{BackupExtra, HistoryRow, TapeMarks, WhereIsHit};
 pub use schema::SCHEMA_VERSION;
 pub use tapes::{TAPE_NAME_MAX, Tape, TapeStatus, check_tape_name, tape_name_for_path};
 pub use targets::{FileRow, Target};
