@@ -8,6 +8,7 @@
 //! rows of a tape.
 mod backups;
 mod history;
+mod labels;
 mod reports;
 mod schema;
 mod tapes;
