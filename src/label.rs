@@ -12,7 +12,6 @@
 use std::io::Read;
 
 use anyhow::{Context, Result};
-use rusqlite::{OptionalExtension, params};
 
 use crate::catalog::{Catalog, Tape, now_text, show};
 use crate::drive::last_proof::{self, LastProof};
@@ -74,23 +73,12 @@ impl Label {
 
 /// The catalogue's id (made once, when tapeop first upgraded it).
 pub fn catalogue_id(cat: &Catalog) -> Result<String> {
-    cat.conn()
-        .query_row("SELECT value FROM tapeop_meta WHERE key = 'catalogue_id'", [], |r| r.get(0))
-        .context("the catalogue has no id (tapeop_meta)")
+    cat.catalogue_id()
 }
 
 /// The label tapeop wrote on `tape`, if it wrote one.
 pub fn recorded_label(cat: &Catalog, tape: &Tape) -> Result<Option<String>> {
-    if !cat.has_totals()? {
-        return Ok(None);
-    }
-    Ok(cat
-        .conn()
-        .query_row("SELECT label FROM tapeop_tape_info WHERE tape_id = ?1", [tape.id], |r| {
-            r.get::<_, Option<String>>(0)
-        })
-        .optional()?
-        .flatten())
+    cat.recorded_label(tape.id)
 }
 
 /// The first tape file that holds data: 1 on a labelled tape, else 0.
@@ -272,25 +260,14 @@ fn prove_unwritten(
 }
 
 fn last_label_failed(cat: &Catalog, tape: &Tape) -> Result<bool> {
-    let outcome: Option<Option<String>> = cat
-        .conn()
-        .query_row(
-            "SELECT outcome FROM tapeop_history WHERE kind = 'label' AND tape = ?1 ORDER BY id DESC LIMIT 1",
-            [&tape.name],
-            |r| r.get(0),
-        )
-        .optional()?;
-    Ok(matches!(outcome, Some(o) if o.as_deref() != Some("ok")))
+    cat.last_label_failed(&tape.name)
 }
 
 /// Record the label in the catalogue, then write it as tape file 0, so a
 /// crash in between leaves a state the next archive recognises.
 fn write_label(cat: &Catalog, drive: &mut dyn Drive, tape: &Tape, block_size: usize) -> Result<i64> {
     let label = Label { tape: tape.name.clone(), serial: tape.serial.clone(), catalogue: catalogue_id(cat)? };
-    cat.conn().execute(
-        "INSERT INTO tapeop_tape_info (tape_id, label) VALUES (?1, ?2) ON CONFLICT(tape_id) DO UPDATE SET label = excluded.label",
-        params![tape.id, label.catalogue],
-    )?;
+    cat.record_label(tape.id, &label.catalogue)?;
     let history = cat.history_start("label", &tape.name, 0, b"")?;
     drive.begin_write(0)?;
     for record in label.to_records(block_size)? {
@@ -480,16 +457,5 @@ fn check_previous(
 /// Whether the last archive attempt on `tape` was at `n` and did not succeed
 /// (its partial tape file may be written over).
 pub fn last_attempt_failed(cat: &Catalog, tape: &Tape, n: i64) -> Result<bool> {
-    if !cat.has_totals()? {
-        return Ok(false);
-    }
-    let last: Option<(Option<i64>, Option<String>)> = cat
-        .conn()
-        .query_row(
-            "SELECT file_number, outcome FROM tapeop_history WHERE kind = 'archive' AND tape = ?1 ORDER BY id DESC LIMIT 1",
-            [&tape.name],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
-    Ok(matches!(last, Some((Some(at), outcome)) if at == n && outcome.as_deref() != Some("ok")))
+    cat.last_archive_failed_at(&tape.name, n)
 }

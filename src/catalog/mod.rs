@@ -3,13 +3,18 @@
 //! catalogue safely (WAL, busy timeout, refusing newer versions), the
 //! `Catalog` handle and the helpers for names and times; the queries are
 //! split by concern: `schema` (tables, versions, upgrade), `tapes`,
-//! `targets` (targets and files), `backups` (assignment, status, space) and
-//! `history`. Reports are SQL aggregates; nothing here loads all the file
-//! rows of a tape.
+//! `targets` (targets and files), `backups` (assignment, status, space),
+//! `history`, `scans` (import's targets and scan rows), `labels` (the
+//! catalogue id and tape labels), `reports` (what the reports read),
+//! `findings` (what `check` looks for) and `recovery` (scan_tape's recording
+//! and adopting, restore's sources). All of tapeop's SQL lives here. Reports
+//! are SQL aggregates; nothing here loads all the file rows of a tape.
 mod backups;
 mod findings;
 mod history;
+mod labels;
 mod recovery;
+mod reports;
 mod scans;
 mod schema;
 mod tapes;
@@ -22,6 +27,7 @@ pub use findings::{
 };
 pub use history::{FailedConfirm, HistoryRef, ack_key};
 pub use recovery::{NewFile, Recovery, RestoreSource, TargetBackup, TreeNode};
+pub use reports::{BackupExtra, HistoryRow, TapeMarks, WhereIsHit};
 pub use scans::{ImportTarget, ScanEntry, is_under};
 pub use schema::SCHEMA_VERSION;
 pub use tapes::{TAPE_NAME_MAX, Tape, TapeStatus, check_tape_name, tape_name_for_path};
@@ -235,7 +241,9 @@ impl Catalog {
         Ok(())
     }
 
-    /// The underlying connection, for modules that own their own queries.
+    /// The underlying connection: for the catalogue's own modules and the
+    /// benchmark that fills a synthetic catalogue (every command goes
+    /// through typed methods).
     pub fn conn(&self) -> &Connection {
         &self.conn
     }

@@ -506,7 +506,7 @@ pub fn log(cat: &Catalog, tape: Option<&str>, limit: u32, json: bool, out: &mut 
     if let Some(t) = tape {
         cat.require_tape(t)?;
     }
-    let rows = reports::history_tail(cat, tape, limit)?;
+    let rows = cat.history_tail(tape, limit)?;
     if json {
         let entries: Vec<Value> = rows.iter().map(HistoryRow::to_json).collect();
         return reports::write_json(out, &json!({ "tape": tape, "limit": limit, "entries": entries }));

@@ -12,11 +12,12 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use rusqlite::{OptionalExtension, params};
 use serde_json::{Map, Value, json};
 
+pub use crate::catalog::HistoryRow;
 use crate::catalog::{
-    Backup, BackupStatus, Catalog, FileRow, Tally, Tape, TapeStatus, name_bytes, name_value, show, tape_name_for_path,
+    Backup, BackupExtra, BackupStatus, Catalog, FileRow, Tally, Tape, TapeMarks, TapeStatus, WhereIsHit, show,
+    tape_name_for_path,
 };
 use crate::target_path::join_path;
 
@@ -103,12 +104,8 @@ pub fn tapes(cat: &Catalog, verbose: bool, json: bool, out: &mut dyn Write) -> R
 
 /// A tape's status as shown: `full` is tapeop's mark on an open tape.
 pub fn display_status(cat: &Catalog, tape: &Tape) -> Result<TapeStatus> {
-    if tape.status == TapeStatus::Open && cat.has_totals()? {
-        let full: Option<i64> =
-            cat.conn().query_row("SELECT full FROM tapeop_tape_info WHERE tape_id = ?1", [tape.id], |r| r.get(0)).ok();
-        if full == Some(1) {
-            return Ok(TapeStatus::Full);
-        }
+    if tape.status == TapeStatus::Open && cat.marked_full(tape.id)? {
+        return Ok(TapeStatus::Full);
     }
     Ok(tape.status.clone())
 }
@@ -157,10 +154,10 @@ pub fn where_is(cat: &Catalog, name: &[u8], json: bool, out: &mut dyn Write) -> 
     }
     writeln!(out, "#tape_name  Fnum status     md5sum                           filename")?;
     let mut hints = Vec::new();
-    each_where_is(cat, name, |hit| {
+    cat.each_where_is(name, |hit| {
         let path = join_path(&hit.target, &hit.name);
         writeln!(out, "{} {:5} {:<10} {} {}", hit.tape, hit.file_number, hit.status, hit.md5, show(&path))?;
-        if BackupStatus::parse(&hit.status).is_on_tape() && hints.len() < 100 {
+        if hit.status.is_on_tape() && hints.len() < 100 {
             hints.push(restore_hint(&hit));
         }
         Ok(())
@@ -169,22 +166,6 @@ pub fn where_is(cat: &Catalog, name: &[u8], json: bool, out: &mut dyn Write) -> 
         writeln!(out, "{h}")?;
     }
     Ok(())
-}
-
-/// One catalogue hit of `where_is`.
-pub struct WhereIsHit {
-    /// Tape name.
-    pub tape: String,
-    /// Tape file number (-1 while assigned).
-    pub file_number: i64,
-    /// Backup status.
-    pub status: String,
-    /// md5 (or `symlink`, `directory`).
-    pub md5: String,
-    /// The target directory.
-    pub target: Vec<u8>,
-    /// The name relative to the target.
-    pub name: Vec<u8>,
 }
 
 /// The command that restores a hit, as a comment line. Both words are
@@ -239,58 +220,6 @@ pub fn bash_word(bytes: &[u8]) -> String {
     out
 }
 
-const WHERE_IS_SELECT: &str = "SELECT tp.name, b.file_number, b.status, f.md5sum, t.name, f.name
-     FROM files f JOIN targets t ON t.id = f.target_id
-     JOIN backups b ON b.target_id = f.target_id JOIN tapes tp ON tp.id = b.tape_id";
-
-/// Stream every hit for `query`: a name relative to its target (exact, as
-/// the old tool), an absolute path (the target that holds it, then the
-/// name), or a glob with `*`, `?` or `[...]` (relative names; an absolute
-/// glob matches whole paths). Every form but an absolute glob uses an index.
-pub fn each_where_is(cat: &Catalog, query: &[u8], mut each: impl FnMut(WhereIsHit) -> Result<()>) -> Result<()> {
-    let glob = query.iter().any(|c| matches!(c, b'*' | b'?' | b'['));
-    let absolute = query.starts_with(b"/");
-    let (filter, args): (&str, Vec<rusqlite::types::Value>) = match (absolute, glob) {
-        (false, false) => ("f.name = ?1", vec![name_value(query)]),
-        (false, true) => ("f.name GLOB ?1", vec![name_value(query)]),
-        (true, true) => ("(t.name || '/' || f.name) GLOB ?1", vec![name_value(query)]),
-        (true, false) => return each_at_path(cat, query, each),
-    };
-    let sql = format!("{WHERE_IS_SELECT} WHERE {filter} ORDER BY b.id");
-    let mut stmt = cat.conn().prepare(&sql)?;
-    let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
-    while let Some(r) = rows.next()? {
-        each(hit_from_row(r)?)?;
-    }
-    Ok(())
-}
-
-fn hit_from_row(r: &rusqlite::Row<'_>) -> Result<WhereIsHit> {
-    Ok(WhereIsHit {
-        tape: r.get(0)?,
-        file_number: r.get::<_, Option<i64>>(1)?.unwrap_or(-1),
-        status: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
-        md5: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
-        target: name_bytes(r.get_ref(4)?),
-        name: name_bytes(r.get_ref(5)?),
-    })
-}
-
-/// Hits for an absolute path: each ancestor directory that is a target,
-/// with the rest of the path as the relative name.
-fn each_at_path(cat: &Catalog, path: &[u8], mut each: impl FnMut(WhereIsHit) -> Result<()>) -> Result<()> {
-    let sql = format!("{WHERE_IS_SELECT} WHERE t.name = ?1 AND f.name = ?2 ORDER BY b.id");
-    let mut stmt = cat.conn().prepare(&sql)?;
-    for (i, _) in path.iter().enumerate().filter(|(i, c)| **c == b'/' && *i > 0) {
-        let (target, rel) = (&path[..i], &path[i + 1..]);
-        let mut rows = stmt.query(params![name_value(target), name_value(rel)])?;
-        while let Some(r) = rows.next()? {
-            each(hit_from_row(r)?)?;
-        }
-    }
-    Ok(())
-}
-
 /// `backup_info [FILE_NUMBER]`: what the catalogue knows of one tape file
 /// of the online tape (or of every backup of it).
 /// Each tape file also lists its history rows (archive and confirm attempts).
@@ -316,7 +245,7 @@ pub fn backup_info(cat: &Catalog, tape: &Tape, backups: &[Backup], json: bool, o
         }
         writeln!(out, "Files:         {}", b.file_count)?;
         writeln!(out, "Size:          {:.3} GB ({} KiB by du)", gb(b.size_kb), b.size_kb)?;
-        if let Some(bytes) = exact_bytes(cat, b.target_id)? {
+        if let Some(bytes) = cat.target_exact_bytes(b.target_id)? {
             writeln!(out, "Bytes:         {bytes}")?;
         }
         let parent = match target.parent_id {
@@ -328,7 +257,7 @@ pub fn backup_info(cat: &Catalog, tape: &Tape, backups: &[Backup], json: bool, o
             writeln!(out, "Child target:  {}", show(&child))?;
         }
         write_backup_extra(cat, b.id, out)?;
-        for h in history_of_tape_file(cat, &tape.name, b.file_number)? {
+        for h in cat.history_of_tape_file(&tape.name, b.file_number)? {
             writeln!(out, "History:       {}", h.line())?;
         }
     }
@@ -359,34 +288,11 @@ fn requeued_to(cat: &Catalog, target_id: i64) -> Result<String> {
     })
 }
 
-fn exact_bytes(cat: &Catalog, target_id: i64) -> Result<Option<i64>> {
-    if !cat.has_totals()? {
-        return Ok(None);
-    }
-    Ok(cat.conn().query_row(
-        "SELECT SUM(i.size_bytes) FROM files f JOIN tapeop_file_info i ON i.file_id = f.id WHERE f.target_id = ?1",
-        [target_id],
-        |r| r.get(0),
-    )?)
-}
-
 fn write_backup_extra(cat: &Catalog, backup_id: i64, out: &mut dyn Write) -> Result<()> {
-    if !cat.has_totals()? {
-        return Ok(());
-    }
-    let row = cat.conn().query_row(
-        "SELECT bytes, block_size, written_at, confirmed_at FROM tapeop_backup_info WHERE backup_id = ?1",
-        [backup_id],
-        |r| {
-            Ok((
-                r.get::<_, Option<i64>>(0)?,
-                r.get::<_, Option<i64>>(1)?,
-                r.get::<_, Option<String>>(2)?,
-                r.get::<_, Option<String>>(3)?,
-            ))
-        },
-    );
-    if let Ok((bytes, block, written, confirmed)) = row {
+    // As before the move: a record that cannot be read is left out.
+    if let Ok(Some(BackupExtra { bytes, block_size: block, written_at: written, confirmed_at: confirmed })) =
+        cat.backup_extra(backup_id)
+    {
         if let Some(b) = bytes {
             writeln!(out, "Tape bytes:    {b} (block size {})", block.unwrap_or(0))?;
         }
@@ -464,55 +370,8 @@ pub fn md5sum_line(md5: &str, path: &[u8]) -> Vec<u8> {
 
 // ---- history (`log`, in `check`, and `backup_info`) ----
 
-/// The history columns, plus the seconds between `started` and `ended`
-/// (NULL unless both are readable timestamps).
-const HISTORY_COLUMNS: &str = "id, kind, tape, file_number, target, started, ended, bytes, outcome, error,
-    CAST(strftime('%s', substr(ended, 1, 19)) AS INTEGER) - CAST(strftime('%s', substr(started, 1, 19)) AS INTEGER)";
-
-/// One row of `tapeop_history`: an archive, confirm or restore attempt.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HistoryRow {
-    /// Row id (increases with time).
-    pub id: i64,
-    /// `archive`, `confirm`, `restore`, ...
-    pub kind: String,
-    /// Tape name.
-    pub tape: Option<String>,
-    /// Tape file number.
-    pub file_number: Option<i64>,
-    /// Target directory.
-    pub target: Option<String>,
-    /// `YYYY-MM-DD HH:MM:SS UTC`.
-    pub started: String,
-    /// `YYYY-MM-DD HH:MM:SS UTC`, None while running (or after a crash).
-    pub ended: Option<String>,
-    /// Bytes moved.
-    pub bytes: Option<i64>,
-    /// `running`, `ok`, `failed`, `tape full`, ...
-    pub outcome: Option<String>,
-    /// What went wrong.
-    pub error: Option<String>,
-    /// Whole seconds from `started` to `ended`.
-    pub seconds: Option<i64>,
-}
-
+/// How reports show a history row.
 impl HistoryRow {
-    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<HistoryRow> {
-        Ok(HistoryRow {
-            id: r.get(0)?,
-            kind: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
-            tape: r.get(2)?,
-            file_number: r.get(3)?,
-            target: r.get(4)?,
-            started: r.get::<_, Option<String>>(5)?.unwrap_or_default(),
-            ended: r.get(6)?,
-            bytes: r.get(7)?,
-            outcome: r.get(8)?,
-            error: r.get(9)?,
-            seconds: r.get(10)?,
-        })
-    }
-
     /// MB/s (1 MB = 1e6 bytes) when bytes and a non-zero duration are known.
     pub fn rate_mb_s(&self) -> Option<f64> {
         match (self.bytes, self.seconds) {
@@ -564,37 +423,6 @@ impl HistoryRow {
 /// Multi-line text (e.g. a remote's stderr) on one line.
 fn one_line(text: &str) -> String {
     text.trim().replace(['\n', '\r'], " | ")
-}
-
-/// Whether the catalogue has a history table (false on a legacy catalogue).
-fn has_history(cat: &Catalog) -> Result<bool> {
-    cat.has_totals()
-}
-
-/// History rows of one tape file, oldest first.
-fn history_of_tape_file(cat: &Catalog, tape: &str, file_number: i64) -> Result<Vec<HistoryRow>> {
-    if !has_history(cat)? {
-        return Ok(Vec::new());
-    }
-    let sql = format!("SELECT {HISTORY_COLUMNS} FROM tapeop_history WHERE tape = ?1 AND file_number = ?2 ORDER BY id");
-    let mut stmt = cat.conn().prepare(&sql)?;
-    let rows = stmt.query_map(params![tape, file_number], HistoryRow::from_row)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
-}
-
-/// The newest `limit` history rows (0: all), of one tape or all, oldest first.
-pub(crate) fn history_tail(cat: &Catalog, tape: Option<&str>, limit: u32) -> Result<Vec<HistoryRow>> {
-    if !has_history(cat)? {
-        return Ok(Vec::new());
-    }
-    let sql = format!(
-        "SELECT * FROM (SELECT {HISTORY_COLUMNS} FROM tapeop_history WHERE ?1 IS NULL OR tape = ?1
-         ORDER BY id DESC LIMIT ?2) ORDER BY id"
-    );
-    let limit = if limit == 0 { -1 } else { i64::from(limit) };
-    let mut stmt = cat.conn().prepare(&sql)?;
-    let rows = stmt.query_map(params![tape, limit], HistoryRow::from_row)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 /// An aligned text table: columns padded to their widest cell (the last
@@ -662,24 +490,10 @@ fn tally_json(t: Tally) -> Value {
     json!({ "count": t.count, "size_kb": t.size_kb, "gb": gb(t.size_kb) })
 }
 
-/// tapeop's marks of a tape: (full, capacity_bytes); none on a legacy catalogue.
-fn tape_info(cat: &Catalog, tape_id: i64) -> Result<(bool, Option<i64>)> {
-    if !cat.has_totals()? {
-        return Ok((false, None));
-    }
-    let row = cat
-        .conn()
-        .query_row("SELECT full, capacity_bytes FROM tapeop_tape_info WHERE tape_id = ?1", [tape_id], |r| {
-            Ok((r.get::<_, Option<i64>>(0)?.unwrap_or(0) != 0, r.get::<_, Option<i64>>(1)?))
-        })
-        .optional()?;
-    Ok(row.unwrap_or((false, None)))
-}
-
 /// A tape as JSON: id, name, serial (null when blank), status (`open`,
 /// `closed`, `garbage`), full (tapeop's mark), online, capacity_bytes.
 fn tape_json(cat: &Catalog, tape: &Tape) -> Result<Map<String, Value>> {
-    let (full, capacity) = tape_info(cat, tape.id)?;
+    let TapeMarks { full, capacity_bytes: capacity } = cat.tape_marks(tape.id)?;
     let serial = Some(tape.serial.as_str()).filter(|s| !s.is_empty());
     Ok(object(json!({
         "id": tape.id, "name": tape.name, "serial": serial, "status": tape.status.as_str(),
@@ -828,11 +642,11 @@ fn where_is_json(cat: &Catalog, name: &[u8], out: &mut dyn Write) -> Result<()> 
     put_name(&mut query, "name", name);
     open_object(out, &query)?;
     let mut hits = JsonArray::open(out, ",\"hits\":")?;
-    each_where_is(cat, name, |hit| {
+    cat.each_where_is(name, |hit| {
         let mut m = object(json!({
             "tape": hit.tape,
             "file_number": hit.file_number,
-            "status": hit.status,
+            "status": hit.status.as_str(),
             "md5": hit.md5,
         }));
         let (target, rel) = (hit.target, hit.name);
@@ -862,7 +676,7 @@ fn backup_info_json(cat: &Catalog, tape: &Tape, backups: &[Backup], out: &mut dy
 fn backup_info_item(cat: &Catalog, tape: &Tape, b: &Backup) -> Result<Map<String, Value>> {
     let target = cat.target(b.target_id)?;
     let mut m = backup_json(b);
-    m.insert("size_bytes".into(), json!(exact_bytes(cat, b.target_id)?));
+    m.insert("size_bytes".into(), json!(cat.target_exact_bytes(b.target_id)?));
     m.insert("parent".into(), Value::Null);
     if let Some(p) = target.parent_id {
         put_name(&mut m, "parent", &cat.target(p)?.name);
@@ -881,7 +695,7 @@ fn backup_info_item(cat: &Catalog, tape: &Tape, b: &Backup) -> Result<Map<String
         m.insert(k.into(), v);
     }
     let history: Vec<Value> =
-        history_of_tape_file(cat, &tape.name, b.file_number)?.iter().map(HistoryRow::to_json).collect();
+        cat.history_of_tape_file(&tape.name, b.file_number)?.iter().map(HistoryRow::to_json).collect();
     m.insert("history".into(), Value::Array(history));
     Ok(m)
 }
@@ -889,25 +703,8 @@ fn backup_info_item(cat: &Catalog, tape: &Tape, b: &Backup) -> Result<Map<String
 /// `tape_bytes`, `block_size`, `written_at`, `confirmed_at` of a backup
 /// (null when unknown).
 fn backup_extra(cat: &Catalog, backup_id: i64) -> Result<[(&'static str, Value); 4]> {
-    let row = if cat.has_totals()? {
-        cat.conn()
-            .query_row(
-                "SELECT bytes, block_size, written_at, confirmed_at FROM tapeop_backup_info WHERE backup_id = ?1",
-                [backup_id],
-                |r| {
-                    Ok((
-                        r.get::<_, Option<i64>>(0)?,
-                        r.get::<_, Option<i64>>(1)?,
-                        r.get::<_, Option<String>>(2)?,
-                        r.get::<_, Option<String>>(3)?,
-                    ))
-                },
-            )
-            .optional()?
-    } else {
-        None
-    };
-    let (bytes, block, written, confirmed) = row.unwrap_or_default();
+    let BackupExtra { bytes, block_size: block, written_at: written, confirmed_at: confirmed } =
+        cat.backup_extra(backup_id)?.unwrap_or_default();
     Ok([
         ("tape_bytes", json!(bytes)),
         ("block_size", json!(block)),
