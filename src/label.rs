@@ -13,7 +13,7 @@ use std::io::Read;
 
 use anyhow::{Context, Result};
 
-use crate::catalog::{Catalog, Tape, now_text, show};
+use crate::catalog::{Catalog, Outcome, Tape, now_text, show};
 use crate::drive::last_proof::{self, LastProof};
 use crate::drive::{Drive, DriveSpec};
 use crate::exit_codes::{Exit, ExitCode};
@@ -275,7 +275,7 @@ fn write_label(cat: &Catalog, drive: &mut dyn Drive, tape: &Tape, block_size: us
     }
     crate::fault::point("label-before-filemark");
     drive.write_filemark().context("writing the filemark after the tape label")?;
-    cat.history_end(history, None, "ok", None)?;
+    cat.history_end(history, None, Outcome::Ok, None)?;
     println!("Labelled tape \"{}\" (tape file 0); data starts at file 1.", tape.name);
     Ok(1)
 }

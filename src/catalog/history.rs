@@ -37,6 +37,36 @@ pub fn ack_key(history_id: i64) -> String {
     format!("ack_history_{history_id}")
 }
 
+/// How an attempt in the history ended (its `outcome` column; a row still
+/// `running` has not ended).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// It did what it set out to do.
+    Ok,
+    /// It failed; the row's error says why.
+    Failed,
+    /// An archive reached the end of the tape: the tape is full.
+    TapeFull,
+    /// An archive filled a whole blank tape: the target fits on no tape.
+    TargetLargerThanTape,
+    /// An archive with `--no-db-update` wrote the tape file and recorded
+    /// nothing else.
+    WrittenNotRecorded,
+}
+
+impl Outcome {
+    /// The text stored in the catalogue (as the history has always held it).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Failed => "failed",
+            Outcome::TapeFull => "tape full",
+            Outcome::TargetLargerThanTape => "target larger than the tape",
+            Outcome::WrittenNotRecorded => "written, not recorded (--no-db-update)",
+        }
+    }
+}
+
 /// Failed tape files, requeued targets, acknowledged alarms and removed
 /// targets.
 impl Catalog {
@@ -53,10 +83,10 @@ impl Catalog {
     }
 
     /// Record how an attempt ended: `ok`, `failed`, `tape full`, ...
-    pub fn history_end(&self, id: i64, bytes: Option<u64>, outcome: &str, error: Option<String>) -> Result<()> {
+    pub fn history_end(&self, id: i64, bytes: Option<u64>, outcome: Outcome, error: Option<String>) -> Result<()> {
         self.conn.execute(
             "UPDATE tapeop_history SET ended = ?2, bytes = ?3, outcome = ?4, error = ?5 WHERE id = ?1",
-            params![id, now_text(), bytes.map(|b| b as i64), outcome, error],
+            params![id, now_text(), bytes.map(|b| b as i64), outcome.as_str(), error],
         )?;
         Ok(())
     }

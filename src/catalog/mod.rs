@@ -25,7 +25,7 @@ pub use findings::{
     DuplicateFileNumber, FailedAttempt, MultipleBackups, OpenTapeFill, OrphanBackup, RecordedBackup, RequeuedFile,
     UnassignedTarget, UnscannedTarget,
 };
-pub use history::{FailedConfirm, HistoryRef, ack_key};
+pub use history::{FailedConfirm, HistoryRef, Outcome, ack_key};
 pub use recovery::{NewFile, Recovery, RestoreSource, TargetBackup, TreeNode};
 pub use reports::{BackupExtra, HistoryRow, TapeMarks, WhereIsHit};
 pub use scans::{ImportTarget, ScanEntry, is_under};

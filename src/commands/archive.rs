@@ -18,7 +18,7 @@ use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::buffer::{Block, BlockBuffer, BlockPool, Pop};
-use crate::catalog::{Backup, BackupStatus, Catalog, Mode, Tape, TapeStatus, show};
+use crate::catalog::{Backup, BackupStatus, Catalog, Mode, Outcome, Tape, TapeStatus, show};
 use crate::config::{Config, InFlight};
 use crate::drive::{self, Access, Drive, DriveError};
 use crate::exit_codes::{Exit, ExitCode};
@@ -184,7 +184,7 @@ fn archive_one(
     finish_record(cat, job, n, written.bytes, config.block_size, opts)?;
     // Only now: until the backup is recorded, the attempt is not a success
     // (a crash before this line leaves a tape file the next archive rewrites).
-    let outcome = if opts.no_db_update { "written, not recorded (--no-db-update)" } else { "ok" };
+    let outcome = if opts.no_db_update { Outcome::WrittenNotRecorded } else { Outcome::Ok };
     cat.history_end(history, Some(written.bytes), outcome, None)?;
     let gb = written.bytes as f64 / 1e9;
     let minutes = started.elapsed().as_secs_f64() / 60.0;
@@ -215,9 +215,9 @@ fn end_failed(cat: &Catalog, a: &Attempt<'_>, e: anyhow::Error) -> anyhow::Error
     let full = is_end_of_medium(&e);
     let whole_tape = full && blank_up_to(cat, a.tape, a.n).unwrap_or(false);
     let outcome = match (full, whole_tape) {
-        (true, true) => "target larger than the tape",
-        (true, false) => "tape full",
-        _ => "failed",
+        (true, true) => Outcome::TargetLargerThanTape,
+        (true, false) => Outcome::TapeFull,
+        _ => Outcome::Failed,
     };
     if let Err(db) = cat.history_end(a.history, None, outcome, Some(format!("{e:#}"))) {
         return e.context(format!("and the attempt could not be logged: {db:#}"));

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
-use crate::catalog::{Backup, BackupStatus, Catalog, Mode, Tape, show};
+use crate::catalog::{Backup, BackupStatus, Catalog, Mode, Outcome, Tape, show};
 use crate::cli::ConfirmWhich;
 use crate::config::Config;
 use crate::drive::{self, Access, Drive};
@@ -100,7 +100,7 @@ fn unreadable_label(cat: &Catalog, tape: &Tape, job: &Backup, opts: Options, e: 
     }
     let e = e.context(format!("confirming tape \"{}\" file {} ({})", tape.name, job.file_number, show(&job.target)));
     let history = cat.history_start("confirm", &tape.name, job.file_number, &job.target)?;
-    cat.history_end(history, None, "failed", Some(format!("{e:#}")))?;
+    cat.history_end(history, None, Outcome::Failed, Some(format!("{e:#}")))?;
     Err(e)
 }
 
@@ -187,7 +187,7 @@ fn confirm_one(cat: &Catalog, tape: &Tape, job: &Backup, drive: &mut dyn Drive, 
         Ok(v) => v,
         Err(e) => {
             if let Some(id) = history {
-                cat.history_end(id, None, "failed", Some(format!("{e:#}")))?;
+                cat.history_end(id, None, Outcome::Failed, Some(format!("{e:#}")))?;
             }
             return Err(e);
         }
@@ -196,10 +196,11 @@ fn confirm_one(cat: &Catalog, tape: &Tape, job: &Backup, drive: &mut dyn Drive, 
     report_rate(scanned, started);
     if let Some(id) = history {
         let (outcome, error) = match checker.problems.len() {
-            0 => ("ok", None),
-            k => {
-                ("failed", Some(format!("{k} differences: {}", checker.problems.first().cloned().unwrap_or_default())))
-            }
+            0 => (Outcome::Ok, None),
+            k => (
+                Outcome::Failed,
+                Some(format!("{k} differences: {}", checker.problems.first().cloned().unwrap_or_default())),
+            ),
         };
         cat.history_end(id, Some(scanned), outcome, error)?;
     }

@@ -30,7 +30,7 @@ use md5::{Digest, Md5};
 use nix::sys::stat::{UtimensatFlags, utimensat};
 use nix::sys::time::TimeSpec;
 
-use crate::catalog::{Catalog, Mode, RestoreSource, Tape, show};
+use crate::catalog::{Catalog, Mode, Outcome, RestoreSource, Tape, show};
 use crate::config::Config;
 use crate::drive::{self, Access, Drive, stream_file};
 use crate::exit_codes::{Exit, ExitCode};
@@ -205,10 +205,10 @@ fn restore_target(
 fn end_history(cat: &Catalog, id: i64, outcome: &Result<(Counts, Vec<Vec<u8>>)>) -> Result<()> {
     match outcome {
         Ok((c, unmatched)) => match c.problems(unmatched) {
-            None => cat.history_end(id, Some(c.bytes), "ok", None),
-            Some(p) => cat.history_end(id, Some(c.bytes), "failed", Some(p)),
+            None => cat.history_end(id, Some(c.bytes), Outcome::Ok, None),
+            Some(p) => cat.history_end(id, Some(c.bytes), Outcome::Failed, Some(p)),
         },
-        Err(e) => cat.history_end(id, None, "failed", Some(format!("{e:#}"))),
+        Err(e) => cat.history_end(id, None, Outcome::Failed, Some(format!("{e:#}"))),
     }
 }
 

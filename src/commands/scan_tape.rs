@@ -23,7 +23,7 @@ use std::collections::{HashMap, HashSet};
 
 use anyhow::{Context, Result, bail};
 
-use crate::catalog::{Backup, BackupStatus, Catalog, Mode, NewFile, Tape, is_under, show};
+use crate::catalog::{Backup, BackupStatus, Catalog, Mode, NewFile, Outcome, Tape, is_under, show};
 use crate::config::Config;
 use crate::drive::stream_file;
 use crate::drive::{self, Access, Drive, Next};
@@ -397,7 +397,7 @@ fn adopt_file(cat: &Catalog, drive: &mut dyn Drive, tape: &Tape, n: u64, target:
     cat.set_backup_bytes(backup_id, file.bytes, true)?;
     tx.commit().with_context(|| format!("adopting tape file {n} ({})", show(target)))?;
     let history = cat.history_start("adopt", &tape.name, n as i64, target)?;
-    cat.history_end(history, Some(file.bytes), "ok", None)?;
+    cat.history_end(history, Some(file.bytes), Outcome::Ok, None)?;
     let files = cat.target_file_count(id)?;
     Ok(format!("{} ({files} files) as recorded on tape \"{}\"", show(target), tape.name))
 }
