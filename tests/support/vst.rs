@@ -3,14 +3,33 @@
 //! [`VirtualDrive::mount`] mounts, in-process (a fuser background session),
 //! a directory holding `nst0`, a file that answers `open`, `read`, `write`,
 //! `close` and the mtio ioctls (`MTIOCTOP`, `MTIOCGET`, `MTIOCPOS`) like the
-//! non-rewinding device of a Linux st drive in variable-block mode, and `st0`,
-//! the same drive through its rewinding device (it rewinds on every close).
+//! non-rewinding device of a Linux st drive in variable-block mode, `st0`,
+//! the same drive through its rewinding device (it rewinds on every close),
+//! and `control` (mode 0600), the tape library's side of the drive (below).
 //! The tape is a SIMH `.tap` image file — each record framed by its 32-bit
 //! little-endian length before and after (odd lengths padded with one zero
 //! byte, as SIMH does), a zero word per filemark — loaded at mount and
 //! written through on every change, so a test can inspect or copy it at any
 //! time ([`read_tap`], [`tap_files`]). Dropping the [`VirtualDrive`]
 //! unmounts it.
+//!
+//! A drive is in one of three states ([`DriveState`]): empty (no cartridge;
+//! [`VirtualDrive::mount_empty_at`]), loaded (cartridge threaded, ready), or
+//! ejected (`MTOFFL`/`MTUNLOAD` done, or mounted with `loaded: false`: the
+//! cartridge is still in the drive but not ready; `MTLOAD` loads it again).
+//! Empty and ejected both answer as an st drive with no tape. The
+//! `control` file is how a simulated changer (tests/support/mtx-sim) moves
+//! cartridges: reading it gives one line, `empty`, `loaded IMAGE` or
+//! `ejected IMAGE`; writing `load IMAGE [capacity=BYTES] [cleaning]` puts a
+//! cartridge in and loads it at BOT (`EBUSY` when a cartridge is already in
+//! the drive; image paths contain no whitespace), and `unload` takes the
+//! cartridge out (`EBUSY` unless it is ejected and no program has the drive
+//! open, `ENOMEDIUM` when empty); anything else fails with `EINVAL`. A
+//! cleaning cartridge (`cleaning`) runs its cleaning at once and ends
+//! ejected: the drive never comes ready with it, and `MTLOAD` fails with
+//! `EIO` (a drive refusing to thread a cleaning cartridge for data). The
+//! same moves are [`VirtualDrive::insert`], [`VirtualDrive::insert_cleaning`]
+//! and [`VirtualDrive::remove`].
 //!
 //! What it reproduces of st (see the kernel's `Documentation/scsi/st.rst`):
 //! one `write()` is one record and writing truncates everything after the
@@ -81,6 +100,8 @@ use fuser::{
 pub const DEVICE_NAME: &str = "nst0";
 /// File name of the rewinding device inside the mount.
 pub const REWINDING_NAME: &str = "st0";
+/// File name of the changer's control file inside the mount.
+pub const CONTROL_NAME: &str = "control";
 /// The sysctl that caps the pages of one FUSE request.
 pub const MAX_PAGES_LIMIT_SYSCTL: &str = "/proc/sys/fs/fuse/max_pages_limit";
 /// The kernel's cap on FUSE request pages when the sysctl does not exist.
@@ -91,6 +112,7 @@ const FUSER_MAX_WRITE: usize = 16 << 20;
 const ROOT_INO: INodeNo = INodeNo::ROOT;
 const NST_INO: INodeNo = INodeNo(2);
 const ST_INO: INodeNo = INodeNo(3);
+const CONTROL_INO: INodeNo = INodeNo(4);
 const TTL: Duration = Duration::from_secs(1);
 
 // Linux ioctl numbers: _IOC(dir, 'm', nr, size) with dir 1 = write, 2 = read.
@@ -142,7 +164,7 @@ pub struct VstOptions {
     pub capacity: Option<u64>,
     /// The cartridge is write-protected.
     pub write_protected: bool,
-    /// A cartridge is loaded (otherwise the drive is empty).
+    /// The cartridge is loaded (otherwise it is in the drive, ejected).
     pub loaded: bool,
     /// Largest record wanted, in bytes (see [`Limits::max_record`]).
     pub max_record: usize,
@@ -180,6 +202,28 @@ pub enum TapItem {
     Filemark,
 }
 
+/// Whether a cartridge is in the drive, and whether it is loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DriveState {
+    /// No cartridge.
+    Empty,
+    /// This cartridge image, threaded and ready.
+    Loaded(PathBuf),
+    /// This cartridge image, in the drive but not loaded (after `MTOFFL`).
+    Ejected(PathBuf),
+}
+
+impl DriveState {
+    /// The `control` file's line for this state (without the newline).
+    pub fn line(&self) -> String {
+        match self {
+            DriveState::Empty => "empty".to_string(),
+            DriveState::Loaded(p) => format!("loaded {}", p.display()),
+            DriveState::Ejected(p) => format!("ejected {}", p.display()),
+        }
+    }
+}
+
 /// A mounted virtual drive; dropping it unmounts it.
 pub struct VirtualDrive {
     session: Option<fuser::BackgroundSession>,
@@ -204,9 +248,34 @@ impl VirtualDrive {
 
     /// Mount a drive holding the tape `image` on the directory `mountpoint`.
     pub fn mount_at(image: &Path, mountpoint: &Path, opts: VstOptions) -> Result<VirtualDrive> {
+        Self::mount_with(mountpoint, &opts, |max_record| Tape::load(image, &opts, max_record))
+    }
+
+    /// Mount a drive with no cartridge (a tape library's drive) on a fresh
+    /// temporary directory; `opts` gives the transfer limits.
+    pub fn mount_empty(opts: VstOptions) -> Result<VirtualDrive> {
+        let dir = tempfile::Builder::new()
+            .prefix("vst-mount")
+            .tempdir()
+            .context("creating a mount point for the virtual drive")?;
+        let mut drive = Self::mount_empty_at(dir.path(), opts)?;
+        drive.tempdir = Some(dir);
+        Ok(drive)
+    }
+
+    /// Mount a drive with no cartridge on the directory `mountpoint`.
+    pub fn mount_empty_at(mountpoint: &Path, opts: VstOptions) -> Result<VirtualDrive> {
+        Self::mount_with(mountpoint, &opts, Tape::empty)
+    }
+
+    fn mount_with(
+        mountpoint: &Path,
+        opts: &VstOptions,
+        make: impl FnOnce(usize) -> Result<Tape>,
+    ) -> Result<VirtualDrive> {
         require_fuse()?;
-        let limits = negotiate_limits(&opts)?;
-        let tape = Arc::new(Mutex::new(Tape::load(image, &opts, limits.max_record)?));
+        let limits = negotiate_limits(opts)?;
+        let tape = Arc::new(Mutex::new(make(limits.max_record)?));
         let fs = VstFs { tape: tape.clone(), max_write: limits.max_write as u32 };
         let mut config = fuser::Config::default();
         config.mount_options = vec![fuser::MountOption::FSName("vst".into()), fuser::MountOption::NoAtime];
@@ -223,6 +292,44 @@ impl VirtualDrive {
     /// Path of the rewinding device (`MOUNT/st0`), which rewinds on close.
     pub fn rewinding_device_path(&self) -> PathBuf {
         self.mountpoint.join(REWINDING_NAME)
+    }
+
+    /// Path of the changer's control file (`MOUNT/control`).
+    pub fn control_path(&self) -> PathBuf {
+        self.mountpoint.join(CONTROL_NAME)
+    }
+
+    /// The cartridge image in the drive (loaded or ejected), if any.
+    pub fn cartridge(&self) -> Option<PathBuf> {
+        let tape = self.lock();
+        tape.cartridge.then(|| tape.image_path.clone())
+    }
+
+    /// Empty, loaded or ejected, as the `control` file reports it.
+    pub fn state(&self) -> DriveState {
+        self.lock().state()
+    }
+
+    /// Put the cartridge `image` (created empty if missing) in the drive and
+    /// load it at BOT, as a changer does; `capacity` is its early-warning
+    /// point. Fails when a cartridge is already in the drive.
+    pub fn insert(&self, image: &Path, capacity: Option<u64>) -> Result<()> {
+        let done = self.lock().insert(image, capacity, false);
+        done.map_err(|e| errno_error(e, &format!("inserting {} into the virtual drive", image.display())))
+    }
+
+    /// Put the cleaning cartridge `image` in the drive: it cleans and ends
+    /// ejected at once (see the module text).
+    pub fn insert_cleaning(&self, image: &Path) -> Result<()> {
+        let done = self.lock().insert(image, None, true);
+        done.map_err(|e| errno_error(e, &format!("inserting cleaning cartridge {}", image.display())))
+    }
+
+    /// Take the cartridge out, as a changer does; fails unless it is
+    /// ejected and no program has the drive open.
+    pub fn remove(&self) -> Result<()> {
+        let done = self.lock().remove();
+        done.map_err(|e| errno_error(e, "taking the cartridge out of the virtual drive"))
     }
 
     /// The directory the drive is mounted on.
@@ -245,10 +352,11 @@ impl VirtualDrive {
         self.lock().write_protected = on;
     }
 
-    /// Load (at the beginning of the tape) or unload the cartridge.
+    /// Load (at the beginning of the tape) or unload the cartridge; an
+    /// empty drive stays empty.
     pub fn set_loaded(&self, on: bool) {
         let mut tape = self.lock();
-        tape.loaded = on;
+        tape.loaded = on && tape.cartridge && !tape.cleaning;
         tape.move_to(0);
     }
 
@@ -271,13 +379,8 @@ impl VirtualDrive {
     /// (its late release is honoured) but sees the new tape.
     pub fn change_tape(&self, image: &Path, opts: &VstOptions) -> Result<()> {
         let mut tape = self.lock();
-        let mut new = Tape::load(image, opts, self.limits.max_record)?;
-        new.open = tape.open;
-        new.next_fh = tape.next_fh;
-        new.enomem_reads = tape.enomem_reads;
-        new.eod_blk_unknown = tape.eod_blk_unknown;
-        new.motion = tape.motion;
-        *tape = new;
+        let new = Tape::load(image, opts, self.limits.max_record)?;
+        tape.replace(new);
         Ok(())
     }
 
@@ -339,6 +442,11 @@ impl Drop for VirtualDrive {
             let _ = std::process::Command::new("umount").arg("-l").arg(&self.mountpoint).status();
         }
     }
+}
+
+/// An errno from the drive as an error naming what was being done.
+fn errno_error(e: Errnum, what: &str) -> anyhow::Error {
+    anyhow::anyhow!("{what}: {}", io::Error::from_raw_os_error(e))
 }
 
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -473,7 +581,12 @@ struct Tape {
     block_size: u32,
     capacity: Option<u64>,
     write_protected: bool,
+    /// Ready: the cartridge is threaded (implies `cartridge`).
     loaded: bool,
+    /// A cartridge is in the drive (loaded or ejected).
+    cartridge: bool,
+    /// The cartridge is a cleaning cartridge: never ready.
+    cleaning: bool,
     max_record: usize,
     open: Option<OpenFile>,
     next_fh: u64,
@@ -498,6 +611,11 @@ impl Tape {
             .truncate(false)
             .open(path)
             .with_context(|| format!("opening tape image {}", path.display()))?;
+        Self::load_file(image, path.to_path_buf(), opts, max_record)
+    }
+
+    fn load_file(image: File, path: PathBuf, opts: &VstOptions, max_record: usize) -> Result<Tape> {
+        let path = path.as_path();
         let (items, end) = scan_image(&image).with_context(|| format!("reading tape image {}", path.display()))?;
         image.set_len(end.offset).with_context(|| format!("trimming tape image {}", path.display()))?;
         Ok(Tape {
@@ -516,6 +634,8 @@ impl Tape {
             capacity: opts.capacity,
             write_protected: opts.write_protected,
             loaded: opts.loaded,
+            cartridge: true,
+            cleaning: false,
             max_record,
             open: None,
             next_fh: 1,
@@ -525,6 +645,82 @@ impl Tape {
             split_above: None,
             motion: Motion::default(),
         })
+    }
+
+    /// A drive with no cartridge: a placeholder image nobody can reach
+    /// (every access first needs the drive ready).
+    fn empty(max_record: usize) -> Result<Tape> {
+        let placeholder = tempfile::tempfile().context("creating the empty drive's placeholder image")?;
+        let opts = VstOptions { loaded: false, ..VstOptions::default() };
+        let mut tape = Tape::load_file(placeholder, PathBuf::new(), &opts, max_record)?;
+        tape.cartridge = false;
+        Ok(tape)
+    }
+
+    /// Take over the drive-side state (open descriptor, counters, modes)
+    /// into `new`, the drive's next tape, and make it current.
+    fn replace(&mut self, mut new: Tape) {
+        new.open = self.open;
+        new.next_fh = self.next_fh;
+        new.enomem_reads = self.enomem_reads;
+        new.eod_blk_unknown = self.eod_blk_unknown;
+        new.motion = self.motion;
+        *self = new;
+    }
+
+    fn state(&self) -> DriveState {
+        match (self.cartridge, self.loaded) {
+            (false, _) => DriveState::Empty,
+            (true, true) => DriveState::Loaded(self.image_path.clone()),
+            (true, false) => DriveState::Ejected(self.image_path.clone()),
+        }
+    }
+
+    /// The changer puts a cartridge in and the drive loads it.
+    fn insert(&mut self, image: &Path, capacity: Option<u64>, cleaning: bool) -> Result<(), Errnum> {
+        if self.cartridge {
+            return Err(libc::EBUSY);
+        }
+        let opts = VstOptions { capacity, loaded: !cleaning, ..VstOptions::default() };
+        let mut new = Tape::load(image, &opts, self.max_record).map_err(|_| libc::EIO)?;
+        new.cleaning = cleaning;
+        self.replace(new);
+        Ok(())
+    }
+
+    /// The changer takes the (ejected) cartridge out.
+    fn remove(&mut self) -> Result<(), Errnum> {
+        if !self.cartridge {
+            return Err(libc::ENOMEDIUM);
+        }
+        if self.loaded || self.open.is_some() {
+            return Err(libc::EBUSY);
+        }
+        let new = Tape::empty(self.max_record).map_err(|_| libc::EIO)?;
+        self.replace(new);
+        Ok(())
+    }
+
+    /// One command written to the `control` file.
+    fn control(&mut self, data: &[u8]) -> Result<(), Errnum> {
+        let text = std::str::from_utf8(data).map_err(|_| libc::EINVAL)?;
+        let words: Vec<&str> = text.split_whitespace().collect();
+        match words.as_slice() {
+            ["unload"] => self.remove(),
+            ["load", image, rest @ ..] => {
+                let mut capacity = None;
+                let mut cleaning = false;
+                for word in rest {
+                    match (word.strip_prefix("capacity="), *word) {
+                        (Some(n), _) => capacity = Some(n.parse().map_err(|_| libc::EINVAL)?),
+                        (None, "cleaning") => cleaning = true,
+                        _ => return Err(libc::EINVAL),
+                    }
+                }
+                self.insert(Path::new(image), capacity, cleaning)
+            }
+            _ => Err(libc::EINVAL),
+        }
     }
 
     fn mark_at(&self, pos: usize) -> Mark {
@@ -730,6 +926,9 @@ impl Tape {
                 self.loaded = false;
             }
             MTLOAD => {
+                if !self.cartridge || self.cleaning {
+                    return Err(libc::EIO);
+                }
                 self.loaded = true;
                 self.move_to(0);
             }
@@ -1046,7 +1245,13 @@ impl VstFs {
             ctime: UNIX_EPOCH,
             crtime: UNIX_EPOCH,
             kind: if dir { FileType::Directory } else { FileType::RegularFile },
-            perm: if dir { 0o755 } else { 0o666 },
+            perm: if dir {
+                0o755
+            } else if ino == CONTROL_INO {
+                0o600
+            } else {
+                0o666
+            },
             nlink: if dir { 2 } else { 1 },
             uid: nix::unistd::getuid().as_raw(),
             gid: nix::unistd::getgid().as_raw(),
@@ -1081,6 +1286,7 @@ impl Filesystem for VstFs {
         let ino = match name.to_str() {
             Some(DEVICE_NAME) => NST_INO,
             Some(REWINDING_NAME) => ST_INO,
+            Some(CONTROL_NAME) => CONTROL_INO,
             _ => return reply.error(Errno::ENOENT),
         };
         if parent != ROOT_INO {
@@ -1090,7 +1296,7 @@ impl Filesystem for VstFs {
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
-        if ino == ROOT_INO || Self::node(ino).is_some() {
+        if ino == ROOT_INO || ino == CONTROL_INO || Self::node(ino).is_some() {
             reply.attr(&TTL, &Self::attr(ino));
         } else {
             reply.error(Errno::ENOENT);
@@ -1120,6 +1326,10 @@ impl Filesystem for VstFs {
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        if ino == CONTROL_INO {
+            // The changer's side: no tape state, nothing cached.
+            return reply.opened(FileHandle(0), FopenFlags::FOPEN_DIRECT_IO);
+        }
         let Some(node) = Self::node(ino) else {
             return reply.error(Errno::EISDIR);
         };
@@ -1132,14 +1342,20 @@ impl Filesystem for VstFs {
     fn read(
         &self,
         _req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         _fh: FileHandle,
-        _offset: u64,
+        offset: u64,
         size: u32,
         _flags: OpenFlags,
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
+        if ino == CONTROL_INO {
+            let line = format!("{}\n", self.lock().state().line()).into_bytes();
+            let start = (offset as usize).min(line.len());
+            let end = (start + size as usize).min(line.len());
+            return reply.data(&line[start..end]);
+        }
         match self.lock().read_record(size as usize) {
             Ok(data) => reply.data(&data),
             Err(e) => reply.error(errno(e)),
@@ -1149,7 +1365,7 @@ impl Filesystem for VstFs {
     fn write(
         &self,
         _req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         _fh: FileHandle,
         _offset: u64,
         data: &[u8],
@@ -1158,13 +1374,22 @@ impl Filesystem for VstFs {
         lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
+        if ino == CONTROL_INO {
+            return match self.lock().control(data) {
+                Ok(()) => reply.written(data.len() as u32),
+                Err(e) => reply.error(errno(e)),
+            };
+        }
         match self.lock().write_record(data, lock_owner.map(|o| o.0)) {
             Ok(n) => reply.written(n as u32),
             Err(e) => reply.error(errno(e)),
         }
     }
 
-    fn flush(&self, _req: &Request, _ino: INodeNo, _fh: FileHandle, lock_owner: LockOwner, reply: ReplyEmpty) {
+    fn flush(&self, _req: &Request, ino: INodeNo, _fh: FileHandle, lock_owner: LockOwner, reply: ReplyEmpty) {
+        if ino == CONTROL_INO {
+            return reply.ok();
+        }
         match self.lock().flush(Some(lock_owner.0)) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(errno(e)),
@@ -1174,13 +1399,16 @@ impl Filesystem for VstFs {
     fn release(
         &self,
         _req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         fh: FileHandle,
         _flags: OpenFlags,
         _lock_owner: Option<LockOwner>,
         _flush: bool,
         reply: ReplyEmpty,
     ) {
+        if ino == CONTROL_INO {
+            return reply.ok();
+        }
         match self.lock().release(fh.0) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(errno(e)),
@@ -1200,6 +1428,7 @@ impl Filesystem for VstFs {
             (ROOT_INO, FileType::Directory, ".."),
             (NST_INO, FileType::RegularFile, DEVICE_NAME),
             (ST_INO, FileType::RegularFile, REWINDING_NAME),
+            (CONTROL_INO, FileType::RegularFile, CONTROL_NAME),
         ];
         for (i, (ino, kind, name)) in entries.iter().enumerate().skip(offset as usize) {
             if reply.add(*ino, (i + 1) as u64, *kind, name) {
