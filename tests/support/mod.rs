@@ -5,6 +5,7 @@
 //!   running the real binary there, md5s, snapshots of the legacy tables;
 //! - `world`: a fresh tapeop world in a temp dir (config, emulator, catalogue);
 //! - `vst`: the virtual st drive over FUSE; `vst_rig`: a world with one;
+//! - `library`: a simulated tape library (mtx-sim and virtual drives);
 //! - `sshd`: a private OpenSSH server; `datatree`: an awkward source tree.
 //!
 //! Not every test file uses every helper.
@@ -12,6 +13,7 @@
 
 pub mod datatree;
 pub mod fixture;
+pub mod library;
 pub mod sshd;
 pub mod vst;
 pub mod vst_rig;
