@@ -1,0 +1,119 @@
+//! Serve a simulated tape library for rehearsals by hand:
+//!
+//! ```text
+//! cargo run --example vst_library -- DIR [--drives N] [--slots N] [--capacity SIZE]
+//!                                        [--cleaning N] [--ie N] [--ignore-stdin]
+//! ```
+//!
+//! Mounts `--drives` empty virtual st drives (tests/support/vst.rs) under
+//! `DIR/mnt/driveN`, fills `--slots` storage slots with blank cartridges
+//! (`A00001L9`, `A00002L9`, ... then `--cleaning` cleaning cartridges
+//! `CLN001L1`, ... in the last slots; images under `DIR/cartridges`), adds
+//! `--ie` empty import/export slots, and writes the changer's state under
+//! `DIR/library` (tests/support/library.rs). It prints the tape.conf
+//! sections to use (`[changer]` with tests/support/mtx-sim as its command,
+//! and `[drive.A]`...), then serves until Ctrl-C (SIGINT) or until standard
+//! input closes (unless `--ignore-stdin`), and unmounts.
+
+#[path = "../tests/support/library.rs"]
+mod library;
+#[path = "../tests/support/vst.rs"]
+mod vst;
+
+use std::path::PathBuf;
+use std::sync::mpsc;
+
+use anyhow::{Context, Result, bail};
+use library::{Cartridge, Library};
+
+/// The command line.
+struct Args {
+    dir: PathBuf,
+    drives: usize,
+    slots: usize,
+    capacity: Option<u64>,
+    cleaning: usize,
+    ie: usize,
+    ignore_stdin: bool,
+}
+
+const USAGE: &str = "usage: vst_library DIR [--drives N] [--slots N] [--capacity SIZE] \
+                     [--cleaning N] [--ie N] [--ignore-stdin]";
+
+fn parse_args() -> Result<Args> {
+    let mut args =
+        Args { dir: PathBuf::new(), drives: 2, slots: 5, capacity: None, cleaning: 0, ie: 0, ignore_stdin: false };
+    let mut positional = Vec::new();
+    let mut argv = std::env::args_os().skip(1);
+    while let Some(arg) = argv.next() {
+        match arg.to_str() {
+            Some("--drives") => args.drives = count(argv.next(), "--drives")?,
+            Some("--slots") => args.slots = count(argv.next(), "--slots")?,
+            Some("--cleaning") => args.cleaning = count(argv.next(), "--cleaning")?,
+            Some("--ie") => args.ie = count(argv.next(), "--ie")?,
+            Some("--capacity") => args.capacity = Some(size(argv.next(), "--capacity")?),
+            Some("--ignore-stdin") => args.ignore_stdin = true,
+            Some("-h" | "--help") => bail!("{USAGE}"),
+            Some(s) if s.starts_with("--") => bail!("unknown option {s}\n{USAGE}"),
+            _ => positional.push(PathBuf::from(arg)),
+        }
+    }
+    let [dir] = <[PathBuf; 1]>::try_from(positional).map_err(|_| anyhow::anyhow!("DIR is required\n{USAGE}"))?;
+    if args.cleaning > args.slots {
+        bail!("--cleaning {} is more than --slots {}: give at least as many slots", args.cleaning, args.slots);
+    }
+    if args.drives == 0 || args.drives > 26 {
+        bail!("--drives {} is out of range: give 1 to 26 drives", args.drives);
+    }
+    args.dir = dir;
+    Ok(args)
+}
+
+fn count(value: Option<std::ffi::OsString>, flag: &str) -> Result<usize> {
+    let value = value.with_context(|| format!("{flag} needs a number"))?;
+    let text = value.to_string_lossy();
+    text.parse().with_context(|| format!("{flag}: {text:?} is not a number (e.g. 2)"))
+}
+
+fn size(value: Option<std::ffi::OsString>, flag: &str) -> Result<u64> {
+    let value = value.with_context(|| format!("{flag} needs a number of bytes"))?;
+    let text = value.to_string_lossy();
+    tapeop::config::parse_size(&text).with_context(|| format!("{flag}: {text:?} is not a number of bytes (e.g. 40M)"))
+}
+
+/// The cartridges: data ones first, then the cleaning ones.
+fn cartridges(args: &Args) -> Vec<Cartridge> {
+    let data = args.slots - args.cleaning;
+    let mut carts: Vec<Cartridge> = (1..=data)
+        .map(|i| Cartridge { capacity: args.capacity, ..Cartridge::labelled(&format!("A{i:05}L9")) })
+        .collect();
+    carts.extend((1..=args.cleaning).map(|i| Cartridge::cleaning(&format!("CLN{i:03}L1"))));
+    carts
+}
+
+fn main() -> Result<()> {
+    let args = parse_args()?;
+    std::fs::create_dir_all(&args.dir).with_context(|| format!("creating {}", args.dir.display()))?;
+    let dir = args.dir.canonicalize().with_context(|| format!("resolving {}", args.dir.display()))?;
+    let lib = Library::new(&dir, args.drives, &cartridges(&args), args.ie);
+    println!("# tape.conf sections for this library (add your [default] section):");
+    print!("{}", lib.conf_sections());
+    println!("# try: {} -f {} status", Library::command().display(), lib.device().display());
+    let (stop_tx, stop_rx) = mpsc::channel::<&str>();
+    let on_signal = stop_tx.clone();
+    ctrlc::set_handler(move || {
+        let _ = on_signal.send("signal");
+    })
+    .context("installing the Ctrl-C handler")?;
+    if !args.ignore_stdin {
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
+            let _ = stop_tx.send("end of standard input");
+        });
+    }
+    println!("# serving until Ctrl-C{}", if args.ignore_stdin { "" } else { " or end of input" });
+    let why = stop_rx.recv().unwrap_or("channel closed");
+    println!("# stopping ({why}); unmounting");
+    drop(lib);
+    Ok(())
+}
