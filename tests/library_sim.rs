@@ -494,3 +494,32 @@ fn conf_sections_name_the_changer_and_each_drive() {
     assert_eq!(lib.conf_sections(), expected);
     assert!(Library::command().is_absolute());
 }
+
+#[test]
+fn virtual_drive_cartridge_methods() {
+    let _serial = vst::serial();
+    let dir = tempfile::Builder::new().prefix("library-sim").tempdir().unwrap();
+    let drive = vst::VirtualDrive::mount_empty(vst::VstOptions::default()).unwrap();
+    let image = dir.path().join("t.tap");
+    assert_eq!((drive.state(), drive.cartridge()), (DriveState::Empty, None));
+    drive.set_loaded(true);
+    assert_eq!(drive.state(), DriveState::Empty, "an empty drive cannot load");
+    let err = drive.remove().unwrap_err().to_string();
+    assert!(err.contains("taking the cartridge out of the virtual drive") && err.contains("No medium found"), "{err}");
+
+    drive.insert(&image, Some(1000)).unwrap();
+    assert!(image.exists());
+    assert_eq!(drive.state(), DriveState::Loaded(image.clone()));
+    assert!(format!("{:#}", drive.insert(&image, None).unwrap_err()).contains("busy"));
+    assert!(format!("{:#}", drive.remove().unwrap_err()).contains("busy"), "a threaded cartridge stays");
+    drive.set_loaded(false);
+    assert_eq!(drive.state(), DriveState::Ejected(image.clone()));
+    drive.remove().unwrap();
+    assert_eq!(drive.state(), DriveState::Empty);
+
+    drive.insert_cleaning(&image).unwrap();
+    assert_eq!(drive.state(), DriveState::Ejected(image.clone()));
+    drive.set_loaded(true);
+    assert_eq!(drive.state(), DriveState::Ejected(image), "a cleaning cartridge never loads");
+    drive.remove().unwrap();
+}

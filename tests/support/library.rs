@@ -187,7 +187,8 @@ impl Library {
     }
 
     /// Block until a load is held (see [`Library::hold_next_load`]); drop
-    /// the returned file to let it finish.
+    /// the returned file to let it finish. Blocks for ever if no load
+    /// reaches the hold (one refused before moving anything does not).
     pub fn wait_load_held(&self) -> File {
         let fifo = self.state.join("hold-load");
         OpenOptions::new().write(true).open(&fifo).unwrap_or_else(|e| panic!("opening {}: {e}", fifo.display()))
