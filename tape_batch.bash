@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# tape_batch.bash archive|confirm [tapeop options...]
+# tape_batch.bash archive|confirm [--drive NAME] [tapeop options...]
 #
 # Loops `tapeop archive` or `tapeop confirm next` until tapeop exits non-zero
 # (40: nothing left, 41: stop requested, 42: archive failed, 43: tape full,
 # 1: a confirm failed), printing the date each round and appending everything
-# to backup.log in the current directory. Exits with tapeop's last code.
+# to backup.log in the current directory (backup.NAME.log with --drive NAME,
+# so that one batch per drive of a tape library keeps its own log). Exits
+# with tapeop's last code.
 # Ctrl-C reaches tapeop (which finishes the job in hand, records it and exits
 # 41) but not tee (-i): the log keeps everything up to the end.
 set -u
@@ -17,6 +19,16 @@ case "$mode" in
   confirm) args=(confirm next) ;;
   *) usage ;;
 esac
+
+log=backup.log
+prev=
+for arg in "$@"; do
+  case "$arg" in
+    --drive=*) log="backup.${arg#--drive=}.log" ;;
+    *) [ "$prev" = --drive ] && log="backup.$arg.log" ;;
+  esac
+  prev=$arg
+done
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 if [ -n "${TAPEOP:-}" ]; then
@@ -31,11 +43,11 @@ else
 fi
 
 while true; do
-  date | tee -i -a backup.log
-  "$tapeop" "${args[@]}" "$@" 2>&1 | tee -i -a backup.log
+  date | tee -i -a "$log"
+  "$tapeop" "${args[@]}" "$@" 2>&1 | tee -i -a "$log"
   rc=${PIPESTATUS[0]}
   if [ "$rc" -ne 0 ]; then
-    echo "tapeop ${args[*]} exited with code $rc; stopping." | tee -i -a backup.log
+    echo "tapeop ${args[*]} exited with code $rc; stopping." | tee -i -a "$log"
     exit "$rc"
   fi
 done

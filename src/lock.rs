@@ -37,6 +37,18 @@ pub use crate::drive::drive_lock_path;
 /// Take the lock at `path` for `what` (e.g. "the catalogue tape.sqlite"),
 /// or fail naming the holder.
 pub fn acquire(path: &Path, what: &str, command: &str) -> Result<Lock> {
+    match try_acquire(path, what, command, FlockArg::LockExclusiveNonblock)? {
+        Ok(lock) => Ok(lock),
+        Err(holder) => Err(Exit::error(
+            ExitCode::Failure,
+            format!("{what} is in use by {holder}; wait for it to finish (lock file {})", path.display()),
+        )),
+    }
+}
+
+/// Take the lock at `path` the way `how` says, without waiting: the held
+/// lock, or who holds it.
+fn try_acquire(path: &Path, what: &str, command: &str, how: FlockArg) -> Result<Result<Lock, String>> {
     let file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -44,17 +56,13 @@ pub fn acquire(path: &Path, what: &str, command: &str) -> Result<Lock> {
         .truncate(false)
         .open(path)
         .with_context(|| format!("cannot create the lock file {} for {what}", path.display()))?;
-    let mut flock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+    let mut flock = match Flock::lock(file, how) {
         Ok(l) => l,
         Err((mut file, Errno::EWOULDBLOCK)) => {
             let mut holder = String::new();
             let _ = file.read_to_string(&mut holder);
             let holder = holder.trim();
-            let holder = if holder.is_empty() { "another tapeop" } else { holder };
-            return Err(Exit::error(
-                ExitCode::Failure,
-                format!("{what} is in use by {holder}; wait for it to finish (lock file {})", path.display()),
-            ));
+            return Ok(Err(if holder.is_empty() { "another tapeop".to_string() } else { holder.to_string() }));
         }
         Err((_, e)) => return Err(e).with_context(|| format!("cannot lock {}", path.display())),
     };
@@ -63,7 +71,7 @@ pub fn acquire(path: &Path, what: &str, command: &str) -> Result<Lock> {
     flock.rewind()?;
     flock.write_all(me.as_bytes())?;
     flock.flush()?;
-    Ok(Lock { _file: flock, path: path.to_path_buf() })
+    Ok(Ok(Lock { _file: flock, path: path.to_path_buf() }))
 }
 
 /// Locks for a job that uses the drive and the catalogue. A catalogue or
@@ -89,6 +97,51 @@ pub fn for_catalogue_job(config: &crate::config::Config, command: &str) -> Resul
     acquire(&db, &format!("the catalogue {}", config.database_file.display()), command)
 }
 
+/// Locks for a job on one drive of a tape library: the drive's, and the
+/// catalogue's shared with the library jobs on the other drives (a command
+/// that changes assignments, or a job without a library, still finds the
+/// catalogue in use). The tapes a library job uses are claimed one by one
+/// ([`claim_tape`]).
+pub fn for_library_job(config: &crate::config::Config, command: &str) -> Result<Vec<Lock>> {
+    let mut locks = Vec::new();
+    if config.database_file.exists() {
+        let path = catalogue_lock_path(&config.database_file);
+        let what = format!("the catalogue {}", config.database_file.display());
+        match try_acquire(&path, &what, command, FlockArg::LockSharedNonblock)? {
+            Ok(lock) => locks.push(lock),
+            Err(holder) => {
+                return Err(Exit::error(
+                    ExitCode::Failure,
+                    format!("{what} is in use by {holder}; wait for it to finish (lock file {})", path.display()),
+                ));
+            }
+        }
+    }
+    let DriveSpec::Device(dev) = &config.drive else { return Ok(locks) };
+    locks.push(acquire(&drive_lock_path(&config.drive), &format!("the drive {}", dev.display()), command)?);
+    Ok(locks)
+}
+
+/// The lock file of one tape of a catalogue: `DATABASE.tape-NAME.lock`.
+pub fn tape_lock_path(db: &Path, tape: &str) -> PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push(format!(".tape-{}.lock", crate::catalog::tape_name_for_path(tape)));
+    PathBuf::from(name)
+}
+
+/// Claim tape `tape` of the catalogue `db` for this run (a library job on
+/// one drive), or None when another run holds it. Held until dropped or
+/// the process dies, so a killed run never leaves a tape claimed.
+pub fn claim_tape(db: &Path, tape: &str, command: &str) -> Result<Option<Lock>> {
+    let what = format!("tape \"{tape}\"");
+    Ok(try_acquire(&tape_lock_path(db, tape), &what, command, FlockArg::LockExclusiveNonblock)?.ok())
+}
+
+/// Who holds the claim on `tape` right now, if anyone.
+pub fn tape_holder(db: &Path, tape: &str) -> Option<String> {
+    holder(&tape_lock_path(db, tape))
+}
+
 /// Who holds the lock at `path` right now ("pid N (archive) since ..."),
 /// or None when nobody does (or there is no lock file). Reports use it to
 /// tell a running job from one that was killed. It reads /proc/locks, so
@@ -110,10 +163,10 @@ pub fn holder(path: &Path) -> Option<String> {
     Some(if text.is_empty() { "another tapeop".to_string() } else { text.to_string() })
 }
 
-/// Whether a /proc/locks line is an exclusive flock on device `dev`, inode `ino`.
+/// Whether a /proc/locks line is a flock (exclusive, or shared by library jobs) on device `dev`, inode `ino`.
 fn is_flock_on(line: &str, dev: u64, ino: u64) -> bool {
     let words: Vec<&str> = line.split_whitespace().collect();
-    if words.len() < 6 || words[1] != "FLOCK" || words[3] != "WRITE" {
+    if words.len() < 6 || words[1] != "FLOCK" || !matches!(words[3], "WRITE" | "READ") {
         return false;
     }
     let mut id = words[5].split(':');

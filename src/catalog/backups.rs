@@ -308,6 +308,26 @@ impl Catalog {
         Ok(target_ids.len())
     }
 
+    /// Assign one unassigned target to `tape`, unless another run took it
+    /// first (one statement: sqlite decides between concurrent runs).
+    /// Returns whether this run got it.
+    pub fn assign_one(&self, tape: &Tape, target_id: i64) -> Result<bool> {
+        self.writable()?;
+        let n = self.conn.execute(
+            "INSERT INTO backups (target_id, tape_id, file_number, status) SELECT ?1, ?2, -1, 'assigned'
+             WHERE NOT EXISTS (SELECT 1 FROM backups WHERE target_id = ?1 AND COALESCE(status, '') != 'failed')",
+            params![target_id, tape.id],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// Put the targets assigned to `tape` back in the unassigned pool (a
+    /// library run does so when the tape fills). Returns how many.
+    pub fn release_assigned(&self, tape: &Tape) -> Result<usize> {
+        self.writable()?;
+        Ok(self.conn.execute("DELETE FROM backups WHERE tape_id = ?1 AND status = 'assigned'", [tape.id])?)
+    }
+
     /// Mark an assigned backup as recorded at `file_number`.
     pub fn mark_recorded(&self, backup_id: i64, file_number: i64, bytes: u64, block_size: usize) -> Result<()> {
         self.writable()?;

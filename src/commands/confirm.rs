@@ -12,7 +12,9 @@ use crate::catalog::{Backup, BackupStatus, Catalog, Mode, Outcome, Tape, show};
 use crate::cli::ConfirmWhich;
 use crate::config::Config;
 use crate::drive::{self, Access, Drive};
-use crate::exit_codes::{Exit, ExitCode};
+use crate::changer::Location;
+use crate::exit_codes::{self, Exit, ExitCode};
+use crate::library::LibraryDrive;
 use crate::stop;
 use crate::tarstream;
 use crate::verify_stream::Checker;
@@ -36,28 +38,118 @@ pub struct Options {
 /// others are confirmed, and the run ends in failure naming the failed ones.
 pub fn run(config: &Config, opts: Options) -> Result<ExitCode> {
     let cat = Catalog::open(&config.database_file, if opts.no_db_update { Mode::ReadOnly } else { Mode::ReadWrite })?;
+    if let Some(lib) = LibraryDrive::from_config(config)? {
+        return library_run(config, &cat, &lib, opts);
+    }
     let tape = cat.tape_or_online(None)?;
+    run_on(config, &cat, &tape, opts)
+}
+
+/// `confirm` on a library drive: `confirm N` loads the online tape; `next`
+/// loads, in turn, each tape in the library with recorded tape files to
+/// confirm (with `--repeat`, all of them; the tape in the drive first).
+/// Exit 40 when none is left, 1 naming the tapes whose confirms failed.
+fn library_run(config: &Config, cat: &Catalog, lib: &LibraryDrive, opts: Options) -> Result<ExitCode> {
+    let command = format!("confirm --drive {}", lib.name);
+    if let ConfirmWhich::Number(_) = opts.which {
+        let tape = cat.tape_or_online(None)?;
+        let _claim = lib.mount_tape(&tape, &config.database_file, &command)?;
+        return run_on(config, cat, &tape, opts);
+    }
+    let mut seen: Vec<i64> = Vec::new();
+    let mut failed: Vec<String> = Vec::new();
+    loop {
+        stop::check()?;
+        let Some((tape, _claim)) = next_library_tape(config, cat, lib, opts, &seen, &command)? else { break };
+        seen.push(tape.id);
+        match run_on(config, cat, &tape, opts) {
+            Ok(ExitCode::Success) if !opts.repeat => return Ok(ExitCode::Success),
+            Ok(_) => {}
+            Err(e) if opts.repeat && !stop::requested() && exit_codes::for_error(&e) == ExitCode::Failure => {
+                eprintln!("tapeop: {e:#}");
+                failed.push(tape.name.clone());
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if failed.is_empty() {
+        println!("Nothing is left to confirm in the library for {}.", lib.describe());
+        return Ok(ExitCode::NothingToDo);
+    }
+    Err(Exit::error(
+        ExitCode::Failure,
+        format!("confirms FAILED on tape(s) {} (reasons above); the other tape files were confirmed", failed.join(", ")),
+    ))
+}
+
+/// The next tape in the library with tape files `next` would confirm, not
+/// yet done in this run, claimed and loaded (the one in the drive first).
+fn next_library_tape(
+    config: &Config,
+    cat: &Catalog,
+    lib: &LibraryDrive,
+    opts: Options,
+    seen: &[i64],
+    command: &str,
+) -> Result<Option<(Tape, crate::lock::Lock)>> {
+    let status = lib.changer.status()?;
+    let here = lib.holds(&status)?;
+    let mut tapes: Vec<Tape> = Vec::new();
+    for tape in cat.tapes()? {
+        let Some(barcode) = Some(tape.serial.as_str()).filter(|s| !s.is_empty()) else { continue };
+        let reachable = match status.locate(barcode) {
+            Some(Location::Drive(i)) => i == lib.index,
+            Some(Location::Slot(_)) => true,
+            None => false,
+        };
+        if reachable && !seen.contains(&tape.id) && has_pending(cat, &tape, opts)? {
+            tapes.push(tape);
+        }
+    }
+    tapes.sort_by_key(|t| (here.as_deref() != Some(t.serial.as_str()), t.id));
+    for tape in tapes {
+        if crate::lock::tape_holder(&config.database_file, &tape.name).is_some() {
+            continue;
+        }
+        let claim = lib.mount_tape(&tape, &config.database_file, command)?;
+        return Ok(Some((tape, claim)));
+    }
+    Ok(None)
+}
+
+/// Whether `next` would find a recorded tape file to confirm on `tape`.
+fn has_pending(cat: &Catalog, tape: &Tape, opts: Options) -> Result<bool> {
+    for b in cat.backups_with_status(tape.id, &BackupStatus::Recorded)? {
+        if opts.retry || cat.confirm_failure(&tape.name, b.file_number)?.is_none() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Confirm tape files of `tape`, which must be the loaded one.
+fn run_on(config: &Config, cat: &Catalog, tape: &Tape, opts: Options) -> Result<ExitCode> {
     let mut drive: Option<Box<dyn Drive>> = None;
     let mut end_of_data = None;
     let mut failed: Vec<i64> = Vec::new();
     loop {
-        let pending = pending(&cat, &tape, opts, &failed)?;
+        let pending = pending(cat, tape, opts, &failed)?;
         println!("Found {} jobs to confirm.", pending.len());
-        let job = match pick(&cat, &tape, &pending, opts)? {
+        let job = match pick(cat, tape, &pending, opts)? {
             Some(job) => job,
             None if failed.is_empty() => return Ok(ExitCode::NothingToDo),
-            None => return Err(failures(&tape, &failed)),
+            None => return Err(failures(tape, &failed)),
         };
         if drive.is_none() {
             let mut d = drive::open(&config.drive, Access::Read, config.block_size)?;
             end_of_data =
-                prove_label(&cat, &mut *d, config, &tape).or_else(|e| unreadable_label(&cat, &tape, &job, opts, e))?;
+                prove_label(cat, &mut *d, config, tape).or_else(|e| unreadable_label(cat, tape, &job, opts, e))?;
             drive = Some(d);
         }
         let once = !opts.repeat || matches!(opts.which, ConfirmWhich::Number(_)) || opts.no_db_update;
         if let Some(d) = drive.as_deref_mut() {
-            let confirmed = confirm_one(&cat, &tape, &job, d, opts);
-            crate::label::remember(&cat, d, &config.drive, &tape, end_of_data, "confirm");
+            let confirmed = confirm_one(cat, tape, &job, d, opts);
+            crate::label::remember(cat, d, &config.drive, tape, end_of_data, "confirm");
             match confirmed {
                 Err(e) if !once && !stop::requested() => {
                     eprintln!("tapeop: {e:#}");

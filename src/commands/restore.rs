@@ -176,6 +176,10 @@ fn restore_target(
     selection: Selection,
     opts: &Options,
 ) -> Result<(Counts, Vec<Vec<u8>>)> {
+    let _claim = match crate::library::LibraryDrive::from_config(config)? {
+        Some(lib) => Some(lib.mount_tape(&loc.tape, &config.database_file, &format!("restore --drive {}", lib.name))?),
+        None => None,
+    };
     let mut drive = drive::open(&config.drive, Access::Read, config.block_size)?;
     let end_of_data = match label::take_trusted(cat, &mut *drive, &config.drive, &loc.tape) {
         Some(last) => {

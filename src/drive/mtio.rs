@@ -68,6 +68,8 @@ pub const MTFSFM: c_short = 11;
 pub const MTEOM: c_short = 12;
 /// Set the block size; 0 selects variable-block mode.
 pub const MTSETBLK: c_short = 20;
+/// Load the tape in the drive (after `MTOFFL`).
+pub const MTLOAD: c_short = 30;
 /// Write `count` filemarks without flushing the drive buffer.
 pub const MTWEOFI: c_short = 35;
 

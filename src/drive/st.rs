@@ -272,6 +272,68 @@ fn is_rewinding_name(name: &str) -> bool {
     rest.len() - digits.len() <= 1 && !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// Whether the drive at `path` holds a loaded cartridge, asked without
+/// blocking (an `O_NONBLOCK` open succeeds on an empty drive, and
+/// `MTIOCGET` reports its door open).
+pub fn has_medium(path: &Path) -> Result<bool> {
+    let file = open_nonblocking(path)?;
+    let status = mtio::mt_get(file.as_fd()).with_context(|| format!("{}: reading the drive status", path.display()))?;
+    Ok(status_from(&status).loaded)
+}
+
+/// Rewind the cartridge in the drive at `path` and take it offline
+/// (`MTOFFL`), so a robot can pull it. A drive with no loaded cartridge
+/// (empty, or already ejected) is left as it is; returns whether an eject
+/// was done.
+pub fn eject(path: &Path) -> Result<bool> {
+    refuse_rewinding(path)?;
+    if !has_medium(path)? {
+        return Ok(false);
+    }
+    let file = open_nonblocking(path)?;
+    mtio::mt_op(file.as_fd(), mtio::MTOFFL, 1)
+        .with_context(|| format!("{}: rewinding and ejecting the cartridge (MTOFFL)", path.display()))?;
+    Ok(true)
+}
+
+/// Load again a cartridge that was ejected but is still in the drive
+/// (`MTLOAD`), as after a run killed between its eject and the robot's move.
+pub fn load(path: &Path) -> Result<()> {
+    refuse_rewinding(path)?;
+    let file = open_nonblocking(path)?;
+    mtio::mt_op(file.as_fd(), mtio::MTLOAD, 1).with_context(|| format!("{}: loading the cartridge (MTLOAD)", path.display()))
+}
+
+/// Wait up to `timeout` for a cartridge that a robot just put in the drive
+/// at `path` to become ready (a drive threads and positions a new
+/// cartridge before it answers), asking every `poll`.
+pub fn wait_ready(path: &Path, timeout: std::time::Duration, poll: std::time::Duration) -> Result<()> {
+    let start = std::time::Instant::now();
+    loop {
+        let ready = has_medium(path);
+        if let Ok(true) = ready {
+            return Ok(());
+        }
+        if start.elapsed() >= timeout {
+            let why = match ready {
+                Err(e) => format!("{e:#}"),
+                Ok(_) => "it reports no cartridge loaded".to_string(),
+            };
+            bail!("the drive {} did not become ready within {} s after the load: {why}", path.display(), timeout.as_secs());
+        }
+        std::thread::sleep(poll);
+    }
+}
+
+/// Open the device read-only without waiting for a cartridge.
+fn open_nonblocking(path: &Path) -> Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path).map_err(|e| match e.raw_os_error() {
+        Some(libc::EBUSY) => anyhow!("{} is busy: another program has the drive open", path.display()),
+        _ => anyhow!(e).context(format!("opening tape device {}", path.display())),
+    })
+}
+
 /// Open the device node, turning the st driver's refusals into typed errors.
 fn open_device(path: &Path, access: Access) -> Result<File> {
     let mut options = OpenOptions::new();

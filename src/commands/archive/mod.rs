@@ -7,6 +7,8 @@
 //! drive, or none with `off`); the catalogue is changed only after the
 //! filemark is on tape and everything checked matched.
 
+mod library;
+
 use std::io::Read;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -44,6 +46,9 @@ pub struct Options {
 
 /// Run `archive`.
 pub fn run(config: &Config, opts: Options) -> Result<ExitCode> {
+    if let Some(lib) = crate::library::LibraryDrive::from_config(config)? {
+        return library::run(config, &lib, opts);
+    }
     let cat = Catalog::open(&config.database_file, Mode::ReadWrite)?;
     let tape = cat.tape_or_online(None)?;
     let status = crate::commands::reports::display_status(&cat, &tape)?;
