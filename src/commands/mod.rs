@@ -10,6 +10,8 @@ pub mod check;
 pub mod confirm;
 pub mod drive;
 pub mod import;
+pub mod inventory;
+pub mod library;
 pub mod reports;
 pub mod restore;
 pub mod scan_tape;
@@ -60,7 +62,8 @@ pub fn run(inv: Invocation) -> Result<ExitCode> {
         }
         _ => {}
     }
-    let config = Config::load(&inv.config_file)?;
+    let mut config = Config::load(&inv.config_file)?;
+    config.select_drive(inv.drive.as_deref(), inv.command.as_ref().is_some_and(uses_drive))?;
     let mut ctx = Context_ { config, prompter: Prompter { yes: inv.yes }, json: inv.json, verbose: inv.verbose };
     let command = match inv.command {
         Some(c) => c,
@@ -79,6 +82,20 @@ pub fn run(inv: Invocation) -> Result<ExitCode> {
         stop::check()?;
     }
     Ok(code)
+}
+
+/// Whether the command uses one drive (so with several drives, --drive must pick it).
+fn uses_drive(c: &Command) -> bool {
+    matches!(
+        c,
+        Command::Archive { .. }
+            | Command::Confirm { .. }
+            | Command::Restore { .. }
+            | Command::ScanTape { .. }
+            | Command::Drive
+            | Command::Load { .. }
+            | Command::Unload
+    )
 }
 
 fn is_job(c: &Command) -> bool {
@@ -239,6 +256,9 @@ fn dispatch(ctx: &Context_, command: Command) -> Result<ExitCode> {
         }
         Command::Ack { history_id, note } => check::ack(ctx, history_id, note.as_deref())?,
         Command::RemoveTarget { target } => tapes::remove_target(ctx, target.as_bytes())?,
+        Command::Load { tape } => return library::load(ctx, &tape),
+        Command::Unload => return library::unload(ctx),
+        Command::Inventory => return inventory::run(ctx, &mut out),
     }
     out.flush()?;
     Ok(ExitCode::Success)
