@@ -12,6 +12,7 @@ pub mod out;
 
 pub mod buffer;
 pub mod catalog;
+pub mod changer;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -44,7 +44,7 @@ pub fn acquire(path: &Path, what: &str, command: &str) -> Result<Lock> {
         .truncate(false)
         .open(path)
         .with_context(|| format!("cannot create the lock file {} for {what}", path.display()))?;
-    let mut flock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+    let flock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
         Ok(l) => l,
         Err((mut file, Errno::EWOULDBLOCK)) => {
             let mut holder = String::new();
@@ -58,12 +58,48 @@ pub fn acquire(path: &Path, what: &str, command: &str) -> Result<Lock> {
         }
         Err((_, e)) => return Err(e).with_context(|| format!("cannot lock {}", path.display())),
     };
+    held_by_me(flock, path, command)
+}
+
+/// Write who holds the lock (pid, command, since when) into its file.
+fn held_by_me(mut flock: Flock<File>, path: &Path, command: &str) -> Result<Lock> {
     let me = format!("pid {} ({command}) since {}\n", std::process::id(), crate::catalog::now_text());
     flock.set_len(0)?;
     flock.rewind()?;
     flock.write_all(me.as_bytes())?;
     flock.flush()?;
     Ok(Lock { _file: flock, path: path.to_path_buf() })
+}
+
+/// Take the lock at `path` for `what`, waiting while someone else holds it:
+/// prints once "Waiting for WHAT (held by HOLDER)" to stderr, and polls so
+/// that a stop request (Ctrl-C, exit_file) ends the wait with exit 41.
+pub fn wait_for(path: &Path, what: &str, command: &str) -> Result<Lock> {
+    let mut said = false;
+    loop {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .with_context(|| format!("cannot create the lock file {} for {what}", path.display()))?;
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(flock) => return held_by_me(flock, path, command),
+            Err((mut file, Errno::EWOULDBLOCK)) => {
+                if !said {
+                    let mut holder = String::new();
+                    let _ = file.read_to_string(&mut holder);
+                    let holder = Some(holder.trim()).filter(|h| !h.is_empty()).unwrap_or("another tapeop");
+                    eprintln!("Waiting for {what} (held by {holder})");
+                    said = true;
+                }
+            }
+            Err((_, e)) => return Err(e).with_context(|| format!("cannot lock {}", path.display())),
+        }
+        crate::stop::check()?;
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }
 
 /// Locks for a job that uses the drive and the catalogue. A catalogue or
