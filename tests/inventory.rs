@@ -1,8 +1,8 @@
 //! `inventory [--json]` against a small fake mtx program (a script that
 //! prints a canned `mtx status` and logs its argv) and a catalogue whose
 //! tapes have barcodes as serials: the exact report, its JSON, mtx failing,
-//! mtx missing, no [changer]; `drive` naming the cartridge it holds; and
-//! `open_tape` refusing a cleaning cartridge's or a taken barcode.
+//! mtx missing, no [changer]; and `open_tape` refusing a cleaning
+//! cartridge's barcode or a taken one.
 
 mod support;
 
@@ -10,7 +10,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
 use serde_json::Value;
-use support::world::{self, World, stderr, stdout};
+use support::world::{World, stderr, stdout};
 
 const STATUS: &str = "  Storage Changer /dev/sg5:2 Drives, 5 Slots ( 1 Import/Export )
 Data Transfer Element 0:Full (Storage Element 1 Loaded):VolumeTag = A00001L9                       
@@ -172,18 +172,6 @@ fn inventory_needs_a_changer() {
     let out = w.run(&["inventory"], 1);
     assert_eq!(stderr(&out), "tapeop: no [changer] in tape.conf: inventory needs a tape library (see tape.conf.ex)\n");
     assert_eq!(stdout(&out), "");
-}
-
-#[test]
-fn drive_names_the_cartridge_it_holds() {
-    let w = World::new();
-    library(&w, &fake_mtx(&w, STATUS));
-    tapes(&w);
-    let a = stdout(&w.run(&["--drive", "A", "drive"], 1));
-    // /dev/nst0 does not exist here: drive fails opening it, after no line.
-    assert_eq!(a, "");
-    let out = w.output(&["--drive", "A", "drive"]);
-    assert!(stderr(&out).contains("/dev/nst0"), "{}", world::describe(&out));
 }
 
 #[test]
