@@ -42,7 +42,7 @@ struct Args {
     #[arg(short = 'v', long = "verbose", global = true)]
     verbose: bool,
     /// Machine-readable JSON output (status, tapes, unassigned, tape_detail,
-    /// where_is, backup_info, check, log).
+    /// where_is, backup_info, check, log, inventory).
     #[arg(long, global = true)]
     json: bool,
     /// The drive to use, by its name in tape.conf ([drive.NAME]); needed

@@ -166,3 +166,66 @@ fn unknown_in(path: &Path, name: &str, section: &Properties, known: &[&str]) -> 
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use crate::config::{ChangerConfig, Config, DriveEntry};
+    use crate::drive::DriveSpec;
+
+    /// tape.conf.ex with its library sections uncommented, as an operator would.
+    fn example_with_library() -> String {
+        let ex = include_str!("../../tape.conf.ex");
+        let start = ex.find("# [changer]").unwrap();
+        let end = ex.find("# Worked example").unwrap();
+        let sections: String = ex[start..end]
+            .lines()
+            .filter_map(|l| l.strip_prefix("# "))
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        format!("{}{sections}", &ex[..start])
+    }
+
+    fn entry(name: &str, dev: &str, index: Option<u32>) -> DriveEntry {
+        DriveEntry { name: name.into(), spec: DriveSpec::Device(PathBuf::from(dev)), changer_index: index }
+    }
+
+    #[test]
+    fn the_documented_library_example_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tape.conf");
+        // As documented, tape_device under [default] is one more drive: drop
+        // it, as a library's tape.conf would.
+        let text = example_with_library().replace("\ntape_device = /dev/nst0\n", "\n");
+        std::fs::write(&path, text).unwrap();
+        let mut config = Config::load(&path).unwrap();
+        assert_eq!(
+            config.changer,
+            Some(ChangerConfig { device: PathBuf::from("/dev/sg5"), command: PathBuf::from("mtx") })
+        );
+        assert_eq!(config.drives, vec![entry("A", "/dev/nst0", Some(0)), entry("B", "/dev/nst1", Some(1))]);
+        assert!(config.select_drive(None, true).is_err(), "two drives: a drive command must name one");
+        config.select_drive(Some("B"), true).unwrap();
+        assert_eq!(
+            (config.drive.clone(), config.drive_name.as_str(), config.changer_index),
+            (DriveSpec::Device(PathBuf::from("/dev/nst1")), "B", Some(1))
+        );
+        assert_eq!(config.drive_at(0).map(|d| d.name.as_str()), Some("A"));
+        assert_eq!(config.drive_at(7), None);
+    }
+
+    #[test]
+    fn the_legacy_form_is_the_drive_named_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tape.conf");
+        std::fs::write(&path, include_str!("../../tape.conf.ex")).unwrap();
+        let mut config = Config::load(&path).unwrap();
+        assert_eq!(config.drives, vec![entry("default", "/dev/nst0", None)]);
+        assert_eq!((config.drive_name.as_str(), config.changer_index, &config.changer), ("default", None, &None));
+        config.select_drive(None, true).unwrap();
+        config.select_drive(Some("default"), true).unwrap();
+        assert_eq!(config.drive, DriveSpec::Device(PathBuf::from("/dev/nst0")));
+    }
+}
