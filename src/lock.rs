@@ -75,6 +75,11 @@ fn held_by_me(mut flock: Flock<File>, path: &Path, command: &str) -> Result<Lock
 /// prints once "Waiting for WHAT (held by HOLDER)" to stderr, and polls so
 /// that a stop request (Ctrl-C, exit_file) ends the wait with exit 41.
 pub fn wait_for(path: &Path, what: &str, command: &str) -> Result<Lock> {
+    wait_for_telling(path, what, command, &mut |line| eprintln!("{line}"))
+}
+
+/// [`wait_for`], handing the one "Waiting for ..." line to `tell`.
+pub fn wait_for_telling(path: &Path, what: &str, command: &str, tell: &mut dyn FnMut(&str)) -> Result<Lock> {
     let mut said = false;
     loop {
         let file = OpenOptions::new()
@@ -91,7 +96,7 @@ pub fn wait_for(path: &Path, what: &str, command: &str) -> Result<Lock> {
                     let mut holder = String::new();
                     let _ = file.read_to_string(&mut holder);
                     let holder = Some(holder.trim()).filter(|h| !h.is_empty()).unwrap_or("another tapeop");
-                    eprintln!("Waiting for {what} (held by {holder})");
+                    tell(&format!("Waiting for {what} (held by {holder})"));
                     said = true;
                 }
             }
@@ -187,5 +192,32 @@ mod tests {
         assert_eq!(holder(&path), None);
         assert_eq!(probe_held(&path), Some(false));
         assert!(acquire(&path, "the thing", "confirm").is_ok(), "released on drop");
+    }
+
+    #[test]
+    fn a_waiter_says_once_who_holds_the_lock_and_gets_it_when_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("robot.lock");
+        let first = acquire(&path, "the changer /dev/sg5", "archive").unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let waiter = {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                let mut told = Vec::new();
+                let lock = wait_for_telling(&path, "the changer /dev/sg5", "load", &mut |line| {
+                    told.push(line.to_string());
+                    tx.send(line.to_string()).unwrap();
+                });
+                (lock.map(|_| ()), told)
+            })
+        };
+        let line = rx.recv().unwrap();
+        assert!(line.starts_with("Waiting for the changer /dev/sg5 (held by pid "), "{line}");
+        assert!(line.ends_with(")") && line.contains(" (archive) since "), "{line}");
+        drop(first);
+        let (got, told) = waiter.join().unwrap();
+        got.unwrap();
+        assert_eq!(told.len(), 1, "said once: {told:?}");
+        assert!(std::fs::read_to_string(&path).unwrap().contains("(load) since"), "the waiter now holds it");
     }
 }

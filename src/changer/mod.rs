@@ -93,3 +93,91 @@ impl Robot<'_> {
         mtx::run(self.changer, &["transfer", &f, &t], &format!("move slot {from} to slot {to}")).map(drop)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    /// A fake mtx in a temp dir: logs its argv; prints `status.txt` for
+    /// status; with `fail` present, prints it on stderr and exits 1.
+    fn fake(dir: &Path) -> Changer {
+        let root = dir.display();
+        let script = format!(
+            "#!/bin/sh\necho \"$*\" >> '{root}/log'\n\
+             if [ -f '{root}/fail' ]; then cat '{root}/fail' >&2; exit 1; fi\n\
+             [ \"$3\" = status ] && cat '{root}/status.txt'\nexit 0\n"
+        );
+        fs::write(dir.join("mtx"), script).unwrap();
+        fs::set_permissions(dir.join("mtx"), fs::Permissions::from_mode(0o755)).unwrap();
+        fs::write(dir.join("status.txt"), include_str!("samples/mhvtl_empty_drives_ie.txt")).unwrap();
+        fs::write(dir.join("sg5"), "").unwrap();
+        Changer::new(&ChangerConfig { device: dir.join("sg5"), command: dir.join("mtx") })
+    }
+
+    #[test]
+    fn moves_run_mtx_with_its_arguments() {
+        let dir = tempfile::tempdir().unwrap();
+        let changer = fake(dir.path());
+        let dev = dir.path().join("sg5").display().to_string();
+        let robot = changer.robot("test").unwrap();
+        assert_eq!(robot.status().unwrap().slots.len(), 9);
+        robot.load(3, 1).unwrap();
+        robot.unload(3, 1).unwrap();
+        robot.transfer(2, 6).unwrap();
+        let log = fs::read_to_string(dir.path().join("log")).unwrap();
+        assert_eq!(log, format!("-f {dev} status\n-f {dev} load 3 1\n-f {dev} unload 3 1\n-f {dev} transfer 2 6\n"));
+        assert!(lock::holder(&robot_lock_path(&changer.device)).is_some_and(|h| h.contains("(test) since")));
+        drop(robot);
+        assert_eq!(lock::holder(&robot_lock_path(&changer.device)), None, "released on drop");
+    }
+
+    #[test]
+    fn a_failed_move_quotes_mtx_and_names_the_command() {
+        let dir = tempfile::tempdir().unwrap();
+        let changer = fake(dir.path());
+        fs::write(dir.path().join("fail"), "source Element Address 3 is Empty\n").unwrap();
+        let robot = changer.robot("test").unwrap();
+        let (dev, mtx) = (dir.path().join("sg5"), dir.path().join("mtx"));
+        let err = robot.load(3, 1).unwrap_err();
+        assert_eq!(
+            format!("{err:#}"),
+            format!(
+                "the changer {} could not load slot 3 into drive 1: mtx said: \"source Element Address 3 is Empty\" \
+                 ({} -f {} load 3 1)",
+                dev.display(),
+                mtx.display(),
+                dev.display()
+            )
+        );
+        let multi = "mtx: Request Sense: Sense Key=Not Ready\nMOVE MEDIUM from Element Address 1000 to 500 Failed\n";
+        fs::write(dir.path().join("fail"), multi).unwrap();
+        let err = format!("{:#}", robot.unload(2, 0).unwrap_err());
+        assert!(
+            err.contains(
+                "could not unload drive 0 into slot 2: mtx said: \"mtx: Request Sense: Sense Key=Not Ready; \
+                 MOVE MEDIUM from Element Address 1000 to 500 Failed\""
+            ),
+            "{err}"
+        );
+        let err = format!("{:#}", robot.transfer(1, 2).unwrap_err());
+        assert!(err.contains("could not move slot 1 to slot 2: mtx said: "), "{err}");
+        let err = format!("{:#}", changer.status().unwrap_err());
+        assert!(err.contains("could not report its status: mtx said: "), "{err}");
+    }
+
+    #[test]
+    fn a_missing_mtx_says_how_to_fix_it() {
+        let changer = Changer::new(&ChangerConfig {
+            device: PathBuf::from("/dev/sg5"),
+            command: PathBuf::from("/nonexistent/mtx"),
+        });
+        let err = changer.status().unwrap_err();
+        assert_eq!(
+            format!("{err:#}"),
+            "cannot run the changer command /nonexistent/mtx: not found; install mtx or set command = under [changer]"
+        );
+    }
+}

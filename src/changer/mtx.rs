@@ -14,13 +14,7 @@ use crate::exit_codes::{Exit, ExitCode};
 pub(super) fn run(changer: &Changer, args: &[&str], what: &str) -> Result<String> {
     let program = changer.command.display().to_string();
     let shown = format!("{program} -f {} {}", changer.device.display(), args.join(" "));
-    let out = match Command::new(&changer.command)
-        .arg("-f")
-        .arg(&changer.device)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-    {
+    let out = match output(changer, args) {
         Ok(out) => out,
         Err(e) if e.kind() == ErrorKind::NotFound => {
             return Err(Exit::error(
@@ -45,6 +39,24 @@ pub(super) fn run(changer: &Changer, args: &[&str], what: &str) -> Result<String
         ExitCode::Failure,
         format!("the changer {} could not {what}: mtx said: \"{said}\" ({shown})", changer.device.display()),
     ))
+}
+
+/// Run it and collect its output. A program file that another process still
+/// has open for writing (just installed or generated: ETXTBSY) is tried
+/// again a few times.
+fn output(changer: &Changer, args: &[&str]) -> std::io::Result<std::process::Output> {
+    let mut tries = 0;
+    loop {
+        let run =
+            Command::new(&changer.command).arg("-f").arg(&changer.device).args(args).stdin(Stdio::null()).output();
+        match run {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 20 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
 }
 
 /// mtx's own message: its stderr lines joined on one line (else the last
