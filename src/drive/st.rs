@@ -272,6 +272,19 @@ fn is_rewinding_name(name: &str) -> bool {
     rest.len() - digits.len() <= 1 && !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// Rewind and eject the cartridge (`MTOFFL`), as a tape library needs before
+/// its robot takes the cartridge out of the drive. An empty drive is already
+/// ejected: that is not an error.
+pub fn eject(path: &Path) -> Result<()> {
+    let file = match open_device(path, Access::Read) {
+        Ok(file) => file,
+        Err(e) if e.chain().any(|c| c.downcast_ref::<DriveError>() == Some(&DriveError::NotLoaded)) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    mtio::mt_op(file.as_fd(), mtio::MTOFFL, 1)
+        .with_context(|| format!("rewinding and ejecting the tape in {}", path.display()))
+}
+
 /// Open the device node, turning the st driver's refusals into typed errors.
 fn open_device(path: &Path, access: Access) -> Result<File> {
     let mut options = OpenOptions::new();
