@@ -86,7 +86,7 @@ ssh_command = ssh user@my-data-host -i /home/user/.ssh/unlocked_key
 #
 # Worked example: a library with two drives and a mail slot. `mtx status`
 # says
-#     Storage Changer /dev/sg5:2 Drives, 5 Slots ( 1 Import/Export )
+#     Storage Changer /dev/sg5:2 Drives, 6 Slots ( 1 Import/Export )
 #   Data Transfer Element 0:Empty
 #   Data Transfer Element 1:Empty
 #         Storage Element 1:Full :VolumeTag=A00001L9

@@ -12,7 +12,7 @@ use std::os::unix::fs::PermissionsExt;
 use serde_json::Value;
 use support::world::{World, stderr, stdout};
 
-const STATUS: &str = "  Storage Changer /dev/sg5:2 Drives, 5 Slots ( 1 Import/Export )
+const STATUS: &str = "  Storage Changer /dev/sg5:2 Drives, 6 Slots ( 1 Import/Export )
 Data Transfer Element 0:Full (Storage Element 1 Loaded):VolumeTag = A00001L9                       
 Data Transfer Element 1:Empty
       Storage Element 1:Empty

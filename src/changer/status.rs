@@ -3,14 +3,17 @@
 //! (`Status()` in mtx.c):
 //!
 //! ```text
-//!   Storage Changer /dev/sg5:2 Drives, 5 Slots ( 1 Import/Export )
+//!   Storage Changer /dev/sg5:2 Drives, 6 Slots ( 1 Import/Export )
 //! Data Transfer Element 0:Full (Storage Element 1 Loaded):VolumeTag = A00001L9
 //! Data Transfer Element 1:Full (Unknown Storage Element Loaded):VolumeTag = A00002L9
 //!       Storage Element 1:Empty
 //!       Storage Element 2:Full :VolumeTag=A00003L9:AlternateVolumeTag=X
+//!       ...
 //!       Storage Element 6 IMPORT/EXPORT:Empty
 //! ```
 //!
+//! The header's slot count includes the import/export slots, and every
+//! element it announces is listed (fewer is an error: incomplete output).
 //! Volume tags come padded with spaces (trimmed here); a drive or slot may
 //! have none. This module owns that text format and the lookups over it.
 
@@ -66,12 +69,12 @@ impl LibraryStatus {
     /// a line that is neither a drive nor a slot is an error naming it.
     pub fn parse(text: &str) -> Result<LibraryStatus> {
         let mut status = LibraryStatus { drives: Vec::new(), slots: Vec::new() };
-        let mut header = false;
+        let mut header = None;
         for (n, raw) in text.lines().enumerate() {
             let line = raw.trim();
-            if line.starts_with("Storage Changer ") {
-                header = true;
-            } else if line.is_empty() || !header {
+            if let Some(rest) = line.strip_prefix("Storage Changer ") {
+                header = Some(counts(rest).with_context(|| bad_line(n, line))?);
+            } else if line.is_empty() || header.is_none() {
                 continue;
             } else if let Some(rest) = line.strip_prefix("Data Transfer Element ") {
                 status.drives.push(drive(rest).with_context(|| bad_line(n, line))?);
@@ -81,8 +84,17 @@ impl LibraryStatus {
                 bail!("{}: it is neither a drive nor a slot", bad_line(n, line));
             }
         }
-        if !header {
+        let Some((drives, slots, ie)) = header else {
             bail!("mtx status printed no \"Storage Changer\" header line: is the changer device an mtx changer?");
+        };
+        let listed_ie = status.slots.iter().filter(|s| s.import_export).count();
+        if (status.drives.len(), status.slots.len(), listed_ie) != (drives, slots, ie) {
+            bail!(
+                "mtx status announced {drives} drives, {slots} slots ({ie} import/export) but listed {}, {} ({listed_ie}): \
+                 its output is incomplete",
+                status.drives.len(),
+                status.slots.len()
+            );
         }
         Ok(status)
     }
@@ -115,6 +127,20 @@ pub fn is_cleaning(barcode: &str) -> bool {
 
 fn bad_line(n: usize, line: &str) -> String {
     format!("mtx status line {}, {line:?}, is not in mtx's format", n + 1)
+}
+
+/// The header after `Storage Changer `: `/dev/sg5:2 Drives, 24 Slots ( 1 Import/Export )`
+/// gives (drives, slots, import/export slots); mtx counts the import/export
+/// slots among the slots.
+fn counts(rest: &str) -> Result<(usize, usize, usize)> {
+    let (_, tail) = rest.rsplit_once(':').context("no ':' after the changer device")?;
+    let words: Vec<&str> = tail.split_whitespace().collect();
+    match words[..] {
+        [d, "Drives,", s, "Slots", "(", ie, "Import/Export", ")"] => {
+            Ok((number(d)? as usize, number(s)? as usize, number(ie)? as usize))
+        }
+        _ => bail!("it does not say how many drives and slots there are"),
+    }
 }
 
 /// `0:Full (Storage Element 3 Loaded):VolumeTag = X`, `1:Empty`, ...
@@ -235,7 +261,7 @@ mod tests {
 
     #[test]
     fn unknown_source_no_barcode_and_alternate_tags() {
-        let text = "  Storage Changer /dev/sg5:3 Drives, 3 Slots ( 1 Import/Export )\n\
+        let text = "  Storage Changer /dev/sg5:3 Drives, 4 Slots ( 1 Import/Export )\n\
             Data Transfer Element 0:Full (Unknown Storage Element Loaded):VolumeTag = A00001L9      \n\
             Data Transfer Element 1:Full (Storage Element 2 Loaded)\n\
             Data Transfer Element 2:Full (Storage Element 1 Loaded):VolumeTag = A00002L9:AlternateVolumeTag = ALT1\n\
@@ -276,6 +302,17 @@ mod tests {
             let err = LibraryStatus::parse(&format!("{head}{body}")).unwrap_err();
             assert_eq!(format!("{err:#}"), want);
         }
+        let err = LibraryStatus::parse(head).unwrap_err();
+        assert_eq!(
+            format!("{err:#}"),
+            "mtx status announced 1 drives, 1 slots (0 import/export) but listed 0, 0 (0): its output is incomplete"
+        );
+        let err = LibraryStatus::parse("  Storage Changer /dev/sg5:1 Drive\n").unwrap_err();
+        assert_eq!(
+            format!("{err:#}"),
+            "mtx status line 1, \"Storage Changer /dev/sg5:1 Drive\", is not in mtx's format: it does not say how many \
+             drives and slots there are"
+        );
         let err = LibraryStatus::parse("cannot open SCSI device '/dev/sg5'\n").unwrap_err();
         assert_eq!(
             format!("{err:#}"),
