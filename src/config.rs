@@ -58,7 +58,8 @@ pub struct Config {
     pub path: PathBuf,
     /// The sqlite catalogue.
     pub database_file: PathBuf,
-    /// The drive: a st device or the emulator directory.
+    /// The selected drive: a st device or the emulator directory (until
+    /// `select_drive` picks one, the first of `drives`).
     pub drive: DriveSpec,
     /// Command prefix that runs a shell command on the data host; empty = local.
     pub ssh_command: String,
