@@ -185,3 +185,46 @@ fn open_tape_refuses_a_cleaning_cartridge_and_a_taken_barcode() {
     assert_eq!(stderr(&out), "tapeop: serial number \"A00001L9\" already belongs to tape \"T1\"\n");
     assert_eq!(w.count("SELECT count(*) FROM tapes"), 1);
 }
+
+#[test]
+fn a_drive_not_in_tape_conf_and_a_cartridge_from_an_unknown_slot() {
+    let w = World::new();
+    let status = "  Storage Changer /dev/sg5:3 Drives, 1 Slots ( 0 Import/Export )
+Data Transfer Element 0:Full (Unknown Storage Element Loaded):VolumeTag = A00001L9
+Data Transfer Element 1:Full (Storage Element 1 Loaded)
+Data Transfer Element 2:Full (Storage Element 1 Loaded):VolumeTag = CLN001L1
+      Storage Element 1:Empty
+";
+    library(&w, &fake_mtx(&w, status));
+    tapes(&w);
+    assert_eq!(
+        stdout(&w.run(&["inventory"], 0)),
+        "Changer /dev/sg5: 3 drives, 1 slots, 0 import/export\n\
+         Drive A (element 0, /dev/nst0):        A00001L9  tape T1 (open, online, from an unknown slot)\n\
+         Drive B (element 1, /dev/nst1):        no barcode (from slot 1)\n\
+         Drive - (element 2, not in tape.conf): CLN001L1  cleaning cartridge (from slot 1)\n\
+         Slot 1:                                empty\n"
+    );
+    let doc: Value = serde_json::from_str(&stdout(&w.run(&["--json", "inventory"], 0))).unwrap();
+    let c = &doc["drives"][2];
+    assert_eq!((&c["name"], &c["device"], &c["holds"]), (&Value::Null, &Value::Null, &"cleaning".into()));
+    assert_eq!(doc["drives"][0]["source_slot"], Value::Null);
+}
+
+#[test]
+fn an_incomplete_status_is_refused() {
+    let w = World::new();
+    library(
+        &w,
+        &fake_mtx(
+            &w,
+            "  Storage Changer /dev/sg5:2 Drives, 6 Slots ( 1 Import/Export )\nData Transfer Element 0:Empty\n",
+        ),
+    );
+    let out = w.run(&["inventory"], 1);
+    assert_eq!(
+        stderr(&out),
+        "tapeop: the changer /dev/sg5 answered mtx status with text tapeop cannot read: mtx status announced 2 drives, \
+         6 slots (1 import/export) but listed 1, 0 (0): its output is incomplete\n"
+    );
+}

@@ -196,4 +196,12 @@ fn drive_on_the_picked_virtual_drive_names_its_cartridge() {
     let text = stdout(&w.run(&["--drive", "B", "drive"], 0));
     assert!(text.contains("Loaded:          no"), "{text}");
     assert!(text.contains("Cartridge:       A00001L9  tape T1"), "{text}");
+    // A drive outside the changer: drive says it cannot tell.
+    conf(w, &format!("[changer]\ndevice = /dev/sg5\ncommand = {mtx}\n[drive.B]\ndevice = {}\n", dev.display()));
+    let text = stdout(&w.run(&["drive"], 0));
+    assert!(text.contains("Cartridge:       unknown (drive B has no changer_index in tape.conf)\n"), "{text}");
+    // No [changer]: no Cartridge line at all.
+    conf(w, &format!("[drive.B]\ndevice = {}\n", dev.display()));
+    let text = stdout(&w.run(&["drive"], 0));
+    assert!(!text.contains("Cartridge:"), "{text}");
 }
