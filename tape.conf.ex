@@ -1,6 +1,7 @@
 # tape.conf: tapeop reads this file from the current directory (or -c PATH).
-# Every key lives under [default]. The first four are the old tool's keys and
+# The keys live under [default]. The first four are the old tool's keys and
 # mean exactly what they meant there; the rest are tapeop's, all optional.
+# A tape library adds [changer] and [drive.NAME] sections (at the end).
 
 [default]
 
@@ -9,7 +10,8 @@
 database_file = run1.sqlite
 
 # The NON-rewinding tape device (/dev/nstN). tapeop refuses /dev/stN: a
-# rewind on every close would make every later position wrong.
+# rewind on every close would make every later position wrong. It is the
+# drive named `default`. With [drive.NAME] sections it may be left out.
 tape_device = /dev/nst0
 
 # A command prefix that runs a shell command on the data host without a
@@ -51,3 +53,47 @@ ssh_command = ssh user@my-data-host -i /home/user/.ssh/unlocked_key
 # Default capacity of a new tape, used by `assign` to assign only what fits
 # (default: unlimited). LTO-9 holds 18T native.
 # tape_capacity = 18T
+
+# ---------------------------------------------------------------------------
+# A tape library: a changer (robot and slots) driven with mtx, and one
+# [drive.NAME] section per drive. Drive names use only A-Z a-z 0-9 _ -.
+# The global option --drive NAME picks the drive a command uses (archive,
+# confirm, restore, scan_tape, drive, load, unload); with one drive
+# configured it is that one, with several a command that uses a drive
+# refuses to guess. Reports (tapes, status, inventory, ...) need no --drive.
+# If tape_device is also set under [default], it is one more drive, named
+# `default` (not in the changer). Two drives never share a device or a
+# changer_index.
+#
+# [changer]
+# # The changer's SCSI generic device (lsscsi -g lists it as "mediumx"),
+# # handed to `mtx -f`.
+# device = /dev/sg5
+# # The mtx program: a path, or a name looked up on PATH (default: mtx).
+# command = mtx
+#
+# [drive.A]
+# # The drive's non-rewinding st device.
+# device = /dev/nst0
+# # This drive's "Data Transfer Element" number in `mtx status` (from 0).
+# # Check it: load a cartridge with `mtx -f /dev/sg5 load 1 0`, then
+# # `mt -f /dev/nst0 status` must say the drive is online.
+# changer_index = 0
+#
+# [drive.B]
+# device = /dev/nst1
+# changer_index = 1
+#
+# Worked example: a library with two drives and a mail slot. `mtx status`
+# says
+#     Storage Changer /dev/sg5:2 Drives, 6 Slots ( 1 Import/Export )
+#   Data Transfer Element 0:Empty
+#   Data Transfer Element 1:Empty
+#         Storage Element 1:Full :VolumeTag=A00001L9
+#         ...
+#         Storage Element 6 IMPORT/EXPORT:Empty
+# and lsscsi shows the drives as /dev/st0 and /dev/st1 in that order; with
+# the sections above, `tapeop inventory` lists every drive and slot with its
+# barcode and catalogue tape, `tapeop open_tape T1 --serial A00001L9`
+# registers the cartridge by its barcode (a CLN... cleaning cartridge is
+# refused), and `tapeop --drive B drive` reports drive B (/dev/nst1).

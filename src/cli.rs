@@ -42,9 +42,13 @@ struct Args {
     #[arg(short = 'v', long = "verbose", global = true)]
     verbose: bool,
     /// Machine-readable JSON output (status, tapes, unassigned, tape_detail,
-    /// where_is, backup_info, check, log).
+    /// where_is, backup_info, check, log, inventory).
     #[arg(long, global = true)]
     json: bool,
+    /// The drive to use, by its name in tape.conf ([drive.NAME]); needed
+    /// when tape.conf names several drives.
+    #[arg(long, global = true, value_name = "NAME")]
+    drive: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -126,6 +130,12 @@ pub enum Command {
         #[arg(long)]
         rescan: bool,
     },
+    /// Tape library: load TAPE (a tape name or a barcode) into the drive.
+    Load { tape: String },
+    /// Tape library: put the drive's cartridge back into its slot.
+    Unload,
+    /// Tape library: every drive and slot, its barcode and catalogue tape.
+    Inventory,
     /// Write the next assigned target of the online tape to tape.
     Archive {
         /// Keep archiving until nothing is left or the tape is full.
@@ -263,6 +273,8 @@ pub struct Invocation {
     pub verbose: bool,
     /// Machine-readable output.
     pub json: bool,
+    /// The drive named with --drive.
+    pub drive: Option<String>,
     /// The command (None: status when a tape is online, else tapes).
     pub command: Option<Command>,
 }
@@ -282,6 +294,7 @@ pub fn parse() -> Result<Invocation> {
         yes: a.yes,
         verbose: a.verbose,
         json: a.json,
+        drive: a.drive,
         command: a.command,
     })
 }

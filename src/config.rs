@@ -10,6 +10,8 @@ use ini::Ini;
 
 use crate::drive::DriveSpec;
 
+mod library;
+
 /// Default tape block size: 256 KiB, which keeps LTO drives streaming.
 pub const DEFAULT_BLOCK_SIZE: usize = 256 * 1024;
 /// Default write buffer between the source and the drive.
@@ -56,7 +58,8 @@ pub struct Config {
     pub path: PathBuf,
     /// The sqlite catalogue.
     pub database_file: PathBuf,
-    /// The drive: a st device or the emulator directory.
+    /// The selected drive: a st device or the emulator directory (until
+    /// `select_drive` picks one, the first of `drives`).
     pub drive: DriveSpec,
     /// Command prefix that runs a shell command on the data host; empty = local.
     pub ssh_command: String,
@@ -70,6 +73,35 @@ pub struct Config {
     pub tape_capacity: Option<u64>,
     /// How `archive` checks the data while writing.
     pub check_in_flight: InFlight,
+    /// Every configured drive: `[default]`'s `tape_device`/`emulator_dir`
+    /// is the drive named `default`, then each `[drive.NAME]` in file order.
+    pub drives: Vec<DriveEntry>,
+    /// The `[changer]` section, when there is a tape library.
+    pub changer: Option<ChangerConfig>,
+    /// The selected drive's name (`default` for the single-drive form).
+    pub drive_name: String,
+    /// The selected drive's Data Transfer Element number in `mtx status`.
+    pub changer_index: Option<u32>,
+}
+
+/// One configured drive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DriveEntry {
+    /// Its name: `default`, or NAME of `[drive.NAME]`.
+    pub name: String,
+    /// How to reach it.
+    pub spec: DriveSpec,
+    /// Its Data Transfer Element number in `mtx status`, in a library.
+    pub changer_index: Option<u32>,
+}
+
+/// The `[changer]` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangerConfig {
+    /// The changer's SCSI generic device, handed to `mtx -f`.
+    pub device: PathBuf,
+    /// The mtx program: a path, or a name looked up on PATH (default `mtx`).
+    pub command: PathBuf,
 }
 
 impl Config {
@@ -92,10 +124,14 @@ impl Config {
         for warning in unknown_keys(path, section) {
             eprintln!("tapeop: warning: {warning}");
         }
-        Self::from_keys(&keys)
+        for warning in library::unknown_keys(path, &ini) {
+            eprintln!("tapeop: warning: {warning}");
+        }
+        let library = library::read(path, &ini)?;
+        Self::from_keys(&keys, library)
     }
 
-    fn from_keys(keys: &Keys<'_>) -> Result<Config> {
+    fn from_keys(keys: &Keys<'_>, library: library::Library) -> Result<Config> {
         let database_file = PathBuf::from(keys.required("database_file")?);
         if database_file.as_os_str().is_empty() {
             bail!(
@@ -104,24 +140,61 @@ impl Config {
             );
         }
         let ssh_command = keys.required("ssh_command")?.to_string();
-        let drive = match keys.optional("emulator_dir").filter(|s| !s.is_empty()) {
-            Some(dir) => DriveSpec::Emulator { dir: PathBuf::from(dir), capacity: keys.size("emulator_capacity")? },
-            None => DriveSpec::Device(PathBuf::from(keys.required("tape_device")?)),
+        let default_drive = match keys.optional("emulator_dir").filter(|s| !s.is_empty()) {
+            Some(dir) => {
+                Some(DriveSpec::Emulator { dir: PathBuf::from(dir), capacity: keys.size("emulator_capacity")? })
+            }
+            None if library.drives.is_empty() => Some(DriveSpec::Device(PathBuf::from(keys.required("tape_device")?))),
+            None => keys.optional("tape_device").filter(|s| !s.is_empty()).map(|d| DriveSpec::Device(PathBuf::from(d))),
         };
+        let drives = library::all_drives(keys.path, default_drive, library.drives)?;
+        let first = drives[0].clone();
         let block_size = keys.size("block_size")?.map_or(DEFAULT_BLOCK_SIZE, |v| v as usize);
         check_block_size(keys.path, block_size)?;
         let buffer_size = keys.size("buffer_size")?.map_or(DEFAULT_BUFFER_SIZE, |v| v as usize);
         Ok(Config {
             path: keys.path.to_path_buf(),
             database_file,
-            drive,
+            drive: first.spec,
             ssh_command,
             block_size,
             buffer_size: buffer_size.max(block_size),
             scan_jobs: keys.number("scan_jobs")?.map(|n| n as u32),
             tape_capacity: keys.size("tape_capacity")?,
             check_in_flight: keys.in_flight()?,
+            drives,
+            changer: library.changer,
+            drive_name: first.name,
+            changer_index: first.changer_index,
         })
+    }
+
+    /// Pick the drive `name` (the global --drive). None: the only drive. `needed`: the command
+    /// uses a drive, so with several drives and no name it is an error naming them
+    /// ("tape.conf names 2 drives (A, B): pick one with --drive NAME").
+    pub fn select_drive(&mut self, name: Option<&str>, needed: bool) -> Result<()> {
+        let names = || self.drives.iter().map(|d| d.name.as_str()).collect::<Vec<_>>().join(", ");
+        let entry = match name {
+            Some(name) => self
+                .drives
+                .iter()
+                .find(|d| d.name == name)
+                .with_context(|| format!("no drive named {name} in tape.conf: the drives are {}", names()))?,
+            None if needed && self.drives.len() > 1 => {
+                bail!("tape.conf names {} drives ({}): pick one with --drive NAME", self.drives.len(), names())
+            }
+            None => return Ok(()),
+        };
+        let entry = entry.clone();
+        self.drive = entry.spec;
+        self.drive_name = entry.name;
+        self.changer_index = entry.changer_index;
+        Ok(())
+    }
+
+    /// The drive whose changer_index is `index`, if configured.
+    pub fn drive_at(&self, index: u32) -> Option<&DriveEntry> {
+        self.drives.iter().find(|d| d.changer_index == Some(index))
     }
 }
 

@@ -12,6 +12,7 @@ pub mod out;
 
 pub mod buffer;
 pub mod catalog;
+pub mod changer;
 pub mod cli;
 pub mod commands;
 pub mod config;
@@ -19,6 +20,7 @@ pub mod drive;
 pub mod exit_codes;
 pub mod fault;
 pub mod label;
+pub mod library;
 pub mod lock;
 pub mod prompt;
 pub mod remote;

@@ -38,6 +38,9 @@ pub struct LibraryDrive {
     pub index: u32,
     /// Its device.
     pub spec: DriveSpec,
+    /// The library's other drives in tape.conf (a cartridge wanted here
+    /// may sit idle in one of them).
+    others: Vec<DriveEntry>,
 }
 
 impl LibraryDrive {
@@ -59,6 +62,7 @@ impl LibraryDrive {
             name: config.drive_name.clone(),
             index,
             spec: config.drive.clone(),
+            others: config.drives.iter().filter(|d| d.changer_index != Some(index)).cloned().collect(),
         }))
     }
 
@@ -93,11 +97,7 @@ impl LibraryDrive {
         let status = robot.status()?;
         match status.locate(barcode) {
             Some(Location::Drive(i)) if i == self.index => return self.reload(barcode),
-            Some(Location::Drive(i)) => {
-                return Err(refused(format!(
-                    "cartridge {barcode} is in another drive (element {i}): unload it there first, or use that drive"
-                )));
-            }
+            Some(Location::Drive(i)) => self.take_from_other_drive(&robot, &status, i, barcode, command)?,
             None => {
                 return Err(refused(format!(
                     "cartridge {barcode} is not in the library: put it in a slot (or an import/export slot), then run again"
@@ -105,8 +105,11 @@ impl LibraryDrive {
             }
             Some(Location::Slot(_)) => {}
         }
+        let status = robot.status()?;
         self.empty_drive(&robot, &status)?;
-        let Some(Location::Slot(slot)) = status.locate(barcode) else { unreachable!("located in a slot above") };
+        let Some(Location::Slot(slot)) = status.locate(barcode) else {
+            bail!("cartridge {barcode} moved while tapeop was moving it: run again");
+        };
         println!("Loading cartridge {barcode} from slot {slot} into {}...", self.describe());
         drive::last_proof::forget(&self.spec);
         robot.load(slot, self.index)?;
@@ -145,6 +148,42 @@ impl LibraryDrive {
         self.empty_drive(&robot, &status)
     }
 
+    /// The wanted cartridge is in drive element `index`, another drive:
+    /// when that drive is one of tape.conf's and no run holds it, eject it
+    /// there and return it to its slot (under that drive's lock); otherwise
+    /// refuse, naming the drive.
+    fn take_from_other_drive(
+        &self,
+        robot: &Robot<'_>,
+        status: &LibraryStatus,
+        index: u32,
+        barcode: &str,
+        command: &str,
+    ) -> Result<()> {
+        let Some(other) = self.others.iter().find(|d| d.changer_index == Some(index)) else {
+            return Err(refused(format!(
+                "cartridge {barcode} is in drive element {index}, which tape.conf does not name: unload it there \
+                 (mtx -f {} unload), then run again",
+                self.changer.device().display()
+            )));
+        };
+        let what = match &other.spec {
+            DriveSpec::Device(dev) => format!("the drive {}", dev.display()),
+            DriveSpec::Emulator { dir, .. } => format!("the emulated tape {}", dir.display()),
+        };
+        let _lock = lock::acquire(&drive::drive_lock_path(&other.spec), &what, command)
+            .with_context(|| format!("cartridge {barcode} is in drive {}", other.name))?;
+        let other = LibraryDrive {
+            changer: self.changer.clone(),
+            name: other.name.clone(),
+            index,
+            spec: other.spec.clone(),
+            others: Vec::new(),
+        };
+        other.empty_drive(robot, status)?;
+        Ok(())
+    }
+
     /// Eject and unload whatever the drive holds (nothing if empty).
     fn empty_drive(&self, robot: &Robot<'_>, status: &LibraryStatus) -> Result<Option<(String, u32)>> {
         let Some(held) = self.holds(status)? else { return Ok(None) };
@@ -152,7 +191,11 @@ impl LibraryDrive {
         let slot = match element.source_slot.filter(|s| slot_is_free(status, *s)) {
             Some(s) => s,
             None => status.free_slot().with_context(|| {
-                format!("no free slot to put cartridge {} from {} back into: free a slot", shown(&held), self.describe())
+                format!(
+                    "no free slot to put cartridge {} from {} back into: free a slot",
+                    shown(&held),
+                    self.describe()
+                )
             })?,
         };
         self.eject()?;
@@ -170,7 +213,9 @@ impl LibraryDrive {
                 drive::st::eject(path).with_context(|| format!("ejecting the cartridge in {}", self.describe()))?;
                 Ok(())
             }
-            DriveSpec::Emulator { .. } => bail!("{} is an emulator directory: a changer drives st devices only", self.describe()),
+            DriveSpec::Emulator { .. } => {
+                bail!("{} is an emulator directory: a changer drives st devices only", self.describe())
+            }
         }
     }
 

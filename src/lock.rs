@@ -56,7 +56,7 @@ fn try_acquire(path: &Path, what: &str, command: &str, how: FlockArg) -> Result<
         .truncate(false)
         .open(path)
         .with_context(|| format!("cannot create the lock file {} for {what}", path.display()))?;
-    let mut flock = match Flock::lock(file, how) {
+    let flock = match Flock::lock(file, how) {
         Ok(l) => l,
         Err((mut file, Errno::EWOULDBLOCK)) => {
             let mut holder = String::new();
@@ -66,12 +66,53 @@ fn try_acquire(path: &Path, what: &str, command: &str, how: FlockArg) -> Result<
         }
         Err((_, e)) => return Err(e).with_context(|| format!("cannot lock {}", path.display())),
     };
+    held_by_me(flock, path, command).map(Ok)
+}
+
+/// Write who holds the lock (pid, command, since when) into its file.
+fn held_by_me(mut flock: Flock<File>, path: &Path, command: &str) -> Result<Lock> {
     let me = format!("pid {} ({command}) since {}\n", std::process::id(), crate::catalog::now_text());
     flock.set_len(0)?;
     flock.rewind()?;
     flock.write_all(me.as_bytes())?;
     flock.flush()?;
-    Ok(Ok(Lock { _file: flock, path: path.to_path_buf() }))
+    Ok(Lock { _file: flock, path: path.to_path_buf() })
+}
+
+/// Take the lock at `path` for `what`, waiting while someone else holds it:
+/// prints once "Waiting for WHAT (held by HOLDER)" to stderr, and polls so
+/// that a stop request (Ctrl-C, exit_file) ends the wait with exit 41.
+pub fn wait_for(path: &Path, what: &str, command: &str) -> Result<Lock> {
+    wait_for_telling(path, what, command, &mut |line| eprintln!("{line}"))
+}
+
+/// [`wait_for`], handing the one "Waiting for ..." line to `tell`.
+pub fn wait_for_telling(path: &Path, what: &str, command: &str, tell: &mut dyn FnMut(&str)) -> Result<Lock> {
+    let mut said = false;
+    loop {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .with_context(|| format!("cannot create the lock file {} for {what}", path.display()))?;
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(flock) => return held_by_me(flock, path, command),
+            Err((mut file, Errno::EWOULDBLOCK)) => {
+                if !said {
+                    let mut holder = String::new();
+                    let _ = file.read_to_string(&mut holder);
+                    let holder = Some(holder.trim()).filter(|h| !h.is_empty()).unwrap_or("another tapeop");
+                    tell(&format!("Waiting for {what} (held by {holder})"));
+                    said = true;
+                }
+            }
+            Err((_, e)) => return Err(e).with_context(|| format!("cannot lock {}", path.display())),
+        }
+        crate::stop::check()?;
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }
 
 /// Locks for a job that uses the drive and the catalogue. A catalogue or
@@ -204,5 +245,32 @@ mod tests {
         assert_eq!(holder(&path), None);
         assert_eq!(probe_held(&path), Some(false));
         assert!(acquire(&path, "the thing", "confirm").is_ok(), "released on drop");
+    }
+
+    #[test]
+    fn a_waiter_says_once_who_holds_the_lock_and_gets_it_when_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("robot.lock");
+        let first = acquire(&path, "the changer /dev/sg5", "archive").unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let waiter = {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                let mut told = Vec::new();
+                let lock = wait_for_telling(&path, "the changer /dev/sg5", "load", &mut |line| {
+                    told.push(line.to_string());
+                    tx.send(line.to_string()).unwrap();
+                });
+                (lock.map(|_| ()), told)
+            })
+        };
+        let line = rx.recv().unwrap();
+        assert!(line.starts_with("Waiting for the changer /dev/sg5 (held by pid "), "{line}");
+        assert!(line.ends_with(")") && line.contains(" (archive) since "), "{line}");
+        drop(first);
+        let (got, told) = waiter.join().unwrap();
+        got.unwrap();
+        assert_eq!(told.len(), 1, "said once: {told:?}");
+        assert!(std::fs::read_to_string(&path).unwrap().contains("(load) since"), "the waiter now holds it");
     }
 }

@@ -103,6 +103,18 @@ impl Catalog {
             .optional()?)
     }
 
+    /// The tape whose serial is exactly `serial` (in a library, its barcode), if any.
+    pub fn tape_by_serial(&self, serial: &str) -> Result<Option<Tape>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT id, name, serial, status, online FROM tapes WHERE serial = ?1",
+                [serial],
+                Self::tape_from_row,
+            )
+            .optional()?)
+    }
+
     /// The tape named `name`, or an error that says how to list them.
     pub fn require_tape(&self, name: &str) -> Result<Tape> {
         self.tape_by_name(name)?

@@ -9,10 +9,10 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 
 use crate::catalog::{Backup, BackupStatus, Catalog, Mode, Outcome, Tape, show};
+use crate::changer::Location;
 use crate::cli::ConfirmWhich;
 use crate::config::Config;
 use crate::drive::{self, Access, Drive};
-use crate::changer::Location;
 use crate::exit_codes::{self, Exit, ExitCode};
 use crate::library::LibraryDrive;
 use crate::stop;
@@ -78,7 +78,10 @@ fn library_run(config: &Config, cat: &Catalog, lib: &LibraryDrive, opts: Options
     }
     Err(Exit::error(
         ExitCode::Failure,
-        format!("confirms FAILED on tape(s) {} (reasons above); the other tape files were confirmed", failed.join(", ")),
+        format!(
+            "confirms FAILED on tape(s) {} (reasons above); the other tape files were confirmed",
+            failed.join(", ")
+        ),
     ))
 }
 

@@ -8,7 +8,9 @@ use std::io::Write;
 
 use anyhow::Result;
 
+use super::inventory::{self, Holds};
 use crate::catalog::{Catalog, Mode};
+use crate::changer::Changer;
 use crate::config::Config;
 use crate::drive::{self, Access, Drive, DriveError, DriveSpec, last_proof};
 use crate::exit_codes::ExitCode;
@@ -28,6 +30,7 @@ pub fn run(config: &Config, out: &mut dyn Write) -> Result<ExitCode> {
         Err(e) if e.chain().any(|c| c.downcast_ref::<DriveError>() == Some(&DriveError::NotLoaded)) => {
             writeln!(out, "Drive:           {}", describe_spec(&config.drive))?;
             writeln!(out, "Loaded:          no ({e:#})")?;
+            report_cartridge(config, out)?;
             return Ok(ExitCode::Success);
         }
         Err(e) => return Err(e),
@@ -50,6 +53,7 @@ pub fn run(config: &Config, out: &mut dyn Write) -> Result<ExitCode> {
         .map(|(_, name)| *name)
         .collect();
     writeln!(out, "Flags:           {}", if flags.is_empty() { "-".to_string() } else { flags.join(" ") })?;
+    report_cartridge(config, out)?;
     if !config.database_file.exists() {
         writeln!(out, "Catalogue:       none yet ({} does not exist)", config.database_file.display())?;
         return report_last_proof(config, &mut *drive, out);
@@ -70,6 +74,30 @@ pub fn run(config: &Config, out: &mut dyn Write) -> Result<ExitCode> {
         }
     }
     report_last_proof(config, &mut *drive, out)
+}
+
+/// With a changer: the line saying which cartridge the selected drive
+/// holds (its barcode and catalogue tape), by `mtx status`.
+fn report_cartridge(config: &Config, out: &mut dyn Write) -> Result<()> {
+    let Some(changer) = &config.changer else { return Ok(()) };
+    let Some(index) = config.changer_index else {
+        writeln!(out, "Cartridge:       unknown (drive {} has no changer_index in tape.conf)", config.drive_name)?;
+        return Ok(());
+    };
+    let what = match Changer::new(changer).status() {
+        Err(e) => format!("unknown ({e:#})"),
+        Ok(status) => match status.drive(index) {
+            None => format!("unknown (the changer has no drive element {index})"),
+            Some(d) => {
+                let cat = inventory::catalogue(config)?;
+                let holds = Holds::of(cat.as_ref(), d.full, d.barcode.as_deref())?;
+                let what = holds.describe(cat.as_ref(), inventory::from_slot(d))?;
+                holds.barcode().map_or(what.clone(), |code| format!("{code}  {what}"))
+            }
+        },
+    };
+    writeln!(out, "Cartridge:       {what} [changer element {index}]")?;
+    Ok(())
 }
 
 /// The `drive` lines about the drive's last proof and whether it still holds.

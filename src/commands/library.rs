@@ -54,8 +54,10 @@ pub fn load(ctx: &Context_, which: &str) -> Result<()> {
 pub fn unload(ctx: &Context_) -> Result<()> {
     let lib = require(&ctx.config, "unload")?;
     match lib.dismount("unload")? {
-        Some((barcode, slot)) => println!("Cartridge {} is back in slot {slot}; {} is empty.", shown(&barcode), lib.describe()),
-        None => println!("{} is already empty.", lib.describe()),
+        Some((barcode, slot)) => {
+            println!("Cartridge {} is back in slot {slot}; {} is empty.", shown(&barcode), lib.describe())
+        }
+        None => println!("Nothing to unload: {} is empty.", lib.describe()),
     }
     Ok(())
 }

@@ -10,6 +10,8 @@ pub mod check;
 pub mod confirm;
 pub mod drive;
 pub mod import;
+pub mod inventory;
+pub mod library;
 pub mod reports;
 pub mod restore;
 pub mod scan_tape;
@@ -60,7 +62,8 @@ pub fn run(inv: Invocation) -> Result<ExitCode> {
         }
         _ => {}
     }
-    let config = Config::load(&inv.config_file)?;
+    let mut config = Config::load(&inv.config_file)?;
+    config.select_drive(inv.drive.as_deref(), inv.command.as_ref().is_some_and(uses_drive))?;
     let mut ctx = Context_ { config, prompter: Prompter { yes: inv.yes }, json: inv.json, verbose: inv.verbose };
     let command = match inv.command {
         Some(c) => c,
@@ -79,6 +82,20 @@ pub fn run(inv: Invocation) -> Result<ExitCode> {
         stop::check()?;
     }
     Ok(code)
+}
+
+/// Whether the command uses one drive (so with several drives, --drive must pick it).
+fn uses_drive(c: &Command) -> bool {
+    matches!(
+        c,
+        Command::Archive { .. }
+            | Command::Confirm { .. }
+            | Command::Restore { .. }
+            | Command::ScanTape { .. }
+            | Command::Drive
+            | Command::Load { .. }
+            | Command::Unload
+    )
 }
 
 fn is_job(c: &Command) -> bool {
@@ -122,9 +139,26 @@ fn take_locks(ctx: &Context_, c: &Command) -> Result<Vec<lock::Lock>> {
         Command::CloseTape { .. } => return assignment_lock(ctx, "close_tape"),
         Command::ActivateTape { .. } => return assignment_lock(ctx, "activate_tape"),
         Command::Assign { .. } => return assignment_lock(ctx, "assign"),
+        Command::Load { .. } => return drive_lock(ctx, "load"),
+        Command::Unload => return drive_lock(ctx, "unload"),
         _ => return Ok(Vec::new()),
     };
+    if ctx.config.changer.is_some() && name != "scan_tape" {
+        // Library jobs on other drives run beside it: the catalogue is shared.
+        return lock::for_library_job(&ctx.config, &format!("{name} --drive {}", ctx.config.drive_name));
+    }
     lock::for_drive_job(&ctx.config, name)
+}
+
+/// The lock of the selected drive alone, for a robot move by hand (a job
+/// on that drive must not have its cartridge pulled away).
+fn drive_lock(ctx: &Context_, name: &str) -> Result<Vec<lock::Lock>> {
+    let what = match &ctx.config.drive {
+        crate::drive::DriveSpec::Device(dev) => format!("the drive {}", dev.display()),
+        crate::drive::DriveSpec::Emulator { dir, .. } => format!("the emulated tape {}", dir.display()),
+    };
+    let command = format!("{name} --drive {}", ctx.config.drive_name);
+    Ok(vec![lock::acquire(&lock::drive_lock_path(&ctx.config.drive), &what, &command)?])
 }
 
 /// Whether the command always changes the catalogue (so a read-only one is
@@ -239,6 +273,9 @@ fn dispatch(ctx: &Context_, command: Command) -> Result<ExitCode> {
         }
         Command::Ack { history_id, note } => check::ack(ctx, history_id, note.as_deref())?,
         Command::RemoveTarget { target } => tapes::remove_target(ctx, target.as_bytes())?,
+        Command::Load { tape } => library::load(ctx, &tape)?,
+        Command::Unload => library::unload(ctx)?,
+        Command::Inventory => return inventory::run(ctx, &mut out),
     }
     out.flush()?;
     Ok(ExitCode::Success)

@@ -492,7 +492,7 @@ fn tally_json(t: Tally) -> Value {
 
 /// A tape as JSON: id, name, serial (null when blank), status (`open`,
 /// `closed`, `garbage`), full (tapeop's mark), online, capacity_bytes.
-fn tape_json(cat: &Catalog, tape: &Tape) -> Result<Map<String, Value>> {
+pub(crate) fn tape_json(cat: &Catalog, tape: &Tape) -> Result<Map<String, Value>> {
     let TapeMarks { full, capacity_bytes: capacity } = cat.tape_marks(tape.id)?;
     let serial = Some(tape.serial.as_str()).filter(|s| !s.is_empty());
     Ok(object(json!({

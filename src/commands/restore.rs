@@ -177,7 +177,9 @@ fn restore_target(
     opts: &Options,
 ) -> Result<(Counts, Vec<Vec<u8>>)> {
     let _claim = match crate::library::LibraryDrive::from_config(config)? {
-        Some(lib) => Some(lib.mount_tape(&loc.tape, &config.database_file, &format!("restore --drive {}", lib.name))?),
+        Some(lib) => {
+            Some(lib.mount_tape(&loc.tape, &config.database_file, &format!("restore --drive {}", lib.name))?)
+        }
         None => None,
     };
     let mut drive = drive::open(&config.drive, Access::Read, config.block_size)?;

@@ -19,6 +19,9 @@ pub fn open_tape(
     capacity: Option<u64>,
 ) -> Result<()> {
     crate::catalog::check_tape_name(name)?;
+    if let Some(s) = &serial {
+        refuse_cleaning(s)?;
+    }
     // A new catalogue is created only once the answers are in.
     let existing = if ctx.config.database_file.exists() { Some(open(ctx, Mode::Create)?) } else { None };
     if let Some(cat) = &existing {
@@ -52,10 +55,22 @@ pub fn open_tape(
         None => open(ctx, Mode::Create)?,
     };
     let serial = Some(serial.trim()).filter(|s| !s.is_empty());
+    if let Some(s) = serial {
+        refuse_cleaning(s)?;
+    }
     let tape = cat.create_tape(name, serial, online)?;
     if let Some(bytes) = capacity.or(ctx.config.tape_capacity) {
         cat.set_capacity(&tape, bytes)?;
         println!("Capacity of \"{name}\": {:.3} GB.", bytes as f64 / 1e9);
+    }
+    Ok(())
+}
+
+/// A cleaning cartridge's barcode (`CLN...`) never names a data tape.
+fn refuse_cleaning(serial: &str) -> Result<()> {
+    let serial = serial.trim();
+    if crate::changer::is_cleaning(serial) {
+        return Err(Exit::error(ExitCode::Failure, format!("{serial} is a cleaning cartridge: it cannot hold data")));
     }
     Ok(())
 }

@@ -116,6 +116,15 @@ pub fn open(spec: &DriveSpec, access: Access, block_size: usize) -> Result<Box<d
     }
 }
 
+/// Rewind and eject the cartridge (`MTOFFL`) before a changer takes it out;
+/// an empty drive is left as it is. The emulator has nothing to eject.
+pub fn eject(spec: &DriveSpec) -> Result<()> {
+    match spec {
+        DriveSpec::Device(path) => st::eject(path).map(|_| ()),
+        DriveSpec::Emulator { .. } => Ok(()),
+    }
+}
+
 /// The lock file of a drive: inside the emulator directory, or in /run/lock
 /// (falling back to the temp dir) named after the device path.
 pub fn drive_lock_path(spec: &DriveSpec) -> PathBuf {

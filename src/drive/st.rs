@@ -301,7 +301,8 @@ pub fn eject(path: &Path) -> Result<bool> {
 pub fn load(path: &Path) -> Result<()> {
     refuse_rewinding(path)?;
     let file = open_nonblocking(path)?;
-    mtio::mt_op(file.as_fd(), mtio::MTLOAD, 1).with_context(|| format!("{}: loading the cartridge (MTLOAD)", path.display()))
+    mtio::mt_op(file.as_fd(), mtio::MTLOAD, 1)
+        .with_context(|| format!("{}: loading the cartridge (MTLOAD)", path.display()))
 }
 
 /// Wait up to `timeout` for a cartridge that a robot just put in the drive
@@ -319,7 +320,11 @@ pub fn wait_ready(path: &Path, timeout: std::time::Duration, poll: std::time::Du
                 Err(e) => format!("{e:#}"),
                 Ok(_) => "it reports no cartridge loaded".to_string(),
             };
-            bail!("the drive {} did not become ready within {} s after the load: {why}", path.display(), timeout.as_secs());
+            bail!(
+                "the drive {} did not become ready within {} s after the load: {why}",
+                path.display(),
+                timeout.as_secs()
+            );
         }
         std::thread::sleep(poll);
     }

@@ -63,7 +63,10 @@ pub(super) fn run(config: &Config, lib: &LibraryDrive, opts: Options) -> Result<
             Ended::Full => {
                 let back = cat.release_assigned(&claimed.tape)?;
                 if back > 0 {
-                    println!("{back} targets assigned to tape \"{}\" go back to the unassigned pool.", claimed.tape.name);
+                    println!(
+                        "{back} targets assigned to tape \"{}\" go back to the unassigned pool.",
+                        claimed.tape.name
+                    );
                 }
                 lib.dismount(&run.command)?;
             }
@@ -99,7 +102,9 @@ impl Run<'_> {
         let mut with_work = Vec::new();
         let mut with_room = Vec::new();
         for tape in self.cat.tapes()? {
-            let Some(barcode) = Some(tape.serial.clone()).filter(|s| !s.is_empty() && !is_cleaning(s)) else { continue };
+            let Some(barcode) = Some(tape.serial.clone()).filter(|s| !s.is_empty() && !is_cleaning(s)) else {
+                continue;
+            };
             let here = match status.locate(&barcode) {
                 Some(Location::Drive(i)) if i == self.lib.index => true,
                 Some(Location::Slot(_)) => false,
