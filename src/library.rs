@@ -199,6 +199,7 @@ impl LibraryDrive {
             })?,
         };
         self.eject()?;
+        crate::fault::point("library-after-eject");
         println!("Unloading cartridge {} from {} into slot {slot}...", shown(&held), self.describe());
         drive::last_proof::forget(&self.spec);
         robot.unload(slot, self.index)?;

@@ -65,11 +65,51 @@ fn said(stderr: &[u8], stdout: &[u8], status: std::process::ExitStatus) -> Strin
     let err = String::from_utf8_lossy(stderr);
     let lines: Vec<&str> = err.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
     if !lines.is_empty() {
-        return lines.join("; ");
+        return summarise_sense(&lines);
     }
     let out = String::from_utf8_lossy(stdout);
     match out.lines().map(str::trim).rfind(|l| !l.is_empty()) {
         Some(last) => last.to_string(),
         None => format!("nothing, and ended with {status}"),
+    }
+}
+
+/// mtx's stderr on one line, its request-sense dump (a dozen lines) cut to
+/// what an operator looks up: the sense key and the additional sense code
+/// and qualifier, before mtx's own closing words.
+fn summarise_sense(lines: &[&str]) -> String {
+    let field =
+        |name: &str| lines.iter().find_map(|l| l.split_once("Request Sense: ")?.1.strip_prefix(name).map(str::trim));
+    let rest: Vec<&str> = lines.iter().copied().filter(|l| !l.contains("Request Sense: ")).collect();
+    let Some(key) = field("Sense Key=") else { return lines.join("; ") };
+    let code = |name| field(name).unwrap_or("?");
+    let sense = format!(
+        "sense key {key}, ASC {} ASCQ {}",
+        code("Additional Sense Code = "),
+        code("Additional Sense Qualifier = ")
+    );
+    std::iter::once(sense.as_str()).chain(rest).collect::<Vec<_>>().join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::summarise_sense;
+
+    #[test]
+    fn a_request_sense_dump_is_cut_to_its_key_and_codes() {
+        let lines = [
+            "mtx: Request Sense: Long Report=yes",
+            "mtx: Request Sense: Error Code=70 (Current)",
+            "mtx: Request Sense: Sense Key=Illegal Request",
+            "mtx: Request Sense: Additional Sense Code = 53",
+            "mtx: Request Sense: Additional Sense Qualifier = 02",
+            "mtx: Request Sense: BPV=no",
+            "mtx: MOVE MEDIUM from Element Address 256 to 4096 Failed",
+        ];
+        assert_eq!(
+            summarise_sense(&lines),
+            "sense key Illegal Request, ASC 53 ASCQ 02; mtx: MOVE MEDIUM from Element Address 256 to 4096 Failed"
+        );
+        assert_eq!(summarise_sense(&["Source Element Address 4096 is Empty"]), "Source Element Address 4096 is Empty");
     }
 }

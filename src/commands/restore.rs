@@ -68,8 +68,14 @@ pub fn run(config: &Config, opts: Options) -> Result<ExitCode> {
         format!("restore target {:?}: give the target's absolute path as imported", show(&opts.target))
     })?;
     let loc = locate(&cat, &target)?;
-    require_online(&cat, &loc)?;
     let selection = Selection::new(&target, &opts.files)?;
+    // On a library the tape is loaded (and claimed) here; else it must be online.
+    let _claim = match crate::library::LibraryDrive::from_config(config)? {
+        Some(lib) => {
+            Some(lib.mount_tape(&loc.tape, &config.database_file, &format!("restore --drive {}", lib.name))?)
+        }
+        None => require_online(&cat, &loc).map(|()| None)?,
+    };
     fs::create_dir_all(&opts.to).with_context(|| format!("cannot create the destination {}", opts.to.display()))?;
     let history = match writable {
         true => Some(cat.history_start("restore", &loc.tape.name, loc.file_number, &loc.target)?),
@@ -176,12 +182,6 @@ fn restore_target(
     selection: Selection,
     opts: &Options,
 ) -> Result<(Counts, Vec<Vec<u8>>)> {
-    let _claim = match crate::library::LibraryDrive::from_config(config)? {
-        Some(lib) => {
-            Some(lib.mount_tape(&loc.tape, &config.database_file, &format!("restore --drive {}", lib.name))?)
-        }
-        None => None,
-    };
     let mut drive = drive::open(&config.drive, Access::Read, config.block_size)?;
     let end_of_data = match label::take_trusted(cat, &mut *drive, &config.drive, &loc.tape) {
         Some(last) => {

@@ -9,7 +9,7 @@
 //! next. It ends when nothing is left (exit 40) or when no tape with room
 //! is left in the library (exit 43, naming what is needed).
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use super::{Env, Options, archive_one, hours_left};
 use crate::catalog::{Backup, BackupStatus, Catalog, Mode, Tape, TapeStatus, show};
@@ -58,7 +58,7 @@ pub(super) fn run(config: &Config, lib: &LibraryDrive, opts: Options) -> Result<
         stop::check()?;
         let status = lib.changer.status()?;
         let Some(claimed) = run.choose_tape(&status)? else { return run.nothing_to_load() };
-        lib.mount(&claimed.barcode, &run.command)?;
+        lib.mount(&claimed.barcode, &run.command).with_context(|| format!("tape \"{}\"", claimed.tape.name))?;
         match run.fill(&claimed)? {
             Ended::Full => {
                 let back = cat.release_assigned(&claimed.tape)?;

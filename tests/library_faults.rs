@@ -1,0 +1,348 @@
+//! The faults of a tape library, each with its message, its exit code, and
+//! the proof that tapes and catalogue did not change (or, after a kill -9,
+//! that the next run carries on with nothing written twice or lost): a
+//! robot move that fails, cartridges not in the library, a drive holding a
+//! cartridge the catalogue does not know, a cartridge moved to another
+//! slot, a drive busy with another run, and runs killed during a load or
+//! between the eject and the unload.
+//!
+//! These tests need FUSE (/dev/fuse, root) and hold `vst::serial()` for
+//! their whole body.
+
+mod support;
+
+use std::ffi::OsStr;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Output, Stdio};
+use std::sync::MutexGuard;
+
+use support::datatree::pseudo_random;
+use support::library::{Cartridge, Library};
+use support::vst;
+use support::world::{Gate, World, stderr, stdout};
+
+const KIB: u64 = 1024;
+/// Four of the 300 KiB targets below fit on a tape, five do not.
+const CAPACITY: u64 = 2600 * KIB;
+
+struct LibRig {
+    lib: Library,
+    w: World,
+    _serial: MutexGuard<'static, ()>,
+}
+
+impl LibRig {
+    /// Two drives; data cartridges A00001L9.. in slots 1..=`data`, then
+    /// `free` empty slots.
+    fn new(data: usize, free: usize) -> LibRig {
+        let serial = vst::serial();
+        assert!(Path::new("/dev/fuse").exists(), "/dev/fuse is missing: these tests need FUSE");
+        let w = World::new();
+        let carts: Vec<Cartridge> =
+            (1..=data).map(|i| Cartridge { capacity: Some(CAPACITY), ..Cartridge::labelled(&barcode(i)) }).collect();
+        let lib = Library::with_slots(&w.root().join("lib"), 2, &carts, data + free, 0);
+        let r = LibRig { lib, w, _serial: serial };
+        r.conf("");
+        r
+    }
+
+    /// tape.conf for the library with this `ssh_command`.
+    fn conf(&self, ssh: &str) {
+        let conf = format!(
+            "[default]\ndatabase_file = tape.sqlite\nssh_command = {ssh}\nblock_size = 64K\ntape_capacity = {CAPACITY}\n\n{}",
+            self.lib.conf_sections()
+        );
+        fs::write(self.w.root().join("tape.conf"), conf).unwrap();
+    }
+
+    /// `count` targets t00.. of one 300 KiB file each, imported.
+    fn targets(&self, count: usize) -> Vec<PathBuf> {
+        let targets: Vec<PathBuf> = (0..count)
+            .map(|i| {
+                let dir = self.w.data().join(format!("t{i:02}"));
+                fs::create_dir_all(&dir).unwrap();
+                fs::write(dir.join("data.bin"), pseudo_random(300 * 1024 + i)).unwrap();
+                dir
+            })
+            .collect();
+        let list = self.w.list("list", &targets);
+        self.w.run(&[OsStr::new("-y"), OsStr::new("import"), list.as_os_str()], 0);
+        targets
+    }
+
+    fn open_tapes(&self, which: std::ops::RangeInclusive<usize>) {
+        for i in which {
+            self.w.run(&["-y", "open_tape", &format!("T{i}"), "--serial", &barcode(i), "--offline"], 0);
+        }
+    }
+
+    fn run(&self, args: &[&str], code: i32) -> String {
+        let out = self.w.run(args, code);
+        stdout(&out) + &stderr(&out)
+    }
+
+    /// A run that may be killed: stdout and stderr piped.
+    fn spawn(&self, args: &[&str], fault: Option<&str>) -> Child {
+        let mut c = self.w.command(args);
+        if let Some(f) = fault {
+            c.env("TAPEOP_FAULT", f);
+        }
+        c.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
+    }
+
+    /// (tape, file number, status) of every backup, by tape and file.
+    fn backups(&self) -> Vec<(String, i64, String)> {
+        let conn = self.w.sql();
+        let mut stmt = conn
+            .prepare(
+                "SELECT tp.name, b.file_number, b.status FROM backups b JOIN tapes tp ON tp.id = b.tape_id
+                 ORDER BY tp.name, b.file_number",
+            )
+            .unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().map(Result::unwrap).collect()
+    }
+
+    /// Every cartridge image's bytes, by file name.
+    fn images(&self) -> Vec<(String, Vec<u8>)> {
+        let mut out: Vec<(String, Vec<u8>)> = fs::read_dir(self.w.root().join("lib/cartridges"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), fs::read(&p).unwrap()))
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// The catalogue's backups, history and tapes, as one comparable text.
+    fn catalogue(&self) -> String {
+        let conn = self.w.sql();
+        let mut text = String::new();
+        for sql in [
+            "SELECT id, target_id, tape_id, file_number, status FROM backups ORDER BY id",
+            "SELECT id, kind, tape, file_number, outcome FROM tapeop_history ORDER BY id",
+            "SELECT id, name, serial, status, online FROM tapes ORDER BY id",
+        ] {
+            let mut stmt = conn.prepare(sql).unwrap();
+            let n = stmt.column_count();
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((0..n).map(|i| format!("{:?}", r.get_ref(i).unwrap())).collect::<Vec<_>>().join("|"))
+                })
+                .unwrap();
+            for row in rows {
+                text += &row.unwrap();
+                text.push('\n');
+            }
+        }
+        text
+    }
+
+    /// Empty the slot file of storage slot `n`: an operator took the
+    /// cartridge out of the library.
+    fn take_out(&self, n: usize) {
+        fs::write(self.lib.device().join(format!("slots/{n}")), "").unwrap();
+    }
+}
+
+fn barcode(i: usize) -> String {
+    format!("A{i:05}L9")
+}
+
+fn killed(child: Child) -> Output {
+    let out = child.wait_with_output().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(out.status.signal(), Some(9), "expected a kill -9:\n{}{}", stdout(&out), stderr(&out));
+    out
+}
+
+#[test]
+fn a_failed_robot_move_changes_nothing_and_the_next_run_goes_on() {
+    let r = LibRig::new(2, 0);
+    r.targets(2);
+    r.open_tapes(1..=2);
+    let (before, images) = (r.catalogue(), r.images());
+    r.lib.fail_next("load");
+    let out = r.run(&["--drive", "A", "archive", "--repeat"], 1);
+    let device = r.lib.device();
+    assert!(
+        out.contains(&format!(
+            "tapeop: tape \"T1\": the changer {} could not load slot 1 into drive 0: mtx said: \"",
+            device.display()
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "sense key Hardware Error, ASC 15 ASCQ 01; mtx: MOVE MEDIUM from Element Address 4096 to 256 Failed\" ("
+        ),
+        "{out}"
+    );
+    assert_eq!((r.catalogue(), r.images()), (before, images), "the catalogue or a tape changed");
+    assert_eq!((r.lib.in_drive(0), r.lib.in_slot(1).as_deref()), (None, Some("A00001L9")));
+    // Every lock was released: the next run takes the same tape and goes on.
+    let out = r.run(&["--drive", "A", "archive", "--repeat"], 40);
+    assert!(out.contains("Loading cartridge A00001L9 from slot 1 into drive A (element 0)..."), "{out}");
+    assert_eq!(r.backups(), vec![("T1".into(), 1, "recorded".into()), ("T1".into(), 2, "recorded".into())]);
+}
+
+#[test]
+fn cartridges_not_in_the_library_are_named_with_what_to_do() {
+    let r = LibRig::new(2, 0);
+    r.targets(1);
+    r.open_tapes(1..=1);
+    r.w.run(&["-y", "open_tape", "T9", "--serial", "X00009L9", "--offline"], 0);
+    let out = r.run(&["--drive", "A", "load", "T9"], 1);
+    assert_eq!(
+        out,
+        "tapeop: tape \"T9\": cartridge X00009L9 is not in the library: put it in a slot (or an import/export slot), \
+         then run again\n"
+    );
+    let out = r.run(&["--drive", "B", "load", "NOSUCH"], 1);
+    assert_eq!(
+        out,
+        "tapeop: cartridge NOSUCH is not in the library: put it in a slot (or an import/export slot), then run again\n"
+    );
+    // A target on a tape that left the library: restore says which tape.
+    r.run(&["--drive", "A", "archive", "--repeat"], 40);
+    r.run(&["--drive", "A", "unload"], 0);
+    r.take_out(1);
+    let before = r.catalogue();
+    let target = r.w.data().join("t00");
+    let out = r.run(&["--drive", "A", "restore", target.to_str().unwrap(), "--to", "out"], 1);
+    assert!(out.contains("tape \"T1\": cartridge A00001L9 is not in the library: put it in a slot"), "{out}");
+    assert!(!r.w.root().join("out").exists(), "nothing may be restored");
+    assert_eq!(r.catalogue(), before);
+}
+
+#[test]
+fn an_unknown_cartridge_in_the_drive_goes_back_to_its_slot_untouched() {
+    let r = LibRig::new(2, 0);
+    r.targets(1);
+    r.open_tapes(1..=1);
+    // A00002L9 is not a tape of the catalogue; someone left it in drive A.
+    assert!(r.lib.mtx(&["load", "2", "0"]).status.success());
+    let out = r.run(&["--drive", "A", "archive", "--repeat"], 40);
+    assert!(out.contains("Unloading cartridge A00002L9 from drive A (element 0) into slot 2..."), "{out}");
+    assert_eq!(r.lib.in_slot(2).as_deref(), Some("A00002L9"));
+    assert_eq!(fs::metadata(r.lib.image("A00002L9")).unwrap().len(), 0, "the unknown cartridge was written");
+    assert_eq!(r.backups(), vec![("T1".into(), 1, "recorded".into())]);
+}
+
+#[test]
+fn a_cartridge_moved_to_another_slot_is_found_by_its_barcode() {
+    let r = LibRig::new(1, 2);
+    r.targets(2);
+    r.open_tapes(1..=1);
+    r.run(&["--drive", "A", "archive", "--repeat"], 40);
+    r.run(&["--drive", "A", "unload"], 0);
+    assert!(r.lib.mtx(&["transfer", "1", "3"]).status.success());
+    let out = r.run(&["--drive", "B", "confirm", "next", "--repeat"], 40);
+    assert!(out.contains("Loading cartridge A00001L9 from slot 3 into drive B (element 1)..."), "{out}");
+    assert_eq!(r.backups().iter().filter(|b| b.2 == "confirmed").count(), 2);
+    let out = r.run(&["--drive", "B", "unload"], 0);
+    assert_eq!(
+        out,
+        "Unloading cartridge A00001L9 from drive B (element 1) into slot 3...\nCartridge A00001L9 is back in slot 3; drive B (element 1) is empty.\n"
+    );
+}
+
+#[test]
+fn a_drive_busy_with_another_run_is_refused_and_the_run_finishes() {
+    let r = LibRig::new(2, 0);
+    r.targets(1);
+    r.open_tapes(1..=2);
+    let gate = Gate::new(&r.w);
+    r.conf(&gate.ssh_command());
+    let job = r.spawn(&["--drive", "A", "archive", "--repeat"], None);
+    gate.wait_started();
+    let dev = r.lib.drive(0).device_path();
+    for args in [&["--drive", "A", "load", "T2"][..], &["--drive", "A", "unload"], &["--drive", "A", "archive"]] {
+        let out = r.run(args, 1);
+        assert!(
+            out.starts_with(&format!("tapeop: the drive {} is in use by pid {} (", dev.display(), job.id())),
+            "{out}"
+        );
+        assert!(out.contains("--drive A) since "), "{out}");
+    }
+    let out = r.run(&["-y", "open_tape", "T3", "--serial", "A00003L9", "--offline"], 1);
+    assert!(out.contains("is in use by pid") && out.contains("(archive --drive A) since"), "{out}");
+    gate.release();
+    let out = job.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(40), "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(r.backups(), vec![("T1".into(), 1, "recorded".into())]);
+    assert_eq!(r.lib.in_drive(0).as_deref(), Some("A00001L9"));
+}
+
+#[test]
+fn killed_during_a_load_the_next_run_carries_on() {
+    let r = LibRig::new(2, 0);
+    r.targets(2);
+    r.open_tapes(1..=2);
+    r.lib.hold_next_load();
+    let job = r.spawn(&["--drive", "A", "archive", "--repeat"], None);
+    let held = r.lib.wait_load_held();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(job.id() as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
+    killed(job);
+    drop(held);
+    r.lib.wait_idle();
+    assert_eq!(r.lib.in_drive(0).as_deref(), Some("A00001L9"), "the robot finished its move");
+    assert!(r.backups().is_empty());
+    let out = r.run(&["--drive", "A", "archive", "--repeat"], 40);
+    assert!(!out.contains("Loading cartridge"), "the cartridge is already there: {out}");
+    assert_eq!(r.backups(), vec![("T1".into(), 1, "recorded".into()), ("T1".into(), 2, "recorded".into())]);
+    r.run(&["--drive", "A", "confirm", "next", "--repeat"], 40);
+    assert!(r.backups().iter().all(|b| b.2 == "confirmed"));
+}
+
+#[test]
+fn killed_between_the_eject_and_the_unload_the_next_run_carries_on() {
+    let r = LibRig::new(2, 0);
+    r.targets(5);
+    r.open_tapes(1..=2);
+    // T1 takes four targets; the fifth sends the run to T2, and it dies
+    // after ejecting T1 and before the robot takes it.
+    let job = r.spawn(&["--drive", "A", "archive", "--repeat"], Some("library-after-eject"));
+    let out = killed(job);
+    assert!(stdout(&out).contains("No unassigned target fits in the space left on tape \"T1\""), "{}", stdout(&out));
+    assert_eq!(r.lib.in_drive(0).as_deref(), Some("A00001L9"));
+    let files = |tape: &str| r.backups().iter().filter(|b| b.0 == tape).count();
+    assert_eq!((files("T1"), files("T2")), (4, 0));
+    let out = r.run(&["--drive", "A", "archive", "--repeat"], 40);
+    assert!(out.contains("Unloading cartridge A00001L9 from drive A (element 0) into slot 1..."), "{out}");
+    assert_eq!((files("T1"), files("T2")), (4, 1));
+    assert_eq!(r.w.count("SELECT COUNT(DISTINCT target_id) FROM backups"), 5);
+}
+
+#[test]
+fn a_cartridge_left_ejected_is_loaded_again() {
+    let r = LibRig::new(1, 0);
+    r.targets(1);
+    r.open_tapes(1..=1);
+    r.run(&["--drive", "A", "archive", "--repeat"], 40);
+    killed(r.spawn(&["--drive", "A", "unload"], Some("library-after-eject")));
+    assert_eq!(r.lib.in_drive(0).as_deref(), Some("A00001L9"));
+    let out = r.run(&["--drive", "A", "load", "T1"], 0);
+    assert_eq!(
+        out,
+        "Cartridge A00001L9 is in drive A (element 0) but not loaded: loading it again.\n\
+         Tape \"T1\" (cartridge A00001L9) is loaded in drive A (element 0).\n"
+    );
+    let out = r.run(&["--drive", "A", "confirm", "next"], 0);
+    assert!(out.contains("Marking record as confirmed."), "{out}");
+}
+
+#[test]
+fn restore_loads_the_tape_that_holds_the_target() {
+    let r = LibRig::new(2, 0);
+    r.targets(2);
+    r.open_tapes(1..=2);
+    r.run(&["--drive", "A", "archive", "--repeat"], 40);
+    r.run(&["--drive", "A", "unload"], 0);
+    let target = r.w.data().join("t01");
+    let out = r.run(&["--drive", "B", "restore", target.to_str().unwrap(), "--to", "out"], 0);
+    assert!(out.contains("Loading cartridge A00001L9 from slot 1 into drive B (element 1)..."), "{out}");
+    let restored = r.w.root().join("out/data.bin");
+    assert_eq!(fs::read(restored).unwrap(), fs::read(target.join("data.bin")).unwrap());
+    assert_eq!(r.lib.in_drive(1).as_deref(), Some("A00001L9"));
+}
