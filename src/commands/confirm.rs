@@ -9,7 +9,6 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 
 use crate::catalog::{Backup, BackupStatus, Catalog, Mode, Outcome, Tape, show};
-use crate::changer::Location;
 use crate::cli::ConfirmWhich;
 use crate::config::Config;
 use crate::drive::{self, Access, Drive};
@@ -100,11 +99,7 @@ fn next_library_tape(
     let mut tapes: Vec<Tape> = Vec::new();
     for tape in cat.tapes()? {
         let Some(barcode) = Some(tape.serial.as_str()).filter(|s| !s.is_empty()) else { continue };
-        let reachable = match status.locate(barcode) {
-            Some(Location::Drive(i)) => i == lib.index,
-            Some(Location::Slot(_)) => true,
-            None => false,
-        };
+        let reachable = status.locate(barcode).is_some();
         if reachable && !seen.contains(&tape.id) && has_pending(cat, &tape, opts)? {
             tapes.push(tape);
         }

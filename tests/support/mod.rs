@@ -14,6 +14,7 @@
 pub mod datatree;
 pub mod fixture;
 pub mod library;
+pub mod library_rig;
 pub mod sshd;
 pub mod vst;
 pub mod vst_rig;
