@@ -9,6 +9,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 
 use crate::catalog::{Backup, BackupStatus, Catalog, Mode, Outcome, Tape, show};
+use crate::changer::Location;
 use crate::cli::ConfirmWhich;
 use crate::config::Config;
 use crate::drive::{self, Access, Drive};
@@ -99,7 +100,11 @@ fn next_library_tape(
     let mut tapes: Vec<Tape> = Vec::new();
     for tape in cat.tapes()? {
         let Some(barcode) = Some(tape.serial.as_str()).filter(|s| !s.is_empty()) else { continue };
-        let reachable = status.locate(barcode).is_some();
+        let reachable = match status.locate(barcode) {
+            Some(Location::Drive(i)) if i != lib.index => other_drive_idle(config, i),
+            Some(_) => true,
+            None => false,
+        };
         if reachable && !seen.contains(&tape.id) && has_pending(cat, &tape, opts)? {
             tapes.push(tape);
         }
@@ -113,6 +118,12 @@ fn next_library_tape(
         return Ok(Some((tape, claim)));
     }
     Ok(None)
+}
+
+/// Whether drive element `index` is one of tape.conf's drives and no run
+/// holds it (its cartridge may then be moved here).
+fn other_drive_idle(config: &Config, index: u32) -> bool {
+    config.drive_at(index).is_some_and(|d| crate::lock::holder(&crate::lock::drive_lock_path(&d.spec)).is_none())
 }
 
 /// Whether `next` would find a recorded tape file to confirm on `tape`.

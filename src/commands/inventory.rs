@@ -145,6 +145,30 @@ fn slot_label(s: &SlotElement) -> String {
     if s.import_export { format!("Slot {} (import/export)", s.number) } else { format!("Slot {}", s.number) }
 }
 
+/// One row of the text inventory: its label, what it holds, and where
+/// a drive's cartridge came from.
+type Row = (String, Holds, Option<String>);
+
+fn drive_rows(config: &Config, status: &LibraryStatus, cat: Option<&Catalog>) -> Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    for d in &status.drives {
+        rows.push((drive_label(config, d.index), Holds::of(cat, d.full, d.barcode.as_deref())?, from_slot(d)));
+    }
+    Ok(rows)
+}
+
+/// For `status` with a changer: which cartridge (and catalogue tape) each
+/// drive holds, under a heading. A changer that cannot be asked is said
+/// in one line: `status` never fails on it.
+pub fn drive_lines(config: &Config, cat: &Catalog, out: &mut dyn Write) -> Result<()> {
+    let Some(changer) = &config.changer else { return Ok(()) };
+    writeln!(out, "In the library's drives:")?;
+    match Changer::new(changer).status() {
+        Ok(status) => write_rows(drive_rows(config, &status, Some(cat))?, Some(cat), out),
+        Err(e) => Ok(writeln!(out, "unknown: {e:#}")?),
+    }
+}
+
 fn write_text(
     config: &Config,
     changer: &Changer,
@@ -152,10 +176,7 @@ fn write_text(
     cat: Option<&Catalog>,
     out: &mut dyn Write,
 ) -> Result<()> {
-    let mut rows: Vec<(String, Holds, Option<String>)> = Vec::new();
-    for d in &status.drives {
-        rows.push((drive_label(config, d.index), Holds::of(cat, d.full, d.barcode.as_deref())?, from_slot(d)));
-    }
+    let mut rows = drive_rows(config, status, cat)?;
     for s in &status.slots {
         rows.push((slot_label(s), Holds::of(cat, s.full, s.barcode.as_deref())?, None));
     }
@@ -167,6 +188,11 @@ fn write_text(
         status.drives.len(),
         status.slots.len() - ie
     )?;
+    write_rows(rows, cat, out)
+}
+
+/// The rows, aligned: label, barcode, what it is.
+fn write_rows(rows: Vec<Row>, cat: Option<&Catalog>, out: &mut dyn Write) -> Result<()> {
     let label_width = rows.iter().map(|r| r.0.len() + 1).max().unwrap_or(0);
     let code_width = rows.iter().filter_map(|r| r.1.barcode()).map(str::len).max().unwrap_or(0);
     for (label, holds, more) in rows {

@@ -210,7 +210,10 @@ fn dispatch(ctx: &Context_, command: Command) -> Result<ExitCode> {
         Command::Tapes => reports::tapes(&open(ctx, Mode::ReadOnly)?, ctx.verbose, ctx.json, &mut out)?,
         Command::Status { tape } => {
             let cat = open(ctx, Mode::ReadOnly)?;
-            reports::status(&cat, &cat.tape_or_online(tape.as_deref())?, ctx.json, &mut out)?
+            reports::status(&cat, &cat.tape_or_online(tape.as_deref())?, ctx.json, &mut out)?;
+            if !ctx.json {
+                inventory::drive_lines(&ctx.config, &cat, &mut out)?;
+            }
         }
         Command::Unassigned => reports::unassigned(&open(ctx, Mode::ReadOnly)?, ctx.json, &mut out)?,
         Command::TapeDetail { tape, file_number } => {

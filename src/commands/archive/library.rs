@@ -11,7 +11,7 @@
 
 use anyhow::{Context, Result};
 
-use super::{Env, Options, archive_one, hours_left};
+use super::{Env, Options, archive_one};
 use crate::catalog::{Backup, BackupStatus, Catalog, Mode, Tape, TapeStatus, show};
 use crate::changer::{LibraryStatus, Location, is_cleaning};
 use crate::commands::reports::display_status;
@@ -263,17 +263,6 @@ impl Run<'_> {
     }
 
     fn first_assigned(&self, tape: &Tape) -> Result<Option<Backup>> {
-        let assigned = self.cat.backups_with_status(tape.id, &BackupStatus::Assigned)?;
-        if self.opts.repeat && !assigned.is_empty() {
-            let left: i64 = assigned.iter().map(|b| b.size_kb).sum();
-            println!(
-                "Tape \"{}\": {:.3} GB in {} assigned targets ({})",
-                tape.name,
-                left as f64 / 1e6,
-                assigned.len(),
-                hours_left(left, 0, std::time::Instant::now())
-            );
-        }
-        Ok(assigned.into_iter().next())
+        Ok(self.cat.backups_with_status(tape.id, &BackupStatus::Assigned)?.into_iter().next())
     }
 }
