@@ -2,7 +2,7 @@
 # Benchmarks of tapeop against reference tools, each pair measured in the
 # same run on the same data, with a pass/fail against the goals.
 #
-#   bash bench/run.bash [all|archive|confirm|small|import|catalog|legacy]
+#   bash bench/run.bash [all|archive|confirm|small|import|catalog|legacy|library]
 #
 #   archive  4 GiB target (32 x 128 MiB random) archived to an emulated tape on
 #            /dev/shm with each check_in_flight (off = pass-through, keep-pace,
@@ -16,6 +16,10 @@
 #   catalog  examples/bench_catalog builds a 20M-file catalogue through
 #            tapeop::import::store; then status, tapes -v, where_is are timed
 #            against sqlite3's `select count(*) from files`
+#   library  a simulated tape library (examples/vst_library: FUSE drives whose
+#            speed is held to LIB_RATE each): 8 targets of 64 MiB archived by
+#            one `archive --repeat --drive A`, then (fresh cartridges) by two
+#            runs at once, one per drive; aggregate MB/s of two drives vs one
 #   legacy   sqlite3 builds a catalogue of the old tool's schema (version 0, no
 #            tapeop tables) with 20M files; then first-contact status, tapes,
 #            unassigned (must not write), the first write (the one-time upgrade),
@@ -29,6 +33,7 @@
 #                          of 1,000 (its files/s gives the time for 100,000);
 #                          OLD_SMALL_FILES=100000 times it on the whole tape file
 #   OLD_IMPORT_TARGETS=2   targets (of 20) the old import is emulated on (extrapolated to 20)
+#   LIB_RATE=100M          each simulated drive's speed in the library benchmark
 #   BENCH_DIR=/dev/shm     scratch space (data, emulated tapes, catalogues); removed at the end
 #   CATALOG_DIR=           where the catalogue benchmark's database goes (default: scratch space)
 #
@@ -41,9 +46,9 @@ source "$repo/bench/sshd.bash"
 
 which=${1:-all}
 case $which in
-  all | archive | confirm | small | import | catalog | legacy) ;;
+  all | archive | confirm | small | import | catalog | legacy | library) ;;
   *)
-    echo "usage: bash bench/run.bash [all|archive|confirm|small|import|catalog|legacy]" >&2
+    echo "usage: bash bench/run.bash [all|archive|confirm|small|import|catalog|legacy|library]" >&2
     exit 2
     ;;
 esac
@@ -52,6 +57,7 @@ REPS=${REPS:-3}
 BUFFER_SIZE=${BUFFER_SIZE:-256M}
 OLD_SMALL_FILES=${OLD_SMALL_FILES:-5000}
 OLD_IMPORT_TARGETS=${OLD_IMPORT_TARGETS:-2}
+LIB_RATE=${LIB_RATE:-100M}
 BENCH_DIR=${BENCH_DIR:-/dev/shm}
 SMALL_FILES=100000
 
@@ -511,6 +517,71 @@ bench_legacy() {
   rm -rf "$WS"
 }
 
+# ---- 7. library ---------------------------------------------------------------
+
+# 8 targets of one 64 MiB random file each, archived on a simulated library
+# by one drive and then by two at once; the drives' speed is LIB_RATE, so
+# the ratio shows whether the two runs overlap (2.0 at best).
+bench_library() {
+  header "library: two drives at once vs one (simulated drives, $LIB_RATE/s each)"
+  local i
+  mkdir -p "$DATA/lib"
+  for i in 1 2 3 4 5 6 7 8; do
+    mkdir -p "$DATA/lib/t$i"
+    [ -s "$DATA/lib/t$i/f.bin" ] || head -c 64M /dev/urandom > "$DATA/lib/t$i/f.bin"
+  done
+  ls -d "$DATA"/lib/t* > "$W/lib.list"
+  local one two bytes=$((8 * 64 << 20))
+  one=$(library_run 1)
+  two=$(library_run 2)
+  local r1 r2
+  r1=$(calc 'b / t / 1e6' b="$bytes" t="$one")
+  r2=$(calc 'b / t / 1e6' b="$bytes" t="$two")
+  say "one drive: $(num "$one" 2) s ($(num "$r1" 1) MB/s); two drives: $(num "$two" 2) s ($(num "$r2" 1) MB/s aggregate)"
+  row "library: 8 x 64 MiB, two drives at once (MB/s)" "$(num "$r2" 1)" "$(num "$r1" 1) (one drive)" \
+    "$(num "$(calc 'a / b' a="$r2" b="$r1")" 2)" ">= 1.6" "$(passfail ge "$(calc 'a / b' a="$r2" b="$r1")" 1.6)"
+}
+
+# Serve a fresh simulated library, archive the list with DRIVES drives at
+# once, print the seconds the archive runs took, and unmount.
+library_run() {
+  local drives=$1 dir=$W/library$1
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  "$repo/target/release/examples/vst_library" "$dir/lib" --drives 2 --slots 3 --rate "$LIB_RATE" --ignore-stdin \
+    > "$dir/served.txt" 2>&1 &
+  local served=$!
+  until grep -q '^# serving' "$dir/served.txt"; do
+    kill -0 "$served" 2>/dev/null || { cat "$dir/served.txt" >&2; return 1; }
+    sleep 0.1
+  done
+  new_workspace "library$1-ws"
+  { printf '[default]\ndatabase_file = %s\nssh_command =\nbuffer_size = %s\n\n' "$WS/catalogue.sqlite" "$BUFFER_SIZE"
+    sed -n '/^\[changer\]/,/^changer_index = 1/p' "$dir/served.txt"; } > "$CONF"
+  quiet tp -y import "$W/lib.list"
+  quiet tp -y open_tape T1 --serial A00001L9 --offline
+  quiet tp -y open_tape T2 --serial A00002L9 --offline
+  local t0=$EPOCHREALTIME rc=0
+  if [ "$drives" = 1 ]; then
+    tp --drive A archive --repeat >>"$LOG" 2>&1 || rc=$?
+  else
+    tp --drive A archive --repeat >>"$LOG" 2>&1 &
+    local a=$!
+    tp --drive B archive --repeat >>"$LOG" 2>&1 || rc=$?
+    wait "$a" || rc=$((rc == 40 ? $? : rc))
+  fi
+  local took
+  took=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.4f", b - a }')
+  kill -INT "$served"
+  wait "$served" || true
+  if [ "$rc" -ne 40 ]; then
+    echo "bench: library archive with $drives drive(s) ended with $rc (not 40: nothing left)" >&2
+    tail -n 20 "$LOG" >&2
+    return 1
+  fi
+  echo "$took"
+}
+
 # ---- main ---------------------------------------------------------------------
 
 say "tapeop benchmarks: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM"
@@ -520,9 +591,12 @@ cargo build --release --quiet --manifest-path "$repo/Cargo.toml"
 if [ "$which" = all ] || [ "$which" = catalog ]; then
   cargo build --release --quiet --manifest-path "$repo/Cargo.toml" --example bench_catalog
 fi
+if [ "$which" = all ] || [ "$which" = library ]; then
+  cargo build --release --quiet --manifest-path "$repo/Cargo.toml" --example vst_library
+fi
 
 started=$EPOCHREALTIME
-for b in archive confirm small import catalog legacy; do
+for b in archive confirm small import catalog legacy library; do
   if [ "$which" = all ] || [ "$which" = "$b" ]; then
     "bench_$b"
   fi
