@@ -11,6 +11,7 @@
 //! parent tree, for import and scan_tape). All of tapeop's SQL lives here. Reports
 //! are SQL aggregates; nothing here loads all the file rows of a tape.
 mod backups;
+mod bench;
 mod findings;
 mod history;
 mod labels;
@@ -244,10 +245,9 @@ impl Catalog {
         Ok(())
     }
 
-    /// The underlying connection: for the catalogue's own modules and the
-    /// benchmark that fills a synthetic catalogue (every command goes
-    /// through typed methods).
-    pub fn conn(&self) -> &Connection {
+    /// The underlying connection, for the catalogue's own modules only
+    /// (everything outside goes through typed methods).
+    fn conn(&self) -> &Connection {
         &self.conn
     }
 }
