@@ -20,7 +20,10 @@ pub enum ParentFiles {
     /// written parent loses rows through a new target). Every target's
     /// parent is derived afresh, so links a legacy catalogue lacks (the old
     /// tool left a child imported before its parent unlinked) are repaired
-    /// on the next import, and each parent's rows under its children dropped.
+    /// on the next import, and each parent's rows under its children dropped
+    /// — except where such a repaired link hangs a child under a parent
+    /// already on tape: that tape file was written without the link, so it
+    /// holds the child's files, and the parent keeps its rows for them.
     Exclude,
     /// `scan_tape` (recording from tape): a parent already on tape keeps its
     /// rows, since its tape file holds what it held when it was written (one
@@ -116,15 +119,19 @@ fn on_tape(conn: &Connection, id: i64) -> Result<bool> {
 }
 
 /// [`ParentFiles::Exclude`]: set each target's parent to its nearest
-/// ancestor target, and drop the file rows each parent holds under a child.
+/// ancestor target, and drop the file rows each parent holds under a child,
+/// unless the link is new and the parent is already on tape.
 fn relink_all(conn: &Connection) -> Result<()> {
     let all = tree(conn)?;
     for t in &all {
         let parent = nearest(&all, &t.name);
-        if parent.map(|p| p.id) != t.parent {
+        let relinked = parent.map(|p| p.id) != t.parent;
+        if relinked {
             set_parent(conn, t.id, parent.map(|p| p.id))?;
         }
-        if let Some(p) = parent {
+        if let Some(p) = parent
+            && !(relinked && on_tape(conn, p.id)?)
+        {
             drop_files_under(conn, p.id, &t.name[p.name.len() + 1..])?;
         }
     }
@@ -215,6 +222,21 @@ mod tests {
         assert_eq!(parent(&cat, "/p/a/c").as_deref(), Some("/p"));
         assert_eq!(parent(&cat, "/p"), None);
         assert_eq!(parent(&cat, "/q"), None);
+    }
+
+    #[test]
+    fn import_links_a_legacy_child_below_a_parent_on_tape_and_keeps_the_parents_rows() {
+        let (_dir, cat) = catalog();
+        // As the old tool left them: /p/c imported first, then /p, unlinked;
+        // /p archived with c's files, /q scanned with rows under /q/d.
+        let p = target_with(&cat, "/p", PARENT_FILES, true);
+        let q = target_with(&cat, "/q", &["d/f", "qf"], false);
+        cat.conn.execute("INSERT INTO targets (name, scanned) VALUES ('/p/c', 1), ('/q/d', 1)", []).unwrap();
+        cat.add_linked_targets(&[b"/r"], false, ParentFiles::Exclude).unwrap();
+        assert_eq!(parent(&cat, "/p/c").as_deref(), Some("/p"));
+        assert_eq!(files(&cat, p), PARENT_FILES, "the parent's tape file holds c's files");
+        assert_eq!(parent(&cat, "/q/d").as_deref(), Some("/q"));
+        assert_eq!(files(&cat, q), ["qf"], "the parent's tar will exclude /q/d");
     }
 
     #[test]
