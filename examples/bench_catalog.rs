@@ -8,7 +8,8 @@
 //! Builds a synthetic catalogue at `DB_PATH` (replacing any file there):
 //! `TAPES` tapes (default 100), `TARGETS` targets (default 50,000) and
 //! `FILES` file rows (default 20,000,000) spread evenly over the targets.
-//! Tapes, targets and backups are made with plain SQL in one transaction; the
+//! Tapes, targets and backups are made with plain SQL in one transaction
+//! (`Catalog::bench_rows`, under src/catalog/, for this benchmark only); the
 //! file rows go through tapeop's own insert path, `tapeop::commands::import::store`,
 //! once per target (its own transaction, the per-row triggers that keep
 //! `tapeop_target_totals`, the name index), exactly as `tapeop import` stores
@@ -30,7 +31,6 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use rusqlite::params;
 use tapeop::catalog::{Catalog, Mode};
 use tapeop::commands::import::{Entry, store};
 
@@ -78,78 +78,6 @@ fn entries(target: u64, count: u64) -> Vec<Entry> {
     out
 }
 
-/// Tapes, targets and backups (and tapeop's tape/backup side rows).
-fn make_rows(cat: &Catalog, tapes: u64, targets: u64) -> Result<(Vec<i64>, String)> {
-    let tx = cat.conn().unchecked_transaction()?;
-    let mut target_ids = Vec::with_capacity(targets as usize);
-    {
-        let mut ins = tx.prepare("INSERT INTO targets (name, scanned) VALUES (?1, 0)")?;
-        for t in 0..targets {
-            let name = format!("/data/season{}/night{:05}/field{:02}", t / 10_000 + 1, t / 10, t % 10);
-            ins.execute([name])?;
-            target_ids.push(tx.last_insert_rowid());
-        }
-    }
-    let unassigned = (targets / 100).max(1).min(targets);
-    let on_tape = targets - unassigned;
-    let data_tapes = (tapes - 1).max(1); // the last tape stays empty
-    let per_tape = on_tape.div_ceil(data_tapes).max(1);
-    let closed = data_tapes * 9 / 10;
-    let online = data_tapes - 1;
-    let mut online_name = String::new();
-    {
-        let mut tape_ins = tx.prepare("INSERT INTO tapes (name, serial, status, online) VALUES (?1, ?2, ?3, ?4)")?;
-        let mut info_ins =
-            tx.prepare("INSERT INTO tapeop_tape_info (tape_id, capacity_bytes, full, label) VALUES (?1, ?2, 0, NULL)")?;
-        let mut tape_ids = Vec::new();
-        for i in 0..tapes {
-            let name = format!("T{:04}", i + 1);
-            let status = if i < closed { "closed" } else { "open" };
-            let is_online = i == online;
-            if is_online {
-                online_name = name.clone();
-            }
-            tape_ins.execute(params![name, format!("SN{:06}", i + 1), status, is_online as i64])?;
-            let id = tx.last_insert_rowid();
-            info_ins.execute(params![id, 18i64 << 40])?;
-            tape_ids.push(id);
-        }
-        let mut b_ins =
-            tx.prepare("INSERT INTO backups (target_id, tape_id, file_number, status) VALUES (?1, ?2, ?3, ?4)")?;
-        let mut bi_ins = tx.prepare(
-            "INSERT INTO tapeop_backup_info (backup_id, bytes, block_size, written_at, confirmed_at) VALUES (?1, ?2, 262144, ?3, ?4)",
-        )?;
-        for t in 0..on_tape {
-            let tape = t / per_tape;
-            let pos = t % per_tape;
-            let status = if tape < closed {
-                "confirmed"
-            } else if tape < online {
-                if pos < per_tape * 4 / 5 { "confirmed" } else { "recorded" }
-            } else if pos < per_tape * 2 / 5 {
-                "confirmed"
-            } else if pos < per_tape * 3 / 5 {
-                "recorded"
-            } else {
-                "assigned"
-            };
-            let fnum = if status == "assigned" { -1 } else { pos as i64 + 1 };
-            b_ins.execute(params![target_ids[t as usize], tape_ids[tape as usize], fnum, status])?;
-            if status != "assigned" {
-                let confirmed = (status == "confirmed").then_some("2026-01-02 03:04:05 UTC");
-                bi_ins.execute(params![
-                    tx.last_insert_rowid(),
-                    (mix(t) % (400u64 << 30)) as i64,
-                    "2026-01-01 00:00:00 UTC",
-                    confirmed
-                ])?;
-            }
-        }
-    }
-    tx.commit()?;
-    Ok((target_ids, online_name))
-}
-
 fn main() -> Result<()> {
     let db = PathBuf::from(std::env::args().nth(1).context(
         "usage: bench_catalog DB_PATH   (env FILES, default 20000000; TARGETS, default 50000; TAPES, default 100)",
@@ -167,7 +95,7 @@ fn main() -> Result<()> {
     }
     let cat = Catalog::open(&db, Mode::Create)?;
     cat.writable()?;
-    let (target_ids, online) = make_rows(&cat, tapes, targets)?;
+    let (target_ids, online) = cat.bench_rows(tapes, targets, |t| mix(t) % (400u64 << 30))?;
     eprintln!(
         "bench_catalog: {tapes} tapes, {targets} targets; storing {files} file rows through tapeop::commands::import::store ..."
     );
@@ -188,8 +116,7 @@ fn main() -> Result<()> {
         }
     }
     let seconds = stored.as_secs_f64();
-    cat.conn().query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
-    let rows: i64 = cat.conn().query_row("SELECT COUNT(*) FROM files", [], |r| r.get(0))?;
+    let rows = cat.bench_checkpoint_and_count()?;
     if rows as u64 != files {
         bail!("expected {files} file rows, the catalogue holds {rows}");
     }

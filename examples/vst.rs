@@ -2,14 +2,16 @@
 //!
 //! ```text
 //! cargo run --example vst -- IMAGE MOUNTPOINT [--capacity SIZE] [--write-protect]
-//!                             [--no-tape] [--max-record SIZE] [--ignore-stdin]
+//!                             [--no-tape] [--max-record SIZE] [--rate SIZE] [--ignore-stdin]
 //! ```
 //!
 //! `IMAGE` is a SIMH `.tap` file (created empty if missing); `MOUNTPOINT/nst0`
 //! then behaves like a non-rewinding st device (and `MOUNTPOINT/st0` like its
-//! rewinding twin), for `mt -f`, `tar -f`, `dd` or `tapeop`. The drive is
-//! served until Ctrl-C (SIGINT) or until standard input closes
-//! (unless `--ignore-stdin`), then unmounted.
+//! rewinding twin), for `mt -f`, `tar -f`, `dd` or `tapeop`. `--rate` gives
+//! the drive a speed in bytes per second (e.g. `50M`): each record read or
+//! written then takes its length over the rate. The drive is served until
+//! Ctrl-C (SIGINT) or until standard input closes (unless `--ignore-stdin`),
+//! then unmounted.
 
 #[path = "../tests/support/vst.rs"]
 mod vst;
@@ -28,7 +30,7 @@ struct Args {
 }
 
 const USAGE: &str = "usage: vst IMAGE MOUNTPOINT [--capacity SIZE] [--write-protect] \
-                     [--no-tape] [--max-record SIZE] [--ignore-stdin]";
+                     [--no-tape] [--max-record SIZE] [--rate SIZE] [--ignore-stdin]";
 
 fn parse_args() -> Result<Args> {
     let mut positional = Vec::new();
@@ -39,6 +41,7 @@ fn parse_args() -> Result<Args> {
         match arg.to_str() {
             Some("--capacity") => opts.capacity = Some(number(args.next(), "--capacity")?),
             Some("--max-record") => opts.max_record = number(args.next(), "--max-record")? as usize,
+            Some("--rate") => opts.write_rate = Some(rate(args.next())?),
             Some("--write-protect") => opts.write_protected = true,
             Some("--no-tape") => opts.loaded = false,
             Some("--ignore-stdin") => ignore_stdin = true,
@@ -56,6 +59,15 @@ fn number(value: Option<std::ffi::OsString>, flag: &str) -> Result<u64> {
     let value = value.with_context(|| format!("{flag} needs a number of bytes"))?;
     let text = value.to_string_lossy();
     tapeop::config::parse_size(&text).with_context(|| format!("{flag}: {text:?} is not a number of bytes (e.g. 2G)"))
+}
+
+/// `--rate`: a positive number of bytes per second.
+fn rate(value: Option<std::ffi::OsString>) -> Result<u64> {
+    let rate = number(value, "--rate")?;
+    if rate == 0 {
+        bail!("--rate 0 is no speed: give bytes per second above 0 (e.g. 50M), or leave --rate out");
+    }
+    Ok(rate)
 }
 
 fn main() -> Result<()> {

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run --example vst_library -- DIR [--drives N] [--slots N] [--capacity SIZE]
-//!                                        [--cleaning N] [--ie N] [--ignore-stdin]
+//!                                        [--cleaning N] [--ie N] [--rate SIZE] [--ignore-stdin]
 //! ```
 //!
 //! Mounts `--drives` empty virtual st drives (tests/support/vst.rs) under
@@ -10,10 +10,12 @@
 //! (`A00001L9`, `A00002L9`, ... then `--cleaning` cleaning cartridges
 //! `CLN001L1`, ... in the last slots; images under `DIR/cartridges`), adds
 //! `--ie` empty import/export slots, and writes the changer's state under
-//! `DIR/library` (tests/support/library.rs). It prints the tape.conf
-//! sections to use (`[changer]` with tests/support/mtx-sim as its command,
-//! and `[drive.A]`...), then serves until Ctrl-C (SIGINT) or until standard
-//! input closes (unless `--ignore-stdin`), and unmounts.
+//! `DIR/library` (tests/support/library.rs). `--rate` gives every drive a
+//! speed in bytes per second (e.g. `50M`; see `VstOptions::write_rate`).
+//! It prints the tape.conf sections to use (`[changer]` with
+//! tests/support/mtx-sim as its command, and `[drive.A]`...), then serves
+//! until Ctrl-C (SIGINT) or until standard input closes (unless
+//! `--ignore-stdin`), and unmounts.
 
 #[path = "../tests/support/library.rs"]
 mod library;
@@ -34,15 +36,24 @@ struct Args {
     capacity: Option<u64>,
     cleaning: usize,
     ie: usize,
+    rate: Option<u64>,
     ignore_stdin: bool,
 }
 
 const USAGE: &str = "usage: vst_library DIR [--drives N] [--slots N] [--capacity SIZE] \
-                     [--cleaning N] [--ie N] [--ignore-stdin]";
+                     [--cleaning N] [--ie N] [--rate SIZE] [--ignore-stdin]";
 
 fn parse_args() -> Result<Args> {
-    let mut args =
-        Args { dir: PathBuf::new(), drives: 2, slots: 5, capacity: None, cleaning: 0, ie: 0, ignore_stdin: false };
+    let mut args = Args {
+        dir: PathBuf::new(),
+        drives: 2,
+        slots: 5,
+        capacity: None,
+        cleaning: 0,
+        ie: 0,
+        rate: None,
+        ignore_stdin: false,
+    };
     let mut positional = Vec::new();
     let mut argv = std::env::args_os().skip(1);
     while let Some(arg) = argv.next() {
@@ -52,6 +63,7 @@ fn parse_args() -> Result<Args> {
             Some("--cleaning") => args.cleaning = count(argv.next(), "--cleaning")?,
             Some("--ie") => args.ie = count(argv.next(), "--ie")?,
             Some("--capacity") => args.capacity = Some(size(argv.next(), "--capacity")?),
+            Some("--rate") => args.rate = Some(size(argv.next(), "--rate")?),
             Some("--ignore-stdin") => args.ignore_stdin = true,
             Some("-h" | "--help") => bail!("{USAGE}"),
             Some(s) if s.starts_with("--") => bail!("unknown option {s}\n{USAGE}"),
@@ -64,6 +76,9 @@ fn parse_args() -> Result<Args> {
     }
     if args.drives == 0 || args.drives > 26 {
         bail!("--drives {} is out of range: give 1 to 26 drives", args.drives);
+    }
+    if args.rate == Some(0) {
+        bail!("--rate 0 is no speed: give bytes per second above 0 (e.g. 50M), or leave --rate out");
     }
     args.dir = dir;
     Ok(args)
@@ -95,7 +110,9 @@ fn main() -> Result<()> {
     let args = parse_args()?;
     std::fs::create_dir_all(&args.dir).with_context(|| format!("creating {}", args.dir.display()))?;
     let dir = args.dir.canonicalize().with_context(|| format!("resolving {}", args.dir.display()))?;
-    let lib = Library::new(&dir, args.drives, &cartridges(&args), args.ie);
+    let carts = cartridges(&args);
+    let opts = vst::VstOptions { write_rate: args.rate, ..vst::VstOptions::default() };
+    let lib = Library::new_with(&dir, args.drives, &carts, carts.len(), args.ie, opts);
     println!("# tape.conf sections for this library (add your [default] section):");
     print!("{}", lib.conf_sections());
     println!("# try: {} -f {} status", Library::command().display(), lib.device().display());

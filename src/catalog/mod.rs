@@ -6,10 +6,12 @@
 //! `targets` (targets and files), `backups` (assignment, status, space),
 //! `history`, `scans` (import's targets and scan rows), `labels` (the
 //! catalogue id and tape labels), `reports` (what the reports read),
-//! `findings` (what `check` looks for) and `recovery` (scan_tape's recording
-//! and adopting, restore's sources). All of tapeop's SQL lives here. Reports
+//! `findings` (what `check` looks for), `recovery` (scan_tape's recording
+//! and adopting, restore's sources) and `tree` (new targets linked into the
+//! parent tree, for import and scan_tape). All of tapeop's SQL lives here. Reports
 //! are SQL aggregates; nothing here loads all the file rows of a tape.
 mod backups;
+mod bench;
 mod findings;
 mod history;
 mod labels;
@@ -19,6 +21,7 @@ mod scans;
 mod schema;
 mod tapes;
 mod targets;
+mod tree;
 
 pub use backups::{Backup, BackupStatus, LABEL_TAR_BYTES, Tally, filemark_estimate, label_estimate};
 pub use findings::{
@@ -26,12 +29,13 @@ pub use findings::{
     UnassignedTarget, UnscannedTarget,
 };
 pub use history::{FailedConfirm, HistoryRef, Outcome, ack_key};
-pub use recovery::{NewFile, Recovery, RestoreSource, TargetBackup, TreeNode};
+pub use recovery::{NewFile, Recovery, RestoreSource, TargetBackup};
 pub use reports::{BackupExtra, HistoryRow, TapeMarks, WhereIsHit};
 pub use scans::{ImportTarget, ScanEntry, is_under};
 pub use schema::SCHEMA_VERSION;
 pub use tapes::{TAPE_NAME_MAX, Tape, TapeStatus, check_tape_name, tape_name_for_path};
 pub use targets::{FileRow, Target};
+pub use tree::ParentFiles;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -241,10 +245,9 @@ impl Catalog {
         Ok(())
     }
 
-    /// The underlying connection: for the catalogue's own modules and the
-    /// benchmark that fills a synthetic catalogue (every command goes
-    /// through typed methods).
-    pub fn conn(&self) -> &Connection {
+    /// The underlying connection, for the catalogue's own modules only
+    /// (everything outside goes through typed methods).
+    fn conn(&self) -> &Connection {
         &self.conn
     }
 }

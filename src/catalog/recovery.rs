@@ -1,15 +1,15 @@
 //! Recovery: what `scan_tape` writes when it records a tape the catalogue
 //! lost (`--record-as`) or adopts the lost tape files of a known tape
-//! (`--adopt`) — a `closed`, offline tape, targets marked scanned and linked
-//! into the parent tree, their files, and `recorded` backups with their
-//! bytes, one transaction per tape file — plus the lookups `restore` uses to
-//! find a target's best backup and the mark `archive` sets when a tape is
-//! full.
+//! (`--adopt`) — a `closed`, offline tape, targets marked scanned (linked
+//! into the parent tree by `tree`), their files, and `recorded` backups with
+//! their bytes, one transaction per tape file — plus the lookups `restore`
+//! uses to find a target's best backup and the mark `archive` sets when a
+//! tape is full.
 
 use anyhow::{Context, Result};
 use rusqlite::{OptionalExtension, Transaction, params};
 
-use super::{BackupStatus, Catalog, Tape, name_bytes, name_value};
+use super::{BackupStatus, Catalog, Tape, name_value};
 
 /// One catalogue file row made from the tape.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,17 +48,6 @@ pub struct RestoreSource {
     pub file_number: i64,
     /// Its status.
     pub status: BackupStatus,
-}
-
-/// A target's place in the parent tree.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TreeNode {
-    /// Target id.
-    pub id: i64,
-    /// Target name.
-    pub name: Vec<u8>,
-    /// Parent target id.
-    pub parent: Option<i64>,
 }
 
 /// An open transaction on the catalogue: dropped without `commit`, it rolls
@@ -171,26 +160,6 @@ impl Catalog {
         }
         tx.commit().with_context(|| format!("recording tape \"{name}\""))?;
         self.require_tape(name)
-    }
-
-    /// Insert target `name`, marked scanned, with no parent yet; its id.
-    pub fn add_scanned_target(&self, name: &[u8]) -> Result<i64> {
-        self.conn.execute("INSERT INTO targets (name, scanned) VALUES (?1, 1)", [name_value(name)])?;
-        Ok(self.conn.last_insert_rowid())
-    }
-
-    /// Every target's place in the parent tree.
-    pub fn target_tree(&self) -> Result<Vec<TreeNode>> {
-        let mut stmt = self.conn.prepare("SELECT id, name, parent_id FROM targets")?;
-        let rows =
-            stmt.query_map([], |r| Ok(TreeNode { id: r.get(0)?, name: name_bytes(r.get_ref(1)?), parent: r.get(2)? }))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-
-    /// Set target `id`'s parent.
-    pub fn set_target_parent(&self, id: i64, parent: Option<i64>) -> Result<()> {
-        self.conn.execute("UPDATE targets SET parent_id = ?2 WHERE id = ?1", params![id, parent])?;
-        Ok(())
     }
 
     /// Insert the files of target `target_id` (a bulk load: the totals are

@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, ToSql, params};
 
-use super::{Catalog, name_bytes, name_value};
+use super::{Catalog, ParentFiles, name_bytes, name_value};
 
 /// A target as `import` weighs it against an import list.
 pub struct ImportTarget {
@@ -74,14 +74,10 @@ impl Catalog {
 
     /// In one transaction: insert `names` as unscanned targets, then set
     /// every target's parent to its nearest ancestor target and drop the
-    /// file rows a parent holds under a child target.
+    /// file rows a parent holds under a child target
+    /// ([`ParentFiles::Exclude`]).
     pub fn add_import_targets(&self, names: &[&[u8]]) -> Result<()> {
-        let tx = self.conn().unchecked_transaction()?;
-        for name in names {
-            tx.execute("INSERT INTO targets (name, scanned) VALUES (?1, 0)", [name_value(name)])?;
-        }
-        relink_parents(&tx)?;
-        tx.commit()?;
+        self.add_linked_targets(names, false, ParentFiles::Exclude)?;
         Ok(())
     }
 
@@ -141,51 +137,6 @@ impl Catalog {
         tx.commit()?;
         Ok(())
     }
-}
-
-/// Set each target's parent to its nearest ancestor target, and move any
-/// file rows a scanned parent holds under a child target out of the parent.
-fn relink_parents(tx: &Connection) -> Result<()> {
-    let cat_rows: Vec<(i64, Vec<u8>, Option<i64>)> = {
-        let mut stmt = tx.prepare("SELECT id, name, parent_id FROM targets")?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, name_bytes(r.get_ref(1)?), r.get(2)?)))?;
-        rows.collect::<rusqlite::Result<_>>()?
-    };
-    let mut sorted: Vec<&(i64, Vec<u8>, Option<i64>)> = cat_rows.iter().collect();
-    sorted.sort_by(|a, b| a.1.cmp(&b.1));
-    for (id, name, parent) in &cat_rows {
-        let nearest = sorted.iter().filter(|t| is_under(name, &t.1)).max_by_key(|t| t.1.len()).map(|t| t.0);
-        if nearest != *parent {
-            tx.execute("UPDATE targets SET parent_id = ?2 WHERE id = ?1", params![id, nearest])?;
-        }
-        if let Some(pid) = nearest {
-            let pname = &cat_rows.iter().find(|t| t.0 == pid).map(|t| t.1.clone()).unwrap_or_default();
-            drop_files_under(tx, pid, &name[pname.len() + 1..])?;
-        }
-    }
-    Ok(())
-}
-
-/// Delete the file rows of target `parent` at or below relative path `rel`.
-fn drop_files_under(tx: &Connection, parent: i64, rel: &[u8]) -> Result<()> {
-    let mut prefix = rel.to_vec();
-    prefix.push(b'/');
-    let ids: Vec<i64> = {
-        let mut stmt = tx.prepare("SELECT id, name FROM files WHERE target_id = ?1")?;
-        let rows = stmt.query_map([parent], |r| Ok((r.get::<_, i64>(0)?, name_bytes(r.get_ref(1)?))))?;
-        let mut ids = Vec::new();
-        for row in rows {
-            let (id, name) = row?;
-            if name.starts_with(&prefix) || name == rel {
-                ids.push(id);
-            }
-        }
-        ids
-    };
-    for id in ids {
-        tx.execute("DELETE FROM files WHERE id = ?1", [id])?;
-    }
-    Ok(())
 }
 
 /// A name as TEXT when it is UTF-8, else as BLOB, without copying it.

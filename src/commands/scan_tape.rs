@@ -23,7 +23,7 @@ use std::collections::{HashMap, HashSet};
 
 use anyhow::{Context, Result, bail};
 
-use crate::catalog::{Backup, BackupStatus, Catalog, Mode, NewFile, Outcome, Tape, is_under, show};
+use crate::catalog::{Backup, BackupStatus, Catalog, Mode, NewFile, Outcome, ParentFiles, Tape, show};
 use crate::config::Config;
 use crate::drive::stream_file;
 use crate::drive::{self, Access, Drive, Next};
@@ -656,26 +656,17 @@ fn same_files(cat: &Catalog, id: i64, target: &[u8], members: &[Member], consequ
     Ok(())
 }
 
-/// Insert a target and link it into the parent tree: its parent is the
-/// nearest ancestor target, and it becomes the parent of targets below it
-/// whose parent was further up.
+/// Insert a target (scanned: its files come from the tape) and link it into
+/// the parent tree, keeping the rows of a parent already on tape.
 fn new_target(cat: &Catalog, target: &[u8]) -> Result<i64> {
-    let id = cat.add_scanned_target(target)?;
-    let all = cat.target_tree()?;
-    let parent = all.iter().filter(|t| is_under(target, &t.name)).max_by_key(|t| t.name.len()).map(|t| t.id);
-    cat.set_target_parent(id, parent)?;
-    let len_of = |pid: i64| all.iter().find(|t| t.id == pid).map_or(0, |t| t.name.len());
-    for t in &all {
-        if is_under(&t.name, target) && t.parent.is_none_or(|p| len_of(p) < target.len()) {
-            cat.set_target_parent(t.id, Some(id))?;
-        }
-    }
-    Ok(id)
+    let ids = cat.add_linked_targets(&[target], true, ParentFiles::AsWritten)?;
+    ids.first().copied().context("no target was inserted")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::is_under;
 
     fn member(name: &str, kind: MemberKind) -> Member {
         Member {

@@ -63,6 +63,20 @@ impl Library {
     /// As [`Library::new`] with `slots` storage slots (at least as many as
     /// cartridges; the rest empty).
     pub fn with_slots(dir: &Path, drives: usize, cartridges: &[Cartridge], slots: usize, ie: usize) -> Library {
+        Self::new_with(dir, drives, cartridges, slots, ie, VstOptions::default())
+    }
+
+    /// As [`Library::with_slots`] with every drive mounted with `opts` (its
+    /// transfer limits and speed, e.g. `write_rate` for a benchmark; the
+    /// cartridge fields of `opts` do not apply to an empty drive).
+    pub fn new_with(
+        dir: &Path,
+        drives: usize,
+        cartridges: &[Cartridge],
+        slots: usize,
+        ie: usize,
+        opts: VstOptions,
+    ) -> Library {
         assert!(slots >= cartridges.len(), "{slots} slots cannot hold {} cartridges", cartridges.len());
         let state = dir.join("library");
         let images = dir.join("cartridges");
@@ -75,7 +89,7 @@ impl Library {
         for i in 0..drives {
             let mnt = dir.join("mnt").join(format!("drive{i}"));
             fs::create_dir_all(&mnt).unwrap();
-            let drive = VirtualDrive::mount_empty_at(&mnt, VstOptions::default())
+            let drive = VirtualDrive::mount_empty_at(&mnt, opts.clone())
                 .unwrap_or_else(|e| panic!("mounting library drive {i}: {e:#}"));
             fs::write(
                 state.join("drives").join(i.to_string()),

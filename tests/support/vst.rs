@@ -49,7 +49,9 @@
 //! rewinds, the bytes the head passed over while positioning, and the bytes
 //! read and written, so tests can hold each command to a motion budget;
 //! `MTIOCPOS` reports the head's absolute position (records and filemarks
-//! before it), as a drive's READ POSITION does. Only
+//! before it), as a drive's READ POSITION does. A drive may have a speed
+//! ([`VstOptions::write_rate`]): each record read or written then takes
+//! `len / rate` seconds (see [`VirtualDrive::mount`]). Only
 //! variable-block mode exists: `MTSETBLK` with a non-zero size fails with
 //! `EINVAL`, as for a size outside a drive's limits.
 //!
@@ -170,11 +172,23 @@ pub struct VstOptions {
     pub max_record: usize,
     /// Raise `fs.fuse.max_pages_limit` when it is too low for `max_record`.
     pub raise_page_limit: bool,
+    /// The drive's speed in bytes per second, for reads as well as writes;
+    /// `None` (the default) or 0 transfers instantly. See [`VirtualDrive::mount`]
+    /// for how the time is spent. A property of the mount (the drive), like
+    /// the transfer limits: changing tapes keeps it.
+    pub write_rate: Option<u64>,
 }
 
 impl Default for VstOptions {
     fn default() -> Self {
-        VstOptions { capacity: None, write_protected: false, loaded: true, max_record: 1 << 20, raise_page_limit: true }
+        VstOptions {
+            capacity: None,
+            write_protected: false,
+            loaded: true,
+            max_record: 1 << 20,
+            raise_page_limit: true,
+            write_rate: None,
+        }
     }
 }
 
@@ -236,6 +250,14 @@ pub struct VirtualDrive {
 impl VirtualDrive {
     /// Mount a drive holding the tape `image` (created empty if missing) on a
     /// fresh temporary directory.
+    ///
+    /// A drive with a [`VstOptions::write_rate`] answers a data `read()` or
+    /// `write()` of `len` bytes only `len / rate` seconds after doing it: the
+    /// tape moves (and the image changes) at once, then a thread of its own
+    /// waits and replies, holding neither the tape's mutex nor the FUSE
+    /// session, so `MTIOCGET` and the `control` file stay answerable while
+    /// the caller is blocked. It models a physical drive's speed for
+    /// benchmarks (e.g. two drives against one), not synchronisation.
     pub fn mount(image: &Path, opts: VstOptions) -> Result<VirtualDrive> {
         let dir = tempfile::Builder::new()
             .prefix("vst-mount")
@@ -276,7 +298,7 @@ impl VirtualDrive {
         require_fuse()?;
         let limits = negotiate_limits(opts)?;
         let tape = Arc::new(Mutex::new(make(limits.max_record)?));
-        let fs = VstFs { tape: tape.clone(), max_write: limits.max_write as u32 };
+        let fs = VstFs { tape: tape.clone(), max_write: limits.max_write as u32, rate: opts.write_rate };
         let mut config = fuser::Config::default();
         config.mount_options = vec![fuser::MountOption::FSName("vst".into()), fuser::MountOption::NoAtime];
         let session = fuser::spawn_mount(fs, mountpoint, &config)
@@ -1227,11 +1249,28 @@ pub fn write_tap_files(path: &Path, files: &[Vec<Vec<u8>>]) -> Result<()> {
 struct VstFs {
     tape: Arc<Mutex<Tape>>,
     max_write: u32,
+    /// The drive's speed in bytes per second (`None`: instant).
+    rate: Option<u64>,
 }
 
 impl VstFs {
     fn lock(&self) -> MutexGuard<'_, Tape> {
         self.tape.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Send `reply` once the drive has spent the time `len` bytes take at
+    /// its rate: at once for an instant drive or no data, otherwise from a
+    /// thread of its own, so the session goes on serving other requests.
+    fn after_transfer(&self, len: usize, reply: impl FnOnce() + Send + 'static) {
+        match transfer_time(self.rate, len) {
+            None => reply(),
+            Some(time) => {
+                std::thread::spawn(move || {
+                    std::thread::sleep(time);
+                    reply();
+                });
+            }
+        }
     }
 
     fn attr(ino: INodeNo) -> FileAttr {
@@ -1272,6 +1311,13 @@ impl VstFs {
 
 fn errno(e: Errnum) -> Errno {
     Errno::from_i32(e)
+}
+
+/// How long moving `len` bytes takes at `rate` bytes per second (`None`
+/// for an instant drive, a zero rate, or no data).
+fn transfer_time(rate: Option<u64>, len: usize) -> Option<Duration> {
+    let rate = rate.filter(|&r| r > 0 && len > 0)?;
+    Some(Duration::from_secs_f64(len as f64 / rate as f64))
 }
 
 impl Filesystem for VstFs {
@@ -1356,8 +1402,9 @@ impl Filesystem for VstFs {
             let end = (start + size as usize).min(line.len());
             return reply.data(&line[start..end]);
         }
-        match self.lock().read_record(size as usize) {
-            Ok(data) => reply.data(&data),
+        let done = self.lock().read_record(size as usize);
+        match done {
+            Ok(data) => self.after_transfer(data.len(), move || reply.data(&data)),
             Err(e) => reply.error(errno(e)),
         }
     }
@@ -1380,8 +1427,9 @@ impl Filesystem for VstFs {
                 Err(e) => reply.error(errno(e)),
             };
         }
-        match self.lock().write_record(data, lock_owner.map(|o| o.0)) {
-            Ok(n) => reply.written(n as u32),
+        let done = self.lock().write_record(data, lock_owner.map(|o| o.0));
+        match done {
+            Ok(n) => self.after_transfer(n, move || reply.written(n as u32)),
             Err(e) => reply.error(errno(e)),
         }
     }
