@@ -157,7 +157,7 @@ mod tests {
         let err = format!("{:#}", robot.unload(2, 0).unwrap_err());
         assert!(
             err.contains(
-                "could not unload drive 0 into slot 2: mtx said: \"mtx: Request Sense: Sense Key=Not Ready; \
+                "could not unload drive 0 into slot 2: mtx said: \"sense key Not Ready; \
                  MOVE MEDIUM from Element Address 1000 to 500 Failed\""
             ),
             "{err}"

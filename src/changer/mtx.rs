@@ -82,12 +82,10 @@ fn summarise_sense(lines: &[&str]) -> String {
         |name: &str| lines.iter().find_map(|l| l.split_once("Request Sense: ")?.1.strip_prefix(name).map(str::trim));
     let rest: Vec<&str> = lines.iter().copied().filter(|l| !l.contains("Request Sense: ")).collect();
     let Some(key) = field("Sense Key=") else { return lines.join("; ") };
-    let code = |name| field(name).unwrap_or("?");
-    let sense = format!(
-        "sense key {key}, ASC {} ASCQ {}",
-        code("Additional Sense Code = "),
-        code("Additional Sense Qualifier = ")
-    );
+    let sense = match (field("Additional Sense Code = "), field("Additional Sense Qualifier = ")) {
+        (Some(asc), Some(ascq)) => format!("sense key {key}, ASC {asc} ASCQ {ascq}"),
+        _ => format!("sense key {key}"),
+    };
     std::iter::once(sense.as_str()).chain(rest).collect::<Vec<_>>().join("; ")
 }
 

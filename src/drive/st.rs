@@ -335,6 +335,7 @@ fn open_nonblocking(path: &Path) -> Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
     OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path).map_err(|e| match e.raw_os_error() {
         Some(libc::EBUSY) => anyhow!("{} is busy: another program has the drive open", path.display()),
+        Some(libc::ENOENT) => anyhow!("{} does not exist", path.display()),
         _ => anyhow!(e).context(format!("opening tape device {}", path.display())),
     })
 }
