@@ -312,7 +312,7 @@ fn check_label(cat: &Catalog, drive: &mut dyn Drive, tape: &Tape, seen: &Seen) -
 pub fn mismatch(tape: &str, found: Option<&Label>) -> String {
     match found {
         Some(l) => format!(
-            "wrong tape: the catalogue's online tape is \"{tape}\", but the loaded tape's label says \"{}\" (catalogue {})",
+            "wrong tape: the catalogue expects tape \"{tape}\" here, but the loaded tape's label says \"{}\" (catalogue {})",
             l.tape, l.catalogue
         ),
         None => format!(

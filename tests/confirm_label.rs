@@ -95,7 +95,7 @@ fn confirm_refuses_another_tape_of_the_catalogue_and_records_nothing() {
     for args in [&["confirm", "next"][..], &["confirm", "1"], &["confirm", "--repeat"]] {
         let out = rig.run(args, 1);
         let want = format!(
-            "refusing to confirm: wrong tape: the catalogue's online tape is \"A\", but the loaded tape's label says \"B\" (catalogue {}); load tape \"A\"; nothing was recorded",
+            "refusing to confirm: wrong tape: the catalogue expects tape \"A\" here, but the loaded tape's label says \"B\" (catalogue {}); load tape \"A\"; nothing was recorded",
             rig.catalogue_id()
         );
         assert!(out.contains(&want), "{args:?}: {out}");

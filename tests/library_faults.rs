@@ -12,6 +12,7 @@
 mod support;
 
 use std::fs;
+use std::path::Path;
 use std::process::{Child, Output};
 
 use support::library_rig::LibRig;
@@ -213,4 +214,79 @@ fn restore_loads_the_tape_that_holds_the_target() {
     let restored = r.w.root().join("out/data.bin");
     assert_eq!(fs::read(restored).unwrap(), fs::read(target.join("data.bin")).unwrap());
     assert_eq!(r.lib.in_drive(1).as_deref(), Some("A00001L9"));
+}
+
+#[test]
+fn a_label_that_does_not_match_the_barcode_is_refused_and_nothing_is_written() {
+    let r = LibRig::new(2, 0);
+    r.targets(3);
+    r.open_tapes(1..=2);
+    r.run(&["--drive", "A", "load", "T1"], 0);
+    r.run(&["--drive", "B", "load", "T2"], 0);
+    // One target on each tape, labelled T1 and T2.
+    r.w.run(&["-y", "assign", "T1"], 0);
+    r.run(&["--drive", "A", "archive"], 0);
+    r.w.run(&["-y", "close_tape", "T1", "--force"], 0);
+    r.run(&["--drive", "B", "archive"], 0);
+    r.run(&["--drive", "A", "unload"], 0);
+    r.run(&["--drive", "B", "unload"], 0);
+    // The barcode stickers of the two cartridges were swapped.
+    let slots = |n: usize| r.lib.device().join(format!("slots/{n}"));
+    let relabel = |n: usize, barcode: &str| {
+        let line = fs::read_to_string(slots(n)).unwrap();
+        let words: Vec<&str> = line.split_whitespace().collect();
+        fs::write(slots(n), format!("{} {barcode} {}\n", words[0], words[2])).unwrap();
+    };
+    relabel(1, "A00002L9");
+    relabel(2, "A00001L9");
+    let (before, images) = (r.catalogue(), r.images());
+    let out = r.run(&["--drive", "A", "archive", "--repeat"], 1);
+    assert!(
+        out.contains("tapeop: refusing to write: wrong tape: the catalogue expects tape \"T2\" here, but the loaded tape's label says \"T1\"")
+            && out.contains("nothing was written"),
+        "{out}"
+    );
+    assert_eq!((r.catalogue(), r.images()), (before, images));
+}
+
+#[test]
+fn an_unload_that_fails_leaves_the_tape_recorded_and_the_next_run_goes_on() {
+    let r = LibRig::new(2, 0);
+    r.targets(5);
+    r.open_tapes(1..=2);
+    r.lib.fail_next("unload");
+    let out = r.run(&["--drive", "A", "archive", "--repeat"], 1);
+    assert!(out.contains("could not unload drive 0 into slot 1: mtx said: \"sense key Hardware Error"), "{out}");
+    let files = |tape: &str| r.backups().iter().filter(|b| b.0 == tape && b.2 == "recorded").count();
+    assert_eq!((files("T1"), files("T2")), (4, 0), "T1 is full and recorded");
+    assert_eq!(
+        r.lib.in_drive(0).as_deref(),
+        Some("A00001L9"),
+        "the failed move left the cartridge (ejected) in the drive"
+    );
+    let out = r.run(&["--drive", "A", "archive", "--repeat"], 40);
+    assert!(out.contains("Unloading cartridge A00001L9 from drive A (element 0) into slot 1..."), "{out}");
+    assert_eq!((files("T1"), files("T2")), (4, 1));
+}
+
+#[test]
+fn one_batch_per_drive_each_with_its_log() {
+    let r = LibRig::new(2, 0);
+    r.targets(2);
+    r.open_tapes(1..=2);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tape_batch.bash");
+    let out = std::process::Command::new("bash")
+        .arg(&script)
+        .args(["archive", "--drive", "B", "--repeat"])
+        .current_dir(r.w.root())
+        .env("TAPEOP", env!("CARGO_BIN_EXE_tapeop"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(40), "{}", stderr(&out));
+    let log = fs::read_to_string(r.w.root().join("backup.B.log")).unwrap();
+    assert!(log.contains("Loading cartridge A00001L9 from slot 1 into drive B (element 1)..."), "{log}");
+    assert_eq!(log.matches("Marking record as archived.").count(), 2, "{log}");
+    assert!(log.ends_with("tapeop archive exited with code 40; stopping.\n"), "{log}");
+    assert!(!r.w.root().join("backup.log").exists());
 }

@@ -776,7 +776,7 @@ fn a_wrong_tape_is_refused_and_the_override_writes_anyway() {
     assert_contains(
         &out,
         &format!(
-            "wrong tape: the catalogue's online tape is \"T1\", but the loaded tape's label says \"T1\" (catalogue {their_id})"
+            "wrong tape: the catalogue expects tape \"T1\" here, but the loaded tape's label says \"T1\" (catalogue {their_id})"
         ),
     );
     rig.assert_unchanged(&before, "another catalogue's tape");

@@ -259,7 +259,7 @@ fn a_cartridge_swapped_between_two_archives_is_refused_or_proved_in_full() {
     rig.load("twin.tap");
     let out = rig.run(&["archive"], 1);
     assert!(
-        out.contains("wrong tape: the catalogue's online tape is \"T1\", but the loaded tape's label says"),
+        out.contains("wrong tape: the catalogue expects tape \"T1\" here, but the loaded tape's label says"),
         "{out}"
     );
     for how in [&["eod"][..], &["fsf", "3"]] {

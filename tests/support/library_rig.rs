@@ -125,12 +125,18 @@ impl LibRig {
         })
     }
 
-    /// Every cartridge image's bytes, by file name.
-    pub fn images(&self) -> Vec<(String, Vec<u8>)> {
-        let mut out: Vec<(String, Vec<u8>)> = fs::read_dir(self.w.root().join("lib/cartridges"))
+    /// Every cartridge image's length and hash, by file name (to compare).
+    pub fn images(&self) -> Vec<(String, u64, u64)> {
+        use std::hash::{Hash, Hasher};
+        let mut out: Vec<(String, u64, u64)> = fs::read_dir(self.w.root().join("lib/cartridges"))
             .unwrap()
             .map(|e| e.unwrap().path())
-            .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), fs::read(&p).unwrap()))
+            .map(|p| {
+                let bytes = fs::read(&p).unwrap();
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                bytes.hash(&mut h);
+                (p.file_name().unwrap().to_string_lossy().into_owned(), bytes.len() as u64, h.finish())
+            })
             .collect();
         out.sort();
         out
@@ -149,7 +155,11 @@ impl LibRig {
             let n = stmt.column_count();
             let rows = stmt
                 .query_map([], |r| {
-                    Ok((0..n).map(|i| format!("{:?}", r.get_ref(i).unwrap())).collect::<Vec<_>>().join("|"))
+                    let cells = (0..n).map(|i| match r.get_ref(i).unwrap() {
+                        rusqlite::types::ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+                        other => format!("{other:?}"),
+                    });
+                    Ok(cells.collect::<Vec<_>>().join("|"))
                 })
                 .unwrap();
             for row in rows {

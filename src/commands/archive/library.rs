@@ -21,7 +21,7 @@ use crate::exit_codes::{self, Exit, ExitCode};
 use crate::library::LibraryDrive;
 use crate::lock::{self, Lock};
 use crate::remote::Remote;
-use crate::stop;
+use crate::{label, stop};
 
 /// A tape this run has claimed, with its barcode.
 struct Claimed {
@@ -196,7 +196,14 @@ impl Run<'_> {
     fn fill(&mut self, claimed: &Claimed) -> Result<Ended> {
         let tape = &claimed.tape;
         let mut drive: Box<dyn Drive> = drive::open(&self.config.drive, Access::Write, self.config.block_size)?;
+        // Prove the tape before taking any target for it: a wrong cartridge
+        // behind this barcode is refused with the catalogue unchanged.
         let mut proven = false;
+        if !self.opts.override_tape_check {
+            let n = label::append_point(self.cat, tape)?;
+            label::prove(self.cat, &mut *drive, tape, n, self.config.block_size, &self.config.drive)?;
+            proven = true;
+        }
         loop {
             let Some(job) = self.next_job(tape)? else {
                 return Ok(if self.unassigned_left()? { self.no_fit(tape)? } else { Ended::NoWork });
