@@ -5,7 +5,7 @@
 use anyhow::{Context, Result, bail};
 use rusqlite::{OptionalExtension, params};
 
-use super::file_number::{legacy_file_number, tape_file_at};
+use super::file_number::{NO_TAPE_FILE, legacy_file_number, tape_file_at};
 use super::{Catalog, Tape, name_bytes, now_text, show};
 use crate::tape_file::TapeFile;
 
@@ -314,11 +314,11 @@ impl Catalog {
         let tx = self.conn.unchecked_transaction()?;
         {
             let mut stmt = tx.prepare(
-                "INSERT INTO backups (target_id, tape_id, file_number, status) SELECT ?1, ?2, -1, 'assigned'
+                "INSERT INTO backups (target_id, tape_id, file_number, status) SELECT ?1, ?2, ?3, 'assigned'
                  WHERE NOT EXISTS (SELECT 1 FROM backups WHERE target_id = ?1 AND COALESCE(status, '') != 'failed')",
             )?;
             for id in target_ids {
-                stmt.execute(params![id, tape.id])?;
+                stmt.execute(params![id, tape.id, NO_TAPE_FILE])?;
                 crate::fault::point("assign-mid");
             }
         }
@@ -332,9 +332,9 @@ impl Catalog {
     pub fn assign_one(&self, tape: &Tape, target_id: i64) -> Result<bool> {
         self.writable()?;
         let n = self.conn.execute(
-            "INSERT INTO backups (target_id, tape_id, file_number, status) SELECT ?1, ?2, -1, 'assigned'
+            "INSERT INTO backups (target_id, tape_id, file_number, status) SELECT ?1, ?2, ?3, 'assigned'
              WHERE NOT EXISTS (SELECT 1 FROM backups WHERE target_id = ?1 AND COALESCE(status, '') != 'failed')",
-            params![target_id, tape.id],
+            params![target_id, tape.id, NO_TAPE_FILE],
         )?;
         Ok(n == 1)
     }

@@ -12,6 +12,10 @@ use rusqlite::types::{ToSql, ToSqlOutput};
 
 use crate::tape_file::TapeFile;
 
+/// What the legacy column holds for "no tape file yet" (an assigned
+/// backup): the old tool's `-1`.
+pub(crate) const NO_TAPE_FILE: i64 = -1;
+
 /// The tape file of a file number column: none for NULL or a negative
 /// number (the old tool's `-1`).
 pub(crate) fn tape_file_at(r: &Row<'_>, column: usize) -> rusqlite::Result<Option<TapeFile>> {
@@ -21,7 +25,7 @@ pub(crate) fn tape_file_at(r: &Row<'_>, column: usize) -> rusqlite::Result<Optio
 /// A tape file as the legacy column holds it and the old tool prints it:
 /// its number, or `-1` for none.
 pub fn legacy_file_number(n: Option<TapeFile>) -> i64 {
-    n.map_or(-1, |n| i64::try_from(n.get()).unwrap_or(i64::MAX))
+    n.map_or(NO_TAPE_FILE, |n| i64::try_from(n.get()).unwrap_or(i64::MAX))
 }
 
 impl ToSql for TapeFile {
