@@ -16,6 +16,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::InFlight;
 use crate::exit_codes::{Exit, ExitCode};
+use crate::tape_file::TapeFile;
 
 const EXIT_CODES_HELP: &str = "\
 Exit codes:
@@ -69,7 +70,7 @@ pub enum Command {
     TapeDetail {
         tape: Option<String>,
         #[arg(value_parser = file_number_arg)]
-        file_number: Option<i64>,
+        file_number: Option<TapeFile>,
     },
     /// Find a file by its name relative to its target.
     #[command(name = "where_is", visible_alias = "where-is")]
@@ -81,7 +82,7 @@ pub enum Command {
     #[command(name = "backup_info", visible_alias = "backup-info")]
     BackupInfo {
         #[arg(value_parser = file_number_arg)]
-        file_number: Option<i64>,
+        file_number: Option<TapeFile>,
     },
     /// Write md5sum -c manifests of every tape file into OUTPUT_DIR.
     #[command(name = "dump_manifest", visible_alias = "dump-manifest")]
@@ -232,7 +233,7 @@ pub enum Command {
     Requeue {
         /// The tape file (tape_detail lists them).
         #[arg(value_parser = file_number_arg)]
-        file_number: i64,
+        file_number: TapeFile,
         /// The tape (default: the online tape).
         #[arg(long)]
         tape: Option<String>,
@@ -321,10 +322,10 @@ impl ValueEnum for InFlight {
     }
 }
 
-fn file_number_arg(text: &str) -> Result<i64, BadValue> {
-    match text.parse::<i64>() {
-        Ok(n) if n >= 0 => Ok(n),
-        _ => Err(BadValue(format!(
+fn file_number_arg(text: &str) -> Result<TapeFile, BadValue> {
+    match text.parse::<i64>().ok().and_then(|n| u64::try_from(n).ok()) {
+        Some(n) => Ok(TapeFile::new(n)),
+        None => Err(BadValue(format!(
             "file number {text:?} is not a tape file number: give a whole number such as 0 or 12"
         ))),
     }
@@ -336,7 +337,7 @@ pub enum ConfirmWhich {
     /// The next recorded, unconfirmed one.
     Next,
     /// That file number.
-    Number(i64),
+    Number(TapeFile),
 }
 
 fn which_arg(text: &str) -> Result<ConfirmWhich, BadValue> {

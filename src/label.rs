@@ -13,10 +13,11 @@ use std::io::Read;
 
 use anyhow::{Context, Result};
 
-use crate::catalog::{Catalog, Outcome, Tape, now_text, show};
+use crate::catalog::{Catalog, Outcome, Tape, legacy_file_number, now_text, show};
 use crate::drive::last_proof::{self, LastProof};
 use crate::drive::{Drive, DriveSpec};
 use crate::exit_codes::{Exit, ExitCode};
+use crate::tape_file::TapeFile;
 
 /// Name of the one member of a label tape file.
 pub const LABEL_MEMBER: &str = "TAPEOP-LABEL.txt";
@@ -82,13 +83,13 @@ pub fn recorded_label(cat: &Catalog, tape: &Tape) -> Result<Option<String>> {
 }
 
 /// The first tape file that holds data: 1 on a labelled tape, else 0.
-pub fn first_data_file(cat: &Catalog, tape: &Tape) -> Result<i64> {
-    Ok(i64::from(recorded_label(cat, tape)?.is_some()))
+pub fn first_data_file(cat: &Catalog, tape: &Tape) -> Result<TapeFile> {
+    Ok(if recorded_label(cat, tape)?.is_some() { TapeFile::LABEL.next() } else { TapeFile::LABEL })
 }
 
 /// Where the next target goes: after the highest written file, or the
 /// first data file on a tape with nothing written yet.
-pub fn append_point(cat: &Catalog, tape: &Tape) -> Result<i64> {
+pub fn append_point(cat: &Catalog, tape: &Tape) -> Result<TapeFile> {
     Ok(cat.append_point(tape.id)?.max(first_data_file(cat, tape)?))
 }
 
@@ -121,12 +122,12 @@ pub fn prove(
     cat: &Catalog,
     drive: &mut dyn Drive,
     tape: &Tape,
-    n: i64,
+    n: TapeFile,
     block_size: usize,
     spec: &DriveSpec,
-) -> Result<i64> {
+) -> Result<TapeFile> {
     let seen = match take_trusted(cat, drive, spec, tape) {
-        Some(last) if last.end_of_data == Some(n as u64) && last.file == n as u64 && last.block == 0 => {
+        Some(last) if last.end_of_data == Some(n.get()) && last.file == n.get() && last.block == 0 => {
             println!(
                 "Tape \"{}\" proved without moving it: the drive is where {} left it at {}, at the end of data (file {n}, position {}).",
                 tape.name, last.command, last.time, last.position
@@ -153,45 +154,47 @@ fn prove_in_full(
     cat: &Catalog,
     drive: &mut dyn Drive,
     tape: &Tape,
-    n: i64,
+    n: TapeFile,
     block_size: usize,
     seen: &Seen,
-) -> Result<i64> {
-    let unwritten = cat.append_point(tape.id)? == 0;
+) -> Result<TapeFile> {
+    let unwritten = cat.append_point(tape.id)? == TapeFile::LABEL;
+    let previous = if n > first_data_file(cat, tape)? { n.prev() } else { None };
     // With the right label read at the beginning of the tape, file n-1 is
     // read on the way forward to end of data (its verdict waits its turn).
-    let on_the_way = if !unwritten && n > first_data_file(cat, tape)? && label_read_matches(cat, tape, seen)? {
-        Some(first_member(drive, n - 1))
-    } else {
-        None
+    let on_the_way = match previous {
+        Some(prev) if !unwritten && label_read_matches(cat, tape, seen)? => Some(first_member(drive, prev)),
+        _ => None,
     };
-    let files = drive.count_files().with_context(|| format!("finding the end of data on {}", drive.name()))? as i64;
-    if !unwritten && files == 0 {
+    let files = drive.count_files().with_context(|| format!("finding the end of data on {}", drive.name()))?;
+    // The tape file at the end of data: as many as the tape holds.
+    let end = TapeFile::new(files);
+    if !unwritten && end == TapeFile::LABEL {
         return Err(refuse(format!(
             "wrong tape: the loaded tape is blank, but the catalogue's tape \"{}\" holds tape files up to file {}",
             tape.name,
-            n - 1
+            legacy_file_number(n.prev())
         )));
     }
     if unwritten {
-        if let Some(n) = prove_unwritten(cat, drive, tape, files, block_size, seen)? {
+        if let Some(n) = prove_unwritten(cat, drive, tape, end, block_size, seen)? {
             return Ok(n);
         }
     } else {
         check_label(cat, drive, tape, seen)?;
     }
-    if !unwritten && files < n {
+    if !unwritten && end < n {
         return Err(refuse(format!(
             "the catalogue expects tape \"{}\" to end after file {}, but {} holds only {files} tape files: wrong tape, or a catalogue out of step",
             tape.name,
-            n - 1,
+            legacy_file_number(n.prev()),
             drive.name()
         )));
     }
-    if n > first_data_file(cat, tape)? {
-        check_previous(cat, drive, tape, n - 1, on_the_way)?;
+    if let Some(prev) = previous {
+        check_previous(cat, drive, tape, prev, on_the_way)?;
     }
-    check_end_of_data(cat, &*drive, tape, n, files)
+    check_end_of_data(cat, &*drive, tape, n, end)
 }
 
 /// Whether the label was read (at the beginning of the tape) and is the
@@ -206,18 +209,18 @@ fn label_read_matches(cat: &Catalog, tape: &Tape, seen: &Seen) -> Result<bool> {
     })
 }
 
-fn check_end_of_data(cat: &Catalog, drive: &dyn Drive, tape: &Tape, n: i64, files: i64) -> Result<i64> {
-    if files == n + 1 && last_attempt_failed(cat, tape, n)? {
+fn check_end_of_data(cat: &Catalog, drive: &dyn Drive, tape: &Tape, n: TapeFile, end: TapeFile) -> Result<TapeFile> {
+    if end == n.next() && last_attempt_failed(cat, tape, n)? {
         println!("Tape file {n} holds a failed archive attempt; writing over it.");
         return Ok(n);
     }
-    if files != n {
+    if end != n {
         return Err(refuse(format!(
             "the catalogue expects tape \"{}\" to end after file {}, but {} ends after file {}: catalogue out of step, or wrong tape",
             tape.name,
-            n - 1,
+            legacy_file_number(n.prev()),
             drive.name(),
-            files - 1
+            legacy_file_number(end.prev())
         )));
     }
     Ok(n)
@@ -230,16 +233,16 @@ fn prove_unwritten(
     cat: &Catalog,
     drive: &mut dyn Drive,
     tape: &Tape,
-    files: i64,
+    end: TapeFile,
     block_size: usize,
     seen: &Seen,
-) -> Result<Option<i64>> {
-    if files == 0 {
+) -> Result<Option<TapeFile>> {
+    if end == TapeFile::LABEL {
         return write_label(cat, drive, tape, block_size).map(Some);
     }
     let Some(want) = recorded_label(cat, tape)? else {
         return Err(refuse(format!(
-            "tape \"{}\" has nothing written in the catalogue, but {} holds {files} tape files: wrong tape, or a used one",
+            "tape \"{}\" has nothing written in the catalogue, but {} holds {end} tape files: wrong tape, or a used one",
             tape.name,
             drive.name()
         )));
@@ -251,7 +254,7 @@ fn prove_unwritten(
     };
     match found {
         Some(l) if l.catalogue == want && l.tape == tape.name => Ok(None),
-        _ if files == 1 && last_label_failed(cat, tape)? => {
+        _ if end == TapeFile::LABEL.next() && last_label_failed(cat, tape)? => {
             println!("Tape file 0 holds an interrupted label; writing it again.");
             write_label(cat, drive, tape, block_size).map(Some)
         }
@@ -265,11 +268,11 @@ fn last_label_failed(cat: &Catalog, tape: &Tape) -> Result<bool> {
 
 /// Record the label in the catalogue, then write it as tape file 0, so a
 /// crash in between leaves a state the next archive recognises.
-fn write_label(cat: &Catalog, drive: &mut dyn Drive, tape: &Tape, block_size: usize) -> Result<i64> {
+fn write_label(cat: &Catalog, drive: &mut dyn Drive, tape: &Tape, block_size: usize) -> Result<TapeFile> {
     let label = Label { tape: tape.name.clone(), serial: tape.serial.clone(), catalogue: catalogue_id(cat)? };
     cat.record_label(tape.id, &label.catalogue)?;
-    let history = cat.history_start("label", &tape.name, 0, b"")?;
-    drive.begin_write(0)?;
+    let history = cat.history_start("label", &tape.name, TapeFile::LABEL, b"")?;
+    drive.begin_write(TapeFile::LABEL.get())?;
     for record in label.to_records(block_size)? {
         drive.write_record(&record).context("writing the tape label")?;
     }
@@ -277,7 +280,7 @@ fn write_label(cat: &Catalog, drive: &mut dyn Drive, tape: &Tape, block_size: us
     drive.write_filemark().context("writing the filemark after the tape label")?;
     cat.history_end(history, None, Outcome::Ok, None)?;
     println!("Labelled tape \"{}\" (tape file 0); data starts at file 1.", tape.name);
-    Ok(1)
+    Ok(TapeFile::LABEL.next())
 }
 
 /// Read the label at tape file 0, if the tape has one.
@@ -415,8 +418,8 @@ fn read_head(drive: &mut dyn Drive) -> Result<Vec<u8>> {
     Ok(head)
 }
 
-fn first_member(drive: &mut dyn Drive, n: i64) -> Result<Option<Vec<u8>>> {
-    drive.seek_file(n as u64)?;
+fn first_member(drive: &mut dyn Drive, n: TapeFile) -> Result<Option<Vec<u8>>> {
+    drive.seek_file(n.get())?;
     let head = read_head(drive)?;
     let mut archive = tar::Archive::new(head.as_slice());
     let name = archive.entries().ok().and_then(|mut e| e.next()).and_then(|e| e.ok()).map(|e| e.path_bytes().to_vec());
@@ -429,7 +432,7 @@ fn check_previous(
     cat: &Catalog,
     drive: &mut dyn Drive,
     tape: &Tape,
-    prev: i64,
+    prev: TapeFile,
     read: Option<Result<Option<Vec<u8>>>>,
 ) -> Result<()> {
     let Some(b) = cat.backup_at(tape.id, prev)? else {
@@ -456,6 +459,6 @@ fn check_previous(
 
 /// Whether the last archive attempt on `tape` was at `n` and did not succeed
 /// (its partial tape file may be written over).
-pub fn last_attempt_failed(cat: &Catalog, tape: &Tape, n: i64) -> Result<bool> {
+pub fn last_attempt_failed(cat: &Catalog, tape: &Tape, n: TapeFile) -> Result<bool> {
     cat.last_archive_failed_at(&tape.name, n)
 }

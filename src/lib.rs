@@ -26,6 +26,7 @@ pub mod prompt;
 pub mod remote;
 pub mod stop;
 pub mod tape_error;
+pub mod tape_file;
 pub mod target_path;
 pub mod tarstream;
 pub mod verify_stream;

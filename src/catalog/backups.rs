@@ -2,10 +2,12 @@
 //! targets to tapes, recording and confirming them, the per-tape summaries,
 //! and capacity and space estimates.
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use rusqlite::{OptionalExtension, params};
 
+use super::file_number::{NO_TAPE_FILE, legacy_file_number, tape_file_at};
 use super::{Catalog, Tape, name_bytes, now_text, show};
+use crate::tape_file::TapeFile;
 
 /// The `tapeop_meta` key of the tape capacity measured when a target did
 /// not fit on a whole blank tape (bytes, as text).
@@ -50,8 +52,8 @@ pub struct Backup {
     pub target_id: i64,
     /// The target's directory (raw bytes).
     pub target: Vec<u8>,
-    /// Tape file number (-1 while assigned).
-    pub file_number: i64,
+    /// Tape file (none while assigned).
+    pub file_number: Option<TapeFile>,
     /// `assigned`, `recorded`, `confirmed` (or legacy `new`), or `failed`:
     /// a tape file that failed confirm and whose target was requeued.
     pub status: BackupStatus,
@@ -59,6 +61,21 @@ pub struct Backup {
     pub file_count: i64,
     /// Sum of the target's `size_kb`.
     pub size_kb: i64,
+}
+
+impl Backup {
+    /// Its tape file, which every written backup has; an error naming the
+    /// backup when the catalogue holds none (an assigned or damaged row).
+    pub fn tape_file(&self) -> Result<TapeFile> {
+        self.file_number.with_context(|| {
+            format!(
+                "backup {} ({}, {}) has no tape file number in the catalogue: tapeop check lists damaged rows",
+                self.id,
+                show(&self.target),
+                self.status.as_str()
+            )
+        })
+    }
 }
 
 /// A count and a size in KiB.
@@ -76,7 +93,7 @@ pub struct Tally {
 /// it is and matching no other status: reading a catalogue never fails on it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BackupStatus {
-    /// `assigned`: waiting to be archived to its tape (file number -1).
+    /// `assigned`: waiting to be archived to its tape (no tape file yet).
     Assigned,
     /// `recorded`: written to its tape file, not yet confirmed.
     Recorded,
@@ -201,17 +218,17 @@ impl Catalog {
 
     /// Runs of consecutive file numbers with the same status on a tape
     /// (recorded or confirmed), streamed in order: (first, last, status).
-    pub fn layout(&self, tape_id: i64, mut each: impl FnMut(i64, i64, &str)) -> Result<()> {
+    pub fn layout(&self, tape_id: i64, mut each: impl FnMut(TapeFile, TapeFile, &str)) -> Result<()> {
         let mut stmt = self.conn.prepare(
             "SELECT file_number, status FROM backups WHERE tape_id = ?1 AND status IN ('recorded','confirmed','failed')
              ORDER BY file_number",
         )?;
         let mut rows = stmt.query([tape_id])?;
-        let mut run: Option<(i64, i64, String)> = None;
+        let mut run: Option<(TapeFile, TapeFile, String)> = None;
         while let Some(r) = rows.next()? {
-            let (n, s): (i64, String) = (r.get(0)?, r.get(1)?);
+            let (Some(n), s): (Option<TapeFile>, String) = (tape_file_at(r, 0)?, r.get(1)?) else { continue };
             match &mut run {
-                Some((_, last, status)) if *status == s && *last + 1 == n => *last = n,
+                Some((_, last, status)) if *status == s && last.next() == n => *last = n,
                 _ => {
                     if let Some((a, b, st)) = run.take() {
                         each(a, b, &st);
@@ -246,7 +263,7 @@ impl Catalog {
             id: r.get(0)?,
             target_id: r.get(1)?,
             target: name_bytes(r.get_ref(2)?),
-            file_number: r.get::<_, Option<i64>>(3)?.unwrap_or(-1),
+            file_number: tape_file_at(r, 3)?,
             status: BackupStatus::parse(&r.get::<_, Option<String>>(4)?.unwrap_or_default()),
             file_count: r.get(5)?,
             size_kb: r.get(6)?,
@@ -255,7 +272,7 @@ impl Catalog {
 
     /// Backups of a tape on tape (recorded, confirmed, or failed and
     /// requeued), by file number; only `file_number` when given.
-    pub fn written_backups(&self, tape_id: i64, file_number: Option<i64>) -> Result<Vec<Backup>> {
+    pub fn written_backups(&self, tape_id: i64, file_number: Option<TapeFile>) -> Result<Vec<Backup>> {
         let sql = self.backup_query(
             "b.tape_id = ?1 AND b.status IN ('recorded','confirmed','failed') AND (?2 IS NULL OR b.file_number = ?2)
              ORDER BY b.file_number",
@@ -276,18 +293,19 @@ impl Catalog {
     }
 
     /// The backup at `file_number` of a tape, whatever its status.
-    pub fn backup_at(&self, tape_id: i64, file_number: i64) -> Result<Option<Backup>> {
+    pub fn backup_at(&self, tape_id: i64, file_number: TapeFile) -> Result<Option<Backup>> {
         let sql = self.backup_query("b.tape_id = ?1 AND b.file_number = ?2 ORDER BY b.id LIMIT 1")?;
         Ok(self.conn.query_row(&sql, params![tape_id, file_number], Self::backup_from_row).optional()?)
     }
 
     /// The next free tape file number of a tape (highest written + 1).
-    pub fn append_point(&self, tape_id: i64) -> Result<i64> {
-        Ok(self.conn.query_row(
-            "SELECT COALESCE(MAX(file_number), -1) + 1 FROM backups WHERE tape_id = ?1 AND status IN ('recorded','confirmed','failed')",
+    pub fn append_point(&self, tape_id: i64) -> Result<TapeFile> {
+        let last = self.conn.query_row(
+            "SELECT MAX(file_number) FROM backups WHERE tape_id = ?1 AND status IN ('recorded','confirmed','failed')",
             [tape_id],
-            |r| r.get(0),
-        )?)
+            |r| tape_file_at(r, 0),
+        )?;
+        Ok(last.map_or(TapeFile::LABEL, TapeFile::next))
     }
 
     /// Give every unassigned target an `assigned` backup on `tape`.
@@ -296,11 +314,11 @@ impl Catalog {
         let tx = self.conn.unchecked_transaction()?;
         {
             let mut stmt = tx.prepare(
-                "INSERT INTO backups (target_id, tape_id, file_number, status) SELECT ?1, ?2, -1, 'assigned'
+                "INSERT INTO backups (target_id, tape_id, file_number, status) SELECT ?1, ?2, ?3, 'assigned'
                  WHERE NOT EXISTS (SELECT 1 FROM backups WHERE target_id = ?1 AND COALESCE(status, '') != 'failed')",
             )?;
             for id in target_ids {
-                stmt.execute(params![id, tape.id])?;
+                stmt.execute(params![id, tape.id, NO_TAPE_FILE])?;
                 crate::fault::point("assign-mid");
             }
         }
@@ -314,9 +332,9 @@ impl Catalog {
     pub fn assign_one(&self, tape: &Tape, target_id: i64) -> Result<bool> {
         self.writable()?;
         let n = self.conn.execute(
-            "INSERT INTO backups (target_id, tape_id, file_number, status) SELECT ?1, ?2, -1, 'assigned'
+            "INSERT INTO backups (target_id, tape_id, file_number, status) SELECT ?1, ?2, ?3, 'assigned'
              WHERE NOT EXISTS (SELECT 1 FROM backups WHERE target_id = ?1 AND COALESCE(status, '') != 'failed')",
-            params![target_id, tape.id],
+            params![target_id, tape.id, NO_TAPE_FILE],
         )?;
         Ok(n == 1)
     }
@@ -329,7 +347,7 @@ impl Catalog {
     }
 
     /// Mark an assigned backup as recorded at `file_number`.
-    pub fn mark_recorded(&self, backup_id: i64, file_number: i64, bytes: u64, block_size: usize) -> Result<()> {
+    pub fn mark_recorded(&self, backup_id: i64, file_number: TapeFile, bytes: u64, block_size: usize) -> Result<()> {
         self.writable()?;
         let tx = self.conn.unchecked_transaction()?;
         let n = tx.execute(
@@ -482,7 +500,7 @@ impl Catalog {
     /// Whether `tape` has (or, written first, will get) tapeop's label as
     /// tape file 0: an old tool's tape with data on it has none.
     fn takes_label(&self, tape: &Tape) -> Result<bool> {
-        if self.append_point(tape.id)? == 0 {
+        if self.append_point(tape.id)? == TapeFile::LABEL {
             return Ok(true);
         }
         if !self.has_totals()? {
@@ -528,7 +546,7 @@ impl Catalog {
         tx.execute(
             "INSERT INTO tapeop_history (kind, tape, file_number, target, started, ended, outcome, error)
              VALUES ('requeue', ?1, ?2, ?3, ?4, ?4, 'ok', ?5)",
-            params![tape.name, backup.file_number, show(&backup.target), now, note],
+            params![tape.name, legacy_file_number(backup.file_number), show(&backup.target), now, note],
         )?;
         tx.commit()?;
         Ok(())
@@ -536,27 +554,28 @@ impl Catalog {
 
     /// Where a target's current (not failed) backup is: `(tape, file
     /// number, status)`, or None while it is unassigned.
-    pub fn current_backup(&self, target_id: i64) -> Result<Option<(String, i64, BackupStatus)>> {
+    pub fn current_backup(&self, target_id: i64) -> Result<Option<(String, Option<TapeFile>, BackupStatus)>> {
         Ok(self
             .conn
             .query_row(
-                "SELECT COALESCE(tp.name, '?'), COALESCE(b.file_number, -1), COALESCE(b.status, '?') FROM backups b
+                "SELECT COALESCE(tp.name, '?'), b.file_number, COALESCE(b.status, '?') FROM backups b
                  LEFT JOIN tapes tp ON tp.id = b.tape_id WHERE b.target_id = ?1 AND COALESCE(b.status, '') != 'failed'
                  ORDER BY b.id DESC LIMIT 1",
                 [target_id],
-                |r| Ok((r.get(0)?, r.get(1)?, BackupStatus::parse(&r.get::<_, String>(2)?))),
+                |r| Ok((r.get(0)?, tape_file_at(r, 1)?, BackupStatus::parse(&r.get::<_, String>(2)?))),
             )
             .optional()?)
     }
 
     /// Backups of a target, by id: (tape, file number, status).
-    pub fn target_backups(&self, target_id: i64) -> Result<Vec<(String, i64, BackupStatus)>> {
+    pub fn target_backups(&self, target_id: i64) -> Result<Vec<(String, Option<TapeFile>, BackupStatus)>> {
         let mut stmt = self.conn.prepare(
-            "SELECT COALESCE(tp.name, '?'), COALESCE(b.file_number, -1), COALESCE(b.status, '?') FROM backups b
+            "SELECT COALESCE(tp.name, '?'), b.file_number, COALESCE(b.status, '?') FROM backups b
              LEFT JOIN tapes tp ON tp.id = b.tape_id WHERE b.target_id = ?1 ORDER BY b.id",
         )?;
-        let rows =
-            stmt.query_map([target_id], |r| Ok((r.get(0)?, r.get(1)?, BackupStatus::parse(&r.get::<_, String>(2)?))))?;
+        let rows = stmt.query_map([target_id], |r| {
+            Ok((r.get(0)?, tape_file_at(r, 1)?, BackupStatus::parse(&r.get::<_, String>(2)?)))
+        })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 }

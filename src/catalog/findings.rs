@@ -10,7 +10,9 @@
 use anyhow::Result;
 use rusqlite::{Params, Row};
 
+use super::file_number::{StoredFileNumber, tape_file_at};
 use super::{BackupStatus, Catalog, HistoryRef, name_bytes};
+use crate::tape_file::TapeFile;
 
 /// A recorded (written, unconfirmed) backup and how long ago it was written.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,8 +21,8 @@ pub struct RecordedBackup {
     pub backup_id: i64,
     /// Tape name (`?` when the tape row is missing).
     pub tape: String,
-    /// Tape file number (-1 when unknown).
-    pub file_number: i64,
+    /// Tape file (none when unknown).
+    pub file_number: Option<TapeFile>,
     /// Target name (empty when the target row is missing).
     pub target: Vec<u8>,
     /// When it was written (none for the old tool's backups).
@@ -34,8 +36,8 @@ pub struct RecordedBackup {
 pub struct RequeuedFile {
     /// Tape name (`?` when the tape row is missing).
     pub tape: String,
-    /// Tape file number (-1 when unknown).
-    pub file_number: i64,
+    /// Tape file (none when unknown).
+    pub file_number: Option<TapeFile>,
     /// Target name (empty when the target row is missing).
     pub target: Vec<u8>,
     /// The target's id.
@@ -52,8 +54,8 @@ pub struct FailedAttempt {
     pub id: i64,
     /// Tape name (empty when unknown).
     pub tape: String,
-    /// Tape file number (-1 when unknown).
-    pub file_number: i64,
+    /// Tape file (none when unknown).
+    pub file_number: Option<TapeFile>,
     /// Target name.
     pub target: Vec<u8>,
     /// When it started.
@@ -113,8 +115,8 @@ pub struct OrphanBackup {
     pub tape: Option<String>,
     /// Target name (empty when the target row is missing).
     pub target: Vec<u8>,
-    /// Tape file number.
-    pub file_number: Option<i64>,
+    /// Tape file number, as stored.
+    pub file_number: StoredFileNumber,
     /// Status (none when NULL).
     pub status: Option<BackupStatus>,
 }
@@ -126,8 +128,8 @@ pub struct DuplicateFileNumber {
     pub tape_id: Option<i64>,
     /// Tape name (`?` when the tape row is missing).
     pub tape: String,
-    /// Tape file number.
-    pub file_number: Option<i64>,
+    /// Tape file number, as stored.
+    pub file_number: StoredFileNumber,
     /// How many written backups claim it.
     pub backups: i64,
     /// Their ids, comma-separated.
@@ -209,7 +211,7 @@ impl Catalog {
             Ok(RecordedBackup {
                 backup_id: r.get(0)?,
                 tape: r.get(1)?,
-                file_number: r.get::<_, Option<i64>>(2)?.unwrap_or(-1),
+                file_number: tape_file_at(r, 2)?,
                 target: target_of(r, 3)?,
                 written_at: r.get(4)?,
                 age_days: r.get(5)?,
@@ -233,7 +235,7 @@ impl Catalog {
         let read = |r: &Row<'_>| {
             Ok(RequeuedFile {
                 tape: r.get(0)?,
-                file_number: r.get::<_, Option<i64>>(1)?.unwrap_or(-1),
+                file_number: tape_file_at(r, 1)?,
                 target: target_of(r, 2)?,
                 target_id: r.get(3)?,
                 now: r.get(4)?,
@@ -290,7 +292,7 @@ impl Catalog {
             Ok(FailedAttempt {
                 id: r.get(0)?,
                 tape: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
-                file_number: r.get::<_, Option<i64>>(2)?.unwrap_or(-1),
+                file_number: tape_file_at(r, 2)?,
                 target: target_of(r, 3)?,
                 started: r.get(4)?,
                 running: r.get::<_, Option<String>>(5)?.as_deref() == Some("running"),
@@ -366,7 +368,7 @@ impl Catalog {
                 tape_id: None,
                 tape: r.get(2)?,
                 target: Vec::new(),
-                file_number: r.get(3)?,
+                file_number: StoredFileNumber::at(r, 3)?,
                 status: status_of(r, 4)?,
             })
         };
@@ -384,7 +386,7 @@ impl Catalog {
                 tape_id: r.get(1)?,
                 tape: None,
                 target: target_of(r, 2)?,
-                file_number: r.get(3)?,
+                file_number: StoredFileNumber::at(r, 3)?,
                 status: status_of(r, 4)?,
             })
         };
@@ -402,7 +404,7 @@ impl Catalog {
             Ok(DuplicateFileNumber {
                 tape_id: r.get(0)?,
                 tape: r.get(1)?,
-                file_number: r.get(2)?,
+                file_number: StoredFileNumber::at(r, 2)?,
                 backups: r.get(3)?,
                 ids: r.get(4)?,
             })
@@ -429,7 +431,7 @@ mod tests {
         HistoryRef {
             kind: kind.into(),
             tape: "T1".into(),
-            file_number: 1,
+            file_number: Some(TapeFile::new(1)),
             target: "/d".into(),
             outcome: outcome.into(),
         }

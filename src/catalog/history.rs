@@ -4,7 +4,9 @@
 use anyhow::Result;
 use rusqlite::{OptionalExtension, params};
 
+use super::file_number::{legacy_file_number, tape_file_at};
 use super::{Catalog, now_text, show};
+use crate::tape_file::TapeFile;
 
 /// The last failed confirm of a tape file: its history row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,8 +26,8 @@ pub struct HistoryRef {
     pub kind: String,
     /// Tape name.
     pub tape: String,
-    /// Tape file number (-1 when unknown).
-    pub file_number: i64,
+    /// Tape file (none when unknown).
+    pub file_number: Option<TapeFile>,
     /// Target, as shown.
     pub target: String,
     /// `running`, `ok`, `failed`, ...
@@ -73,7 +75,7 @@ impl Catalog {
     // ---- history ----
 
     /// Record the start of an archive, confirm or restore attempt.
-    pub fn history_start(&self, kind: &str, tape: &str, file_number: i64, target: &[u8]) -> Result<i64> {
+    pub fn history_start(&self, kind: &str, tape: &str, file_number: TapeFile, target: &[u8]) -> Result<i64> {
         self.writable()?;
         self.conn.execute(
             "INSERT INTO tapeop_history (kind, tape, file_number, target, started, outcome) VALUES (?1, ?2, ?3, ?4, ?5, 'running')",
@@ -92,7 +94,7 @@ impl Catalog {
     }
 
     /// The latest confirm of tape file `file_number` of `tape`, when it failed.
-    pub fn confirm_failure(&self, tape: &str, file_number: i64) -> Result<Option<FailedConfirm>> {
+    pub fn confirm_failure(&self, tape: &str, file_number: TapeFile) -> Result<Option<FailedConfirm>> {
         if !self.has_totals()? {
             return Ok(None);
         }
@@ -120,14 +122,14 @@ impl Catalog {
         Ok(self
             .conn
             .query_row(
-                "SELECT kind, COALESCE(tape, '-'), COALESCE(file_number, -1), COALESCE(target, '-'),
+                "SELECT kind, COALESCE(tape, '-'), file_number, COALESCE(target, '-'),
                         COALESCE(outcome, '-') FROM tapeop_history WHERE id = ?1",
                 [id],
                 |r| {
                     Ok(HistoryRef {
                         kind: r.get(0)?,
                         tape: r.get(1)?,
-                        file_number: r.get(2)?,
+                        file_number: tape_file_at(r, 2)?,
                         target: r.get(3)?,
                         outcome: r.get(4)?,
                     })
@@ -149,7 +151,7 @@ impl Catalog {
 
     /// Acknowledge history row `id` (kept in `tapeop_meta`, which every
     /// tapeop catalogue has, so no schema change), and log it.
-    pub fn ack(&self, id: i64, what: (&str, i64, &str), note: &str) -> Result<()> {
+    pub fn ack(&self, id: i64, what: (&str, Option<TapeFile>, &str), note: &str) -> Result<()> {
         self.writable()?;
         let tx = self.conn.unchecked_transaction()?;
         let now = now_text();
@@ -157,7 +159,7 @@ impl Catalog {
         tx.execute(
             "INSERT INTO tapeop_history (kind, tape, file_number, target, started, ended, outcome, error)
              VALUES ('ack', ?1, ?2, ?3, ?4, ?4, 'ok', ?5)",
-            params![what.0, what.1, what.2, now, note],
+            params![what.0, legacy_file_number(what.1), what.2, now, note],
         )?;
         tx.commit()?;
         Ok(())

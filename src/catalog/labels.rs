@@ -7,6 +7,8 @@ use anyhow::{Context, Result};
 use rusqlite::{OptionalExtension, params};
 
 use super::Catalog;
+use super::file_number::tape_file_at;
+use crate::tape_file::TapeFile;
 
 /// Labels: the catalogue id, recorded labels, unfinished attempts.
 impl Catalog {
@@ -56,16 +58,16 @@ impl Catalog {
 
     /// Whether the last archive attempt on `tape` was at file `n` and did
     /// not end `ok` (false on a legacy catalogue).
-    pub fn last_archive_failed_at(&self, tape: &str, n: i64) -> Result<bool> {
+    pub fn last_archive_failed_at(&self, tape: &str, n: TapeFile) -> Result<bool> {
         if !self.has_totals()? {
             return Ok(false);
         }
-        let last: Option<(Option<i64>, Option<String>)> = self
+        let last: Option<(Option<TapeFile>, Option<String>)> = self
             .conn()
             .query_row(
                 "SELECT file_number, outcome FROM tapeop_history WHERE kind = 'archive' AND tape = ?1 ORDER BY id DESC LIMIT 1",
                 [tape],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| Ok((tape_file_at(r, 0)?, r.get(1)?)),
             )
             .optional()?;
         Ok(matches!(last, Some((Some(at), outcome)) if at == n && outcome.as_deref() != Some("ok")))

@@ -4,7 +4,7 @@
 //! `Catalog` handle and the helpers for names and times; the queries are
 //! split by concern: `schema` (tables, versions, upgrade), `tapes`,
 //! `targets` (targets and files), `backups` (assignment, status, space),
-//! `history`, `scans` (import's targets and scan rows), `labels` (the
+//! `history`, `file_number` (the legacy tape file number column), `scans` (import's targets and scan rows), `labels` (the
 //! catalogue id and tape labels), `reports` (what the reports read),
 //! `findings` (what `check` looks for), `recovery` (scan_tape's recording
 //! and adopting, restore's sources) and `tree` (new targets linked into the
@@ -12,6 +12,7 @@
 //! are SQL aggregates; nothing here loads all the file rows of a tape.
 mod backups;
 mod bench;
+mod file_number;
 mod findings;
 mod history;
 mod labels;
@@ -24,6 +25,7 @@ mod targets;
 mod tree;
 
 pub use backups::{Backup, BackupStatus, LABEL_TAR_BYTES, Tally, filemark_estimate, label_estimate};
+pub use file_number::{StoredFileNumber, legacy_file_number};
 pub use findings::{
     DuplicateFileNumber, FailedAttempt, MultipleBackups, OpenTapeFill, OrphanBackup, RecordedBackup, RequeuedFile,
     UnassignedTarget, UnscannedTarget,

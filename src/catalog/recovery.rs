@@ -9,7 +9,9 @@
 use anyhow::{Context, Result};
 use rusqlite::{OptionalExtension, Transaction, params};
 
+use super::file_number::tape_file_at;
 use super::{BackupStatus, Catalog, Tape, name_value};
+use crate::tape_file::TapeFile;
 
 /// One catalogue file row made from the tape.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,8 +35,8 @@ pub struct TargetBackup {
     pub tape_id: i64,
     /// Tape name.
     pub tape: String,
-    /// Tape file number (-1 when none).
-    pub file_number: i64,
+    /// Tape file (none while assigned).
+    pub file_number: Option<TapeFile>,
     /// Its status.
     pub status: BackupStatus,
 }
@@ -44,8 +46,8 @@ pub struct TargetBackup {
 pub struct RestoreSource {
     /// Tape id.
     pub tape_id: i64,
-    /// Tape file number (-1 when none).
-    pub file_number: i64,
+    /// Tape file (none while assigned).
+    pub file_number: Option<TapeFile>,
     /// Its status.
     pub status: BackupStatus,
 }
@@ -89,7 +91,7 @@ impl Catalog {
     /// Every backup of target `id`, oldest first, with its tape's name.
     pub fn backups_with_tapes(&self, id: i64) -> Result<Vec<TargetBackup>> {
         let mut stmt = self.conn.prepare(
-            "SELECT b.id, b.tape_id, t.name, COALESCE(b.file_number, -1), COALESCE(b.status, '') FROM backups b
+            "SELECT b.id, b.tape_id, t.name, b.file_number, COALESCE(b.status, '') FROM backups b
              JOIN tapes t ON t.id = b.tape_id WHERE b.target_id = ?1 ORDER BY b.id",
         )?;
         let rows = stmt.query_map([id], backup_row)?;
@@ -101,7 +103,7 @@ impl Catalog {
         Ok(self
             .conn
             .query_row(
-                "SELECT b.id, b.tape_id, t.name, COALESCE(b.file_number, -1), COALESCE(b.status, '') FROM backups b
+                "SELECT b.id, b.tape_id, t.name, b.file_number, COALESCE(b.status, '') FROM backups b
                  JOIN tapes t ON t.id = b.tape_id WHERE b.target_id = ?1 ORDER BY b.id LIMIT 1",
                 [id],
                 backup_row,
@@ -110,19 +112,19 @@ impl Catalog {
     }
 
     /// Turn assigned backup `id` into the `recorded` one at file `n`.
-    pub fn record_assigned(&self, id: i64, n: u64) -> Result<()> {
+    pub fn record_assigned(&self, id: i64, n: TapeFile) -> Result<()> {
         self.conn.execute(
             "UPDATE backups SET status = 'recorded', file_number = ?2 WHERE id = ?1 AND status = 'assigned'",
-            params![id, n as i64],
+            params![id, n],
         )?;
         Ok(())
     }
 
     /// Add a `recorded` backup of `target_id` at file `n` of `tape`; its id.
-    pub fn add_recorded_backup(&self, target_id: i64, tape: &Tape, n: u64) -> Result<i64> {
+    pub fn add_recorded_backup(&self, target_id: i64, tape: &Tape, n: TapeFile) -> Result<i64> {
         self.conn.execute(
             "INSERT INTO backups (target_id, tape_id, file_number, status) VALUES (?1, ?2, ?3, 'recorded')",
-            params![target_id, tape.id, n as i64],
+            params![target_id, tape.id, n],
         )?;
         Ok(self.conn.last_insert_rowid())
     }
@@ -183,13 +185,13 @@ impl Catalog {
     /// The backup to restore target `target_id` from: confirmed first, then
     /// recorded, then any; the oldest of those.
     pub fn restore_source(&self, target_id: i64) -> Result<Option<RestoreSource>> {
-        let row: Option<(i64, i64, String)> = self
+        let row: Option<(i64, Option<TapeFile>, String)> = self
             .conn
             .query_row(
-                "SELECT tape_id, COALESCE(file_number, -1), COALESCE(status, '') FROM backups WHERE target_id = ?1
+                "SELECT tape_id, file_number, COALESCE(status, '') FROM backups WHERE target_id = ?1
                  ORDER BY CASE status WHEN 'confirmed' THEN 0 WHEN 'recorded' THEN 1 ELSE 2 END, id LIMIT 1",
                 [target_id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                |r| Ok((r.get(0)?, tape_file_at(r, 1)?, r.get(2)?)),
             )
             .optional()?;
         Ok(row.map(|(tape_id, file_number, status)| RestoreSource {
@@ -215,7 +217,7 @@ fn backup_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TargetBackup> {
         id: r.get(0)?,
         tape_id: r.get(1)?,
         tape: r.get(2)?,
-        file_number: r.get(3)?,
+        file_number: tape_file_at(r, 3)?,
         status: BackupStatus::parse(&status),
     })
 }

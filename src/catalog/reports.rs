@@ -8,7 +8,9 @@
 use anyhow::Result;
 use rusqlite::{OptionalExtension, params};
 
+use super::file_number::{StoredFileNumber, tape_file_at};
 use super::{BackupStatus, Catalog, name_bytes, name_value};
+use crate::tape_file::TapeFile;
 
 /// tapeop's marks of a tape (none on a legacy catalogue).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -36,8 +38,8 @@ pub struct BackupExtra {
 pub struct WhereIsHit {
     /// Tape name.
     pub tape: String,
-    /// Tape file number (-1 while assigned).
-    pub file_number: i64,
+    /// Tape file (none while assigned).
+    pub file_number: Option<TapeFile>,
     /// Backup status.
     pub status: BackupStatus,
     /// md5 (or `symlink`, `directory`).
@@ -57,8 +59,8 @@ pub struct HistoryRow {
     pub kind: String,
     /// Tape name.
     pub tape: Option<String>,
-    /// Tape file number.
-    pub file_number: Option<i64>,
+    /// Tape file number, as stored.
+    pub file_number: StoredFileNumber,
     /// Target directory.
     pub target: Option<String>,
     /// `YYYY-MM-DD HH:MM:SS UTC`.
@@ -81,7 +83,7 @@ impl HistoryRow {
             id: r.get(0)?,
             kind: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
             tape: r.get(2)?,
-            file_number: r.get(3)?,
+            file_number: StoredFileNumber::at(r, 3)?,
             target: r.get(4)?,
             started: r.get::<_, Option<String>>(5)?.unwrap_or_default(),
             ended: r.get(6)?,
@@ -106,7 +108,7 @@ const WHERE_IS_SELECT: &str = "SELECT tp.name, b.file_number, b.status, f.md5sum
 fn hit_from_row(r: &rusqlite::Row<'_>) -> Result<WhereIsHit> {
     Ok(WhereIsHit {
         tape: r.get(0)?,
-        file_number: r.get::<_, Option<i64>>(1)?.unwrap_or(-1),
+        file_number: tape_file_at(r, 1)?,
         status: BackupStatus::parse(&r.get::<_, Option<String>>(2)?.unwrap_or_default()),
         md5: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
         target: name_bytes(r.get_ref(4)?),
@@ -219,7 +221,7 @@ impl Catalog {
 
     /// History rows of one tape file, oldest first (none on a legacy
     /// catalogue).
-    pub fn history_of_tape_file(&self, tape: &str, file_number: i64) -> Result<Vec<HistoryRow>> {
+    pub fn history_of_tape_file(&self, tape: &str, file_number: TapeFile) -> Result<Vec<HistoryRow>> {
         if !self.has_totals()? {
             return Ok(Vec::new());
         }

@@ -183,7 +183,7 @@ mod tests {
         cat.add_scanned_files(id, &rows).unwrap();
         if on_tape {
             let tape = cat.create_recorded_tape(&format!("T{id}"), None, None).unwrap();
-            cat.add_recorded_backup(id, &tape, 1).unwrap();
+            cat.add_recorded_backup(id, &tape, crate::tape_file::TapeFile::new(1)).unwrap();
         }
         id
     }

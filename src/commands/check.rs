@@ -18,9 +18,10 @@ use serde_json::{Map, Value, json};
 
 use super::reports::{self, HistoryRow};
 use super::{Context_, open};
-use crate::catalog::{BackupStatus, Catalog, HistoryRef, Mode, show};
+use crate::catalog::{BackupStatus, Catalog, HistoryRef, Mode, legacy_file_number, show};
 use crate::commands::reports::put_name;
 use crate::exit_codes::ExitCode;
+use crate::tape_file::TapeFile;
 
 /// At most this many findings of one kind are listed; counts stay exact.
 pub const DETAIL_LIMIT: usize = 100;
@@ -203,7 +204,8 @@ fn write_json(
 }
 
 /// `tape T file N (TARGET)` and its JSON fields.
-fn tape_file(tape: &str, file_number: i64, target: &[u8]) -> (String, Map<String, Value>) {
+fn tape_file(tape: &str, file_number: Option<TapeFile>, target: &[u8]) -> (String, Map<String, Value>) {
+    let file_number = legacy_file_number(file_number);
     let mut m = Map::new();
     m.insert("tape".into(), json!(tape));
     m.insert("file_number".into(), json!(file_number));
@@ -255,7 +257,7 @@ fn failed_confirms(cat: &Catalog) -> Result<Condition> {
     let mut c = Condition::new("failed_confirm", true, "failed confirm", "failed confirms");
     for a in cat.failed_confirm_attempts()?.into_iter().filter(|a| a.backup_status != Some(BackupStatus::Failed)) {
         let (what, mut m) = tape_file(&a.tape, a.file_number, &a.target);
-        let n = a.file_number;
+        let n = legacy_file_number(a.file_number);
         let state = format!(": tapeop confirm {n} retries it, tapeop requeue {n} archives it again");
         m.insert("history_id".into(), json!(a.id));
         m.insert("started".into(), json!(a.started));
@@ -420,11 +422,11 @@ fn missing_target(cat: &Catalog) -> Result<Condition> {
         let (id, target_id, tape, fnum) = (b.id, b.target_id, b.tape, b.file_number);
         let (status, status_json) = status_text(&b.status);
         let m =
-            json!({ "backup_id": id, "target_id": target_id, "tape": tape, "file_number": fnum, "status": status_json });
+            json!({ "backup_id": id, "target_id": target_id, "tape": tape, "file_number": fnum.as_stored(), "status": status_json });
         let detail = format!(
             "backup {id} (tape {} file {}, {status}) names target id {}, which is not in the catalogue",
             tape.as_deref().unwrap_or("?"),
-            fnum.unwrap_or(-1),
+            fnum.shown(),
             target_id.map_or("NULL".into(), |t| t.to_string())
         );
         c.add(detail, m);
@@ -439,12 +441,14 @@ fn missing_tape(cat: &Catalog) -> Result<Condition> {
     cat.each_backup_missing_tape(|b| {
         let (id, tape_id, fnum) = (b.id, b.tape_id, b.file_number);
         let (status, status_json) = status_text(&b.status);
-        let mut m = object(json!({ "backup_id": id, "tape_id": tape_id, "file_number": fnum, "status": status_json }));
+        let mut m = object(
+            json!({ "backup_id": id, "tape_id": tape_id, "file_number": fnum.as_stored(), "status": status_json }),
+        );
         put_name(&mut m, "target", &b.target);
         let detail = format!(
             "backup {id} ({}, file {}, {status}) names tape id {}, which is not in the catalogue",
             show(&b.target),
-            fnum.unwrap_or(-1),
+            fnum.shown(),
             tape_id.map_or("NULL".into(), |t| t.to_string())
         );
         c.add(detail, Value::Object(m));
@@ -463,8 +467,8 @@ fn duplicate_numbers(cat: &Catalog) -> Result<Condition> {
     );
     cat.each_duplicate_file_number(|d| {
         let (tape, fnum, n) = (d.tape, d.file_number, d.backups);
-        let m = json!({ "tape": tape, "tape_id": d.tape_id, "file_number": fnum, "backups": n });
-        c.add(format!("tape {tape} file {} is claimed by {n} written backups (ids {})", fnum.unwrap_or(-1), d.ids), m);
+        let m = json!({ "tape": tape, "tape_id": d.tape_id, "file_number": fnum.as_stored(), "backups": n });
+        c.add(format!("tape {tape} file {} is claimed by {n} written backups (ids {})", fnum.shown(), d.ids), m);
         Ok(())
     })?;
     Ok(c)
@@ -539,6 +543,7 @@ pub fn ack(ctx: &Context_, id: i64, note: Option<&str>) -> Result<()> {
         note.map(|t| format!(": {t}")).unwrap_or_default()
     );
     cat.ack(id, (&tape, n, &target), &text)?;
+    let n = legacy_file_number(n);
     println!("Acknowledged history id {id}: the {kind} of tape {tape} file {n} ({target}), {outcome}.");
     Ok(())
 }

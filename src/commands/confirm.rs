@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
-use crate::catalog::{Backup, BackupStatus, Catalog, Mode, Outcome, Tape, show};
+use crate::catalog::{Backup, BackupStatus, Catalog, FailedConfirm, Mode, Outcome, Tape, show};
 use crate::changer::Location;
 use crate::cli::ConfirmWhich;
 use crate::config::Config;
@@ -16,6 +16,7 @@ use crate::drive::{self, Access, Drive};
 use crate::exit_codes::{self, Exit, ExitCode};
 use crate::library::LibraryDrive;
 use crate::stop;
+use crate::tape_file::TapeFile;
 use crate::tarstream;
 use crate::verify_stream::Checker;
 
@@ -129,7 +130,7 @@ fn other_drive_idle(config: &Config, index: u32) -> bool {
 /// Whether `next` would find a recorded tape file to confirm on `tape`.
 fn has_pending(cat: &Catalog, tape: &Tape, opts: Options) -> Result<bool> {
     for b in cat.backups_with_status(tape.id, &BackupStatus::Recorded)? {
-        if opts.retry || cat.confirm_failure(&tape.name, b.file_number)?.is_none() {
+        if opts.retry || last_failure(cat, tape, &b)?.is_none() {
             return Ok(true);
         }
     }
@@ -140,7 +141,7 @@ fn has_pending(cat: &Catalog, tape: &Tape, opts: Options) -> Result<bool> {
 fn run_on(config: &Config, cat: &Catalog, tape: &Tape, opts: Options) -> Result<ExitCode> {
     let mut drive: Option<Box<dyn Drive>> = None;
     let mut end_of_data = None;
-    let mut failed: Vec<i64> = Vec::new();
+    let mut failed: Vec<TapeFile> = Vec::new();
     loop {
         let pending = pending(cat, tape, opts, &failed)?;
         println!("Found {} jobs to confirm.", pending.len());
@@ -162,7 +163,7 @@ fn run_on(config: &Config, cat: &Catalog, tape: &Tape, opts: Options) -> Result<
             match confirmed {
                 Err(e) if !once && !stop::requested() => {
                     eprintln!("tapeop: {e:#}");
-                    failed.push(job.file_number);
+                    failed.push(job.tape_file()?);
                 }
                 other => other?,
             }
@@ -199,8 +200,9 @@ fn unreadable_label(cat: &Catalog, tape: &Tape, job: &Backup, opts: Options, e: 
     if e.chain().any(|c| c.downcast_ref::<Exit>().is_some()) || opts.no_db_update {
         return Err(e);
     }
-    let e = e.context(format!("confirming tape \"{}\" file {} ({})", tape.name, job.file_number, show(&job.target)));
-    let history = cat.history_start("confirm", &tape.name, job.file_number, &job.target)?;
+    let n = job.tape_file()?;
+    let e = e.context(format!("confirming tape \"{}\" file {n} ({})", tape.name, show(&job.target)));
+    let history = cat.history_start("confirm", &tape.name, n, &job.target)?;
     cat.history_end(history, None, Outcome::Failed, Some(format!("{e:#}")))?;
     Err(e)
 }
@@ -208,35 +210,41 @@ fn unreadable_label(cat: &Catalog, tape: &Tape, job: &Backup, opts: Options, e: 
 /// The recorded tape files `next` may pick: those whose last confirm did
 /// not fail (all of them with `--retry`), leaving out `done` (failed in
 /// this run). Each one passed over is named, with what to do about it.
-fn pending(cat: &Catalog, tape: &Tape, opts: Options, done: &[i64]) -> Result<Vec<Backup>> {
+fn pending(cat: &Catalog, tape: &Tape, opts: Options, done: &[TapeFile]) -> Result<Vec<Backup>> {
     let mut out = Vec::new();
     for b in cat.backups_with_status(tape.id, &BackupStatus::Recorded)? {
-        if done.contains(&b.file_number) {
+        if b.file_number.is_some_and(|n| done.contains(&n)) {
             continue;
         }
         let failure = match (opts.which, opts.retry) {
-            (ConfirmWhich::Next, false) => cat.confirm_failure(&tape.name, b.file_number)?,
+            (ConfirmWhich::Next, false) => last_failure(cat, tape, &b)?,
             _ => None,
         };
-        match failure {
-            Some(f) => println!(
-                "Passing over tape file {} ({}): its last confirm ({}) failed; tapeop confirm {} reads it again, \
-                 tapeop requeue {} archives its target again.",
-                b.file_number,
+        match (failure, b.file_number) {
+            (Some(f), Some(n)) => println!(
+                "Passing over tape file {n} ({}): its last confirm ({}) failed; tapeop confirm {n} reads it again, \
+                 tapeop requeue {n} archives its target again.",
                 show(&b.target),
                 f.started,
-                b.file_number,
-                b.file_number
             ),
-            None => out.push(b),
+            _ => out.push(b),
         }
     }
     Ok(out)
 }
 
+/// The last confirm of a backup's tape file, when it failed (none for a
+/// backup with no tape file).
+fn last_failure(cat: &Catalog, tape: &Tape, b: &Backup) -> Result<Option<FailedConfirm>> {
+    match b.file_number {
+        Some(n) => cat.confirm_failure(&tape.name, n),
+        None => Ok(None),
+    }
+}
+
 /// The error of a `--repeat` run in which some confirms failed.
-fn failures(tape: &Tape, failed: &[i64]) -> anyhow::Error {
-    let numbers: Vec<String> = failed.iter().map(i64::to_string).collect();
+fn failures(tape: &Tape, failed: &[TapeFile]) -> anyhow::Error {
+    let numbers: Vec<String> = failed.iter().map(TapeFile::to_string).collect();
     Exit::error(
         ExitCode::Failure,
         format!(
@@ -275,14 +283,14 @@ fn pick(cat: &Catalog, tape: &Tape, pending: &[Backup], opts: Options) -> Result
 }
 
 fn confirm_one(cat: &Catalog, tape: &Tape, job: &Backup, drive: &mut dyn Drive, opts: Options) -> Result<()> {
-    let n = job.file_number;
+    let n = job.tape_file()?;
     println!("Seeking to file_number {n}...");
     println!("Checksumming {:.3} GB from tape...", job.size_kb as f64 / 1e6);
     let started = Instant::now();
     let history =
         if opts.no_db_update { None } else { Some(cat.history_start("confirm", &tape.name, n, &job.target)?) };
     let mut checker = Checker::for_backup(cat, job)?;
-    let read = read_and_check(drive, n as u64, &mut checker)
+    let read = read_and_check(drive, n.get(), &mut checker)
         .with_context(|| format!("confirming tape \"{}\" file {n} ({})", tape.name, show(&job.target)));
     let scanned = match read {
         Ok(v) => v,

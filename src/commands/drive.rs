@@ -65,8 +65,8 @@ pub fn run(config: &Config, out: &mut dyn Write) -> Result<ExitCode> {
             let next = crate::label::append_point(&cat, &tape)?;
             let at_start = st.block_number.is_none_or(|b| b == 0);
             let verdict = match st.file_number {
-                Some(f) if f as i64 == next && at_start && st.eod => "at the append point (end of data)",
-                Some(f) if f as i64 == next && at_start => "at the append point",
+                Some(f) if f == next.get() && at_start && st.eod => "at the append point (end of data)",
+                Some(f) if f == next.get() && at_start => "at the append point",
                 Some(_) => "NOT at the append point (archive positions it and proves the tape first)",
                 None => "position unknown",
             };

@@ -16,9 +16,10 @@ use serde_json::{Map, Value, json};
 
 pub use crate::catalog::HistoryRow;
 use crate::catalog::{
-    Backup, BackupExtra, BackupStatus, Catalog, FileRow, Tally, Tape, TapeMarks, TapeStatus, WhereIsHit, show,
-    tape_name_for_path,
+    Backup, BackupExtra, BackupStatus, Catalog, FileRow, Tally, Tape, TapeMarks, TapeStatus, WhereIsHit,
+    legacy_file_number, show, tape_name_for_path,
 };
+use crate::tape_file::TapeFile;
 use crate::target_path::join_path;
 
 /// The backup statuses `status` reports, in its order.
@@ -60,8 +61,8 @@ pub fn status(cat: &Catalog, tape: &Tape, json: bool, out: &mut dyn Write) -> Re
 /// Under `status`: the recorded tape files whose last confirm failed.
 fn failed_confirms(cat: &Catalog, tape: &Tape, out: &mut dyn Write) -> Result<()> {
     for b in cat.backups_with_status(tape.id, &BackupStatus::Recorded)? {
-        if let Some(f) = cat.confirm_failure(&tape.name, b.file_number)? {
-            let n = b.file_number;
+        let Some(n) = b.file_number else { continue };
+        if let Some(f) = cat.confirm_failure(&tape.name, n)? {
             writeln!(
                 out,
                 "Tape file {n} ({}) FAILED its last confirm ({}): tapeop confirm {n} retries it, tapeop requeue {n} archives its target again.",
@@ -125,7 +126,7 @@ pub fn unassigned(cat: &Catalog, json: bool, out: &mut dyn Write) -> Result<()> 
 pub fn tape_detail(
     cat: &Catalog,
     tape: &Tape,
-    file_number: Option<i64>,
+    file_number: Option<TapeFile>,
     verbose: bool,
     json: bool,
     out: &mut dyn Write,
@@ -136,7 +137,8 @@ pub fn tape_detail(
     writeln!(out, "# Tape name=\"{}\" serial=\"{}\"", tape.name, tape.serial)?;
     writeln!(out, "#FNum {:<12} {:>10} Target_name", "Status", "Size_GB")?;
     for b in cat.written_backups(tape.id, file_number)? {
-        writeln!(out, "{:5} {:<12} {:10.3} {}", b.file_number, b.status, gb(b.size_kb), show(&b.target))?;
+        let n = legacy_file_number(b.file_number);
+        writeln!(out, "{n:5} {:<12} {:10.3} {}", b.status, gb(b.size_kb), show(&b.target))?;
         if verbose {
             cat.each_file(b.target_id, |f| {
                 writeln!(out, "file {} {:10.6} {}", f.md5, gb(f.size_kb), show(&f.name))?;
@@ -156,7 +158,8 @@ pub fn where_is(cat: &Catalog, name: &[u8], json: bool, out: &mut dyn Write) -> 
     let mut hints = Vec::new();
     cat.each_where_is(name, |hit| {
         let path = join_path(&hit.target, &hit.name);
-        writeln!(out, "{} {:5} {:<10} {} {}", hit.tape, hit.file_number, hit.status, hit.md5, show(&path))?;
+        let n = legacy_file_number(hit.file_number);
+        writeln!(out, "{} {n:5} {:<10} {} {}", hit.tape, hit.status, hit.md5, show(&path))?;
         if hit.status.is_on_tape() && hints.len() < 100 {
             hints.push(restore_hint(&hit));
         }
@@ -180,7 +183,7 @@ fn restore_hint(hit: &WhereIsHit) -> String {
     } else {
         format!("tapeop restore {target} {name} --to DIR")
     };
-    format!("# restore: {command}   (tape {} file {})", hit.tape, hit.file_number)
+    format!("# restore: {command}   (tape {} file {})", hit.tape, legacy_file_number(hit.file_number))
 }
 
 /// `name` as a `restore` argument that matches exactly that name: when it
@@ -237,7 +240,7 @@ pub fn backup_info(cat: &Catalog, tape: &Tape, backups: &[Backup], json: bool, o
     )?;
     for b in backups {
         let target = cat.target(b.target_id)?;
-        writeln!(out, "\nFile number:   {}", b.file_number)?;
+        writeln!(out, "\nFile number:   {}", legacy_file_number(b.file_number))?;
         writeln!(out, "Target:        {}", show(&target.name))?;
         writeln!(out, "Status:        {}", b.status)?;
         if b.status == BackupStatus::Failed {
@@ -257,7 +260,7 @@ pub fn backup_info(cat: &Catalog, tape: &Tape, backups: &[Backup], json: bool, o
             writeln!(out, "Child target:  {}", show(&child))?;
         }
         write_backup_extra(cat, b.id, out)?;
-        for h in cat.history_of_tape_file(&tape.name, b.file_number)? {
+        for h in history_of(cat, tape, b)? {
             writeln!(out, "History:       {}", h.line())?;
         }
     }
@@ -266,7 +269,7 @@ pub fn backup_info(cat: &Catalog, tape: &Tape, backups: &[Backup], json: bool, o
 
 /// `backup_info [N]`: the tape files of the online tape (or file number `N`
 /// only) with their history.
-pub fn backup_info_at(cat: &Catalog, file_number: Option<i64>, json: bool, out: &mut dyn Write) -> Result<()> {
+pub fn backup_info_at(cat: &Catalog, file_number: Option<TapeFile>, json: bool, out: &mut dyn Write) -> Result<()> {
     let tape = cat.tape_or_online(None)?;
     let backups = match file_number {
         Some(n) => vec![cat.backup_at(tape.id, n)?.with_context(|| {
@@ -277,11 +280,19 @@ pub fn backup_info_at(cat: &Catalog, file_number: Option<i64>, json: bool, out: 
     backup_info(cat, &tape, &backups, json, out)
 }
 
+/// The history rows of a backup's tape file (none before it is written).
+fn history_of(cat: &Catalog, tape: &Tape, b: &Backup) -> Result<Vec<HistoryRow>> {
+    match b.file_number {
+        Some(n) => cat.history_of_tape_file(&tape.name, n),
+        None => Ok(Vec::new()),
+    }
+}
+
 /// Where the target of a failed (requeued) tape file is now.
 fn requeued_to(cat: &Catalog, target_id: i64) -> Result<String> {
     Ok(match cat.current_backup(target_id)? {
         None => "this copy failed confirm; its target waits to be assigned to a tape".to_string(),
-        Some((tape, n, status)) if n >= 0 && status != BackupStatus::Assigned => {
+        Some((tape, Some(n), status)) if status != BackupStatus::Assigned => {
             format!("this copy failed confirm; its target is now tape {tape} file {n}, {status}")
         }
         Some((tape, _, status)) => format!("this copy failed confirm; its target is {status} to tape {tape}"),
@@ -318,14 +329,15 @@ pub fn dump_manifest(cat: &Catalog, dir: &Path) -> Result<usize> {
     let mut count = 0;
     for tape in cat.tapes()? {
         for b in cat.written_backups(tape.id, None)? {
+            let n = legacy_file_number(b.file_number);
             if b.status == BackupStatus::Failed {
                 // Its target's files are those of the requeued copy, not of this one.
-                writeln!(index, "{} {} {} - {}", tape.name, b.file_number, b.status, show(&b.target))?;
+                writeln!(index, "{} {n} {} - {}", tape.name, b.status, show(&b.target))?;
                 continue;
             }
-            let file_name = format!("{}-file{:05}.md5", tape_name_for_path(&tape.name), b.file_number);
+            let file_name = format!("{}-file{n:05}.md5", tape_name_for_path(&tape.name));
             write_manifest(cat, &b, &dir.join(&file_name))?;
-            writeln!(index, "{} {} {} {} {}", tape.name, b.file_number, b.status, file_name, show(&b.target))?;
+            writeln!(index, "{} {n} {} {} {}", tape.name, b.status, file_name, show(&b.target))?;
             count += 1;
         }
     }
@@ -397,7 +409,7 @@ impl HistoryRow {
 
     pub(crate) fn to_json(&self) -> Value {
         json!({
-            "id": self.id, "kind": self.kind, "tape": self.tape, "file_number": self.file_number,
+            "id": self.id, "kind": self.kind, "tape": self.tape, "file_number": self.file_number.as_stored(),
             "target": self.target, "started": self.started, "ended": self.ended, "bytes": self.bytes,
             "seconds": self.seconds, "rate_mb_s": self.rate_mb_s(), "outcome": self.outcome, "error": self.error,
         })
@@ -410,7 +422,7 @@ impl HistoryRow {
             opt(self.ended.clone()),
             self.kind.clone(),
             opt(self.tape.clone()),
-            opt(self.file_number.map(|n| n.to_string())),
+            opt(self.file_number.as_stored().map(|n| n.to_string())),
             opt(self.target.clone()),
             opt(self.bytes.map(|b| b.to_string())),
             opt(self.rate_mb_s().map(|r| format!("{r:.2}"))),
@@ -514,7 +526,7 @@ fn status_json(cat: &Catalog, tape: &Tape, out: &mut dyn Write) -> Result<()> {
     doc.insert("total".into(), tally_json(total));
     doc.insert("unassigned".into(), tally_json(cat.unassigned_tally()?));
     let mut layout = Vec::new();
-    cat.layout(tape.id, |a, b, s| layout.push(json!({ "first": a, "last": b, "status": s })))?;
+    cat.layout(tape.id, |a, b, s| layout.push(json!({ "first": a.get(), "last": b.get(), "status": s })))?;
     doc.insert("layout".into(), Value::Array(layout));
     write_json(out, &Value::Object(doc))
 }
@@ -583,7 +595,7 @@ fn open_object(out: &mut dyn Write, map: &Map<String, Value>) -> Result<()> {
 /// A written or assigned backup as JSON (without its files).
 fn backup_json(b: &Backup) -> Map<String, Value> {
     let mut m = object(json!({
-        "backup_id": b.id, "file_number": b.file_number, "status": b.status.as_str(), "target_id": b.target_id,
+        "backup_id": b.id, "file_number": legacy_file_number(b.file_number), "status": b.status.as_str(), "target_id": b.target_id,
         "file_count": b.file_count, "size_kb": b.size_kb, "gb": gb(b.size_kb),
     }));
     put_name(&mut m, "target", &b.target);
@@ -615,7 +627,7 @@ fn file_json(f: &FileRow) -> Value {
 fn tape_detail_json(
     cat: &Catalog,
     tape: &Tape,
-    file_number: Option<i64>,
+    file_number: Option<TapeFile>,
     verbose: bool,
     out: &mut dyn Write,
 ) -> Result<()> {
@@ -645,7 +657,7 @@ fn where_is_json(cat: &Catalog, name: &[u8], out: &mut dyn Write) -> Result<()> 
     cat.each_where_is(name, |hit| {
         let mut m = object(json!({
             "tape": hit.tape,
-            "file_number": hit.file_number,
+            "file_number": legacy_file_number(hit.file_number),
             "status": hit.status.as_str(),
             "md5": hit.md5,
         }));
@@ -694,8 +706,7 @@ fn backup_info_item(cat: &Catalog, tape: &Tape, b: &Backup) -> Result<Map<String
     for (k, v) in backup_extra(cat, b.id)? {
         m.insert(k.into(), v);
     }
-    let history: Vec<Value> =
-        cat.history_of_tape_file(&tape.name, b.file_number)?.iter().map(HistoryRow::to_json).collect();
+    let history: Vec<Value> = history_of(cat, tape, b)?.iter().map(HistoryRow::to_json).collect();
     m.insert("history".into(), Value::Array(history));
     Ok(m)
 }

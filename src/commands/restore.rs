@@ -34,6 +34,7 @@ use crate::catalog::{Catalog, Mode, Outcome, RestoreSource, Tape, show};
 use crate::config::Config;
 use crate::drive::{self, Access, Drive, stream_file};
 use crate::exit_codes::{Exit, ExitCode};
+use crate::tape_file::TapeFile;
 use crate::tarstream::{self, Member, MemberKind, NameSafety};
 use crate::{label, stop};
 
@@ -58,7 +59,7 @@ struct Located {
     target_id: i64,
     target: Vec<u8>,
     tape: Tape,
-    file_number: i64,
+    file_number: TapeFile,
 }
 
 /// Run `restore`.
@@ -120,6 +121,13 @@ fn locate(cat: &Catalog, target: &[u8]) -> Result<Located> {
     if !status.is_on_tape() {
         bail!("target {} is not on tape yet: its backup on tape \"{}\" is {status}", show(target), tape.name);
     }
+    let file_number = file_number.with_context(|| {
+        format!(
+            "target {} is {status} on tape \"{}\" but has no tape file number in the catalogue: tapeop check lists damaged rows",
+            show(target),
+            tape.name
+        )
+    })?;
     Ok(Located { target_id, target: target.to_vec(), tape, file_number })
 }
 
@@ -196,8 +204,7 @@ fn restore_target(
     r.symlinks_as_is = opts.symlinks_as_is;
     let n = loc.file_number;
     println!("Restoring {} from tape \"{}\" file {n} to {} ...", show(&loc.target), loc.tape.name, opts.to.display());
-    let walked =
-        stream_file(&mut *drive, n as u64, |reader| tarstream::walk(reader, |m, content| r.member(m, content)));
+    let walked = stream_file(&mut *drive, n.get(), |reader| tarstream::walk(reader, |m, content| r.member(m, content)));
     label::remember(cat, &mut *drive, &config.drive, &loc.tape, end_of_data, "restore");
     let dirs = r.finish_dirs();
     if walked.is_err() {

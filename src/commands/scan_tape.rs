@@ -23,13 +23,16 @@ use std::collections::{HashMap, HashSet};
 
 use anyhow::{Context, Result, bail};
 
-use crate::catalog::{Backup, BackupStatus, Catalog, Mode, NewFile, Outcome, ParentFiles, Tape, show};
+use crate::catalog::{
+    Backup, BackupStatus, Catalog, Mode, NewFile, Outcome, ParentFiles, Tape, legacy_file_number, show,
+};
 use crate::config::Config;
 use crate::drive::stream_file;
 use crate::drive::{self, Access, Drive, Next};
 use crate::exit_codes::{Exit, ExitCode};
 use crate::label::{self, LABEL_MEMBER, Label};
 use crate::stop;
+use crate::tape_file::TapeFile;
 use crate::tarstream::{self, Member, MemberKind};
 use crate::verify_stream::Checker;
 
@@ -90,7 +93,7 @@ fn read_label_here(drive: &mut dyn Drive) -> Result<Option<Label>> {
 }
 
 /// Say how many tape files the scan found (`count`: end of data).
-fn announce_count(drive: &dyn Drive, count: u64) {
+fn announce_count(drive: &dyn Drive, count: TapeFile) {
     println!("{} holds {count} tape files.", drive.name());
 }
 
@@ -108,35 +111,37 @@ fn check_new_name(cat: &Catalog, name: &str) -> Result<()> {
 }
 
 /// One tape file as read back.
-struct TapeFile {
+struct ScannedFile {
     members: Vec<Member>,
     bytes: u64,
 }
 
-impl TapeFile {
+impl ScannedFile {
     /// An unreadable tapeop label at file 0 (read_label could not parse it).
-    fn is_label(&self, n: u64) -> bool {
-        n == 0 && self.members.len() == 1 && self.members.iter().all(|m| m.name == LABEL_MEMBER.as_bytes())
+    fn is_label(&self, n: TapeFile) -> bool {
+        n == TapeFile::LABEL
+            && self.members.len() == 1
+            && self.members.iter().all(|m| m.name == LABEL_MEMBER.as_bytes())
     }
 }
 
-fn read_tape_file(drive: &mut dyn Drive, n: u64) -> Result<TapeFile> {
+fn read_tape_file(drive: &mut dyn Drive, n: TapeFile) -> Result<ScannedFile> {
     let mut members = Vec::new();
-    let summary = stream_file(drive, n, |reader| scan_members(reader, &mut members))
+    let summary = stream_file(drive, n.get(), |reader| scan_members(reader, &mut members))
         .with_context(|| format!("tape file {n} is not a readable tar stream"))?;
-    Ok(TapeFile { members, bytes: summary.stream_bytes })
+    Ok(ScannedFile { members, bytes: summary.stream_bytes })
 }
 
 /// Read tape file `n` on from the head (see [`drive::stream_next_file`]):
 /// `None` at end of data, else the tape file or why it is unreadable.
-fn next_tape_file(drive: &mut dyn Drive, n: u64) -> Result<Option<Result<TapeFile>>> {
+fn next_tape_file(drive: &mut dyn Drive, n: TapeFile) -> Result<Option<Result<ScannedFile>>> {
     let mut members = Vec::new();
-    let next = drive::stream_next_file(drive, n, |reader| scan_members(reader, &mut members))
+    let next = drive::stream_next_file(drive, n.get(), |reader| scan_members(reader, &mut members))
         .with_context(|| format!("reading on to tape file {n} of {}; the tape was not read further", drive.name()))?;
     Ok(match next {
         Next::EndOfData => None,
         Next::File(read) => Some(
-            read.map(|summary| TapeFile { members, bytes: summary.stream_bytes })
+            read.map(|summary| ScannedFile { members, bytes: summary.stream_bytes })
                 .with_context(|| format!("tape file {n} is not a readable tar stream")),
         ),
     })
@@ -169,14 +174,14 @@ fn compare(cat: &Catalog, drive: &mut dyn Drive, label: Option<&Label>, adopt: b
         cat.writable()?;
     }
     println!("Comparing with the catalogue's tape \"{}\".", tape.name);
-    let first = u64::from(label.is_some());
+    let first = TapeFile::new(u64::from(label.is_some()));
     let (mut bad, mut lost, mut matched) = (Vec::new(), Vec::new(), 0u64);
     let mut count = first;
     loop {
         stop::check()?;
         let Some(file) = next_tape_file(drive, count)? else { break };
         let n = count;
-        count += 1;
+        count = count.next();
         match compare_file(cat, &tape, n, file)? {
             Verdict::Matches => matched += 1,
             Verdict::Differs => bad.push(n),
@@ -187,15 +192,15 @@ fn compare(cat: &Catalog, drive: &mut dyn Drive, label: Option<&Label>, adopt: b
         }
     }
     announce_count(drive, count);
-    for b in cat.written_backups(tape.id, None)?.iter().filter(|b| b.file_number >= count as i64) {
+    for b in cat.written_backups(tape.id, None)? {
+        let Some(n) = b.file_number.filter(|n| *n >= count) else { continue };
         println!(
-            "file {}: {}: in the catalogue ({}), but the tape ends after file {}",
-            b.file_number,
+            "file {n}: {}: in the catalogue ({}), but the tape ends after file {}",
             show(&b.target),
             b.status,
-            count - 1
+            legacy_file_number(count.prev())
         );
-        bad.push(b.file_number as u64);
+        bad.push(n);
     }
     let mut adopted = Vec::new();
     if adopt && !lost.is_empty() {
@@ -204,10 +209,10 @@ fn compare(cat: &Catalog, drive: &mut dyn Drive, label: Option<&Label>, adopt: b
     }
     if bad.is_empty() {
         let note = if adopted.is_empty() { String::new() } else { format!(" ({} adopted)", adopted.len()) };
-        println!("Tape \"{}\": all {} tape files match the catalogue{note}.", tape.name, count - first);
+        println!("Tape \"{}\": all {} tape files match the catalogue{note}.", tape.name, count.get() - first.get());
         return Ok(ExitCode::Success);
     }
-    let list: Vec<String> = bad.iter().map(u64::to_string).collect();
+    let list: Vec<String> = bad.iter().map(TapeFile::to_string).collect();
     let changed = match (adopt, adopted.len()) {
         (false, _) if !lost.is_empty() => format!(
             "the catalogue was not changed; scan_tape --adopt records the {} tape files it does not know",
@@ -257,8 +262,8 @@ fn known_tape(cat: &Catalog, label: Option<&Label>) -> Result<Tape> {
 }
 
 /// Compare tape file `n` with the catalogue and print the result.
-fn compare_file(cat: &Catalog, tape: &Tape, n: u64, file: Result<TapeFile>) -> Result<Verdict> {
-    let backup = cat.backup_at(tape.id, n as i64)?;
+fn compare_file(cat: &Catalog, tape: &Tape, n: TapeFile, file: Result<ScannedFile>) -> Result<Verdict> {
+    let backup = cat.backup_at(tape.id, n)?;
     if let Some(b) = backup.as_ref().filter(|b| b.status == BackupStatus::Failed) {
         println!("file {n}: {}: failed confirm and was requeued; not compared", show(&b.target));
         return Ok(Verdict::Matches);
@@ -322,10 +327,10 @@ fn adopt_lost(
     cat: &Catalog,
     drive: &mut dyn Drive,
     tape: &Tape,
-    lost: &[(u64, Vec<u8>)],
+    lost: &[(TapeFile, Vec<u8>)],
     differing: usize,
     proven: u64,
-) -> Result<Vec<u64>> {
+) -> Result<Vec<TapeFile>> {
     let numbers: Vec<String> = lost.iter().map(|(n, _)| n.to_string()).collect();
     let why_not = if differing > 0 {
         Some(format!(
@@ -372,7 +377,7 @@ fn adopt_lost(
 /// transaction: the target (new, or the catalogue's, whose files must match
 /// the tape), its files when the catalogue has none, and a `recorded`
 /// backup (the target's assigned backup on this tape, if it has one).
-fn adopt_file(cat: &Catalog, drive: &mut dyn Drive, tape: &Tape, n: u64, target: &[u8]) -> Result<String> {
+fn adopt_file(cat: &Catalog, drive: &mut dyn Drive, tape: &Tape, n: TapeFile, target: &[u8]) -> Result<String> {
     let file = read_tape_file(drive, n)?;
     if common_target(&file.members)? != target {
         bail!("the tape file read differently the second time");
@@ -396,7 +401,7 @@ fn adopt_file(cat: &Catalog, drive: &mut dyn Drive, tape: &Tape, n: u64, target:
     };
     cat.set_backup_bytes(backup_id, file.bytes, true)?;
     tx.commit().with_context(|| format!("adopting tape file {n} ({})", show(target)))?;
-    let history = cat.history_start("adopt", &tape.name, n as i64, target)?;
+    let history = cat.history_start("adopt", &tape.name, n, target)?;
     cat.history_end(history, Some(file.bytes), Outcome::Ok, None)?;
     let files = cat.target_file_count(id)?;
     Ok(format!("{} ({files} files) as recorded on tape \"{}\"", show(target), tape.name))
@@ -406,10 +411,10 @@ fn adopt_file(cat: &Catalog, drive: &mut dyn Drive, tape: &Tape, n: u64, target:
 /// refused when it is already written anywhere or assigned to another tape,
 /// or when its catalogued files differ from the tape. Some(backup id) when
 /// it is assigned to `tape` (that backup becomes the recorded one).
-fn adoptable(cat: &Catalog, id: i64, tape: &Tape, target: &[u8], file: &TapeFile) -> Result<Option<i64>> {
+fn adoptable(cat: &Catalog, id: i64, tape: &Tape, target: &[u8], file: &ScannedFile) -> Result<Option<i64>> {
     let mut assigned = None;
     for b in cat.backups_with_tapes(id)? {
-        let (name, fnum, status) = (&b.tape, b.file_number, &b.status);
+        let (name, fnum, status) = (&b.tape, legacy_file_number(b.file_number), &b.status);
         match status {
             BackupStatus::Assigned if b.tape_id == tape.id => assigned = Some(b.id),
             BackupStatus::Assigned => bail!(
@@ -443,14 +448,14 @@ fn record(cat: &Catalog, drive: &mut dyn Drive, name: &str, label: Option<&Label
     }
     let tape = create_tape(cat, name, label)?;
     println!("Recorded tape \"{name}\" (closed, offline); reading its tape files ...");
-    let first = u64::from(label.is_some());
+    let first = TapeFile::new(u64::from(label.is_some()));
     let (mut recorded, mut failed) = (0u64, Vec::new());
     let mut count = first;
     loop {
         stop::check()?;
         let Some(file) = next_tape_file(drive, count)? else { break };
         let n = count;
-        count += 1;
+        count = count.next();
         match file.and_then(|file| record_file(cat, &tape, n, &file)) {
             Ok(Some(line)) => {
                 println!("file {n}: recorded {line}");
@@ -489,7 +494,7 @@ fn create_tape(cat: &Catalog, name: &str, label: Option<&Label>) -> Result<Tape>
 }
 
 /// Record tape file `n`; Some(description) when recorded, None for a label.
-fn record_file(cat: &Catalog, tape: &Tape, n: u64, file: &TapeFile) -> Result<Option<String>> {
+fn record_file(cat: &Catalog, tape: &Tape, n: TapeFile, file: &ScannedFile) -> Result<Option<String>> {
     if file.is_label(n) {
         return Ok(None);
     }
@@ -594,7 +599,7 @@ fn file_row(m: &Member, rel: &[u8], nonempty: &HashSet<Vec<u8>>) -> Result<Optio
 }
 
 /// Write one tape file's target, files and backup in one transaction.
-fn store(cat: &Catalog, tape: &Tape, n: u64, target: &[u8], rows: &[NewFile], file: &TapeFile) -> Result<()> {
+fn store(cat: &Catalog, tape: &Tape, n: TapeFile, target: &[u8], rows: &[NewFile], file: &ScannedFile) -> Result<()> {
     let tx = cat.begin_recovery()?;
     let existing = cat.target_id_by_name(target)?;
     let id = match existing {
@@ -613,13 +618,13 @@ fn store(cat: &Catalog, tape: &Tape, n: u64, target: &[u8], rows: &[NewFile], fi
 
 /// A target the catalogue already has: refused if it has a backup; if it
 /// has files, the tape must match them.
-fn adopt_target(cat: &Catalog, id: i64, target: &[u8], file: &TapeFile) -> Result<i64> {
+fn adopt_target(cat: &Catalog, id: i64, target: &[u8], file: &ScannedFile) -> Result<i64> {
     if let Some(b) = cat.first_backup_with_tape(id)? {
         bail!(
             "target {} already has a backup on tape \"{}\" (file {}, {}); not recorded twice",
             show(target),
             b.tape,
-            b.file_number,
+            legacy_file_number(b.file_number),
             b.status
         );
     }
@@ -637,7 +642,7 @@ fn same_files(cat: &Catalog, id: i64, target: &[u8], members: &[Member], consequ
         id: 0,
         target_id: id,
         target: target.to_vec(),
-        file_number: -1,
+        file_number: None,
         status: BackupStatus::Other(String::new()),
         file_count: 0,
         size_kb: 0,

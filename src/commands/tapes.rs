@@ -7,8 +7,9 @@ use std::io::Write;
 use anyhow::{Context, Result, bail};
 
 use super::{Context_, import, open, reports};
-use crate::catalog::{BackupStatus, Catalog, Mode, TapeStatus, show};
+use crate::catalog::{BackupStatus, Catalog, Mode, TapeStatus, legacy_file_number, show};
 use crate::exit_codes::{Exit, ExitCode};
+use crate::tape_file::TapeFile;
 
 /// `open_tape NAME`: create a tape entry (and the catalogue, if there is none).
 pub fn open_tape(
@@ -185,7 +186,7 @@ fn fitting(cat: &Catalog, ids: &[i64], mut left: i64, block: usize) -> Result<(V
 
 /// `requeue N`: the target of tape file N, which failed confirm, goes back
 /// to the unassigned pool; the tape file stays, marked `failed`.
-pub fn requeue(ctx: &Context_, name: Option<&str>, n: i64, rescan: bool, force: bool) -> Result<()> {
+pub fn requeue(ctx: &Context_, name: Option<&str>, n: TapeFile, rescan: bool, force: bool) -> Result<()> {
     let cat = open(ctx, Mode::ReadWrite)?;
     let tape = cat.tape_or_online(name)?;
     let backup = cat.backup_at(tape.id, n)?.with_context(|| {
@@ -249,6 +250,7 @@ pub fn remove_target(ctx: &Context_, name: &[u8]) -> Result<()> {
     let backups = cat.target_backups(target.id)?;
     if let Some((tape, n, status)) = backups.iter().find(|b| !matches!(b.2, BackupStatus::Assigned | BackupStatus::New))
     {
+        let n = legacy_file_number(*n);
         return Err(Exit::error(
             ExitCode::Failure,
             format!(

@@ -25,6 +25,7 @@ use crate::config::{Config, InFlight};
 use crate::drive::{self, Access, Drive, DriveError};
 use crate::exit_codes::{Exit, ExitCode};
 use crate::remote::{Remote, RemoteChild, quote};
+use crate::tape_file::TapeFile;
 use crate::tarstream::{self, ChannelReader, Pace};
 use crate::verify_stream::Checker;
 use crate::{label, stop};
@@ -170,7 +171,7 @@ fn archive_one(
     // Writing moves the end of data: the drive's last proof no longer holds.
     drive::last_proof::forget(&config.drive);
     let started = Instant::now();
-    let outcome = write_target(cat, config, remote, job, drive, n as u64, opts.check);
+    let outcome = write_target(cat, config, remote, job, drive, n.get(), opts.check);
     let outcome =
         outcome.with_context(|| format!("archive of {} to tape \"{}\" file {n}", show(&job.target), tape.name));
     let written = match outcome {
@@ -182,7 +183,7 @@ fn archive_one(
     };
     *proven = true;
     if !opts.override_tape_check {
-        label::remember(cat, drive, &config.drive, tape, Some(n as u64 + 1), "archive");
+        label::remember(cat, drive, &config.drive, tape, Some(n.next().get()), "archive");
     }
     crate::fault::point("archive-after-filemark");
     println!("... success.");
@@ -204,7 +205,7 @@ struct Attempt<'a> {
     tape: &'a Tape,
     job: &'a Backup,
     /// The tape file written.
-    n: i64,
+    n: TapeFile,
     /// Its history row.
     history: i64,
     block_size: usize,
@@ -236,8 +237,8 @@ fn end_failed(cat: &Catalog, a: &Attempt<'_>, e: anyhow::Error) -> anyhow::Error
 
 /// Whether tape file `n` is the first data file of a tape with nothing
 /// recorded on it: the whole tape was there for it.
-fn blank_up_to(cat: &Catalog, tape: &Tape, n: i64) -> Result<bool> {
-    Ok(cat.append_point(tape.id)? == 0 && n == label::first_data_file(cat, tape)?)
+fn blank_up_to(cat: &Catalog, tape: &Tape, n: TapeFile) -> Result<bool> {
+    Ok(cat.append_point(tape.id)? == TapeFile::LABEL && n == label::first_data_file(cat, tape)?)
 }
 
 /// Where a failed `write_record` was: records and bytes of the tape file
@@ -261,7 +262,7 @@ fn too_big(cat: &Catalog, a: &Attempt<'_>, e: anyhow::Error) -> anyhow::Error {
     let (tape, n) = (&a.tape.name, a.n);
     let in_file = e.downcast_ref::<WriteAt>().map_or(0, |w| w.bytes);
     let block = a.block_size as u64;
-    let before = if n > 0 { crate::catalog::LABEL_TAR_BYTES.div_ceil(block) * block * n as u64 } else { 0 };
+    let before = crate::catalog::LABEL_TAR_BYTES.div_ceil(block) * block * n.get();
     let capacity = before + in_file;
     let done = if !a.record {
         "Nothing was recorded (--no-db-update: the target stays assigned and no capacity is recorded)".to_string()
@@ -297,7 +298,7 @@ fn archive_failed(e: anyhow::Error) -> anyhow::Error {
     Exit::error(ExitCode::ArchiveFailed, format!("{e:#}; nothing was recorded, the target stays assigned"))
 }
 
-fn tape_full(cat: &Catalog, tape: &Tape, job: &Backup, n: i64, e: anyhow::Error) -> anyhow::Error {
+fn tape_full(cat: &Catalog, tape: &Tape, job: &Backup, n: TapeFile, e: anyhow::Error) -> anyhow::Error {
     let marked = cat.mark_tape_full(tape);
     if let Err(db) = marked {
         return e.context(format!("and the tape could not be marked full: {db}"));
@@ -315,7 +316,7 @@ fn tape_full(cat: &Catalog, tape: &Tape, job: &Backup, n: i64, e: anyhow::Error)
     )
 }
 
-fn finish_record(cat: &Catalog, job: &Backup, n: i64, written: u64, block: usize, opts: Options) -> Result<()> {
+fn finish_record(cat: &Catalog, job: &Backup, n: TapeFile, written: u64, block: usize, opts: Options) -> Result<()> {
     if opts.no_db_update {
         println!(
             "--no-db-update: would mark backup {} ({}) as recorded at file_number={n} of its tape ({written} bytes in blocks of {block}); the catalogue is unchanged.",
