@@ -11,7 +11,7 @@ use rusqlite::Connection;
 use super::{Catalog, Mode};
 
 /// The schema version this tapeop writes and understands.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// The old tool's tables, exactly as it created them.
 const LEGACY_SCHEMA: &str = "
@@ -111,6 +111,24 @@ INSERT OR REPLACE INTO tapeop_meta (key, value)
     SELECT 'totals_file_id', CAST(COALESCE(MAX(id), 0) AS TEXT) FROM files;
 ";
 
+/// Version 3: a tape's pool (a tape without a row is in pool `default`),
+/// and the catalogue file tapeop appends to a tape it closes or fills.
+/// A reader of a catalogue not upgraded yet finds neither table, and
+/// treats them as empty (see [`Catalog::has_version`]).
+const MIGRATION_3: &str = "
+CREATE TABLE IF NOT EXISTS tapeop_tape_pool (
+    tape_id INTEGER PRIMARY KEY,
+    pool TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tapeop_tape_catalog (
+    tape_id INTEGER PRIMARY KEY,
+    file_number INTEGER NOT NULL,
+    bytes INTEGER NOT NULL,
+    md5 TEXT NOT NULL,
+    written TEXT NOT NULL
+);
+";
+
 impl Catalog {
     /// Get ready to change the catalogue: WAL mode, and the additive schema
     /// upgrade of a legacy catalogue. Commands call it once they know they
@@ -163,7 +181,8 @@ impl Catalog {
     }
 
     fn migrate(&self, from: i64) -> Result<()> {
-        let progress = if self.has_files_table()? {
+        // Only versions 1 and 2 touch the file rows: worth a progress line.
+        let progress = if from < 2 && self.has_files_table()? {
             let files: i64 = self.conn.query_row("SELECT COUNT(*) FROM files", [], |r| r.get(0))?;
             Some(UpgradeProgress::start(&self.path, from, files))
         } else {
@@ -185,6 +204,9 @@ impl Catalog {
         }
         if from < 2 {
             batches.extend([MIGRATION_2, FILE_TRIGGERS]);
+        }
+        if from < 3 {
+            batches.push(MIGRATION_3);
         }
         for sql in batches {
             Self::run_steps(&tx, sql, progress.as_ref())?;
@@ -224,7 +246,14 @@ impl Catalog {
     /// Whether the tapeop side tables exist (false on a legacy catalogue
     /// opened read-only before tapeop ever wrote to it).
     pub fn has_totals(&self) -> Result<bool> {
-        Ok(self.user_version()? >= 1)
+        self.has_version(1)
+    }
+
+    /// Whether the catalogue's schema is at least `version` (a catalogue
+    /// only read so far may be older than [`SCHEMA_VERSION`]: its newer
+    /// tables do not exist yet, and reads take them as empty).
+    pub fn has_version(&self, version: i64) -> Result<bool> {
+        Ok(self.user_version()? >= version)
     }
 }
 
