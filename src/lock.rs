@@ -37,7 +37,12 @@ pub use crate::drive::drive_lock_path;
 /// Take the lock at `path` for `what` (e.g. "the catalogue tape.sqlite"),
 /// or fail naming the holder.
 pub fn acquire(path: &Path, what: &str, command: &str) -> Result<Lock> {
-    match try_acquire(path, what, command, FlockArg::LockExclusiveNonblock)? {
+    acquire_as(path, what, command, FlockArg::LockExclusiveNonblock)
+}
+
+/// [`acquire`], exclusive or shared as `how` says.
+fn acquire_as(path: &Path, what: &str, command: &str, how: FlockArg) -> Result<Lock> {
+    match try_acquire(path, what, command, how)? {
         Ok(lock) => Ok(lock),
         Err(holder) => Err(Exit::error(
             ExitCode::Failure,
@@ -90,25 +95,13 @@ pub fn wait_for(path: &Path, what: &str, command: &str) -> Result<Lock> {
 pub fn wait_for_telling(path: &Path, what: &str, command: &str, tell: &mut dyn FnMut(&str)) -> Result<Lock> {
     let mut said = false;
     loop {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .with_context(|| format!("cannot create the lock file {} for {what}", path.display()))?;
-        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-            Ok(flock) => return held_by_me(flock, path, command),
-            Err((mut file, Errno::EWOULDBLOCK)) => {
-                if !said {
-                    let mut holder = String::new();
-                    let _ = file.read_to_string(&mut holder);
-                    let holder = Some(holder.trim()).filter(|h| !h.is_empty()).unwrap_or("another tapeop");
-                    tell(&format!("Waiting for {what} (held by {holder})"));
-                    said = true;
-                }
+        match try_acquire(path, what, command, FlockArg::LockExclusiveNonblock)? {
+            Ok(lock) => return Ok(lock),
+            Err(holder) if !said => {
+                tell(&format!("Waiting for {what} (held by {holder})"));
+                said = true;
             }
-            Err((_, e)) => return Err(e).with_context(|| format!("cannot lock {}", path.display())),
+            Err(_) => {}
         }
         crate::stop::check()?;
         std::thread::sleep(std::time::Duration::from_millis(100));
@@ -148,15 +141,7 @@ pub fn for_library_job(config: &crate::config::Config, command: &str) -> Result<
     if config.database_file.exists() {
         let path = catalogue_lock_path(&config.database_file);
         let what = format!("the catalogue {}", config.database_file.display());
-        match try_acquire(&path, &what, command, FlockArg::LockSharedNonblock)? {
-            Ok(lock) => locks.push(lock),
-            Err(holder) => {
-                return Err(Exit::error(
-                    ExitCode::Failure,
-                    format!("{what} is in use by {holder}; wait for it to finish (lock file {})", path.display()),
-                ));
-            }
-        }
+        locks.push(acquire_as(&path, &what, command, FlockArg::LockSharedNonblock)?);
     }
     let DriveSpec::Device(dev) = &config.drive else { return Ok(locks) };
     locks.push(acquire(&drive_lock_path(&config.drive), &format!("the drive {}", dev.display()), command)?);
