@@ -290,3 +290,28 @@ fn one_batch_per_drive_each_with_its_log() {
     assert!(log.ends_with("tapeop archive exited with code 40; stopping.\n"), "{log}");
     assert!(!r.w.root().join("backup.log").exists());
 }
+
+#[test]
+fn without_a_known_capacity_the_end_of_the_tape_sends_the_target_to_the_next_tape() {
+    let r = LibRig::new(2, 0);
+    r.conf_with("", "");
+    r.targets(6);
+    r.open_tapes(1..=2);
+    // No tape_capacity: T1 takes five targets (the write that crosses the
+    // early warning completes); the sixth meets the early warning, and its
+    // partial tape file is not recorded.
+    let out = r.run(&["--drive", "A", "archive", "--repeat"], 40);
+    assert!(
+        out.contains("reached its end while writing")
+            && out.contains("the tape is marked full, and the target goes to the next tape."),
+        "{out}"
+    );
+    assert!(out.contains("Unloading cartridge A00001L9 from drive A (element 0) into slot 1..."), "{out}");
+    let files = |tape: &str| r.backups().iter().filter(|b| b.0 == tape && b.2 == "recorded").count();
+    assert_eq!((files("T1"), files("T2")), (5, 1));
+    assert_eq!(r.w.count("SELECT COUNT(*) FROM backups"), 6, "no assigned row is left on the full tape");
+    let states = r.tape_states();
+    assert_eq!(states, vec![("T1".to_string(), "full".to_string()), ("T2".to_string(), "open".to_string())]);
+    r.run(&["--drive", "B", "confirm", "next", "--repeat"], 40);
+    assert!(r.backups().iter().all(|b| b.2 == "confirmed"), "{:?}", r.backups());
+}

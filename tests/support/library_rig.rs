@@ -48,8 +48,14 @@ impl LibRig {
 
     /// tape.conf for the library with this `ssh_command`.
     pub fn conf(&self, ssh: &str) {
+        self.conf_with(ssh, &format!("tape_capacity = {CAPACITY}\n"));
+    }
+
+    /// tape.conf for the library with this `ssh_command` and `extra` lines
+    /// under `[default]` (no tape_capacity unless given there).
+    pub fn conf_with(&self, ssh: &str, extra: &str) {
         let conf = format!(
-            "[default]\ndatabase_file = tape.sqlite\nssh_command = {ssh}\nblock_size = 64K\ntape_capacity = {CAPACITY}\n\n{}",
+            "[default]\ndatabase_file = tape.sqlite\nssh_command = {ssh}\nblock_size = 64K\n{extra}\n{}",
             self.lib.conf_sections()
         );
         fs::write(self.w.root().join("tape.conf"), conf).unwrap();
