@@ -489,9 +489,12 @@ fn report_problems(checker: &mut Checker) -> Result<()> {
     for p in &checker.problems {
         eprintln!("  {p}");
     }
+    let places = match checker.problems.len() {
+        1 => "1 place".to_string(),
+        n => format!("{n} places"),
+    };
     bail!(
-        "the data differs from the catalogue in {} places (listed above): the source changed since import; rescan it with `tapeop import LIST --rescan`, then archive again",
-        checker.problems.len()
+        "the data differs from the catalogue in {places} (listed above): the source changed since import; rescan it with `tapeop import LIST --rescan`, then archive again"
     )
 }
 
