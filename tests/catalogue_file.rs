@@ -106,10 +106,15 @@ fn a_closed_tape_carries_its_catalogue_and_recover_catalogue_brings_it_back() {
     assert_eq!(rig.count("SELECT COUNT(*) FROM tapes WHERE status = 'closed'"), 1);
     let original = tables(&rig.path("tape.sqlite"));
 
-    // Archive refuses to append after it.
+    // Archive refuses to append after it (the tape is closed; were it open
+    // again, as in a catalogue out of step, the catalogue file refuses it).
     rig.run(&["-y", "activate_tape", "T1"], 0);
     let out = rig.run(&["archive"], 1);
+    assert_has(&out, "tape \"T1\" is closed: nothing more is written to it");
+    rig.w.sql().execute("UPDATE tapes SET status = 'open'", []).unwrap();
+    let out = rig.run(&["archive"], 1);
     assert_has(&out, "tape \"T1\" ends with its catalogue file (tape file 3): nothing more is written to it");
+    rig.w.sql().execute("UPDATE tapes SET status = 'closed', online = 0", []).unwrap();
 
     // scan_tape knows it.
     let out = rig.run(&["scan_tape"], 0);

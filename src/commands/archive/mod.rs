@@ -52,11 +52,11 @@ pub fn run(config: &Config, opts: Options) -> Result<ExitCode> {
     }
     let cat = Catalog::open(&config.database_file, Mode::ReadWrite)?;
     let tape = cat.tape_or_online(None)?;
-    refuse_catalogued(&cat, &tape)?;
     let status = crate::commands::reports::display_status(&cat, &tape)?;
     if status != TapeStatus::Open {
         bail!("tape \"{}\" is {status}: nothing more is written to it (close it and open_tape a new one)", tape.name);
     }
+    refuse_catalogued(&cat, &tape)?;
     let remote = Remote::new(&config.ssh_command)?;
     if cat.backups_with_status(tape.id, &BackupStatus::Assigned)?.is_empty() {
         println!("No assigned targets left for tape \"{}\".", tape.name);
