@@ -8,7 +8,8 @@
 //! catalogue id and tape labels), `reports` (what the reports read),
 //! `findings` (what `check` looks for), `recovery` (scan_tape's recording
 //! and adopting, restore's sources) and `tree` (new targets linked into the
-//! parent tree, for import and scan_tape). All of tapeop's SQL lives here. Reports
+//! parent tree, for import and scan_tape), `tape_catalogue` (a tape's
+//! catalogue file and the catalogue's snapshot). All of tapeop's SQL lives here. Reports
 //! are SQL aggregates; nothing here loads all the file rows of a tape.
 mod backups;
 mod bench;
