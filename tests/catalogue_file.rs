@@ -3,8 +3,10 @@
 //! MANIFEST.md5 and a gzipped snapshot of the catalogue; `recover_catalogue`
 //! reads it back from the end of data (reading no data file) into a working
 //! catalogue. Faults: a corrupt or truncated catalogue file, a tape without
-//! one, an existing `--to`, and `close_tape` with the wrong tape loaded.
-//! Runs on the virtual st drive (FUSE), holding `vst::serial()`.
+//! one, an existing `--to`, and `close_tape` with the wrong tape loaded;
+//! reading it by hand with mt, tar, md5sum and gunzip; scan_tape; a library
+//! run that fills a tape. Runs on the virtual st drive (FUSE) and the
+//! simulated library, holding `vst::serial()`; needs mt-st and GNU tar.
 
 mod support;
 
@@ -96,7 +98,7 @@ fn a_closed_tape_carries_its_catalogue_and_recover_catalogue_brings_it_back() {
     assert_eq!(names, ["README.txt", "MANIFEST.md5", "catalogue.sqlite.gz"]);
     let readme = String::from_utf8_lossy(&m[0].1).into_owned();
     assert_has(&readme, "tape: T1\nserial: S1\n");
-    assert_has(&readme, "mt -f /dev/nst0 eom; mt -f /dev/nst0 bsfm 2");
+    assert_has(&readme, "mt -f /dev/nst0 eod; mt -f /dev/nst0 bsfm 2");
     assert_has(&readme, &format!("file 1: {} (recorded)", targets[0].display()));
     let manifest = String::from_utf8_lossy(&m[1].1).into_owned();
     let alpha = targets[0].strip_prefix("/").unwrap().display().to_string();
@@ -256,4 +258,81 @@ fn a_tape_marked_full_at_early_warning_gets_its_catalogue_file() {
     let c = Connection::open(rig.path("recovered.sqlite")).unwrap();
     let full: i64 = c.query_row("SELECT full FROM tapeop_tape_info", [], |r| r.get(0)).unwrap();
     assert_eq!(full, 1, "the snapshot was taken with the tape marked full");
+}
+
+fn sh(dir: &Path, cmd: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new(cmd).args(args).current_dir(dir).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{cmd} {args:?}: {text}");
+    text
+}
+
+#[test]
+fn the_catalogue_file_reads_with_mt_tar_md5sum_and_gunzip_alone() {
+    let (rig, _) = archived();
+    rig.run(&["confirm", "--repeat"], 40);
+    rig.run(&["-y", "close_tape"], 0);
+    let dev = rig.drive.device_path();
+    let dev = dev.to_str().unwrap();
+    let x = rig.path("x");
+    fs::create_dir(&x).unwrap();
+    // As README.txt says.
+    sh(&x, "mt", &["-f", dev, "eod"]);
+    sh(&x, "mt", &["-f", dev, "bsfm", "2"]);
+    let listed = sh(&x, "tar", &["-b", "512", "-xvf", dev]);
+    assert_eq!(listed.lines().collect::<Vec<_>>(), ["README.txt", "MANIFEST.md5", "catalogue.sqlite.gz"]);
+    let readme = fs::read_to_string(x.join("README.txt")).unwrap();
+    let want = readme.lines().find_map(|l| l.strip_prefix("snapshot md5: ")).unwrap().to_string();
+    assert_has(&sh(&x, "md5sum", &["catalogue.sqlite.gz"]), &want);
+    sh(&x, "gunzip", &["catalogue.sqlite.gz"]);
+    let c = Connection::open(x.join("catalogue.sqlite")).unwrap();
+    let closed: String = c.query_row("SELECT status FROM tapes WHERE name = 'T1'", [], |r| r.get(0)).unwrap();
+    assert_eq!(closed, "closed");
+    // Every file of the tape checks against the manifest once extracted.
+    let y = rig.path("y");
+    fs::create_dir(&y).unwrap();
+    for n in ["1", "2"] {
+        sh(&y, "mt", &["-f", dev, "asf", n]);
+        sh(&y, "tar", &["-b", "512", "-xf", dev]);
+    }
+    let checked = sh(&y, "md5sum", &["-c", x.join("MANIFEST.md5").to_str().unwrap()]);
+    assert_eq!(checked.matches(": OK").count(), 4, "{checked}");
+}
+
+#[test]
+fn scan_tape_record_as_lists_the_catalogue_file_and_records_only_the_targets() {
+    let (rig, _) = archived();
+    rig.run(&["-y", "close_tape", "--force"], 0);
+    remove_catalogue(&rig);
+    let out = rig.run(&["scan_tape", "--record-as", "T1"], 0);
+    assert_has(&out, "file 3: the tape's catalogue file (recover_catalogue reads it); not a target");
+    assert_has(&out, "Tape \"T1\": 2 tape files recorded, 0 not.");
+    assert_eq!(rig.count("SELECT COUNT(*) FROM targets"), 2);
+}
+
+#[test]
+fn a_library_tape_filled_by_a_run_gets_its_catalogue_file_and_recovers_through_its_drive() {
+    use support::library_rig::{LibRig, barcode};
+    let r = LibRig::new(2, 1);
+    r.targets(6);
+    r.open_tapes(1..=2);
+    let out = r.run(&["--drive", "A", "archive", "--repeat"], 40);
+    assert_has(&out, "marking it full and moving on");
+    assert_has(&out, "Wrote the catalogue file of tape \"T1\" as tape file 5");
+    let t1 = vst::tap_files(&r.lib.image(&barcode(1))).unwrap();
+    assert_eq!(t1.len(), 6, "label, four targets, the catalogue file");
+    assert_eq!(members(&t1[5]).len(), 3);
+    // close_tape loads T2 and writes its catalogue file too.
+    let out = r.run(&["--drive", "A", "-y", "close_tape", "T2", "--force"], 0);
+    assert_has(&out, "Wrote the catalogue file of tape \"T2\" as tape file 3");
+    // Recover from T1, loaded by hand, through drive B.
+    r.run(&["--drive", "B", "load", "T1"], 0);
+    for f in ["tape.sqlite", "tape.sqlite-wal", "tape.sqlite-shm"] {
+        let _ = fs::remove_file(r.w.root().join(f));
+    }
+    let out = r.run(&["--drive", "B", "recover_catalogue", "--to", "rec.sqlite"], 0);
+    assert_has(&out, "Tape file 5 of ");
+    let c = Connection::open(r.w.root().join("rec.sqlite")).unwrap();
+    let backups: i64 = c.query_row("SELECT COUNT(*) FROM backups WHERE status = 'recorded'", [], |r| r.get(0)).unwrap();
+    assert_eq!(backups, 4, "T1's four targets, as when it filled");
 }

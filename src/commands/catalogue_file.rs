@@ -176,7 +176,7 @@ fn readme(
     t += &format!("  file {n}: this catalogue file\n\n");
     t += &format!(
         "Reading it with mt and tar alone (records of {block_size} bytes: tar -b {b}):\n\
-         \x20 mt -f /dev/nst0 eom; mt -f /dev/nst0 bsfm 2       # the start of this last tape file\n\
+         \x20 mt -f /dev/nst0 eod; mt -f /dev/nst0 bsfm 2       # the start of this last tape file (GNU mt: eom)\n\
          \x20 tar -b {b} -xvf /dev/nst0                          # these three files\n\
          \x20 md5sum {SNAPSHOT}                          # must match \"{SNAPSHOT_MD5}\" above\n\
          \x20 gunzip {SNAPSHOT}                          # catalogue.sqlite: tape.conf's database_file\n\
