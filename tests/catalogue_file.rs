@@ -336,3 +336,21 @@ fn a_library_tape_filled_by_a_run_gets_its_catalogue_file_and_recovers_through_i
     let backups: i64 = c.query_row("SELECT COUNT(*) FROM backups WHERE status = 'recorded'", [], |r| r.get(0)).unwrap();
     assert_eq!(backups, 4, "T1's four targets, as when it filled");
 }
+
+#[test]
+fn close_tape_killed_while_writing_the_catalogue_file_writes_it_again() {
+    use std::os::unix::process::ExitStatusExt;
+    let (rig, targets) = archived();
+    let mut cmd = rig.w.command(&["-y", "close_tape", "--force"]);
+    let out = cmd.env("TAPEOP_FAULT", "catalogue-file-mid").output().unwrap();
+    assert_eq!(out.status.signal(), Some(9), "killed after the first record");
+    assert_eq!(rig.count("SELECT COUNT(*) FROM tapes WHERE status = 'closed'"), 1);
+    assert_eq!(rig.count("SELECT COUNT(*) FROM tapeop_tape_catalog"), 0, "not recorded");
+    let out = rig.run(&["-y", "close_tape", "T1", "--force"], 0);
+    assert_has(&out, "Tape file 3 holds the unfinished catalogue file of an interrupted close_tape; writing it again.");
+    assert_has(&out, "Wrote the catalogue file of tape \"T1\" as tape file 3");
+    assert_eq!(rig.files().len(), 4);
+    assert_eq!(rig.count("SELECT COUNT(*) FROM backups"), targets.len() as i64, "nothing lost");
+    remove_catalogue(&rig);
+    rig.run(&["recover_catalogue", "--to", "recovered.sqlite"], 0);
+}

@@ -53,6 +53,7 @@ pub fn write(cat: &Catalog, drive: &mut dyn Drive, tape: &Tape, n: TapeFile, blo
     for (i, record) in records.iter().enumerate() {
         write_record(drive, record)
             .with_context(|| format!("writing record {i} of the catalogue file (tape file {n})"))?;
+        crate::fault::point("catalogue-file-mid");
     }
     drive.write_filemark().with_context(|| format!("writing the filemark after the catalogue file (tape file {n})"))?;
     let file = TapeCatalogueFile { file_number: n, bytes: tar.len() as u64, md5: md5_hex(&tar), written };
@@ -327,4 +328,28 @@ pub fn write_when_full(cat: &Catalog, drive: &mut dyn Drive, tape: &Tape, config
             tape.name, tape.name
         );
     }
+}
+
+/// Whether the tape in `drive` ends, one tape file after `n`, with a
+/// catalogue file (finished or not) of `tape` of this catalogue: an
+/// earlier `close_tape` closed the tape but did not finish writing it, so
+/// it is written again at `n`.
+pub fn unfinished_at(drive: &mut dyn Drive, cat: &Catalog, tape: &Tape, n: TapeFile) -> Result<bool> {
+    if drive.count_files()? != n.next().get() {
+        return Ok(false);
+    }
+    drive.seek_file(n.get())?;
+    let mut head = Vec::new();
+    if drive.read_record(&mut head).is_err() {
+        return Ok(false);
+    }
+    let mut archive = tar::Archive::new(head.as_slice());
+    let Some(Ok(mut first)) = archive.entries().ok().and_then(|mut e| e.next()) else { return Ok(false) };
+    let mut text = String::new();
+    if first.path_bytes().as_ref() != README.as_bytes() || first.read_to_string(&mut text).is_err() {
+        return Ok(false);
+    }
+    let field = |k: &str| text.lines().find_map(|l| l.strip_prefix(k)).map(str::trim).map(str::to_string);
+    let id = cat.catalogue_id().ok();
+    Ok(text.starts_with(README_HEAD) && field("tape:").as_deref() == Some(&tape.name) && field("catalogue:") == id)
 }

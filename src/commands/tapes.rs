@@ -141,7 +141,17 @@ fn tape_in_drive(
     };
     let mut d = drive::open(&config.drive, drive::Access::Write, config.block_size)?;
     let n = label::append_point(cat, tape)?;
-    let n = label::prove(cat, &mut *d, tape, n, config.block_size, &config.drive)?;
+    let n = match label::prove(cat, &mut *d, tape, n, config.block_size, &config.drive) {
+        Ok(n) => n,
+        // An earlier close_tape left its catalogue file unfinished: write it again.
+        Err(_) if catalogue_file::unfinished_at(&mut *d, cat, tape, n).unwrap_or(false) => {
+            println!(
+                "Tape file {n} holds the unfinished catalogue file of an interrupted close_tape; writing it again."
+            );
+            n
+        }
+        Err(e) => return Err(e),
+    };
     Ok((d, n, claim))
 }
 
