@@ -132,6 +132,12 @@ fn a_closed_tape_carries_its_catalogue_and_recover_catalogue_brings_it_back() {
     assert_eq!(motion.bytes_read, last, "only the catalogue file is read: {motion:?}");
     assert!(!rig.path("tape.sqlite").exists(), "the configured catalogue is neither opened nor created");
     assert_eq!(tables(&rig.path("recovered.sqlite")), original);
+    let left: Vec<String> = fs::read_dir(rig.w.root())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("recovering"))
+        .collect();
+    assert_eq!(left, Vec::<String>::new(), "no temporary file is left");
 
     // The recovered catalogue works: confirm and restore.
     fs::rename(rig.path("recovered.sqlite"), rig.path("tape.sqlite")).unwrap();

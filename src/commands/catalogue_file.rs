@@ -282,8 +282,8 @@ fn parse(n: TapeFile, bytes: &[u8]) -> std::result::Result<Found, NotFound> {
 /// check it opens as a tapeop catalogue, and record in it that the tape
 /// ends with this catalogue file. Returns the tapes it knows.
 pub fn restore_snapshot(found: &Found, to: &Path) -> Result<usize> {
-    let part = to.with_extension("recovering");
-    let _ = fs::remove_file(&part);
+    let name = to.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let part = to.with_file_name(format!(".{name}.recovering-{}", std::process::id()));
     let guard = TempPath(part.clone());
     let mut out = fs::File::create_new(&part).with_context(|| format!("cannot create {}", part.display()))?;
     let mut gz = flate2::read::GzDecoder::new(found.snapshot.as_slice());
@@ -352,4 +352,52 @@ pub fn unfinished_at(drive: &mut dyn Drive, cat: &Catalog, tape: &Tape, n: TapeF
     let field = |k: &str| text.lines().find_map(|l| l.strip_prefix(k)).map(str::trim).map(str::to_string);
     let id = cat.catalogue_id().ok();
     Ok(text.starts_with(README_HEAD) && field("tape:").as_deref() == Some(&tape.name) && field("catalogue:") == id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tar_of(members: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, data) in members {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o444);
+            h.set_cksum();
+            b.append_data(&mut h, name, *data).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    fn readme_for(snapshot: &[u8]) -> String {
+        format!("{README_HEAD}\ntape: T1\nwritten: now\n{SNAPSHOT_MD5} {}\n", md5_hex(snapshot))
+    }
+
+    #[test]
+    fn a_whole_catalogue_file_parses_and_names_its_tape() {
+        let readme = readme_for(b"gz");
+        let tar = tar_of(&[(README, readme.as_bytes()), (MANIFEST, b""), (SNAPSHOT, b"gz")]);
+        let found = parse(TapeFile::new(4), &tar).unwrap();
+        assert_eq!(
+            (found.n, found.field("tape").as_deref(), found.snapshot.as_slice()),
+            (TapeFile::new(4), Some("T1"), &b"gz"[..])
+        );
+        assert!(is_catalogue_file([MANIFEST.as_bytes(), SNAPSHOT.as_bytes(), README.as_bytes()]));
+        assert!(!is_catalogue_file([README.as_bytes()]));
+    }
+
+    #[test]
+    fn a_data_file_a_wrong_md5_and_a_missing_snapshot_are_told_apart() {
+        let data = tar_of(&[("data/a/f", b"x")]);
+        assert!(matches!(parse(TapeFile::new(2), &data), Err(NotFound::NotOne(_, what)) if what.contains("data/a/f")));
+        assert!(matches!(parse(TapeFile::new(2), &[7u8; 1024]), Err(NotFound::NotOne(..))));
+        let readme = readme_for(b"gz");
+        let bad = tar_of(&[(README, readme.as_bytes()), (MANIFEST, b""), (SNAPSHOT, b"gZ")]);
+        assert!(matches!(parse(TapeFile::new(2), &bad), Err(NotFound::Damaged(_, why)) if why.contains("has md5")));
+        let short = tar_of(&[(README, readme.as_bytes())]);
+        assert!(
+            matches!(parse(TapeFile::new(2), &short), Err(NotFound::Damaged(_, why)) if why.contains("no catalogue"))
+        );
+    }
 }
