@@ -111,6 +111,18 @@ pub enum Command {
         /// Close even though some tape files are recorded but not confirmed.
         #[arg(long)]
         force: bool,
+        /// Close without writing the tape's catalogue file (when the drive
+        /// cannot hold the tape now; the tape then has none).
+        #[arg(long = "no-catalogue-file")]
+        no_catalogue_file: bool,
+    },
+    /// Recover a lost catalogue from the catalogue file at the end of the
+    /// loaded tape (written when a tape is closed or full).
+    #[command(name = "recover_catalogue", visible_alias = "recover-catalogue")]
+    RecoverCatalogue {
+        /// The new catalogue file to write (never overwritten).
+        #[arg(long, value_name = "FILE")]
+        to: std::path::PathBuf,
     },
     /// Bring a registered tape online.
     #[command(name = "activate_tape", visible_alias = "activate-tape")]

@@ -28,3 +28,16 @@ impl fmt::Display for DriveError {
 }
 
 impl std::error::Error for DriveError {}
+
+/// Attached to a [`DriveError::EndOfMedium`] when the record was written
+/// all the same (st allows every other write past early warning, and the
+/// driver's one retry succeeded): the caller may go on with the next record.
+/// It carries the drive's own message, so the error reads the same.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordWritten(pub String);
+
+impl fmt::Display for RecordWritten {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}

@@ -285,6 +285,18 @@ impl Lab {
         self.root().join(&self.tapes[tape])
     }
 
+    /// 1 when the catalogue records a catalogue file at the end of `tape`.
+    fn catalogue_files(&self, tape: &str) -> u64 {
+        let table = "SELECT COUNT(*) FROM sqlite_master WHERE name = 'tapeop_tape_catalog'";
+        if self.count(table) == 0 {
+            return 0;
+        }
+        let sql = format!(
+            "SELECT COUNT(*) FROM tapeop_tape_catalog c JOIN tapes t ON t.id = c.tape_id WHERE t.name = '{tape}'"
+        );
+        self.count(&sql) as u64
+    }
+
     /// The tape files of an emulated tape: file00000.tar, file00001.tar, ...
     fn tape_files(&self, tape: &str) -> u64 {
         let dir = self.tape_dir(tape);
@@ -555,6 +567,8 @@ fn check_invariants(lab: &Lab, before: &BeforeState) -> Vec<String> {
             Some(h) => h as u64 + 1,
             None => u64::from(label.is_some()),
         };
+        // A closed or full tape ends with its catalogue file.
+        let base = base + lab.catalogue_files(tape);
         let mut allowed = vec![base];
         if matches!(last("archive"), Some(o) if o.as_deref() != Some("ok")) {
             allowed.push(base + 1);
@@ -676,7 +690,8 @@ fn assert_all_confirmed(lab: &Lab) {
         nums.sort();
         let want: Vec<i64> = (1..=nums.len() as i64).collect();
         assert_eq!(nums, want, "tape {tape} file numbers");
-        assert_eq!(lab.tape_files(tape), nums.len() as u64 + 1, "tape {tape} holds the label and its files");
+        let files = nums.len() as u64 + 1 + lab.catalogue_files(tape);
+        assert_eq!(lab.tape_files(tape), files, "tape {tape} holds the label, its files (and its catalogue file)");
     }
 }
 

@@ -130,6 +130,8 @@ fn a_failed_confirm_is_passed_over_and_requeue_archives_the_target_again_elsewhe
 
     // Nothing recorded is left on T1: it closes without --force; T2 takes a.
     rig.run(&["-y", "close_tape"], 0);
+    // Closing appended T1's catalogue file: nothing is written to T1 after it.
+    let tape_a = rig.image("A.tap");
     rig.load("B.tap");
     rig.run(&["open_tape", "T2", "--serial", "S2", "--online", "-y"], 0);
     rig.run(&["-y", "assign"], 0);

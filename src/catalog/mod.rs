@@ -8,7 +8,8 @@
 //! catalogue id and tape labels), `reports` (what the reports read),
 //! `findings` (what `check` looks for), `recovery` (scan_tape's recording
 //! and adopting, restore's sources) and `tree` (new targets linked into the
-//! parent tree, for import and scan_tape). All of tapeop's SQL lives here. Reports
+//! parent tree, for import and scan_tape), `tape_catalogue` (a tape's
+//! catalogue file and the catalogue's snapshot). All of tapeop's SQL lives here. Reports
 //! are SQL aggregates; nothing here loads all the file rows of a tape.
 mod backups;
 mod bench;
@@ -20,6 +21,7 @@ mod recovery;
 mod reports;
 mod scans;
 mod schema;
+mod tape_catalogue;
 mod tapes;
 mod targets;
 mod tree;
@@ -35,6 +37,7 @@ pub use recovery::{NewFile, Recovery, RestoreSource, TargetBackup};
 pub use reports::{BackupExtra, HistoryRow, TapeMarks, WhereIsHit};
 pub use scans::{ImportTarget, ScanEntry, is_under};
 pub use schema::SCHEMA_VERSION;
+pub use tape_catalogue::TapeCatalogueFile;
 pub use tapes::{TAPE_NAME_MAX, Tape, TapeStatus, check_tape_name, tape_name_for_path};
 pub use targets::{FileRow, Target};
 pub use tree::ParentFiles;

@@ -6,12 +6,14 @@
 //! code for a run that did not fail.
 
 pub mod archive;
+pub mod catalogue_file;
 pub mod check;
 pub mod confirm;
 pub mod drive;
 pub mod import;
 pub mod inventory;
 pub mod library;
+pub mod recover;
 pub mod reports;
 pub mod restore;
 pub mod scan_tape;
@@ -92,6 +94,7 @@ fn uses_drive(c: &Command) -> bool {
             | Command::Confirm { .. }
             | Command::Restore { .. }
             | Command::ScanTape { .. }
+            | Command::RecoverCatalogue { .. }
             | Command::Drive
             | Command::Load { .. }
             | Command::Unload
@@ -140,6 +143,7 @@ fn take_locks(ctx: &Context_, c: &Command) -> Result<Vec<lock::Lock>> {
         Command::ActivateTape { .. } => return assignment_lock(ctx, "activate_tape"),
         Command::Assign { .. } => return assignment_lock(ctx, "assign"),
         Command::Load { .. } => return drive_lock(ctx, "load"),
+        Command::RecoverCatalogue { .. } => return drive_lock(ctx, "recover_catalogue"),
         Command::Unload => return drive_lock(ctx, "unload"),
         _ => return Ok(Vec::new()),
     };
@@ -236,7 +240,10 @@ fn dispatch(ctx: &Context_, command: Command) -> Result<ExitCode> {
             let online = if online { Some(true) } else { offline.then_some(false) };
             tapes::open_tape(ctx, &name, serial, online, capacity)?
         }
-        Command::CloseTape { tape, force } => tapes::close_tape(ctx, tape.as_deref(), force)?,
+        Command::CloseTape { tape, force, no_catalogue_file } => {
+            tapes::close_tape(ctx, tape.as_deref(), force, no_catalogue_file)?
+        }
+        Command::RecoverCatalogue { to } => return recover::run(&ctx.config, &to),
         Command::ActivateTape { name } => tapes::activate_tape(ctx, &name, &mut out)?,
         Command::Assign { tape } => tapes::assign(ctx, tape.as_deref())?,
         Command::Import { listfile, retry, no_scan, rescan } => {

@@ -348,15 +348,21 @@ pub fn dump_manifest(cat: &Catalog, dir: &Path) -> Result<usize> {
 fn write_manifest(cat: &Catalog, b: &Backup, path: &Path) -> Result<()> {
     let mut out =
         std::io::BufWriter::new(fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?);
+    manifest_lines(cat, b, &mut out)?;
+    out.flush()?;
+    Ok(())
+}
+
+/// The `md5sum -c` lines of backup `b`'s files, named as `tar -x` of its
+/// tape file creates them.
+pub fn manifest_lines(cat: &Catalog, b: &Backup, out: &mut dyn Write) -> Result<()> {
     let prefix = b.target.strip_prefix(b"/").unwrap_or(&b.target).to_vec();
     cat.each_file(b.target_id, |f| {
         if f.md5.len() == 32 {
             out.write_all(&md5sum_line(&f.md5, &join_path(&prefix, &f.name)))?;
         }
         Ok(())
-    })?;
-    out.flush()?;
-    Ok(())
+    })
 }
 
 /// One `md5sum -c` line, escaping `\` and newline the way md5sum does.

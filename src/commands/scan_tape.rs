@@ -117,6 +117,11 @@ struct ScannedFile {
 }
 
 impl ScannedFile {
+    /// tapeop's catalogue file (the last tape file of a closed or full tape).
+    fn is_catalogue(&self) -> bool {
+        crate::commands::catalogue_file::is_catalogue_file(self.members.iter().map(|m| m.name.as_slice()))
+    }
+
     /// An unreadable tapeop label at file 0 (read_label could not parse it).
     fn is_label(&self, n: TapeFile) -> bool {
         n == TapeFile::LABEL
@@ -263,6 +268,12 @@ fn known_tape(cat: &Catalog, label: Option<&Label>) -> Result<Tape> {
 
 /// Compare tape file `n` with the catalogue and print the result.
 fn compare_file(cat: &Catalog, tape: &Tape, n: TapeFile, file: Result<ScannedFile>) -> Result<Verdict> {
+    if file.as_ref().is_ok_and(ScannedFile::is_catalogue) {
+        let known = cat.tape_catalogue_file(tape.id)?.filter(|f| f.file_number == n);
+        let note = if known.is_some() { "as the catalogue records" } else { "the catalogue does not record it" };
+        println!("file {n}: the tape's catalogue file ({note}); not a target");
+        return Ok(Verdict::Matches);
+    }
     let backup = cat.backup_at(tape.id, n)?;
     if let Some(b) = backup.as_ref().filter(|b| b.status == BackupStatus::Failed) {
         println!("file {n}: {}: failed confirm and was requeued; not compared", show(&b.target));
@@ -456,6 +467,10 @@ fn record(cat: &Catalog, drive: &mut dyn Drive, name: &str, label: Option<&Label
         let Some(file) = next_tape_file(drive, count)? else { break };
         let n = count;
         count = count.next();
+        if file.as_ref().is_ok_and(ScannedFile::is_catalogue) {
+            println!("file {n}: the tape's catalogue file (recover_catalogue reads it); not a target");
+            continue;
+        }
         match file.and_then(|file| record_file(cat, &tape, n, &file)) {
             Ok(Some(line)) => {
                 println!("file {n}: recorded {line}");

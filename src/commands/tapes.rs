@@ -6,10 +6,11 @@ use std::io::Write;
 
 use anyhow::{Context, Result, bail};
 
-use super::{Context_, import, open, reports};
+use super::{Context_, catalogue_file, import, open, reports};
 use crate::catalog::{BackupStatus, Catalog, Mode, TapeStatus, legacy_file_number, show};
 use crate::exit_codes::{Exit, ExitCode};
 use crate::tape_file::TapeFile;
+use crate::{drive, label};
 
 /// `open_tape NAME`: create a tape entry (and the catalogue, if there is none).
 pub fn open_tape(
@@ -76,8 +77,10 @@ fn refuse_cleaning(serial: &str) -> Result<()> {
     Ok(())
 }
 
-/// `close_tape [TAPE]`: mark the tape full and dissociate its targets not on tape.
-pub fn close_tape(ctx: &Context_, name: Option<&str>, force: bool) -> Result<()> {
+/// `close_tape [TAPE]`: mark the tape full and dissociate its targets not
+/// on tape; a tape with data and no catalogue file gets one, written as
+/// its last tape file (the drive must hold it, unless `no_catalogue_file`).
+pub fn close_tape(ctx: &Context_, name: Option<&str>, force: bool, no_catalogue_file: bool) -> Result<()> {
     let cat = open(ctx, Mode::ReadWrite)?;
     let tape = cat.tape_or_online(name)?;
     let recorded = cat.tape_tally(tape.id, &BackupStatus::Recorded)?;
@@ -90,12 +93,79 @@ pub fn close_tape(ctx: &Context_, name: Option<&str>, force: bool) -> Result<()>
             ),
         ));
     }
+    let write_file = !no_catalogue_file && needs_catalogue_file(&cat, &tape)?;
     println!("This action will apply to tape \"{}\".\n", tape.name);
     println!("This action will mark the tape as full and dissociate all non-archived targets from this tape.\n");
+    if write_file {
+        println!("It then writes the tape's catalogue file as its last tape file: the drive must hold the tape.\n");
+    }
     ctx.prompter.proceed("Do you wish to proceed?")?;
+    if !write_file {
+        let n = cat.close_tape(&tape)?;
+        println!("Found {n} jobs to dissociate.");
+        return Ok(());
+    }
+    let (mut drive, at, _claim) = tape_in_drive(ctx, &cat, &tape).map_err(|e| not_in_drive(&tape, e))?;
     let n = cat.close_tape(&tape)?;
     println!("Found {n} jobs to dissociate.");
-    Ok(())
+    drive::last_proof::forget(&ctx.config.drive);
+    catalogue_file::write(&cat, &mut *drive, &tape, at, ctx.config.block_size).map_err(|e| {
+        Exit::error(
+            ExitCode::Failure,
+            format!(
+                "tape \"{}\" is closed, but its catalogue file could not be written: {e:#}; close_tape {} again \
+                 writes it (or leave it without one)",
+                tape.name, tape.name
+            ),
+        )
+    })
+}
+
+/// Whether closing `tape` writes its catalogue file: it has tape files
+/// and none yet (a tape with nothing on it needs none).
+fn needs_catalogue_file(cat: &Catalog, tape: &crate::catalog::Tape) -> Result<bool> {
+    Ok(cat.append_point(tape.id)? != TapeFile::LABEL && cat.tape_catalogue_file(tape.id)?.is_none())
+}
+
+/// The drive holding `tape`, proven, and the tape file its catalogue file
+/// goes to (a library loads it first and claims it: the lock is returned).
+fn tape_in_drive(
+    ctx: &Context_,
+    cat: &Catalog,
+    tape: &crate::catalog::Tape,
+) -> Result<(Box<dyn drive::Drive>, TapeFile, Option<crate::lock::Lock>)> {
+    let config = &ctx.config;
+    let claim = match crate::library::LibraryDrive::from_config(config)? {
+        Some(lib) => Some(lib.mount_tape(tape, &config.database_file, "close_tape")?),
+        None => None,
+    };
+    let mut d = drive::open(&config.drive, drive::Access::Write, config.block_size)?;
+    let n = label::append_point(cat, tape)?;
+    let n = match label::prove(cat, &mut *d, tape, n, config.block_size, &config.drive) {
+        Ok(n) => n,
+        // An earlier close_tape left its catalogue file unfinished: write it again.
+        Err(_) if catalogue_file::unfinished_at(&mut *d, cat, tape, n).unwrap_or(false) => {
+            println!(
+                "Tape file {n} holds the unfinished catalogue file of an interrupted close_tape; writing it again."
+            );
+            n
+        }
+        Err(e) => return Err(e),
+    };
+    Ok((d, n, claim))
+}
+
+/// The drive does not hold `tape` (or could not prove it): refused, with
+/// the way to close it without a catalogue file.
+fn not_in_drive(tape: &crate::catalog::Tape, e: anyhow::Error) -> anyhow::Error {
+    Exit::error(
+        ExitCode::Failure,
+        format!(
+            "close_tape writes the catalogue file of tape \"{}\" onto it, but the drive does not hold it: {e:#}; \
+             tape \"{}\" was not closed: load it and run again, or close it without one: tapeop close_tape {} --no-catalogue-file",
+            tape.name, tape.name, tape.name
+        ),
+    )
 }
 
 /// `activate_tape NAME`: bring a tape online.

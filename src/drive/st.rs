@@ -173,11 +173,11 @@ impl StDrive {
 
     fn end_of_medium(&self, written: bool) -> anyhow::Error {
         let what = if written { "written" } else { "NOT written" };
-        anyhow!(DriveError::EndOfMedium).context(format!(
-            "{}: early warning at {}; the record after it was {what}",
-            self.path.display(),
-            self.position()
-        ))
+        let e = anyhow!(DriveError::EndOfMedium);
+        let msg =
+            format!("{}: early warning at {}; the record after it was {what}", self.path.display(), self.position());
+        // The same message either way; a written record is also typed.
+        if written { e.context(crate::tape_error::RecordWritten(msg)) } else { e.context(msg) }
     }
 }
 

@@ -56,6 +56,7 @@ pub fn run(config: &Config, opts: Options) -> Result<ExitCode> {
     if status != TapeStatus::Open {
         bail!("tape \"{}\" is {status}: nothing more is written to it (close it and open_tape a new one)", tape.name);
     }
+    refuse_catalogued(&cat, &tape)?;
     let remote = Remote::new(&config.ssh_command)?;
     if cat.backups_with_status(tape.id, &BackupStatus::Assigned)?.is_empty() {
         println!("No assigned targets left for tape \"{}\".", tape.name);
@@ -87,7 +88,8 @@ pub fn run(config: &Config, opts: Options) -> Result<ExitCode> {
             Some(d) => d,
             None => drive.insert(drive::open(&config.drive, Access::Write, config.block_size)?),
         };
-        run_bytes += archive_one(Env { cat: &cat, config, remote: &remote }, &tape, &job, &mut **d, opts, &mut proven)?;
+        let done = archive_one(Env { cat: &cat, config, remote: &remote }, &tape, &job, &mut **d, opts, &mut proven);
+        run_bytes += done.inspect_err(|e| after_full(&cat, config, &tape, &mut **d, e, opts))?;
         if !opts.repeat || opts.no_db_update {
             if !opts.repeat {
                 println!("Exiting ... pass --repeat to keep doing this.");
@@ -95,6 +97,30 @@ pub fn run(config: &Config, opts: Options) -> Result<ExitCode> {
             return Ok(ExitCode::Success);
         }
         stop::check()?;
+    }
+}
+
+/// Refuse to write on a tape that ends with its catalogue file.
+fn refuse_catalogued(cat: &Catalog, tape: &Tape) -> Result<()> {
+    if let Some(f) = cat.tape_catalogue_file(tape.id)? {
+        return Err(Exit::error(
+            ExitCode::Failure,
+            format!(
+                "tape \"{}\" ends with its catalogue file (tape file {}): nothing more is written to it; open_tape a new one",
+                tape.name, f.file_number
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// After a failed archive: when it marked the tape full, the tape (still
+/// in the drive) gets its catalogue file.
+fn after_full(cat: &Catalog, config: &Config, tape: &Tape, drive: &mut dyn Drive, e: &anyhow::Error, opts: Options) {
+    let full = crate::exit_codes::for_error(e) == ExitCode::TapeFull
+        && crate::commands::reports::display_status(cat, tape).is_ok_and(|s| s == TapeStatus::Full);
+    if full && !opts.no_db_update {
+        crate::commands::catalogue_file::write_when_full(cat, drive, tape, config);
     }
 }
 
