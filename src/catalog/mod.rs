@@ -16,6 +16,7 @@ mod file_number;
 mod findings;
 mod history;
 mod labels;
+mod pools;
 mod recovery;
 mod reports;
 mod scans;
@@ -31,6 +32,7 @@ pub use findings::{
     UnassignedTarget, UnscannedTarget,
 };
 pub use history::{FailedConfirm, HistoryRef, Outcome, ack_key};
+pub use pools::{DEFAULT_POOL, ShortOfCopies, check_pool_name};
 pub use recovery::{NewFile, Recovery, RestoreSource, TargetBackup};
 pub use reports::{BackupExtra, HistoryRow, TapeMarks, WhereIsHit};
 pub use scans::{ImportTarget, ScanEntry, is_under};
@@ -63,6 +65,7 @@ pub struct Catalog {
     path: PathBuf,
     mode: Mode,
     ready: std::cell::Cell<bool>,
+    copy_pools: std::cell::RefCell<Vec<String>>,
 }
 
 /// Store a name as TEXT when it is UTF-8 (as the old tool did), else as BLOB.
@@ -200,7 +203,13 @@ impl Catalog {
         }
         conn.busy_timeout(Duration::from_secs(60))?;
         conn.set_prepared_statement_cache_capacity(64);
-        let catalog = Catalog { conn, path: path.to_path_buf(), mode, ready: std::cell::Cell::new(false) };
+        let catalog = Catalog {
+            conn,
+            path: path.to_path_buf(),
+            mode,
+            ready: std::cell::Cell::new(false),
+            copy_pools: Default::default(),
+        };
         catalog.prepare(mode, exists).with_context(|| format!("catalogue {}", path.display()))?;
         Ok(catalog)
     }

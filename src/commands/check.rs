@@ -134,6 +134,9 @@ fn find_all(cat: &Catalog, opts: Options, live: Option<&str>) -> Result<Vec<Cond
         duplicate_numbers(cat)?,
         multiple_backups(cat)?,
     ]);
+    if cat.counts_pools() {
+        all.push(short_of_copies(cat)?);
+    }
     all.push(unknown);
     all.push(running);
     Ok(all)
@@ -339,6 +342,27 @@ fn unassigned(cat: &Catalog) -> Result<Condition> {
         m.insert("gb".into(), json!(kb as f64 / 1e6));
         c.add(
             format!("{} ({:.3} GB) waits for a tape: tapeop assign", show(&t.name), kb as f64 / 1e6),
+            Value::Object(m),
+        );
+        Ok(())
+    })?;
+    Ok(c)
+}
+
+/// With `copy_pools`: targets short of a confirmed copy in some pool.
+fn short_of_copies(cat: &Catalog) -> Result<Condition> {
+    let mut c =
+        Condition::new("missing_copies", true, "target short of a confirmed copy", "targets short of a confirmed copy");
+    cat.each_short_of_copies(|t| {
+        let mut m = object(json!({ "target_id": t.target_id, "pools": t.pools }));
+        put_name(&mut m, "target", &t.target);
+        let word = if t.pools.len() == 1 { "pool" } else { "pools" };
+        c.add(
+            format!(
+                "{} has no confirmed copy in {word} {}: assign, archive and confirm it on a tape of each",
+                show(&t.target),
+                t.pools.join(", ")
+            ),
             Value::Object(m),
         );
         Ok(())

@@ -35,6 +35,10 @@ pub fn status(cat: &Catalog, tape: &Tape, json: bool, out: &mut dyn Write) -> Re
         return status_json(cat, tape, out);
     }
     writeln!(out, "\nWork on \"{}\"", tape.name)?;
+    let pool = cat.tape_pool(tape)?;
+    if cat.counts_pools() || pool != crate::catalog::DEFAULT_POOL {
+        writeln!(out, "   pool: {pool}")?;
+    }
     let mut total = 0;
     for status in &STATUSES {
         let t = cat.tape_tally(tape.id, status)?;
@@ -46,6 +50,7 @@ pub fn status(cat: &Catalog, tape: &Tape, json: bool, out: &mut dyn Write) -> Re
         writeln!(out, "   the tape is FULL: close_tape it, then open_tape the next one")?;
     }
     writeln!(out, "\nThere are {} unassigned targets.\n", cat.unassigned_count()?)?;
+    per_pool_lines(cat, out)?;
     writeln!(out, "Current layout of work on tape \"{}\":", tape.name)?;
     let mut err = Ok(());
     cat.layout(tape.id, |a, b, s| {
@@ -56,6 +61,19 @@ pub fn status(cat: &Catalog, tape: &Tape, json: bool, out: &mut dyn Write) -> Re
     err?;
     writeln!(out)?;
     failed_confirms(cat, tape, out)
+}
+
+/// With `copy_pools`: one line per pool, the targets still lacking a copy there.
+fn per_pool_lines(cat: &Catalog, out: &mut dyn Write) -> Result<()> {
+    if !cat.counts_pools() {
+        return Ok(());
+    }
+    for pool in cat.copy_pools() {
+        let t = cat.unassigned_tally_in(&pool)?;
+        writeln!(out, "   pool {pool}: {} targets lack a copy ({:.3} GB)", t.count, gb(t.size_kb))?;
+    }
+    writeln!(out)?;
+    Ok(())
 }
 
 /// Under `status`: the recorded tape files whose last confirm failed.
@@ -86,6 +104,10 @@ pub fn tapes(cat: &Catalog, verbose: bool, json: bool, out: &mut dyn Write) -> R
     let nw = tapes.iter().map(|t| t.name.len()).max().unwrap_or(0).max(4);
     let sw = tapes.iter().map(|t| t.serial.len() + 1).max().unwrap_or(0).max(12);
     let mut header = format!("{:<nw$} {:<4} {:<sw$} {:>4} {:<10}", "Name", "ON", "SerialNo", "ID", "Status");
+    let pools = pool_column(cat, &tapes)?;
+    if let Some((_, pw)) = &pools {
+        header.push_str(&format!(" {:<pw$}", "Pool"));
+    }
     if verbose {
         header.push_str(&format!(" {:>10}", "WroteGB"));
     }
@@ -94,6 +116,9 @@ pub fn tapes(cat: &Catalog, verbose: bool, json: bool, out: &mut dyn Write) -> R
         let on = if t.online { "*" } else { "." };
         let status = display_status(cat, t)?;
         write!(out, "{:<nw$} {on:<4} {:<sw$} {:>4} {status:<10}", t.name, t.serial, t.id)?;
+        if let Some((names, pw)) = &pools {
+            write!(out, " {:<pw$}", names[&t.id])?;
+        }
         if verbose {
             write!(out, " {:10.3}", gb(cat.tape_written_kb(t.id)?))?;
         }
@@ -101,6 +126,20 @@ pub fn tapes(cat: &Catalog, verbose: bool, json: bool, out: &mut dyn Write) -> R
     }
     writeln!(out)?;
     Ok(())
+}
+
+/// The Pool column of `tapes` (each tape's pool and the column width):
+/// only when some tape is not in pool `default`, so older outputs stay as they were.
+fn pool_column(cat: &Catalog, tapes: &[Tape]) -> Result<Option<(std::collections::HashMap<i64, String>, usize)>> {
+    if !cat.has_pooled_tapes()? {
+        return Ok(None);
+    }
+    let mut names = std::collections::HashMap::new();
+    for t in tapes {
+        names.insert(t.id, cat.tape_pool(t)?);
+    }
+    let width = names.values().map(String::len).max().unwrap_or(0).max(7);
+    Ok(Some((names, width)))
 }
 
 /// A tape's status as shown: `full` is tapeop's mark on an open tape.
@@ -118,7 +157,7 @@ pub fn unassigned(cat: &Catalog, json: bool, out: &mut dyn Write) -> Result<()> 
         return write_json(out, &tally_json(un));
     }
     writeln!(out, "There are {} unassigned targets ({:.3} GB).\n", un.count, gb(un.size_kb))?;
-    Ok(())
+    per_pool_lines(cat, out)
 }
 
 /// `tape_detail [TAPE] [FILE_NUMBER] [-v]`: the written backups of a tape,
@@ -535,6 +574,7 @@ fn tapes_json(cat: &Catalog, out: &mut dyn Write) -> Result<()> {
     let mut tapes = Vec::new();
     for t in cat.tapes()? {
         let mut m = tape_json(cat, &t)?;
+        m.insert("pool".into(), Value::String(cat.tape_pool(&t)?));
         let kb = cat.tape_written_kb(t.id)?;
         m.insert("written".into(), json!({ "size_kb": kb, "gb": gb(kb) }));
         tapes.push(Value::Object(m));

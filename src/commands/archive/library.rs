@@ -50,6 +50,7 @@ pub(super) fn run(config: &Config, lib: &LibraryDrive, opts: Options) -> Result<
         ));
     }
     let cat = Catalog::open(&config.database_file, Mode::ReadWrite)?;
+    cat.set_copy_pools(&config.copy_pools);
     cat.writable()?;
     let remote = Remote::new(&config.ssh_command)?;
     let command = format!("archive --drive {}", lib.name);
@@ -248,7 +249,7 @@ impl Run<'_> {
         let block = self.config.block_size;
         let whole = self.cat.tape_capacity(tape, self.config.tape_capacity)?;
         let left = self.cat.space_left(tape, self.config.tape_capacity, true, block)?;
-        for id in self.cat.unassigned_targets()? {
+        for id in self.cat.unassigned_for(tape)? {
             if self.too_big.contains(&id) {
                 continue;
             }
