@@ -32,7 +32,7 @@ pub use findings::{
     UnassignedTarget, UnscannedTarget,
 };
 pub use history::{FailedConfirm, HistoryRef, Outcome, ack_key};
-pub use pools::{DEFAULT_POOL, ShortOfCopies, check_pool_name};
+pub use pools::{DEFAULT_POOL, ShortOfCopies, TargetCopy, check_pool_name};
 pub use recovery::{NewFile, Recovery, RestoreSource, TargetBackup};
 pub use reports::{BackupExtra, HistoryRow, TapeMarks, WhereIsHit};
 pub use scans::{ImportTarget, ScanEntry, is_under};

@@ -217,3 +217,51 @@ impl Catalog {
         Ok(())
     }
 }
+
+/// One copy of a target: a backup that is not failed, with its tape's pool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetCopy {
+    /// Tape name.
+    pub tape: String,
+    /// The tape's pool.
+    pub pool: String,
+    /// Tape file (none while assigned).
+    pub file_number: Option<crate::tape_file::TapeFile>,
+    /// The backup's status.
+    pub status: super::BackupStatus,
+}
+
+impl Catalog {
+    /// Every copy of target `target_id` (its backups that are not failed), by id.
+    pub fn target_copies(&self, target_id: i64) -> Result<Vec<TargetCopy>> {
+        let (join, pool) = if self.has_pools()? {
+            ("LEFT JOIN tapeop_tape_pool p ON p.tape_id = b.tape_id", "p.pool")
+        } else {
+            ("", "NULL")
+        };
+        let sql = format!(
+            "SELECT COALESCE(tp.name, '?'), COALESCE({pool}, {}), b.file_number, COALESCE(b.status, '') FROM backups b
+             LEFT JOIN tapes tp ON tp.id = b.tape_id {join}
+             WHERE b.target_id = ?1 AND COALESCE(b.status, '') != 'failed' ORDER BY b.id",
+            literal(DEFAULT_POOL)
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map([target_id], |r| {
+            Ok(TargetCopy {
+                tape: r.get(0)?,
+                pool: r.get(1)?,
+                file_number: super::file_number::tape_file_at(r, 2)?,
+                status: super::BackupStatus::parse(&r.get::<_, String>(3)?),
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The pool of the tape named `name` (`default` for an unknown name).
+    pub fn pool_of_tape_named(&self, name: &str) -> Result<String> {
+        match self.tape_by_name(name)? {
+            Some(t) => self.tape_pool(&t),
+            None => Ok(DEFAULT_POOL.to_string()),
+        }
+    }
+}

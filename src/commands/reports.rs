@@ -193,12 +193,22 @@ pub fn where_is(cat: &Catalog, name: &[u8], json: bool, out: &mut dyn Write) -> 
     if json {
         return where_is_json(cat, name, out);
     }
-    writeln!(out, "#tape_name  Fnum status     md5sum                           filename")?;
+    let pools = cat.counts_pools();
+    if pools {
+        writeln!(out, "#tape_name pool  Fnum status     md5sum                           filename")?;
+    } else {
+        writeln!(out, "#tape_name  Fnum status     md5sum                           filename")?;
+    }
     let mut hints = Vec::new();
     cat.each_where_is(name, |hit| {
         let path = join_path(&hit.target, &hit.name);
         let n = legacy_file_number(hit.file_number);
-        writeln!(out, "{} {n:5} {:<10} {} {}", hit.tape, hit.status, hit.md5, show(&path))?;
+        if pools {
+            write!(out, "{} {}", hit.tape, cat.pool_of_tape_named(&hit.tape)?)?;
+        } else {
+            write!(out, "{}", hit.tape)?;
+        }
+        writeln!(out, " {n:5} {:<10} {} {}", hit.status, hit.md5, show(&path))?;
         if hit.status.is_on_tape() && hints.len() < 100 {
             hints.push(restore_hint(&hit));
         }
@@ -285,6 +295,9 @@ pub fn backup_info(cat: &Catalog, tape: &Tape, backups: &[Backup], json: bool, o
         if b.status == BackupStatus::Failed {
             writeln!(out, "Requeued:      {}", requeued_to(cat, b.target_id)?)?;
         }
+        if cat.counts_pools() {
+            writeln!(out, "Copies:        {}", copies_line(cat, b.target_id)?)?;
+        }
         writeln!(out, "Files:         {}", b.file_count)?;
         writeln!(out, "Size:          {:.3} GB ({} KiB by du)", gb(b.size_kb), b.size_kb)?;
         if let Some(bytes) = cat.target_exact_bytes(b.target_id)? {
@@ -304,6 +317,19 @@ pub fn backup_info(cat: &Catalog, tape: &Tape, backups: &[Backup], json: bool, o
         }
     }
     Ok(())
+}
+
+/// With `copy_pools`: every copy of a target, as `T1 (pool p) file 1 confirmed; ...`.
+fn copies_line(cat: &Catalog, target_id: i64) -> Result<String> {
+    let copies = cat.target_copies(target_id)?;
+    let each: Vec<String> = copies
+        .iter()
+        .map(|c| match c.file_number {
+            Some(n) => format!("{} (pool {}) file {n} {}", c.tape, c.pool, c.status),
+            None => format!("{} (pool {}) {}", c.tape, c.pool, c.status),
+        })
+        .collect();
+    Ok(if each.is_empty() { "none".to_string() } else { each.join("; ") })
 }
 
 /// `backup_info [N]`: the tape files of the online tape (or file number `N`
@@ -701,6 +727,9 @@ fn where_is_json(cat: &Catalog, name: &[u8], out: &mut dyn Write) -> Result<()> 
             "status": hit.status.as_str(),
             "md5": hit.md5,
         }));
+        if cat.counts_pools() {
+            m.insert("pool".into(), Value::String(cat.pool_of_tape_named(&hit.tape)?));
+        }
         let (target, rel) = (hit.target, hit.name);
         put_name(&mut m, "target", &target);
         put_name(&mut m, "name", &rel);
@@ -728,6 +757,17 @@ fn backup_info_json(cat: &Catalog, tape: &Tape, backups: &[Backup], out: &mut dy
 fn backup_info_item(cat: &Catalog, tape: &Tape, b: &Backup) -> Result<Map<String, Value>> {
     let target = cat.target(b.target_id)?;
     let mut m = backup_json(b);
+    if cat.counts_pools() {
+        let copies: Vec<Value> = cat
+            .target_copies(b.target_id)?
+            .iter()
+            .map(|c| {
+                json!({ "tape": c.tape, "pool": c.pool, "file_number": legacy_file_number(c.file_number),
+                        "status": c.status.as_str() })
+            })
+            .collect();
+        m.insert("copies".into(), Value::Array(copies));
+    }
     m.insert("size_bytes".into(), json!(cat.target_exact_bytes(b.target_id)?));
     m.insert("parent".into(), Value::Null);
     if let Some(p) = target.parent_id {
