@@ -4,7 +4,7 @@
 //! `Catalog` handle and the helpers for names and times; the queries are
 //! split by concern: `schema` (tables, versions, upgrade), `tapes`,
 //! `targets` (targets and files), `backups` (assignment, status, space),
-//! `history`, `file_number` (the legacy tape file number column), `scans` (import's targets and scan rows), `labels` (the
+//! `history`, `pools` (tape pools and the copies a target still lacks), `file_number` (the legacy tape file number column), `scans` (import's targets and scan rows), `labels` (the
 //! catalogue id and tape labels), `reports` (what the reports read),
 //! `findings` (what `check` looks for), `recovery` (scan_tape's recording
 //! and adopting, restore's sources) and `tree` (new targets linked into the

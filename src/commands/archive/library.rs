@@ -36,6 +36,9 @@ enum Ended {
     Full,
     /// Nothing is left for this drive.
     NoWork,
+    /// With `copy_pools`: every target waiting has its copy in this
+    /// tape's pool; the others wait for a tape of another pool.
+    PoolDone,
     /// One target was written and `--repeat` was not given.
     Once,
 }
@@ -69,6 +72,13 @@ pub(super) fn run(config: &Config, lib: &LibraryDrive, opts: Options) -> Result<
                         claimed.tape.name
                     );
                 }
+                lib.dismount(&run.command)?;
+            }
+            Ended::PoolDone => {
+                println!(
+                    "Tape \"{}\" has its pool's copy of every target waiting; the rest go to tapes of other pools.",
+                    claimed.tape.name
+                );
                 lib.dismount(&run.command)?;
             }
             Ended::NoWork => {
@@ -115,7 +125,7 @@ impl Run<'_> {
                 continue;
             }
             let assigned = !self.cat.backups_with_status(tape.id, &BackupStatus::Assigned)?.is_empty();
-            let room = unassigned && self.has_room(&tape)?;
+            let room = unassigned && self.takes_more(&tape)? && self.has_room(&tape)?;
             let rank = if here { 0 } else { 1 };
             if assigned {
                 with_work.push((rank, tape, barcode));
@@ -137,6 +147,19 @@ impl Run<'_> {
     /// Whether unassigned targets wait that this run would take.
     fn unassigned_left(&self) -> Result<bool> {
         Ok(self.cat.unassigned_targets()?.iter().any(|id| !self.too_big.contains(id)))
+    }
+
+    /// With `copy_pools`: whether some target waiting (not too big) lacks
+    /// a copy in `tape`'s pool (never for a pool copy_pools does not list).
+    /// Without it: always (whatever waits may go to any tape).
+    fn takes_more(&self, tape: &Tape) -> Result<bool> {
+        if !self.cat.counts_pools() {
+            return Ok(true);
+        }
+        if self.cat.copy_pool_of(tape).is_err() {
+            return Ok(false);
+        }
+        Ok(self.cat.unassigned_for(tape)?.iter().any(|id| !self.too_big.contains(id)))
     }
 
     /// Whether `tape` has room for more (always, when its capacity is unknown).
@@ -207,7 +230,10 @@ impl Run<'_> {
         }
         loop {
             let Some(job) = self.next_job(tape)? else {
-                return Ok(if self.unassigned_left()? { self.no_fit(tape)? } else { Ended::NoWork });
+                if !self.unassigned_left()? {
+                    return Ok(Ended::NoWork);
+                }
+                return if self.takes_more(tape)? { self.no_fit(tape) } else { Ok(Ended::PoolDone) };
             };
             let env = Env { cat: self.cat, config: self.config, remote: self.remote };
             match archive_one(env, tape, &job, &mut *drive, self.opts, &mut proven) {

@@ -1,0 +1,77 @@
+//! Two copies in a tape library (`copy_pools = primary offsite`, one
+//! cartridge of each pool): one library archive run writes each target's
+//! copy on the tape of each pool in turn, confirm confirms both, `check` is
+//! clean; and `restore`, when the copy it loads first fails its md5, says
+//! so, loads the other copy's tape and restores every file intact from it,
+//! naming that copy.
+//!
+//! These tests need FUSE (/dev/fuse, root) and hold `vst::serial()` for
+//! their whole body.
+
+mod support;
+
+use std::fs;
+
+use support::library_rig::{CAPACITY, LibRig, barcode};
+
+/// A library rig whose tape.conf asks for a copy in pools primary and
+/// offsite; T1 (A00001L9) is primary, T2 (A00002L9) offsite; `n` targets.
+fn two_pool_library(n: usize) -> (LibRig, Vec<std::path::PathBuf>) {
+    let r = LibRig::new(2, 0);
+    let conf = format!(
+        "[default]\ndatabase_file = tape.sqlite\nssh_command = \nblock_size = 64K\ntape_capacity = {CAPACITY}\n\
+         copy_pools = primary offsite\n\n{}",
+        r.lib.conf_sections()
+    );
+    fs::write(r.w.root().join("tape.conf"), conf).unwrap();
+    let targets = r.targets(n);
+    for (i, pool) in [(1, "primary"), (2, "offsite")] {
+        let name = format!("T{i}");
+        r.w.run(&["-y", "open_tape", &name, "--serial", &barcode(i), "--pool", pool, "--offline"], 0);
+    }
+    (r, targets)
+}
+
+#[test]
+fn one_library_run_writes_a_copy_on_each_pool_and_check_is_clean() {
+    let (r, _) = two_pool_library(2);
+    let out = r.run(&["--drive", "A", "archive", "--repeat"], 40);
+    assert!(
+        out.contains("Tape \"T1\" has its pool's copy of every target waiting; the rest go to tapes of other pools."),
+        "{out}"
+    );
+    r.run(&["--drive", "A", "confirm", "next", "--repeat"], 40);
+    let want: Vec<(String, i64, String)> =
+        ["T1", "T2"].iter().flat_map(|t| [1, 2].map(|n| (t.to_string(), n, "confirmed".to_string()))).collect();
+    assert_eq!(r.backups(), want);
+    assert_eq!(r.w.count("SELECT COUNT(DISTINCT target_id) FROM backups"), 2);
+    let check = r.run(&["check"], 0);
+    assert!(check.starts_with("tapeop check: all well"), "{check}");
+}
+
+#[test]
+fn restore_takes_the_other_copy_when_the_first_fails_its_md5() {
+    let (r, targets) = two_pool_library(2);
+    r.run(&["--drive", "A", "archive", "--repeat"], 40);
+    r.run(&["--drive", "A", "confirm", "next", "--repeat"], 40);
+    r.run(&["--drive", "A", "unload"], 0);
+    // Flip a byte of t00's data in T1's cartridge (the copy tried first).
+    let data = fs::read(targets[0].join("data.bin")).unwrap();
+    let image = r.lib.image(&barcode(1));
+    let mut bytes = fs::read(&image).unwrap();
+    let at = bytes.windows(64).position(|w| w == &data[1000..1064]).expect("t00's data in T1's image");
+    bytes[at + 10] ^= 0xff;
+    fs::write(&image, bytes).unwrap();
+
+    let target = targets[0].to_str().unwrap();
+    let out = r.run(&["--drive", "B", "restore", target, "--to", "out"], 0);
+    assert!(
+        out.contains(
+            "tapeop: the copy on tape \"T1\" file 1 (pool primary) failed (1 md5 mismatches); trying the next copy"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("The files came from the copy on tape \"T2\" file 1 (pool offsite)."), "{out}");
+    assert_eq!(fs::read(r.w.root().join("out/data.bin")).unwrap(), data, "{out}");
+    assert_eq!(r.lib.in_drive(1).as_deref(), Some(barcode(2).as_str()));
+}
