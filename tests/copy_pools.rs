@@ -100,6 +100,10 @@ fn each_pool_gets_its_own_copy_and_check_names_the_missing_one() {
     let unassigned = stdout(&w.run(&["unassigned"], 0));
     assert!(unassigned.contains("   pool primary: 2 targets lack a copy"), "{unassigned}");
     assert!(unassigned.contains("   pool offsite: 2 targets lack a copy"), "{unassigned}");
+    let json: serde_json::Value = serde_json::from_slice(&w.run(&["unassigned", "--json"], 0).stdout).unwrap();
+    assert_eq!(json["count"], 2);
+    assert_eq!(json["pools"]["primary"]["count"], 2);
+    assert_eq!(json["pools"]["offsite"]["count"], 2);
     w.run(&["-y", "assign", "P1"], 0);
     // Assigning P1 again finds nothing: both have their primary copy.
     w.run(&["-y", "assign", "P1"], 40);
@@ -107,6 +111,10 @@ fn each_pool_gets_its_own_copy_and_check_names_the_missing_one() {
     let status = stdout(&w.run(&["status"], 0));
     assert!(status.contains("   pool primary: 0 targets lack a copy"), "{status}");
     assert!(status.contains("   pool offsite: 2 targets lack a copy"), "{status}");
+    let json: serde_json::Value = serde_json::from_slice(&w.run(&["status", "--json"], 0).stdout).unwrap();
+    assert_eq!((json["pool"].as_str(), json["unassigned"]["count"].as_i64()), (Some("primary"), Some(2)));
+    assert_eq!(json["unassigned"]["pools"]["primary"]["count"], 0);
+    assert_eq!(json["unassigned"]["pools"]["offsite"]["count"], 2);
 
     let out = w.run(&["check"], 1);
     let text = stdout(&out);

@@ -74,4 +74,11 @@ fn restore_takes_the_other_copy_when_the_first_fails_its_md5() {
     assert!(out.contains("The files came from the copy on tape \"T2\" file 1 (pool offsite)."), "{out}");
     assert_eq!(fs::read(r.w.root().join("out/data.bin")).unwrap(), data, "{out}");
     assert_eq!(r.lib.in_drive(1).as_deref(), Some(barcode(2).as_str()));
+
+    // The copy already in the drive comes first: no robot move.
+    let other = targets[1].to_str().unwrap();
+    let out = r.run(&["--drive", "B", "restore", other, "--to", "out2"], 0);
+    assert!(out.contains("The files came from the copy on tape \"T2\" file 2 (pool offsite)."), "{out}");
+    assert!(!out.contains("Loading cartridge"), "{out}");
+    assert_eq!(fs::read(r.w.root().join("out2/data.bin")).unwrap(), fs::read(targets[1].join("data.bin")).unwrap());
 }

@@ -501,14 +501,12 @@ fn duplicate_numbers(cat: &Catalog) -> Result<Condition> {
 /// Targets with more than one backup row (a target goes to one tape).
 fn multiple_backups(cat: &Catalog) -> Result<Condition> {
     let mut c = Condition::new("multiple_backups", true, "target with several backups", "targets with several backups");
+    let one = if cat.counts_pools() { "one tape per pool" } else { "one tape" };
     cat.each_multiple_backups(|t| {
         let n = t.backups;
         let mut m = object(json!({ "target_id": t.target_id, "backups": n }));
         put_name(&mut m, "target", &t.target);
-        c.add(
-            format!("{} has {n} backups (ids {}); a target goes to one tape", show(&t.target), t.ids),
-            Value::Object(m),
-        );
+        c.add(format!("{} has {n} backups (ids {}); a target goes to {one}", show(&t.target), t.ids), Value::Object(m));
         Ok(())
     })?;
     Ok(c)

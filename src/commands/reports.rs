@@ -154,7 +154,7 @@ pub fn display_status(cat: &Catalog, tape: &Tape) -> Result<TapeStatus> {
 pub fn unassigned(cat: &Catalog, json: bool, out: &mut dyn Write) -> Result<()> {
     let un = cat.unassigned_tally()?;
     if json {
-        return write_json(out, &tally_json(un));
+        return write_json(out, &unassigned_json(cat)?);
     }
     writeln!(out, "There are {} unassigned targets ({:.3} GB).\n", un.count, gb(un.size_kb))?;
     per_pool_lines(cat, out)
@@ -589,11 +589,31 @@ fn status_json(cat: &Catalog, tape: &Tape, out: &mut dyn Write) -> Result<()> {
         doc.insert(status.as_str().into(), tally_json(t));
     }
     doc.insert("total".into(), tally_json(total));
-    doc.insert("unassigned".into(), tally_json(cat.unassigned_tally()?));
+    doc.insert("unassigned".into(), unassigned_json(cat)?);
+    let pool = cat.tape_pool(tape)?;
+    if cat.counts_pools() || pool != crate::catalog::DEFAULT_POOL {
+        doc.insert("pool".into(), Value::String(pool));
+    }
     let mut layout = Vec::new();
     cat.layout(tape.id, |a, b, s| layout.push(json!({ "first": a.get(), "last": b.get(), "status": s })))?;
     doc.insert("layout".into(), Value::Array(layout));
     write_json(out, &Value::Object(doc))
+}
+
+/// The unassigned tally as JSON; with `copy_pools`, also `"pools"`: the
+/// tally of the targets lacking a copy in each pool.
+fn unassigned_json(cat: &Catalog) -> Result<Value> {
+    let mut v = tally_json(cat.unassigned_tally()?);
+    if cat.counts_pools() {
+        let mut pools = Map::new();
+        for pool in cat.copy_pools() {
+            pools.insert(pool.clone(), tally_json(cat.unassigned_tally_in(&pool)?));
+        }
+        if let Value::Object(m) = &mut v {
+            m.insert("pools".into(), Value::Object(pools));
+        }
+    }
+    Ok(v)
 }
 
 fn tapes_json(cat: &Catalog, out: &mut dyn Write) -> Result<()> {
@@ -605,7 +625,7 @@ fn tapes_json(cat: &Catalog, out: &mut dyn Write) -> Result<()> {
         m.insert("written".into(), json!({ "size_kb": kb, "gb": gb(kb) }));
         tapes.push(Value::Object(m));
     }
-    write_json(out, &json!({ "unassigned": tally_json(cat.unassigned_tally()?), "tapes": tapes }))
+    write_json(out, &json!({ "unassigned": unassigned_json(cat)?, "tapes": tapes }))
 }
 
 /// Writes a JSON array one item at a time, so large reports stream.

@@ -13,6 +13,7 @@ use anyhow::{Context, Result};
 use super::{Counts, Located, Options, end_history, restore_target, verdict};
 use super::{Selection, show};
 use crate::catalog::Catalog;
+use crate::changer::Location;
 use crate::config::Config;
 use crate::exit_codes::{Exit, ExitCode};
 use crate::library::LibraryDrive;
@@ -39,6 +40,16 @@ pub(super) fn several(cat: &Catalog, target: &[u8]) -> Result<Option<Vec<Located
     Ok(Some(copies))
 }
 
+/// On a library: the copy whose cartridge is already in this drive first
+/// (no robot move), the others in their order.
+fn in_drive_first(lib: &LibraryDrive, mut copies: Vec<Located>) -> Result<Vec<Located>> {
+    let status = lib.changer.status()?;
+    let here =
+        |c: &Located| !c.tape.serial.is_empty() && status.locate(&c.tape.serial) == Some(Location::Drive(lib.index));
+    copies.sort_by_key(|c| !here(c));
+    Ok(copies)
+}
+
 /// "tape "T" file N (pool P)".
 fn name_copy(cat: &Catalog, loc: &Located) -> Result<String> {
     Ok(format!("tape \"{}\" file {} (pool {})", loc.tape.name, loc.file_number, cat.tape_pool(&loc.tape)?))
@@ -53,6 +64,10 @@ pub(super) fn run(
     opts: &Options,
 ) -> Result<ExitCode> {
     let library = LibraryDrive::from_config(config)?;
+    let copies = match &library {
+        Some(lib) => in_drive_first(lib, copies)?,
+        None => copies,
+    };
     if library.is_none() && !copies[0].tape.online {
         return Err(none_online(cat, &copies)?);
     }
