@@ -14,9 +14,8 @@ use std::fs;
 
 use support::library_rig::{CAPACITY, LibRig, barcode};
 
-/// A library rig whose tape.conf asks for a copy in pools primary and
-/// offsite; T1 (A00001L9) is primary, T2 (A00002L9) offsite; `n` targets.
-fn two_pool_library(n: usize) -> (LibRig, Vec<std::path::PathBuf>) {
+/// The library rig with tape.conf asking for copies in pools primary and offsite.
+fn library_with_pools() -> LibRig {
     let r = LibRig::new(2, 0);
     let conf = format!(
         "[default]\ndatabase_file = tape.sqlite\nssh_command = \nblock_size = 64K\ntape_capacity = {CAPACITY}\n\
@@ -24,6 +23,13 @@ fn two_pool_library(n: usize) -> (LibRig, Vec<std::path::PathBuf>) {
         r.lib.conf_sections()
     );
     fs::write(r.w.root().join("tape.conf"), conf).unwrap();
+    r
+}
+
+/// A library rig whose tape.conf asks for a copy in pools primary and
+/// offsite; T1 (A00001L9) is primary, T2 (A00002L9) offsite; `n` targets.
+fn two_pool_library(n: usize) -> (LibRig, Vec<std::path::PathBuf>) {
+    let r = library_with_pools();
     let targets = r.targets(n);
     for (i, pool) in [(1, "primary"), (2, "offsite")] {
         let name = format!("T{i}");
@@ -81,4 +87,24 @@ fn restore_takes_the_other_copy_when_the_first_fails_its_md5() {
     assert!(out.contains("The files came from the copy on tape \"T2\" file 2 (pool offsite)."), "{out}");
     assert!(!out.contains("Loading cartridge"), "{out}");
     assert_eq!(fs::read(r.w.root().join("out2/data.bin")).unwrap(), fs::read(targets[1].join("data.bin")).unwrap());
+}
+
+#[test]
+fn without_a_tape_of_the_offsite_pool_the_run_says_which_pool_needs_one() {
+    let r = library_with_pools();
+    r.targets(2);
+    r.w.run(&["-y", "open_tape", "T1", "--serial", &barcode(1), "--pool", "primary", "--offline"], 0);
+    let out = r.w.run(&["--drive", "A", "archive", "--repeat"], 43);
+    let err = support::world::stderr(&out);
+    assert!(
+        err.contains(
+            "no tape of pool offsite with room is left in the library for drive A (element 0): 2 targets lack a \
+             copy there. Put a blank cartridge in the library and register it with tapeop open_tape NAME --serial \
+             BARCODE --pool POOL, then run again"
+        ),
+        "{err}"
+    );
+    let backups = r.backups();
+    assert_eq!(backups.len(), 2, "{backups:?}");
+    assert!(backups.iter().all(|(t, _, s)| t == "T1" && s == "recorded"), "{backups:?}");
 }

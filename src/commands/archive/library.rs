@@ -193,6 +193,9 @@ impl Run<'_> {
             );
             return Ok(ExitCode::NothingToDo);
         }
+        if self.cat.counts_pools() {
+            return Err(self.no_tape_of_pool(waiting.len()));
+        }
         Err(Exit::error(
             ExitCode::TapeFull,
             format!(
@@ -202,6 +205,26 @@ impl Run<'_> {
                 waiting.len()
             ),
         ))
+    }
+
+    /// With `copy_pools`: no tape with room for the pools still lacking copies.
+    fn no_tape_of_pool(&self, waiting: usize) -> anyhow::Error {
+        let lacking: Vec<String> = self
+            .cat
+            .copy_pools()
+            .into_iter()
+            .filter(|p| self.cat.unassigned_tally_in(p).is_ok_and(|t| t.count > 0))
+            .collect();
+        Exit::error(
+            ExitCode::TapeFull,
+            format!(
+                "no tape of pool {} with room is left in the library for {}: {waiting} targets lack a copy there. Put \
+                 a blank cartridge in the library and register it with tapeop open_tape NAME --serial BARCODE \
+                 --pool POOL, then run again",
+                lacking.join(" or "),
+                self.lib.describe()
+            ),
+        )
     }
 
     /// An open tape with room that another run holds: (name, holder).
