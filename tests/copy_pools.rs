@@ -248,3 +248,17 @@ fn without_copy_pools_a_second_tape_takes_nothing_as_before() {
     let out = w.run(&["check"], 0);
     assert!(!stdout(&out).contains("missing_copies"), "{}", stdout(&out));
 }
+
+#[test]
+fn restore_with_no_copy_online_names_every_copy_and_writes_nothing() {
+    let (w, targets) = both_copies();
+    w.run(&["open_tape", "X1", "--online", "-y"], 0);
+    let target = targets[0].to_str().unwrap();
+    let out = w.run(&["restore", target, "--to", "out"], 1);
+    let want = format!(
+        "{target} has copies on tape \"P1\" file 1 (pool primary), tape \"O1\" file 1 (pool offsite), but the online \
+         tape is \"X1\": load one of them and run `tapeop activate_tape NAME`"
+    );
+    assert!(stderr(&out).contains(&want), "{}", stderr(&out));
+    assert!(!w.root().join("out").exists(), "nothing may be restored");
+}

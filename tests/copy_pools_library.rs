@@ -41,6 +41,9 @@ fn two_pool_library(n: usize) -> (LibRig, Vec<std::path::PathBuf>) {
 #[test]
 fn one_library_run_writes_a_copy_on_each_pool_and_check_is_clean() {
     let (r, _) = two_pool_library(2);
+    let inventory = r.run(&["inventory"], 0);
+    assert!(inventory.contains("tape T1 (open, pool primary)"), "{inventory}");
+    assert!(inventory.contains("tape T2 (open, pool offsite)"), "{inventory}");
     let out = r.run(&["--drive", "A", "archive", "--repeat"], 40);
     assert!(
         out.contains("Tape \"T1\" has its pool's copy of every target waiting; the rest go to tapes of other pools."),
