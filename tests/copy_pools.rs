@@ -262,3 +262,33 @@ fn restore_with_no_copy_online_names_every_copy_and_writes_nothing() {
     assert!(stderr(&out).contains(&want), "{}", stderr(&out));
     assert!(!w.root().join("out").exists(), "nothing may be restored");
 }
+
+#[test]
+fn a_requeued_copy_is_written_again_in_its_own_pool_only() {
+    let (w, targets) = two_pool_world();
+    w.run(&["-y", "assign", "P1"], 0);
+    archive_and_confirm(&w);
+    w.run(&["-y", "assign", "O1"], 0);
+    swap_tape(&w, "P1", "O1");
+    w.run(&["archive", "--repeat"], 40);
+    w.run(&["-y", "requeue", "1", "--force"], 0);
+    // Only the offsite copy of a is missing: O1 takes it, P1 takes nothing.
+    w.run(&["-y", "assign", "P1"], 40);
+    let out = w.run(&["-y", "assign", "O1"], 0);
+    assert!(stdout(&out).contains("There are 1 unassigned targets."), "{}", stdout(&out));
+    w.run(&["archive", "--repeat"], 40);
+    w.run(&["confirm", "--repeat"], 40);
+    let info = stdout(&w.run(&["backup_info", "1"], 0));
+    assert!(info.contains("Status:        failed"), "{info}");
+    assert!(
+        info.contains("Requeued:      this copy failed confirm; its target is now tape O1 file 3, confirmed"),
+        "{info}"
+    );
+    let a = targets[0].display().to_string();
+    let mut copies: Vec<(String, i64, String)> = w.backups().into_iter().filter(|r| r.0 == a).collect();
+    copies.sort();
+    let row = |n: i64, s: &str| (a.clone(), n, s.to_string());
+    assert_eq!(copies, [row(1, "confirmed"), row(1, "failed"), row(3, "confirmed")]);
+    let out = w.run(&["check"], 0);
+    assert!(stdout(&out).starts_with("tapeop check: all well"), "{}", stdout(&out));
+}

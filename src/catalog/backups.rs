@@ -78,6 +78,9 @@ impl Backup {
     }
 }
 
+/// Where a target's current backup is: `(tape, file number, status)`.
+pub type CurrentBackup = (String, Option<TapeFile>, BackupStatus);
+
 /// A count and a size in KiB.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Tally {
@@ -586,7 +589,7 @@ impl Catalog {
 
     /// Where a target's current (not failed) backup is: `(tape, file
     /// number, status)`, or None while it is unassigned.
-    pub fn current_backup(&self, target_id: i64) -> Result<Option<(String, Option<TapeFile>, BackupStatus)>> {
+    pub fn current_backup(&self, target_id: i64) -> Result<Option<CurrentBackup>> {
         Ok(self
             .conn
             .query_row(

@@ -25,7 +25,7 @@ mod tapes;
 mod targets;
 mod tree;
 
-pub use backups::{Backup, BackupStatus, LABEL_TAR_BYTES, Tally, filemark_estimate, label_estimate};
+pub use backups::{Backup, BackupStatus, CurrentBackup, LABEL_TAR_BYTES, Tally, filemark_estimate, label_estimate};
 pub use file_number::{StoredFileNumber, legacy_file_number};
 pub use findings::{
     DuplicateFileNumber, FailedAttempt, MultipleBackups, OpenTapeFill, OrphanBackup, RecordedBackup, RequeuedFile,

@@ -265,3 +265,27 @@ impl Catalog {
         }
     }
 }
+
+impl Catalog {
+    /// Where a target's current copy for `tape`'s pool is (with
+    /// `copy_pools`; without it, its current backup anywhere, as
+    /// [`Catalog::current_backup`]): `(tape, file number, status)`, or None.
+    pub fn current_copy(&self, target_id: i64, tape: &Tape) -> Result<Option<super::CurrentBackup>> {
+        let Some(pool) = self.copy_pool_of(tape).ok().flatten() else { return self.current_backup(target_id) };
+        let sql = format!(
+            "SELECT COALESCE((SELECT name FROM tapes WHERE id = b.tape_id), '?'), b.file_number, COALESCE(b.status, '?')
+             {} AND b.target_id = ?1 ORDER BY b.id DESC LIMIT 1",
+            self.copies_in(Some(&pool))?
+        );
+        Ok(self
+            .conn
+            .query_row(&sql, [target_id], |r| {
+                Ok((
+                    r.get(0)?,
+                    super::file_number::tape_file_at(r, 1)?,
+                    super::BackupStatus::parse(&r.get::<_, String>(2)?),
+                ))
+            })
+            .optional()?)
+    }
+}

@@ -293,7 +293,7 @@ pub fn backup_info(cat: &Catalog, tape: &Tape, backups: &[Backup], json: bool, o
         writeln!(out, "Target:        {}", show(&target.name))?;
         writeln!(out, "Status:        {}", b.status)?;
         if b.status == BackupStatus::Failed {
-            writeln!(out, "Requeued:      {}", requeued_to(cat, b.target_id)?)?;
+            writeln!(out, "Requeued:      {}", requeued_to(cat, b.target_id, tape)?)?;
         }
         if cat.counts_pools() {
             writeln!(out, "Copies:        {}", copies_line(cat, b.target_id)?)?;
@@ -354,8 +354,8 @@ fn history_of(cat: &Catalog, tape: &Tape, b: &Backup) -> Result<Vec<HistoryRow>>
 }
 
 /// Where the target of a failed (requeued) tape file is now.
-fn requeued_to(cat: &Catalog, target_id: i64) -> Result<String> {
-    Ok(match cat.current_backup(target_id)? {
+fn requeued_to(cat: &Catalog, target_id: i64, tape: &Tape) -> Result<String> {
+    Ok(match cat.current_copy(target_id, tape)? {
         None => "this copy failed confirm; its target waits to be assigned to a tape".to_string(),
         Some((tape, Some(n), status)) if status != BackupStatus::Assigned => {
             format!("this copy failed confirm; its target is now tape {tape} file {n}, {status}")
