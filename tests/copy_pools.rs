@@ -126,6 +126,11 @@ fn each_pool_gets_its_own_copy_and_check_names_the_missing_one() {
         assert!(text.lines().any(|l| l == line), "{line}\n{text}");
     }
     assert!(text.lines().next().unwrap().contains("2 targets short of a confirmed copy"), "{text}");
+    let json: serde_json::Value = serde_json::from_slice(&w.run(&["check", "--json"], 1).stdout).unwrap();
+    let missing = &json["conditions"]["missing_copies"];
+    assert_eq!(missing["count"], 2, "{json}");
+    assert_eq!(missing["items"][0]["pools"], serde_json::json!(["offsite"]), "{json}");
+    assert_eq!(missing["items"][0]["target"], targets[0].display().to_string(), "{json}");
 
     w.run(&["-y", "assign", "O1"], 0);
     swap_tape(&w, "P1", "O1");
@@ -247,6 +252,10 @@ fn without_copy_pools_a_second_tape_takes_nothing_as_before() {
     w.run(&["-y", "assign", "T2"], 40);
     let out = w.run(&["check"], 0);
     assert!(!stdout(&out).contains("missing_copies"), "{}", stdout(&out));
+    let json: serde_json::Value = serde_json::from_slice(&w.run(&["check", "--json"], 0).stdout).unwrap();
+    assert!(json["conditions"].get("missing_copies").is_none(), "{json}");
+    let tapes = stdout(&w.run(&["tapes"], 0));
+    assert!(tapes.lines().any(|l| l.starts_with("T2 ") && l.trim_end().ends_with(" offsite")), "{tapes}");
 }
 
 #[test]
