@@ -54,6 +54,14 @@ ssh_command = ssh user@my-data-host -i /home/user/.ssh/unlocked_key
 # (default: unlimited). LTO-9 holds 18T native.
 # tape_capacity = 18T
 
+# Two (or more) copies of every target: the pools of which each target needs
+# a copy. A tape joins a pool when it is opened (open_tape NAME --pool POOL;
+# without --pool it is in pool `default`). With this key, assign and archive
+# give a target one copy on a tape of each listed pool, and check reports a
+# target short of a confirmed copy in any of them. Without it: one copy on
+# any tape, as the old tool. Pool names use A-Z a-z 0-9 . _ -.
+# copy_pools = primary offsite
+
 # ---------------------------------------------------------------------------
 # A tape library: a changer (robot and slots) driven with mtx, and one
 # [drive.NAME] section per drive. Drive names use only A-Z a-z 0-9 _ -.

@@ -103,6 +103,9 @@ pub enum Command {
         /// Capacity of the cartridge (e.g. 18T); default: tape_capacity in tape.conf.
         #[arg(long, value_name = "SIZE", value_parser = capacity_arg)]
         capacity: Option<u64>,
+        /// The pool the tape belongs to (see copy_pools in tape.conf).
+        #[arg(long, default_value = "default")]
+        pool: String,
     },
     /// Close a tape: dissociate its assigned targets, mark it closed and offline.
     #[command(name = "close_tape", visible_alias = "close-tape")]

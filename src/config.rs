@@ -82,6 +82,9 @@ pub struct Config {
     pub drive_name: String,
     /// The selected drive's Data Transfer Element number in `mtx status`.
     pub changer_index: Option<u32>,
+    /// `copy_pools`: the pools of which every target needs a copy (empty:
+    /// one copy on any tape, as the old tool).
+    pub copy_pools: Vec<String>,
 }
 
 /// One configured drive.
@@ -166,6 +169,7 @@ impl Config {
             changer: library.changer,
             drive_name: first.name,
             changer_index: first.changer_index,
+            copy_pools: keys.copy_pools()?,
         })
     }
 
@@ -260,6 +264,19 @@ impl Keys<'_> {
         }
     }
 
+    fn copy_pools(&self) -> Result<Vec<String>> {
+        let mut pools: Vec<String> = Vec::new();
+        for pool in self.optional("copy_pools").unwrap_or_default().split_whitespace() {
+            crate::catalog::check_pool_name(pool)
+                .with_context(|| format!("config file {}: copy_pools", self.path.display()))?;
+            if pools.iter().any(|p| p == pool) {
+                bail!("config file {}: copy_pools names pool {pool} twice: list each pool once", self.path.display());
+            }
+            pools.push(pool.to_string());
+        }
+        Ok(pools)
+    }
+
     fn size(&self, key: &str) -> Result<Option<u64>> {
         match self.optional(key).filter(|s| !s.is_empty()) {
             None => Ok(None),
@@ -271,7 +288,7 @@ impl Keys<'_> {
 }
 
 /// Every key tapeop reads under `[default]` (add a new key here too).
-pub const KNOWN_KEYS: [&str; 10] = [
+pub const KNOWN_KEYS: [&str; 11] = [
     "database_file",
     "tape_device",
     "ssh_command",
@@ -282,6 +299,7 @@ pub const KNOWN_KEYS: [&str; 10] = [
     "scan_jobs",
     "tape_capacity",
     "check_in_flight",
+    "copy_pools",
 ];
 
 /// One warning per key under `[default]` that tapeop does not read (it is

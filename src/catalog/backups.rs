@@ -78,6 +78,9 @@ impl Backup {
     }
 }
 
+/// Where a target's current backup is: `(tape, file number, status)`.
+pub type CurrentBackup = (String, Option<TapeFile>, BackupStatus);
+
 /// A count and a size in KiB.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Tally {
@@ -188,30 +191,56 @@ impl Catalog {
         Ok(self.conn.query_row(&sql, [tape_id], |r| r.get(0))?)
     }
 
-    /// Targets that are scanned and have no backup: count and size.
+    /// Targets that are scanned and lack a copy (without `copy_pools`: have
+    /// no backup; with it: in some listed pool): count and size.
     pub fn unassigned_tally(&self) -> Result<Tally> {
+        let filter = format!("t.scanned = 1 AND {}", self.lacks_some_copy("t.id")?);
+        self.unassigned_tally_where(&filter)
+    }
+
+    /// Targets that are scanned and have no copy in `pool`: count and size.
+    pub fn unassigned_tally_in(&self, pool: &str) -> Result<Tally> {
+        let filter = format!("t.scanned = 1 AND {}", self.lacks_copy_in("t.id", Some(pool))?);
+        self.unassigned_tally_where(&filter)
+    }
+
+    fn unassigned_tally_where(&self, filter: &str) -> Result<Tally> {
         let sql = if self.has_totals()? {
             let join = self.totals_join()?.replace("b.target_id", "t.id");
-            format!("SELECT COUNT(*), COALESCE(SUM(tt.size_kb), 0) FROM targets t {join} WHERE {UNASSIGNED}")
+            format!("SELECT COUNT(*), COALESCE(SUM(tt.size_kb), 0) FROM targets t {join} WHERE {filter}")
         } else {
-            format!("SELECT COUNT(*), COALESCE(SUM({}), 0) FROM targets t WHERE {UNASSIGNED}", legacy_size_kb("t.id"))
+            format!("SELECT COUNT(*), COALESCE(SUM({}), 0) FROM targets t WHERE {filter}", legacy_size_kb("t.id"))
         };
         Ok(self.conn.query_row(&sql, [], |r| Ok(Tally { count: r.get(0)?, size_kb: r.get(1)? }))?)
     }
 
-    /// How many targets are scanned and have no backup (no sizes: instant
+    /// How many targets are scanned and lack a copy (no sizes: instant
     /// on any catalogue).
     pub fn unassigned_count(&self) -> Result<i64> {
-        let sql = format!("SELECT COUNT(*) FROM targets t WHERE {UNASSIGNED}");
+        let sql = format!("SELECT COUNT(*) FROM targets t WHERE t.scanned = 1 AND {}", self.lacks_some_copy("t.id")?);
         Ok(self.conn.query_row(&sql, [], |r| r.get(0))?)
     }
 
-    /// Ids of unassigned targets, by name.
+    /// Ids of targets lacking a copy (in some pool, with `copy_pools`), by name.
     pub fn unassigned_targets(&self) -> Result<Vec<i64>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT t.id FROM targets t WHERE t.scanned = 1
-             AND NOT EXISTS (SELECT 1 FROM backups b WHERE b.target_id = t.id AND COALESCE(b.status, '') != 'failed') ORDER BY t.name",
-        )?;
+        let sql = format!(
+            "SELECT t.id FROM targets t WHERE t.scanned = 1 AND {} ORDER BY t.name",
+            self.lacks_some_copy("t.id")?
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let ids = stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+        Ok(ids)
+    }
+
+    /// Ids of the targets `tape` would take, by name: those lacking a copy
+    /// in its pool (without `copy_pools`: those with no backup).
+    pub fn unassigned_for(&self, tape: &Tape) -> Result<Vec<i64>> {
+        let pool = self.copy_pool_of(tape)?;
+        let sql = format!(
+            "SELECT t.id FROM targets t WHERE t.scanned = 1 AND {} ORDER BY t.name",
+            self.lacks_copy_in("t.id", pool.as_deref())?
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
         let ids = stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
         Ok(ids)
     }
@@ -308,15 +337,14 @@ impl Catalog {
         Ok(last.map_or(TapeFile::LABEL, TapeFile::next))
     }
 
-    /// Give every unassigned target an `assigned` backup on `tape`.
+    /// Give every target of `target_ids` that lacks a copy in `tape`'s pool
+    /// (without `copy_pools`: has no backup) an `assigned` backup on `tape`.
     pub fn assign(&self, tape: &Tape, target_ids: &[i64]) -> Result<usize> {
         self.writable()?;
+        let sql = self.assign_sql(tape)?;
         let tx = self.conn.unchecked_transaction()?;
         {
-            let mut stmt = tx.prepare(
-                "INSERT INTO backups (target_id, tape_id, file_number, status) SELECT ?1, ?2, ?3, 'assigned'
-                 WHERE NOT EXISTS (SELECT 1 FROM backups WHERE target_id = ?1 AND COALESCE(status, '') != 'failed')",
-            )?;
+            let mut stmt = tx.prepare(&sql)?;
             for id in target_ids {
                 stmt.execute(params![id, tape.id, NO_TAPE_FILE])?;
                 crate::fault::point("assign-mid");
@@ -326,16 +354,23 @@ impl Catalog {
         Ok(target_ids.len())
     }
 
-    /// Assign one unassigned target to `tape`, unless another run took it
-    /// first (one statement: sqlite decides between concurrent runs).
-    /// Returns whether this run got it.
+    /// The insert of an `assigned` backup of target ?1 on tape ?2, unless
+    /// the target has its copy in the tape's pool already.
+    fn assign_sql(&self, tape: &Tape) -> Result<String> {
+        let pool = self.copy_pool_of(tape)?;
+        Ok(format!(
+            "INSERT INTO backups (target_id, tape_id, file_number, status) SELECT ?1, ?2, ?3, 'assigned'
+             WHERE NOT EXISTS (SELECT 1 {} AND b.target_id = ?1)",
+            self.copies_in(pool.as_deref())?
+        ))
+    }
+
+    /// Assign one target lacking a copy in `tape`'s pool to `tape`, unless
+    /// another run took it first (one statement: sqlite decides between
+    /// concurrent runs). Returns whether this run got it.
     pub fn assign_one(&self, tape: &Tape, target_id: i64) -> Result<bool> {
         self.writable()?;
-        let n = self.conn.execute(
-            "INSERT INTO backups (target_id, tape_id, file_number, status) SELECT ?1, ?2, ?3, 'assigned'
-             WHERE NOT EXISTS (SELECT 1 FROM backups WHERE target_id = ?1 AND COALESCE(status, '') != 'failed')",
-            params![target_id, tape.id, NO_TAPE_FILE],
-        )?;
+        let n = self.conn.execute(&self.assign_sql(tape)?, params![target_id, tape.id, NO_TAPE_FILE])?;
         Ok(n == 1)
     }
 
@@ -554,7 +589,7 @@ impl Catalog {
 
     /// Where a target's current (not failed) backup is: `(tape, file
     /// number, status)`, or None while it is unassigned.
-    pub fn current_backup(&self, target_id: i64) -> Result<Option<(String, Option<TapeFile>, BackupStatus)>> {
+    pub fn current_backup(&self, target_id: i64) -> Result<Option<CurrentBackup>> {
         Ok(self
             .conn
             .query_row(
@@ -579,12 +614,6 @@ impl Catalog {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 }
-
-/// The filter of unassigned targets `t`: scanned, with no backups row. `NOT
-/// IN` reads `backups` once (a legacy catalogue has no index on its
-/// `target_id` for a per-target `NOT EXISTS`).
-const UNASSIGNED: &str = "t.scanned = 1 AND t.id NOT IN (SELECT target_id FROM backups WHERE target_id IS NOT NULL \
-     AND COALESCE(status, '') != 'failed')";
 
 /// The sum of `size_kb` of one target's files (`target` is its id column),
 /// read through the `file_on_target (target_id, name)` unique index.

@@ -309,12 +309,13 @@ impl Catalog {
 
     /// Scanned targets with no backup that is not failed, by name.
     pub fn each_unassigned_target(&self, each: impl FnMut(UnassignedTarget) -> Result<()>) -> Result<()> {
-        let sql = "SELECT t.id, t.name, (SELECT COALESCE(SUM(f.size_kb), 0) FROM files f WHERE f.target_id = t.id)
-               FROM targets t WHERE t.scanned = 1
-               AND NOT EXISTS (SELECT 1 FROM backups b WHERE b.target_id = t.id AND COALESCE(b.status, '') != 'failed')
-               ORDER BY t.name";
+        let sql = format!(
+            "SELECT t.id, t.name, (SELECT COALESCE(SUM(f.size_kb), 0) FROM files f WHERE f.target_id = t.id)
+               FROM targets t WHERE t.scanned = 1 AND {} ORDER BY t.name",
+            self.lacks_some_copy("t.id")?
+        );
         let read = |r: &Row<'_>| Ok(UnassignedTarget { id: r.get(0)?, name: target_of(r, 1)?, size_kb: r.get(2)? });
-        self.each_finding(sql, [], read, each)
+        self.each_finding(&sql, [], read, each)
     }
 
     /// Targets never scanned, by name.
@@ -414,8 +415,17 @@ impl Catalog {
 
     /// Targets with more than one backup that is not failed, by name.
     pub fn each_multiple_backups(&self, each: impl FnMut(MultipleBackups) -> Result<()>) -> Result<()> {
-        let sql = "SELECT b.target_id, t.name, COUNT(*), group_concat(b.id, ',') FROM backups b LEFT JOIN targets t ON t.id = b.target_id
-               WHERE COALESCE(b.status, '') != 'failed' GROUP BY b.target_id HAVING COUNT(*) > 1 ORDER BY t.name";
+        let per_pool = self.counts_pools() && self.has_version(3)?;
+        let (join, group) = if per_pool {
+            ("LEFT JOIN tapeop_tape_pool p ON p.tape_id = b.tape_id", ", COALESCE(p.pool, 'default')")
+        } else {
+            ("", "")
+        };
+        let sql = format!(
+            "SELECT b.target_id, t.name, COUNT(*), group_concat(b.id, ',') FROM backups b LEFT JOIN targets t ON t.id = b.target_id
+               {join} WHERE COALESCE(b.status, '') != 'failed' GROUP BY b.target_id{group} HAVING COUNT(*) > 1 ORDER BY t.name"
+        );
+        let sql = sql.as_str();
         let read = |r: &Row<'_>| {
             Ok(MultipleBackups { target_id: r.get(0)?, target: target_of(r, 1)?, backups: r.get(2)?, ids: r.get(3)? })
         };

@@ -4,7 +4,7 @@
 //! `Catalog` handle and the helpers for names and times; the queries are
 //! split by concern: `schema` (tables, versions, upgrade), `tapes`,
 //! `targets` (targets and files), `backups` (assignment, status, space),
-//! `history`, `file_number` (the legacy tape file number column), `scans` (import's targets and scan rows), `labels` (the
+//! `history`, `pools` (tape pools and the copies a target still lacks), `file_number` (the legacy tape file number column), `scans` (import's targets and scan rows), `labels` (the
 //! catalogue id and tape labels), `reports` (what the reports read),
 //! `findings` (what `check` looks for), `recovery` (scan_tape's recording
 //! and adopting, restore's sources) and `tree` (new targets linked into the
@@ -17,6 +17,7 @@ mod file_number;
 mod findings;
 mod history;
 mod labels;
+mod pools;
 mod recovery;
 mod reports;
 mod scans;
@@ -26,13 +27,14 @@ mod tapes;
 mod targets;
 mod tree;
 
-pub use backups::{Backup, BackupStatus, LABEL_TAR_BYTES, Tally, filemark_estimate, label_estimate};
+pub use backups::{Backup, BackupStatus, CurrentBackup, LABEL_TAR_BYTES, Tally, filemark_estimate, label_estimate};
 pub use file_number::{StoredFileNumber, legacy_file_number};
 pub use findings::{
     DuplicateFileNumber, FailedAttempt, MultipleBackups, OpenTapeFill, OrphanBackup, RecordedBackup, RequeuedFile,
     UnassignedTarget, UnscannedTarget,
 };
 pub use history::{FailedConfirm, HistoryRef, Outcome, ack_key};
+pub use pools::{DEFAULT_POOL, ShortOfCopies, TargetCopy, check_pool_name};
 pub use recovery::{NewFile, Recovery, RestoreSource, TargetBackup};
 pub use reports::{BackupExtra, HistoryRow, TapeMarks, WhereIsHit};
 pub use scans::{ImportTarget, ScanEntry, is_under};
@@ -66,6 +68,7 @@ pub struct Catalog {
     path: PathBuf,
     mode: Mode,
     ready: std::cell::Cell<bool>,
+    copy_pools: std::cell::RefCell<Vec<String>>,
 }
 
 /// Store a name as TEXT when it is UTF-8 (as the old tool did), else as BLOB.
@@ -203,7 +206,13 @@ impl Catalog {
         }
         conn.busy_timeout(Duration::from_secs(60))?;
         conn.set_prepared_statement_cache_capacity(64);
-        let catalog = Catalog { conn, path: path.to_path_buf(), mode, ready: std::cell::Cell::new(false) };
+        let catalog = Catalog {
+            conn,
+            path: path.to_path_buf(),
+            mode,
+            ready: std::cell::Cell::new(false),
+            copy_pools: Default::default(),
+        };
         catalog.prepare(mode, exists).with_context(|| format!("catalogue {}", path.display()))?;
         Ok(catalog)
     }

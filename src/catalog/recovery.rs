@@ -201,6 +201,24 @@ impl Catalog {
         }))
     }
 
+    /// Every copy of target `target_id` that is on tape (recorded or
+    /// confirmed, with a tape file): confirmed first, then by age.
+    pub fn restore_sources(&self, target_id: i64) -> Result<Vec<RestoreSource>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT tape_id, file_number, status FROM backups WHERE target_id = ?1
+             AND status IN ('confirmed', 'recorded') AND file_number >= 0
+             ORDER BY CASE status WHEN 'confirmed' THEN 0 ELSE 1 END, id",
+        )?;
+        let rows = stmt.query_map([target_id], |r| {
+            Ok(RestoreSource {
+                tape_id: r.get(0)?,
+                file_number: tape_file_at(r, 1)?,
+                status: BackupStatus::parse(&r.get::<_, String>(2)?),
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// Mark `tape` full (it reached its end while writing).
     pub fn mark_tape_full(&self, tape: &Tape) -> Result<()> {
         self.conn.execute(

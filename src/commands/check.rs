@@ -134,6 +134,9 @@ fn find_all(cat: &Catalog, opts: Options, live: Option<&str>) -> Result<Vec<Cond
         duplicate_numbers(cat)?,
         multiple_backups(cat)?,
     ]);
+    if cat.counts_pools() {
+        all.push(short_of_copies(cat)?);
+    }
     all.push(unknown);
     all.push(running);
     Ok(all)
@@ -346,6 +349,27 @@ fn unassigned(cat: &Catalog) -> Result<Condition> {
     Ok(c)
 }
 
+/// With `copy_pools`: targets short of a confirmed copy in some pool.
+fn short_of_copies(cat: &Catalog) -> Result<Condition> {
+    let mut c =
+        Condition::new("missing_copies", true, "target short of a confirmed copy", "targets short of a confirmed copy");
+    cat.each_short_of_copies(|t| {
+        let mut m = object(json!({ "target_id": t.target_id, "pools": t.pools }));
+        put_name(&mut m, "target", &t.target);
+        let word = if t.pools.len() == 1 { "pool" } else { "pools" };
+        c.add(
+            format!(
+                "{} has no confirmed copy in {word} {}: assign, archive and confirm it on a tape of each",
+                show(&t.target),
+                t.pools.join(", ")
+            ),
+            Value::Object(m),
+        );
+        Ok(())
+    })?;
+    Ok(c)
+}
+
 /// Targets never scanned: an import that failed or was interrupted.
 fn never_scanned(cat: &Catalog) -> Result<Condition> {
     let mut c = Condition::new("never_scanned", true, "target never scanned", "targets never scanned");
@@ -477,14 +501,12 @@ fn duplicate_numbers(cat: &Catalog) -> Result<Condition> {
 /// Targets with more than one backup row (a target goes to one tape).
 fn multiple_backups(cat: &Catalog) -> Result<Condition> {
     let mut c = Condition::new("multiple_backups", true, "target with several backups", "targets with several backups");
+    let one = if cat.counts_pools() { "one tape per pool" } else { "one tape" };
     cat.each_multiple_backups(|t| {
         let n = t.backups;
         let mut m = object(json!({ "target_id": t.target_id, "backups": n }));
         put_name(&mut m, "target", &t.target);
-        c.add(
-            format!("{} has {n} backups (ids {}); a target goes to one tape", show(&t.target), t.ids),
-            Value::Object(m),
-        );
+        c.add(format!("{} has {n} backups (ids {}); a target goes to {one}", show(&t.target), t.ids), Value::Object(m));
         Ok(())
     })?;
     Ok(c)

@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 
 use super::Context_;
 use super::reports::{display_status, tape_json, write_json};
-use crate::catalog::{Catalog, Mode, Tape};
+use crate::catalog::{Catalog, DEFAULT_POOL, Mode, Tape};
 use crate::changer::{Changer, DriveElement, LibraryStatus, SlotElement, is_cleaning};
 use crate::config::{ChangerConfig, Config};
 use crate::drive::DriveSpec;
@@ -78,6 +78,9 @@ impl Holds {
                     None => tape.status.to_string(),
                 };
                 let mut notes = vec![status];
+                if let Some(pool) = cat.map(|c| c.tape_pool(tape)).transpose()?.filter(|p| p != DEFAULT_POOL) {
+                    notes.push(format!("pool {pool}"));
+                }
                 if tape.online {
                     notes.push("online".to_string());
                 }
@@ -210,7 +213,11 @@ fn write_rows(rows: Vec<Row>, cat: Option<&Catalog>, out: &mut dyn Write) -> Res
 fn holds_json(cat: Option<&Catalog>, full: bool, barcode: Option<&str>) -> Result<Map<String, Value>> {
     let holds = Holds::of(cat, full, barcode)?;
     let tape = match (&holds, cat) {
-        (Holds::Tape(_, tape), Some(cat)) => Value::Object(tape_json(cat, tape)?),
+        (Holds::Tape(_, tape), Some(cat)) => {
+            let mut m = tape_json(cat, tape)?;
+            m.insert("pool".into(), Value::String(cat.tape_pool(tape)?));
+            Value::Object(m)
+        }
         _ => Value::Null,
     };
     let mut m = Map::new();

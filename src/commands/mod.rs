@@ -205,7 +205,9 @@ fn default_command(ctx: &Context_) -> Result<Command> {
 }
 
 fn open(ctx: &Context_, mode: Mode) -> Result<Catalog> {
-    Catalog::open(&ctx.config.database_file, mode)
+    let cat = Catalog::open(&ctx.config.database_file, mode)?;
+    cat.set_copy_pools(&ctx.config.copy_pools);
+    Ok(cat)
 }
 
 fn dispatch(ctx: &Context_, command: Command) -> Result<ExitCode> {
@@ -236,9 +238,9 @@ fn dispatch(ctx: &Context_, command: Command) -> Result<ExitCode> {
             let n = reports::dump_manifest(&open(ctx, Mode::ReadOnly)?, &output_dir)?;
             writeln!(out, "Wrote {n} manifests and INDEX.txt to {}", output_dir.display())?;
         }
-        Command::OpenTape { name, serial, online, offline, capacity } => {
+        Command::OpenTape { name, serial, online, offline, capacity, pool } => {
             let online = if online { Some(true) } else { offline.then_some(false) };
-            tapes::open_tape(ctx, &name, serial, online, capacity)?
+            tapes::open_tape(ctx, &name, serial, online, capacity, &pool)?
         }
         Command::CloseTape { tape, force, no_catalogue_file } => {
             tapes::close_tape(ctx, tape.as_deref(), force, no_catalogue_file)?

@@ -35,6 +35,10 @@ pub fn status(cat: &Catalog, tape: &Tape, json: bool, out: &mut dyn Write) -> Re
         return status_json(cat, tape, out);
     }
     writeln!(out, "\nWork on \"{}\"", tape.name)?;
+    let pool = cat.tape_pool(tape)?;
+    if cat.counts_pools() || pool != crate::catalog::DEFAULT_POOL {
+        writeln!(out, "   pool: {pool}")?;
+    }
     let mut total = 0;
     for status in &STATUSES {
         let t = cat.tape_tally(tape.id, status)?;
@@ -46,6 +50,7 @@ pub fn status(cat: &Catalog, tape: &Tape, json: bool, out: &mut dyn Write) -> Re
         writeln!(out, "   the tape is FULL: close_tape it, then open_tape the next one")?;
     }
     writeln!(out, "\nThere are {} unassigned targets.\n", cat.unassigned_count()?)?;
+    per_pool_lines(cat, out)?;
     writeln!(out, "Current layout of work on tape \"{}\":", tape.name)?;
     let mut err = Ok(());
     cat.layout(tape.id, |a, b, s| {
@@ -56,6 +61,19 @@ pub fn status(cat: &Catalog, tape: &Tape, json: bool, out: &mut dyn Write) -> Re
     err?;
     writeln!(out)?;
     failed_confirms(cat, tape, out)
+}
+
+/// With `copy_pools`: one line per pool, the targets still lacking a copy there.
+fn per_pool_lines(cat: &Catalog, out: &mut dyn Write) -> Result<()> {
+    if !cat.counts_pools() {
+        return Ok(());
+    }
+    for pool in cat.copy_pools() {
+        let t = cat.unassigned_tally_in(&pool)?;
+        writeln!(out, "   pool {pool}: {} targets lack a copy ({:.3} GB)", t.count, gb(t.size_kb))?;
+    }
+    writeln!(out)?;
+    Ok(())
 }
 
 /// Under `status`: the recorded tape files whose last confirm failed.
@@ -86,6 +104,10 @@ pub fn tapes(cat: &Catalog, verbose: bool, json: bool, out: &mut dyn Write) -> R
     let nw = tapes.iter().map(|t| t.name.len()).max().unwrap_or(0).max(4);
     let sw = tapes.iter().map(|t| t.serial.len() + 1).max().unwrap_or(0).max(12);
     let mut header = format!("{:<nw$} {:<4} {:<sw$} {:>4} {:<10}", "Name", "ON", "SerialNo", "ID", "Status");
+    let pools = pool_column(cat, &tapes)?;
+    if let Some((_, pw)) = &pools {
+        header.push_str(&format!(" {:<pw$}", "Pool"));
+    }
     if verbose {
         header.push_str(&format!(" {:>10}", "WroteGB"));
     }
@@ -94,6 +116,9 @@ pub fn tapes(cat: &Catalog, verbose: bool, json: bool, out: &mut dyn Write) -> R
         let on = if t.online { "*" } else { "." };
         let status = display_status(cat, t)?;
         write!(out, "{:<nw$} {on:<4} {:<sw$} {:>4} {status:<10}", t.name, t.serial, t.id)?;
+        if let Some((names, pw)) = &pools {
+            write!(out, " {:<pw$}", names[&t.id])?;
+        }
         if verbose {
             write!(out, " {:10.3}", gb(cat.tape_written_kb(t.id)?))?;
         }
@@ -101,6 +126,20 @@ pub fn tapes(cat: &Catalog, verbose: bool, json: bool, out: &mut dyn Write) -> R
     }
     writeln!(out)?;
     Ok(())
+}
+
+/// The Pool column of `tapes` (each tape's pool and the column width):
+/// only when some tape is not in pool `default`, so older outputs stay as they were.
+fn pool_column(cat: &Catalog, tapes: &[Tape]) -> Result<Option<(std::collections::HashMap<i64, String>, usize)>> {
+    if !cat.has_pooled_tapes()? {
+        return Ok(None);
+    }
+    let mut names = std::collections::HashMap::new();
+    for t in tapes {
+        names.insert(t.id, cat.tape_pool(t)?);
+    }
+    let width = names.values().map(String::len).max().unwrap_or(0).max(7);
+    Ok(Some((names, width)))
 }
 
 /// A tape's status as shown: `full` is tapeop's mark on an open tape.
@@ -115,10 +154,10 @@ pub fn display_status(cat: &Catalog, tape: &Tape) -> Result<TapeStatus> {
 pub fn unassigned(cat: &Catalog, json: bool, out: &mut dyn Write) -> Result<()> {
     let un = cat.unassigned_tally()?;
     if json {
-        return write_json(out, &tally_json(un));
+        return write_json(out, &unassigned_json(cat)?);
     }
     writeln!(out, "There are {} unassigned targets ({:.3} GB).\n", un.count, gb(un.size_kb))?;
-    Ok(())
+    per_pool_lines(cat, out)
 }
 
 /// `tape_detail [TAPE] [FILE_NUMBER] [-v]`: the written backups of a tape,
@@ -154,12 +193,22 @@ pub fn where_is(cat: &Catalog, name: &[u8], json: bool, out: &mut dyn Write) -> 
     if json {
         return where_is_json(cat, name, out);
     }
-    writeln!(out, "#tape_name  Fnum status     md5sum                           filename")?;
+    let pools = cat.counts_pools();
+    if pools {
+        writeln!(out, "#tape_name pool  Fnum status     md5sum                           filename")?;
+    } else {
+        writeln!(out, "#tape_name  Fnum status     md5sum                           filename")?;
+    }
     let mut hints = Vec::new();
     cat.each_where_is(name, |hit| {
         let path = join_path(&hit.target, &hit.name);
         let n = legacy_file_number(hit.file_number);
-        writeln!(out, "{} {n:5} {:<10} {} {}", hit.tape, hit.status, hit.md5, show(&path))?;
+        if pools {
+            write!(out, "{} {}", hit.tape, cat.pool_of_tape_named(&hit.tape)?)?;
+        } else {
+            write!(out, "{}", hit.tape)?;
+        }
+        writeln!(out, " {n:5} {:<10} {} {}", hit.status, hit.md5, show(&path))?;
         if hit.status.is_on_tape() && hints.len() < 100 {
             hints.push(restore_hint(&hit));
         }
@@ -244,7 +293,10 @@ pub fn backup_info(cat: &Catalog, tape: &Tape, backups: &[Backup], json: bool, o
         writeln!(out, "Target:        {}", show(&target.name))?;
         writeln!(out, "Status:        {}", b.status)?;
         if b.status == BackupStatus::Failed {
-            writeln!(out, "Requeued:      {}", requeued_to(cat, b.target_id)?)?;
+            writeln!(out, "Requeued:      {}", requeued_to(cat, b.target_id, tape)?)?;
+        }
+        if cat.counts_pools() {
+            writeln!(out, "Copies:        {}", copies_line(cat, b.target_id)?)?;
         }
         writeln!(out, "Files:         {}", b.file_count)?;
         writeln!(out, "Size:          {:.3} GB ({} KiB by du)", gb(b.size_kb), b.size_kb)?;
@@ -265,6 +317,19 @@ pub fn backup_info(cat: &Catalog, tape: &Tape, backups: &[Backup], json: bool, o
         }
     }
     Ok(())
+}
+
+/// With `copy_pools`: every copy of a target, as `T1 (pool p) file 1 confirmed; ...`.
+fn copies_line(cat: &Catalog, target_id: i64) -> Result<String> {
+    let copies = cat.target_copies(target_id)?;
+    let each: Vec<String> = copies
+        .iter()
+        .map(|c| match c.file_number {
+            Some(n) => format!("{} (pool {}) file {n} {}", c.tape, c.pool, c.status),
+            None => format!("{} (pool {}) {}", c.tape, c.pool, c.status),
+        })
+        .collect();
+    Ok(if each.is_empty() { "none".to_string() } else { each.join("; ") })
 }
 
 /// `backup_info [N]`: the tape files of the online tape (or file number `N`
@@ -289,8 +354,8 @@ fn history_of(cat: &Catalog, tape: &Tape, b: &Backup) -> Result<Vec<HistoryRow>>
 }
 
 /// Where the target of a failed (requeued) tape file is now.
-fn requeued_to(cat: &Catalog, target_id: i64) -> Result<String> {
-    Ok(match cat.current_backup(target_id)? {
+fn requeued_to(cat: &Catalog, target_id: i64, tape: &Tape) -> Result<String> {
+    Ok(match cat.current_copy(target_id, tape)? {
         None => "this copy failed confirm; its target waits to be assigned to a tape".to_string(),
         Some((tape, Some(n), status)) if status != BackupStatus::Assigned => {
             format!("this copy failed confirm; its target is now tape {tape} file {n}, {status}")
@@ -530,22 +595,43 @@ fn status_json(cat: &Catalog, tape: &Tape, out: &mut dyn Write) -> Result<()> {
         doc.insert(status.as_str().into(), tally_json(t));
     }
     doc.insert("total".into(), tally_json(total));
-    doc.insert("unassigned".into(), tally_json(cat.unassigned_tally()?));
+    doc.insert("unassigned".into(), unassigned_json(cat)?);
+    let pool = cat.tape_pool(tape)?;
+    if cat.counts_pools() || pool != crate::catalog::DEFAULT_POOL {
+        doc.insert("pool".into(), Value::String(pool));
+    }
     let mut layout = Vec::new();
     cat.layout(tape.id, |a, b, s| layout.push(json!({ "first": a.get(), "last": b.get(), "status": s })))?;
     doc.insert("layout".into(), Value::Array(layout));
     write_json(out, &Value::Object(doc))
 }
 
+/// The unassigned tally as JSON; with `copy_pools`, also `"pools"`: the
+/// tally of the targets lacking a copy in each pool.
+fn unassigned_json(cat: &Catalog) -> Result<Value> {
+    let mut v = tally_json(cat.unassigned_tally()?);
+    if cat.counts_pools() {
+        let mut pools = Map::new();
+        for pool in cat.copy_pools() {
+            pools.insert(pool.clone(), tally_json(cat.unassigned_tally_in(&pool)?));
+        }
+        if let Value::Object(m) = &mut v {
+            m.insert("pools".into(), Value::Object(pools));
+        }
+    }
+    Ok(v)
+}
+
 fn tapes_json(cat: &Catalog, out: &mut dyn Write) -> Result<()> {
     let mut tapes = Vec::new();
     for t in cat.tapes()? {
         let mut m = tape_json(cat, &t)?;
+        m.insert("pool".into(), Value::String(cat.tape_pool(&t)?));
         let kb = cat.tape_written_kb(t.id)?;
         m.insert("written".into(), json!({ "size_kb": kb, "gb": gb(kb) }));
         tapes.push(Value::Object(m));
     }
-    write_json(out, &json!({ "unassigned": tally_json(cat.unassigned_tally()?), "tapes": tapes }))
+    write_json(out, &json!({ "unassigned": unassigned_json(cat)?, "tapes": tapes }))
 }
 
 /// Writes a JSON array one item at a time, so large reports stream.
@@ -667,6 +753,9 @@ fn where_is_json(cat: &Catalog, name: &[u8], out: &mut dyn Write) -> Result<()> 
             "status": hit.status.as_str(),
             "md5": hit.md5,
         }));
+        if cat.counts_pools() {
+            m.insert("pool".into(), Value::String(cat.pool_of_tape_named(&hit.tape)?));
+        }
         let (target, rel) = (hit.target, hit.name);
         put_name(&mut m, "target", &target);
         put_name(&mut m, "name", &rel);
@@ -694,6 +783,17 @@ fn backup_info_json(cat: &Catalog, tape: &Tape, backups: &[Backup], out: &mut dy
 fn backup_info_item(cat: &Catalog, tape: &Tape, b: &Backup) -> Result<Map<String, Value>> {
     let target = cat.target(b.target_id)?;
     let mut m = backup_json(b);
+    if cat.counts_pools() {
+        let copies: Vec<Value> = cat
+            .target_copies(b.target_id)?
+            .iter()
+            .map(|c| {
+                json!({ "tape": c.tape, "pool": c.pool, "file_number": legacy_file_number(c.file_number),
+                        "status": c.status.as_str() })
+            })
+            .collect();
+        m.insert("copies".into(), Value::Array(copies));
+    }
     m.insert("size_bytes".into(), json!(cat.target_exact_bytes(b.target_id)?));
     m.insert("parent".into(), Value::Null);
     if let Some(p) = target.parent_id {

@@ -38,6 +38,8 @@ use crate::tape_file::TapeFile;
 use crate::tarstream::{self, Member, MemberKind, NameSafety};
 use crate::{label, stop};
 
+mod copies;
+
 /// Options of `restore`.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -68,6 +70,10 @@ pub fn run(config: &Config, opts: Options) -> Result<ExitCode> {
     let target = crate::target_path::normalise(&opts.target).with_context(|| {
         format!("restore target {:?}: give the target's absolute path as imported", show(&opts.target))
     })?;
+    cat.set_copy_pools(&config.copy_pools);
+    if let Some(copies) = copies::several(&cat, &target)? {
+        return copies::run(config, &cat, writable, copies, &opts);
+    }
     let loc = locate(&cat, &target)?;
     let selection = Selection::new(&target, &opts.files)?;
     // On a library the tape is loaded (and claimed) here; else it must be online.
@@ -82,7 +88,7 @@ pub fn run(config: &Config, opts: Options) -> Result<ExitCode> {
         true => Some(cat.history_start("restore", &loc.tape.name, loc.file_number, &loc.target)?),
         false => None,
     };
-    let outcome = restore_target(config, &cat, &loc, selection, &opts);
+    let outcome = restore_target(config, &cat, &loc, selection, &opts, &mut HashSet::new());
     let outcome = outcome.with_context(|| {
         format!("restore of {} from tape \"{}\" file {}", show(&loc.target), loc.tape.name, loc.file_number)
     });
@@ -189,6 +195,7 @@ fn restore_target(
     loc: &Located,
     selection: Selection,
     opts: &Options,
+    written: &mut HashSet<Vec<u8>>,
 ) -> Result<(Counts, Vec<Vec<u8>>)> {
     let mut drive = drive::open(&config.drive, Access::Read, config.block_size)?;
     let end_of_data = match label::take_trusted(cat, &mut *drive, &config.drive, &loc.tape) {
@@ -202,6 +209,7 @@ fn restore_target(
     let prefix = loc.target.strip_prefix(b"/").unwrap_or(&loc.target).to_vec();
     let mut r = Restorer::new(opts.to.clone(), prefix, selection, expected, opts.overwrite);
     r.symlinks_as_is = opts.symlinks_as_is;
+    r.replaceable = written.clone();
     let n = loc.file_number;
     println!("Restoring {} from tape \"{}\" file {n} to {} ...", show(&loc.target), loc.tape.name, opts.to.display());
     let walked = stream_file(&mut *drive, n.get(), |reader| tarstream::walk(reader, |m, content| r.member(m, content)));
@@ -210,6 +218,7 @@ fn restore_target(
     if walked.is_err() {
         println!("{}", r.counts.summary(&opts.to));
     }
+    written.extend(r.written.drain());
     walked.with_context(|| format!("tape file {n} ({})", drive.name()))?;
     dirs?;
     Ok((r.counts, r.selection.unmatched()))
@@ -339,6 +348,10 @@ struct Restorer {
     real_dirs: HashSet<Vec<u8>>,
     /// Directories restored, in stream order, with their mode and mtime.
     dir_times: Vec<(PathBuf, u32, u64)>,
+    /// Non-directories this run created (relative names).
+    written: HashSet<Vec<u8>>,
+    /// What an earlier attempt from another copy wrote: replaced without --overwrite.
+    replaceable: HashSet<Vec<u8>>,
     first: bool,
     counts: Counts,
 }
@@ -361,6 +374,8 @@ impl Restorer {
             restored: HashMap::new(),
             real_dirs: HashSet::new(),
             dir_times: Vec::new(),
+            written: HashSet::new(),
+            replaceable: HashSet::new(),
             first: true,
             counts: Counts::default(),
         }
@@ -473,17 +488,21 @@ impl Restorer {
     fn make_room(&mut self, rel: &[u8], path: &Path) -> Result<bool> {
         let md = match fs::symlink_metadata(path) {
             Ok(md) => md,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                self.written.insert(rel.to_vec());
+                return Ok(true);
+            }
             Err(e) => return Err(e).with_context(|| format!("cannot examine {}", path.display())),
         };
         if md.is_dir() {
             self.skip_existing(rel, path, " as a directory (not replaced, even with --overwrite)");
             return Ok(false);
         }
-        if !self.overwrite {
+        if !self.overwrite && !self.replaceable.contains(rel) {
             self.skip_existing(rel, path, " (--overwrite replaces it)");
             return Ok(false);
         }
+        self.written.insert(rel.to_vec());
         fs::remove_file(path).with_context(|| format!("cannot replace {}", path.display()))?;
         Ok(true)
     }

@@ -19,8 +19,10 @@ pub fn open_tape(
     serial: Option<String>,
     online: Option<bool>,
     capacity: Option<u64>,
+    pool: &str,
 ) -> Result<()> {
     crate::catalog::check_tape_name(name)?;
+    crate::catalog::check_pool_name(pool)?;
     if let Some(s) = &serial {
         refuse_cleaning(s)?;
     }
@@ -61,6 +63,9 @@ pub fn open_tape(
         refuse_cleaning(s)?;
     }
     let tape = cat.create_tape(name, serial, online)?;
+    if pool != crate::catalog::DEFAULT_POOL {
+        cat.set_tape_pool(&tape, pool)?;
+    }
     if let Some(bytes) = capacity.or(ctx.config.tape_capacity) {
         cat.set_capacity(&tape, bytes)?;
         println!("Capacity of \"{name}\": {:.3} GB.", bytes as f64 / 1e9);
@@ -188,7 +193,7 @@ pub fn assign(ctx: &Context_, name: Option<&str>) -> Result<()> {
             tape.name
         );
     }
-    let ids = cat.unassigned_targets()?;
+    let ids = cat.unassigned_for(&tape)?;
     println!("\nThere are {} unassigned targets.\n", ids.len());
     if ids.is_empty() {
         return Err(Exit::error(ExitCode::NothingToDo, "nothing to assign"));

@@ -36,6 +36,9 @@ enum Ended {
     Full,
     /// Nothing is left for this drive.
     NoWork,
+    /// With `copy_pools`: every target waiting has its copy in this
+    /// tape's pool; the others wait for a tape of another pool.
+    PoolDone,
     /// One target was written and `--repeat` was not given.
     Once,
 }
@@ -50,6 +53,7 @@ pub(super) fn run(config: &Config, lib: &LibraryDrive, opts: Options) -> Result<
         ));
     }
     let cat = Catalog::open(&config.database_file, Mode::ReadWrite)?;
+    cat.set_copy_pools(&config.copy_pools);
     cat.writable()?;
     let remote = Remote::new(&config.ssh_command)?;
     let command = format!("archive --drive {}", lib.name);
@@ -71,6 +75,13 @@ pub(super) fn run(config: &Config, lib: &LibraryDrive, opts: Options) -> Result<
                 let mut drive = drive::open(&config.drive, Access::Write, config.block_size)?;
                 crate::commands::catalogue_file::write_when_full(&cat, &mut *drive, &claimed.tape, config);
                 drop(drive);
+                lib.dismount(&run.command)?;
+            }
+            Ended::PoolDone => {
+                println!(
+                    "Tape \"{}\" has its pool's copy of every target waiting; the rest go to tapes of other pools.",
+                    claimed.tape.name
+                );
                 lib.dismount(&run.command)?;
             }
             Ended::NoWork => {
@@ -117,7 +128,7 @@ impl Run<'_> {
                 continue;
             }
             let assigned = !self.cat.backups_with_status(tape.id, &BackupStatus::Assigned)?.is_empty();
-            let room = unassigned && self.has_room(&tape)?;
+            let room = unassigned && self.takes_more(&tape)? && self.has_room(&tape)?;
             let rank = if here { 0 } else { 1 };
             if assigned {
                 with_work.push((rank, tape, barcode));
@@ -139,6 +150,19 @@ impl Run<'_> {
     /// Whether unassigned targets wait that this run would take.
     fn unassigned_left(&self) -> Result<bool> {
         Ok(self.cat.unassigned_targets()?.iter().any(|id| !self.too_big.contains(id)))
+    }
+
+    /// With `copy_pools`: whether some target waiting (not too big) lacks
+    /// a copy in `tape`'s pool (never for a pool copy_pools does not list).
+    /// Without it: always (whatever waits may go to any tape).
+    fn takes_more(&self, tape: &Tape) -> Result<bool> {
+        if !self.cat.counts_pools() {
+            return Ok(true);
+        }
+        if self.cat.copy_pool_of(tape).is_err() {
+            return Ok(false);
+        }
+        Ok(self.cat.unassigned_for(tape)?.iter().any(|id| !self.too_big.contains(id)))
     }
 
     /// Whether `tape` has room for more (always, when its capacity is unknown).
@@ -172,6 +196,9 @@ impl Run<'_> {
             );
             return Ok(ExitCode::NothingToDo);
         }
+        if self.cat.counts_pools() {
+            return Err(self.no_tape_of_pool(waiting.len()));
+        }
         Err(Exit::error(
             ExitCode::TapeFull,
             format!(
@@ -181,6 +208,26 @@ impl Run<'_> {
                 waiting.len()
             ),
         ))
+    }
+
+    /// With `copy_pools`: no tape with room for the pools still lacking copies.
+    fn no_tape_of_pool(&self, waiting: usize) -> anyhow::Error {
+        let lacking: Vec<String> = self
+            .cat
+            .copy_pools()
+            .into_iter()
+            .filter(|p| self.cat.unassigned_tally_in(p).is_ok_and(|t| t.count > 0))
+            .collect();
+        Exit::error(
+            ExitCode::TapeFull,
+            format!(
+                "no tape of pool {} with room is left in the library for {}: {waiting} targets lack a copy there. Put \
+                 a blank cartridge in the library and register it with tapeop open_tape NAME --serial BARCODE \
+                 --pool POOL, then run again",
+                lacking.join(" or "),
+                self.lib.describe()
+            ),
+        )
     }
 
     /// An open tape with room that another run holds: (name, holder).
@@ -209,7 +256,10 @@ impl Run<'_> {
         }
         loop {
             let Some(job) = self.next_job(tape)? else {
-                return Ok(if self.unassigned_left()? { self.no_fit(tape)? } else { Ended::NoWork });
+                if !self.unassigned_left()? {
+                    return Ok(Ended::NoWork);
+                }
+                return if self.takes_more(tape)? { self.no_fit(tape) } else { Ok(Ended::PoolDone) };
             };
             let env = Env { cat: self.cat, config: self.config, remote: self.remote };
             match archive_one(env, tape, &job, &mut *drive, self.opts, &mut proven) {
@@ -251,7 +301,7 @@ impl Run<'_> {
         let block = self.config.block_size;
         let whole = self.cat.tape_capacity(tape, self.config.tape_capacity)?;
         let left = self.cat.space_left(tape, self.config.tape_capacity, true, block)?;
-        for id in self.cat.unassigned_targets()? {
+        for id in self.cat.unassigned_for(tape)? {
             if self.too_big.contains(&id) {
                 continue;
             }

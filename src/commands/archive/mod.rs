@@ -51,6 +51,7 @@ pub fn run(config: &Config, opts: Options) -> Result<ExitCode> {
         return library::run(config, &lib, opts);
     }
     let cat = Catalog::open(&config.database_file, Mode::ReadWrite)?;
+    cat.set_copy_pools(&config.copy_pools);
     let tape = cat.tape_or_online(None)?;
     let status = crate::commands::reports::display_status(&cat, &tape)?;
     if status != TapeStatus::Open {
