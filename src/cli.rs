@@ -47,9 +47,10 @@ struct Args {
     #[arg(long, global = true)]
     json: bool,
     /// The drive to use, by its name in tape.conf ([drive.NAME]); needed
-    /// when tape.conf names several drives.
-    #[arg(long, global = true, value_name = "NAME")]
-    drive: Option<String>,
+    /// when tape.conf names several drives. archive takes it twice (one
+    /// copy on each drive, with copy_pools).
+    #[arg(long, global = true, value_name = "NAME", action = clap::ArgAction::Append)]
+    drive: Vec<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -289,8 +290,8 @@ pub struct Invocation {
     pub verbose: bool,
     /// Machine-readable output.
     pub json: bool,
-    /// The drive named with --drive.
-    pub drive: Option<String>,
+    /// The drives named with --drive, in order (archive takes two).
+    pub drives: Vec<String>,
     /// The command (None: status when a tape is online, else tapes).
     pub command: Option<Command>,
 }
@@ -310,7 +311,7 @@ pub fn parse() -> Result<Invocation> {
         yes: a.yes,
         verbose: a.verbose,
         json: a.json,
-        drive: a.drive,
+        drives: a.drive,
         command: a.command,
     })
 }

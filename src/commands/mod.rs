@@ -44,6 +44,8 @@ pub struct Context_ {
     pub json: bool,
     /// More detail (`tapes`, `tape_detail`); off for the default command.
     pub verbose: bool,
+    /// The second `--drive` of a two-copy `archive` (one copy on each).
+    pub second_drive: Option<String>,
 }
 
 /// Run one invocation.
@@ -64,9 +66,11 @@ pub fn run(inv: Invocation) -> Result<ExitCode> {
         }
         _ => {}
     }
+    let second_drive = second_drive(&inv)?;
     let mut config = Config::load(&inv.config_file)?;
-    config.select_drive(inv.drive.as_deref(), inv.command.as_ref().is_some_and(uses_drive))?;
-    let mut ctx = Context_ { config, prompter: Prompter { yes: inv.yes }, json: inv.json, verbose: inv.verbose };
+    config.select_drive(inv.drives.first().map(String::as_str), inv.command.as_ref().is_some_and(uses_drive))?;
+    let (prompter, json, verbose) = (Prompter { yes: inv.yes }, inv.json, inv.verbose);
+    let mut ctx = Context_ { config, prompter, json, verbose, second_drive };
     let command = match inv.command {
         Some(c) => c,
         None => {
@@ -84,6 +88,38 @@ pub fn run(inv: Invocation) -> Result<ExitCode> {
         stop::check()?;
     }
     Ok(code)
+}
+
+/// The second `--drive`: only `archive` takes one (one copy on each drive);
+/// any other command, or a third drive, is a usage error (exit 2).
+fn second_drive(inv: &Invocation) -> Result<Option<String>> {
+    if inv.drives.len() < 2 {
+        return Ok(None);
+    }
+    let name = inv.command.as_ref().map_or("the default report".to_string(), command_name);
+    if !matches!(inv.command, Some(Command::Archive { .. })) {
+        let msg = format!("only archive takes two --drive (one copy on each); {name} uses one");
+        return Err(crate::exit_codes::Exit::error(ExitCode::Usage, msg));
+    }
+    if inv.drives.len() > 2 || inv.drives[0] == inv.drives[1] {
+        let msg = format!("archive takes two different --drive (one copy on each), not {}", inv.drives.join(", "));
+        return Err(crate::exit_codes::Exit::error(ExitCode::Usage, msg));
+    }
+    Ok(Some(inv.drives[1].clone()))
+}
+
+/// The command's name as typed (`ScanTape { .. }` is `scan_tape`).
+fn command_name(c: &Command) -> String {
+    let debug = format!("{c:?}");
+    let variant = debug.split([' ', '{', '(']).next().unwrap_or_default();
+    let mut name = String::new();
+    for (i, ch) in variant.chars().enumerate() {
+        if ch.is_uppercase() && i > 0 {
+            name.push('_');
+        }
+        name.push(ch.to_ascii_lowercase());
+    }
+    name
 }
 
 /// Whether the command uses one drive (so with several drives, --drive must pick it).
@@ -147,6 +183,11 @@ fn take_locks(ctx: &Context_, c: &Command) -> Result<Vec<lock::Lock>> {
         Command::Unload => return drive_lock(ctx, "unload"),
         _ => return Ok(Vec::new()),
     };
+    if let Some(second) = ctx.second_drive.as_deref() {
+        let mut locks = lock::for_drive_job(&ctx.config, name)?;
+        locks.push(archive::second_drive_lock(&ctx.config, second)?);
+        return Ok(locks);
+    }
     if ctx.config.changer.is_some() && name != "scan_tape" {
         // Library jobs on other drives run beside it: the catalogue is shared.
         return lock::for_library_job(&ctx.config, &format!("{name} --drive {}", ctx.config.drive_name));
@@ -255,6 +296,9 @@ fn dispatch(ctx: &Context_, command: Command) -> Result<ExitCode> {
         Command::Archive { repeat, no_db_update, override_tape_check, try_anyway, check_in_flight } => {
             let check = check_in_flight.unwrap_or(ctx.config.check_in_flight);
             let opts = archive::Options { repeat, no_db_update, override_tape_check, try_anyway, check };
+            if let Some(second) = ctx.second_drive.as_deref() {
+                return archive::run_two(&ctx.config, second, opts);
+            }
             return archive::run(&ctx.config, opts);
         }
         Command::Confirm { which, retry, no_db_update, repeat } => {

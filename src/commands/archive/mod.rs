@@ -8,6 +8,9 @@
 //! filemark is on tape and everything checked matched.
 
 mod library;
+mod two;
+
+pub use two::{run_two, second_drive_lock};
 
 use std::io::Read;
 use std::sync::Arc;
