@@ -21,9 +21,11 @@ use super::{
 };
 use crate::buffer::{Block, BlockBuffer, BlockPool};
 use crate::catalog::{Backup, BackupStatus, Catalog, Mode, Outcome, Tape, TapeStatus, show};
+use crate::changer::{Location, is_cleaning};
 use crate::config::{Config, InFlight};
 use crate::drive::{self, Access, Drive};
 use crate::exit_codes::{Exit, ExitCode};
+use crate::library::LibraryDrive;
 use crate::lock::{self, Lock};
 use crate::remote::{Remote, RemoteChild};
 use crate::tape_file::TapeFile;
@@ -72,8 +74,19 @@ pub fn run_two(config: &Config, second: &str, opts: Options) -> Result<ExitCode>
     cat.set_copy_pools(&config.copy_pools);
     cat.writable()?;
     let remote = Remote::new(&config.ssh_command)?;
-    let first = open_copy(&cat, config.clone())?;
-    let mut copies = [first, open_copy(&cat, drive_config(config, second)?)?];
+    let configs = [config.clone(), drive_config(config, second)?];
+    let command = format!("archive --drive {} --drive {second}", config.drive_name);
+    let mut claims = Vec::new();
+    let [first, other] = configs;
+    let mut copies = if config.changer.is_some() {
+        let pools = &config.copy_pools;
+        [
+            library_copy(&cat, first, &pools[0], &command, &mut claims)?,
+            library_copy(&cat, other, &pools[1], &command, &mut claims)?,
+        ]
+    } else {
+        [open_copy(&cat, first)?, open_copy(&cat, other)?]
+    };
     if copies[0].pool == copies[1].pool {
         return Err(Exit::error(
             ExitCode::Failure,
@@ -134,6 +147,60 @@ fn open_copy(cat: &Catalog, config: Config) -> Result<Copy> {
     let pool = cat.copy_pool_of(&tape)?.context("copy_pools is not set")?;
     println!("Drive {name} holds tape \"{}\" (pool {pool}).", tape.name);
     Ok(Copy { config, tape, pool, drive, proven: false })
+}
+
+/// On a library: claim an open tape of `pool` with room (the one in this
+/// drive first, then one with targets assigned, then the oldest) and have
+/// the robot load it; a blank cartridge is labelled by the proof before
+/// its first write.
+fn library_copy(cat: &Catalog, config: Config, pool: &str, command: &str, claims: &mut Vec<Lock>) -> Result<Copy> {
+    let lib = LibraryDrive::from_config(&config)?.context("the drive is not in the library")?;
+    let status = lib.changer.status()?;
+    let mut candidates = Vec::new();
+    for tape in cat.tapes()? {
+        let here = match status.locate(&tape.serial) {
+            _ if tape.serial.is_empty() || is_cleaning(&tape.serial) => continue,
+            Some(Location::Drive(i)) if i == lib.index => true,
+            Some(Location::Slot(_)) => false,
+            _ => continue,
+        };
+        if !usable(cat, &config, &tape, pool)? {
+            continue;
+        }
+        let idle = cat.backups_with_status(tape.id, &BackupStatus::Assigned)?.is_empty();
+        candidates.push(((!here, idle, tape.id), tape));
+    }
+    candidates.sort_by_key(|(rank, _)| *rank);
+    for (_, tape) in candidates {
+        if lock::tape_holder(&config.database_file, &tape.name).is_some() {
+            continue;
+        }
+        println!("Tape \"{}\" (pool {pool}, cartridge {}) is next for {}.", tape.name, tape.serial, lib.describe());
+        claims.push(lib.mount_tape(&tape, &config.database_file, command)?);
+        let drive = drive::open(&config.drive, Access::Write, config.block_size)?;
+        return Ok(Copy { config, tape, pool: pool.to_string(), drive, proven: false });
+    }
+    Err(Exit::error(
+        ExitCode::TapeFull,
+        format!(
+            "no open tape of pool {pool} with room is in the library for {}: put a blank cartridge in the library, \
+             register it with tapeop open_tape NAME --serial BARCODE --pool {pool}, then run again",
+            lib.describe()
+        ),
+    ))
+}
+
+/// Whether `tape` is open, of `pool`, not ended by its catalogue file, and
+/// has room left.
+fn usable(cat: &Catalog, config: &Config, tape: &Tape, pool: &str) -> Result<bool> {
+    if crate::commands::reports::display_status(cat, tape)? != TapeStatus::Open || cat.tape_pool(tape)? != pool {
+        return Ok(false);
+    }
+    if cat.tape_catalogue_file(tape.id)?.is_some() {
+        return Ok(false);
+    }
+    let left = cat.space_left(tape, config.tape_capacity, true, config.block_size)?;
+    Ok(left.is_none_or(|l| l > crate::catalog::filemark_estimate(config.block_size)))
 }
 
 /// The next target for both tapes: one assigned to both, else one lacking
