@@ -6,7 +6,7 @@
 //! filling mid-target ends that copy cleanly (tape full, its catalogue
 //! file written) while the primary copy is recorded, and a single-drive run
 //! on a new offsite tape writes the missing copies. Bad usage is refused
-//! in one line.
+//! in one line. On a simulated library each drive loads a tape of its pool.
 
 mod support;
 
@@ -14,6 +14,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::MutexGuard;
 
+use support::library_rig::{CAPACITY, LibRig, barcode};
 use support::vst::{self, VirtualDrive, VstOptions};
 use support::world::{World, stderr, stdout};
 
@@ -181,4 +182,35 @@ fn two_drives_are_refused_without_copy_pools_and_off_archive() {
     assert_eq!(stderr(&out).trim(), "tapeop: only archive takes two --drive (one copy on each); confirm uses one");
     let out = w.run(&["archive", "--drive", "A", "--drive", "A"], 2);
     assert_eq!(stderr(&out).trim(), "tapeop: archive takes two different --drive (one copy on each), not A, A");
+}
+
+#[test]
+fn on_a_library_each_drive_loads_a_tape_of_its_pool() {
+    let r = LibRig::new(3, 0);
+    let conf = format!(
+        "[default]\ndatabase_file = tape.sqlite\nssh_command = \nblock_size = 64K\ntape_capacity = {CAPACITY}\n\
+         copy_pools = primary offsite\n\n{}",
+        r.lib.conf_sections()
+    );
+    fs::write(r.w.root().join("tape.conf"), conf).unwrap();
+    r.targets(3);
+    for (i, pool) in [(1, "offsite"), (2, "primary"), (3, "offsite")] {
+        let name = format!("T{i}");
+        r.w.run(&["-y", "open_tape", &name, "--serial", &barcode(i), "--pool", pool, "--offline"], 0);
+    }
+    let out = r.run(&["--drive", "A", "--drive", "B", "archive", "--repeat"], 40);
+    assert!(
+        out.contains(&format!("Tape \"T2\" (pool primary, cartridge {}) is next for drive A", barcode(2))),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("Tape \"T1\" (pool offsite, cartridge {}) is next for drive B", barcode(1))),
+        "{out}"
+    );
+    let want: Vec<(String, i64, String)> =
+        ["T1", "T2"].iter().flat_map(|t| [1, 2, 3].map(|n| (t.to_string(), n, "recorded".to_string()))).collect();
+    assert_eq!(r.backups(), want, "{out}");
+    r.run(&["--drive", "A", "confirm", "next", "--repeat"], 40);
+    let check = r.run(&["check"], 0);
+    assert!(check.starts_with("tapeop check: all well"), "{check}");
 }
