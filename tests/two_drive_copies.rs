@@ -214,3 +214,35 @@ fn on_a_library_each_drive_loads_a_tape_of_its_pool() {
     let check = r.run(&["check"], 0);
     assert!(check.starts_with("tapeop check: all well"), "{check}");
 }
+
+#[test]
+fn a_blank_tape_in_a_plain_drive_is_refused() {
+    let r = TwoDrives::new(None);
+    let t = r.target("t1", 1000);
+    r.import("list.txt", &[t]);
+    r.run(&["open_tape", "P1", "--serial", "SP1", "--pool", "primary", "--online", "-y"], 0);
+    r.run(&["open_tape", "O1", "--serial", "SO1", "--pool", "offsite", "--offline", "-y"], 0);
+    let out = r.w.run(&["archive", "--drive", "A", "--drive", "B"], 1);
+    assert_eq!(
+        stderr(&out).trim(),
+        "tapeop: drive A holds no labelled tape of this catalogue: load an open tape of a copy pool there (a new \
+         tape is labelled by a first archive with one drive: activate_tape NAME, archive --drive A)"
+    );
+    assert_eq!(r.w.count("SELECT count(*) FROM backups"), 0);
+    assert_eq!(r.tar_runs(), 0);
+}
+
+#[test]
+fn a_changed_source_fails_both_copies_once_checked() {
+    let r = TwoDrives::new(None);
+    r.labelled(300_000);
+    fs::write(r.w.data().join("t1/readme.txt"), "changed since import\n").unwrap();
+    let out = r.run(&["archive", "--repeat", "--drive", "A", "--drive", "B"], 42);
+    assert_eq!(out.matches("the data differs from the catalogue in 1 place").count(), 2, "{out}");
+    assert!(out.contains("the copy of") && out.contains("on tape \"P1\" file 2 (drive A)"), "{out}");
+    assert!(out.contains("on tape \"O1\" file 2 (drive B)"), "{out}");
+    assert_eq!(r.tar_runs(), 1);
+    assert_eq!(r.status_of("t1", "P1"), "assigned");
+    assert_eq!(r.status_of("t1", "O1"), "assigned");
+    assert_eq!(r.w.count("SELECT count(*) FROM tapeop_history WHERE outcome = 'failed'"), 2);
+}
