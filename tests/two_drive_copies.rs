@@ -246,3 +246,32 @@ fn a_changed_source_fails_both_copies_once_checked() {
     assert_eq!(r.status_of("t1", "O1"), "assigned");
     assert_eq!(r.w.count("SELECT count(*) FROM tapeop_history WHERE outcome = 'failed'"), 2);
 }
+
+#[test]
+fn on_a_library_full_tapes_are_replaced_by_the_next_of_their_pool() {
+    let r = LibRig::new(4, 0);
+    let conf = format!(
+        "[default]\ndatabase_file = tape.sqlite\nssh_command = \nblock_size = 64K\ntape_capacity = {CAPACITY}\n\
+         copy_pools = primary offsite\n\n{}",
+        r.lib.conf_sections()
+    );
+    fs::write(r.w.root().join("tape.conf"), conf).unwrap();
+    r.targets(6);
+    for (i, pool) in [(1, "primary"), (2, "offsite"), (3, "primary"), (4, "offsite")] {
+        let name = format!("T{i}");
+        r.w.run(&["-y", "open_tape", &name, "--serial", &barcode(i), "--pool", pool, "--offline"], 0);
+    }
+    let out = r.run(&["--drive", "A", "--drive", "B", "archive", "--repeat"], 40);
+    assert!(out.contains("Tape \"T1\" is full: drive A (element 0) takes the next tape of pool primary."), "{out}");
+    assert!(out.contains("Tape \"T2\" is full: drive B (element 1) takes the next tape of pool offsite."), "{out}");
+    let mut want = Vec::new();
+    for (tape, files) in [("T1", 4), ("T2", 4), ("T3", 2), ("T4", 2)] {
+        want.extend((1..=files).map(|n| (tape.to_string(), n, "recorded".to_string())));
+    }
+    assert_eq!(r.backups(), want, "{out}");
+    let states = r.tape_states();
+    assert!(
+        states.contains(&("T1".into(), "full".into())) && states.contains(&("T2".into(), "full".into())),
+        "{states:?}"
+    );
+}

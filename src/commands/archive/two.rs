@@ -24,7 +24,7 @@ use crate::catalog::{Backup, BackupStatus, Catalog, Mode, Outcome, Tape, TapeSta
 use crate::changer::{Location, is_cleaning};
 use crate::config::{Config, InFlight};
 use crate::drive::{self, Access, Drive};
-use crate::exit_codes::{Exit, ExitCode};
+use crate::exit_codes::{self, Exit, ExitCode};
 use crate::library::LibraryDrive;
 use crate::lock::{self, Lock};
 use crate::remote::{Remote, RemoteChild};
@@ -104,7 +104,16 @@ pub fn run_two(config: &Config, second: &str, opts: Options) -> Result<ExitCode>
     }
     let (run_started, mut run_bytes) = (Instant::now(), 0u64);
     loop {
-        let Some(jobs) = next_pair(&cat, &copies)? else { return nothing_left(&cat, &copies) };
+        let jobs = match next_pair(&cat, &copies)? {
+            Next::Pair(jobs) => jobs,
+            Next::Nothing => return nothing_left(&cat, &copies),
+            Next::NoRoom(i) if config.changer.is_some() && opts.repeat => {
+                mark_full(&cat, &mut copies[i])?;
+                copies = next_tapes(&cat, copies, &command, &mut claims)?;
+                continue;
+            }
+            Next::NoRoom(i) => return Err(no_room(&copies[i])),
+        };
         if opts.repeat {
             println!(
                 "Run so far: {:.3} GB in {:.1} minutes",
@@ -113,7 +122,15 @@ pub fn run_two(config: &Config, second: &str, opts: Options) -> Result<ExitCode>
             );
         }
         let env = Env { cat: &cat, config, remote: &remote };
-        run_bytes += archive_pair(env, &mut copies, &jobs, opts)?;
+        match archive_pair(env, &mut copies, &jobs, opts) {
+            Ok(bytes) => run_bytes += bytes,
+            Err(e) if config.changer.is_some() && opts.repeat && exit_codes::for_error(&e) == ExitCode::TapeFull => {
+                println!("{e:#}");
+                copies = next_tapes(&cat, copies, &command, &mut claims)?;
+                continue;
+            }
+            Err(e) => return Err(e),
+        }
         if !opts.repeat {
             println!("Exiting ... pass --repeat to keep doing this.");
             return Ok(ExitCode::Success);
@@ -190,6 +207,26 @@ fn library_copy(cat: &Catalog, config: Config, pool: &str, command: &str, claims
     ))
 }
 
+/// On a library, after a copy's tape filled: each full tape goes back to
+/// its slot and its drive loads the next open tape of its pool.
+fn next_tapes(cat: &Catalog, copies: [Copy; 2], command: &str, claims: &mut Vec<Lock>) -> Result<[Copy; 2]> {
+    let [a, b] = copies;
+    Ok([next_tape(cat, a, command, claims)?, next_tape(cat, b, command, claims)?])
+}
+
+/// `c` itself while its tape has room, else the next tape of its pool.
+fn next_tape(cat: &Catalog, c: Copy, command: &str, claims: &mut Vec<Lock>) -> Result<Copy> {
+    if crate::commands::reports::display_status(cat, &c.tape)? != TapeStatus::Full {
+        return Ok(c);
+    }
+    let Copy { config, pool, drive, tape, .. } = c;
+    drop(drive);
+    let lib = LibraryDrive::from_config(&config)?.context("the drive is not in the library")?;
+    println!("Tape \"{}\" is full: {} takes the next tape of pool {pool}.", tape.name, lib.describe());
+    lib.dismount(command)?;
+    library_copy(cat, config, &pool, command, claims)
+}
+
 /// Whether `tape` is open, of `pool`, not ended by its catalogue file, and
 /// has room left.
 fn usable(cat: &Catalog, config: &Config, tape: &Tape, pool: &str) -> Result<bool> {
@@ -203,37 +240,97 @@ fn usable(cat: &Catalog, config: &Config, tape: &Tape, pool: &str) -> Result<boo
     Ok(left.is_none_or(|l| l > crate::catalog::filemark_estimate(config.block_size)))
 }
 
+/// What the two drives write next.
+enum Next {
+    /// This target: its backup on each tape.
+    Pair([Backup; 2]),
+    /// Targets lack a copy in both pools, but none fits in the space left
+    /// on the tape of this copy.
+    NoRoom(usize),
+    /// No target lacks a copy in both pools.
+    Nothing,
+}
+
 /// The next target for both tapes: one assigned to both, else one lacking
-/// a copy in both pools that fits both, assigned to both now.
-fn next_pair(cat: &Catalog, copies: &[Copy; 2]) -> Result<Option<[Backup; 2]>> {
+/// a copy in both pools that fits both, assigned to both now. A target
+/// larger than a whole tape is never taken.
+fn next_pair(cat: &Catalog, copies: &[Copy; 2]) -> Result<Next> {
     let on_b = cat.backups_with_status(copies[1].tape.id, &BackupStatus::Assigned)?;
     for a in cat.backups_with_status(copies[0].tape.id, &BackupStatus::Assigned)? {
         if let Some(b) = on_b.iter().find(|b| b.target_id == a.target_id) {
-            return Ok(Some([a, b.clone()]));
+            return Ok(Next::Pair([a, b.clone()]));
         }
     }
     let for_b = cat.unassigned_for(&copies[1].tape)?;
+    let mut short = None;
     for id in cat.unassigned_for(&copies[0].tape)? {
-        if !for_b.contains(&id) || !fits_both(cat, copies, id)? {
+        if !for_b.contains(&id) {
             continue;
+        }
+        match room_for(cat, copies, id)? {
+            Room::Fits => {}
+            Room::Short(i) => {
+                short = short.or(Some(i));
+                continue;
+            }
+            Room::Never => continue,
         }
         if cat.assign_one(&copies[0].tape, id)? && cat.assign_one(&copies[1].tape, id)? {
             return next_pair(cat, copies);
         }
     }
-    Ok(None)
+    Ok(short.map_or(Next::Nothing, Next::NoRoom))
+}
+
+/// Whether a target fits on both tapes.
+enum Room {
+    Fits,
+    /// Not in the space left on the tape of this copy.
+    Short(usize),
+    /// Not on a whole tape.
+    Never,
 }
 
 /// Whether target `id`'s estimate fits in the space left on both tapes.
-fn fits_both(cat: &Catalog, copies: &[Copy; 2], id: i64) -> Result<bool> {
-    for c in copies {
+fn room_for(cat: &Catalog, copies: &[Copy; 2], id: i64) -> Result<Room> {
+    for (i, c) in copies.iter().enumerate() {
         let block = c.config.block_size;
+        let need = cat.target_estimate(id, block)?;
+        let whole = cat.tape_capacity(&c.tape, c.config.tape_capacity)?;
+        if whole.is_some_and(|w| need > w - crate::catalog::label_estimate(block)) {
+            return Ok(Room::Never);
+        }
         let left = cat.space_left(&c.tape, c.config.tape_capacity, true, block)?;
-        if left.is_some_and(|l| cat.target_estimate(id, block).is_ok_and(|need| need > l)) {
-            return Ok(false);
+        if left.is_some_and(|l| need > l) {
+            return Ok(Room::Short(i));
         }
     }
-    Ok(true)
+    Ok(Room::Fits)
+}
+
+/// On a library: nothing waiting fits on `c`'s tape, so it is as good as
+/// full: marked full, its assigned targets released, its catalogue file written.
+fn mark_full(cat: &Catalog, c: &mut Copy) -> Result<()> {
+    println!(
+        "No target lacking both copies fits in the space left on tape \"{}\": marking it full and moving on.",
+        c.tape.name
+    );
+    cat.mark_tape_full(&c.tape)?;
+    cat.release_assigned(&c.tape)?;
+    crate::commands::catalogue_file::write_when_full(cat, &mut *c.drive, &c.tape, &c.config);
+    Ok(())
+}
+
+/// With plain drives: nothing waiting fits on `c`'s tape (exit 43).
+fn no_room(c: &Copy) -> anyhow::Error {
+    Exit::error(
+        ExitCode::TapeFull,
+        format!(
+            "no target lacking both copies fits in the space left on tape \"{}\" (drive {}): close_tape it, load a \
+             new tape of pool {} there, and run again",
+            c.tape.name, c.config.drive_name, c.pool
+        ),
+    )
 }
 
 /// Nothing lacks a copy in both pools (exit 40): say what is left for a
