@@ -275,3 +275,27 @@ fn on_a_library_full_tapes_are_replaced_by_the_next_of_their_pool() {
         "{states:?}"
     );
 }
+
+#[test]
+fn two_tapes_of_one_pool_are_refused() {
+    let r = TwoDrives::new(None);
+    r.run(&["open_tape", "P1", "--serial", "SP1", "--pool", "primary", "--online", "-y"], 0);
+    r.run(&["open_tape", "P2", "--serial", "SP2", "--pool", "primary", "--offline", "-y"], 0);
+    let t0 = r.target("t0", 1000);
+    r.import("list0.txt", &[t0]);
+    r.run(&["-y", "assign", "P1"], 0);
+    r.run(&["archive", "--drive", "A"], 0);
+    let t1 = r.target("t1", 1000);
+    r.import("list1.txt", &[t1]);
+    r.run(&["activate_tape", "P2"], 0);
+    r.run(&["-y", "assign", "P2"], 0);
+    r.run(&["archive", "--drive", "B"], 0);
+    let before = r.w.count("SELECT count(*) FROM backups");
+    let out = r.w.run(&["archive", "--drive", "A", "--drive", "B"], 1);
+    assert_eq!(
+        stderr(&out).trim(),
+        "tapeop: tapes \"P1\" (drive A) and \"P2\" (drive B) are both in pool primary: two drives write one copy in \
+         each of two pools; load a tape of another pool of copy_pools (primary offsite)"
+    );
+    assert_eq!(r.w.count("SELECT count(*) FROM backups"), before);
+}
