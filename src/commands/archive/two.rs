@@ -60,54 +60,21 @@ struct Copy {
 
 /// Run `archive --drive A --drive B`: one copy on each drive's tape.
 pub fn run_two(config: &Config, second: &str, opts: Options) -> Result<ExitCode> {
-    if config.copy_pools.len() < 2 {
-        return Err(Exit::error(
-            ExitCode::Failure,
-            "two --drive write one copy in each of two pools, but tape.conf sets no copy_pools of two pools: set \
-             copy_pools = POOL1 POOL2 under [default], or give one --drive",
-        ));
-    }
-    if opts.no_db_update {
-        return Err(Exit::error(ExitCode::Failure, "archive --no-db-update takes one --drive, not two"));
-    }
+    refuse_usage(config, opts)?;
     let cat = Catalog::open(&config.database_file, Mode::ReadWrite)?;
     cat.set_copy_pools(&config.copy_pools);
     cat.writable()?;
     let remote = Remote::new(&config.ssh_command)?;
-    let configs = [config.clone(), drive_config(config, second)?];
     let command = format!("archive --drive {} --drive {second}", config.drive_name);
     let mut claims = Vec::new();
-    let [first, other] = configs;
-    let mut copies = if config.changer.is_some() {
-        let pools = &config.copy_pools;
-        [
-            library_copy(&cat, first, &pools[0], &command, &mut claims)?,
-            library_copy(&cat, other, &pools[1], &command, &mut claims)?,
-        ]
-    } else {
-        [open_copy(&cat, first)?, open_copy(&cat, other)?]
-    };
-    if copies[0].pool == copies[1].pool {
-        return Err(Exit::error(
-            ExitCode::Failure,
-            format!(
-                "tapes \"{}\" (drive {}) and \"{}\" (drive {}) are both in pool {}: two drives write one copy in each \
-                 of two pools; load a tape of another pool of copy_pools ({})",
-                copies[0].tape.name,
-                copies[0].config.drive_name,
-                copies[1].tape.name,
-                copies[1].config.drive_name,
-                copies[0].pool,
-                config.copy_pools.join(" ")
-            ),
-        ));
-    }
+    let mut copies = open_copies(&cat, config, second, &command, &mut claims)?;
+    let library = config.changer.is_some() && opts.repeat;
     let (run_started, mut run_bytes) = (Instant::now(), 0u64);
     loop {
         let jobs = match next_pair(&cat, &copies)? {
             Next::Pair(jobs) => jobs,
             Next::Nothing => return nothing_left(&cat, &copies),
-            Next::NoRoom(i) if config.changer.is_some() && opts.repeat => {
+            Next::NoRoom(i) if library => {
                 mark_full(&cat, &mut copies[i])?;
                 copies = next_tapes(&cat, copies, &command, &mut claims)?;
                 continue;
@@ -115,16 +82,13 @@ pub fn run_two(config: &Config, second: &str, opts: Options) -> Result<ExitCode>
             Next::NoRoom(i) => return Err(no_room(&copies[i])),
         };
         if opts.repeat {
-            println!(
-                "Run so far: {:.3} GB in {:.1} minutes",
-                run_bytes as f64 / 1e9,
-                run_started.elapsed().as_secs_f64() / 60.0
-            );
+            let minutes = run_started.elapsed().as_secs_f64() / 60.0;
+            println!("Run so far: {:.3} GB in {minutes:.1} minutes", run_bytes as f64 / 1e9);
         }
         let env = Env { cat: &cat, config, remote: &remote };
         match archive_pair(env, &mut copies, &jobs, opts) {
             Ok(bytes) => run_bytes += bytes,
-            Err(e) if config.changer.is_some() && opts.repeat && exit_codes::for_error(&e) == ExitCode::TapeFull => {
+            Err(e) if library && exit_codes::for_error(&e) == ExitCode::TapeFull && any_full(&cat, &copies) => {
                 println!("{e:#}");
                 copies = next_tapes(&cat, copies, &command, &mut claims)?;
                 continue;
@@ -137,6 +101,61 @@ pub fn run_two(config: &Config, second: &str, opts: Options) -> Result<ExitCode>
         }
         stop::check()?;
     }
+}
+
+/// Refuse two drives without two copy pools, and with --no-db-update.
+fn refuse_usage(config: &Config, opts: Options) -> Result<()> {
+    if config.copy_pools.len() < 2 {
+        return Err(Exit::error(
+            ExitCode::Failure,
+            "two --drive write one copy in each of two pools, but tape.conf sets no copy_pools of two pools: set \
+             copy_pools = POOL1 POOL2 under [default], or give one --drive",
+        ));
+    }
+    if opts.no_db_update {
+        return Err(Exit::error(ExitCode::Failure, "archive --no-db-update takes one --drive, not two"));
+    }
+    Ok(())
+}
+
+/// Each drive with its tape: on a library, drive i loads a tape of the
+/// i-th pool of copy_pools; plain drives hold labelled tapes of two pools.
+fn open_copies(
+    cat: &Catalog,
+    config: &Config,
+    second: &str,
+    command: &str,
+    claims: &mut Vec<Lock>,
+) -> Result<[Copy; 2]> {
+    let [first, other] = [config.clone(), drive_config(config, second)?];
+    let copies = if config.changer.is_some() {
+        let pools = &config.copy_pools;
+        [library_copy(cat, first, &pools[0], command, claims)?, library_copy(cat, other, &pools[1], command, claims)?]
+    } else {
+        [open_copy(cat, first)?, open_copy(cat, other)?]
+    };
+    if copies[0].pool != copies[1].pool {
+        return Ok(copies);
+    }
+    let [a, b] = &copies;
+    Err(Exit::error(
+        ExitCode::Failure,
+        format!(
+            "tapes \"{}\" (drive {}) and \"{}\" (drive {}) are both in pool {}: two drives write one copy in each \
+             of two pools; load a tape of another pool of copy_pools ({})",
+            a.tape.name,
+            a.config.drive_name,
+            b.tape.name,
+            b.config.drive_name,
+            a.pool,
+            config.copy_pools.join(" ")
+        ),
+    ))
+}
+
+/// Whether the tape of some copy is now marked full.
+fn any_full(cat: &Catalog, copies: &[Copy; 2]) -> bool {
+    copies.iter().any(|c| crate::commands::reports::display_status(cat, &c.tape).is_ok_and(|s| s == TapeStatus::Full))
 }
 
 /// Open the drive of `config` and find the catalogue's tape it holds, by
