@@ -526,16 +526,7 @@ fn stream_to_lanes(
     let child_pid = child.id();
     let depth = (config.buffer_size / config.block_size).max(2);
     let mut results: [Option<Result<Written>>; 2] = [None, None];
-    let mut lanes = Vec::new();
-    for (i, (drive, n)) in drives.into_iter().zip(ns).enumerate() {
-        let begun = drive.begin_write(n).and_then(|()| drive.absolute_position());
-        match begun {
-            Ok(start) => {
-                lanes.push((i, Lane { drive, n, start, buffer: Arc::new(BlockBuffer::new(depth, depth / 2)) }))
-            }
-            Err(e) => results[i] = Some(Err(e)),
-        }
-    }
+    let mut lanes = begin_lanes(drives, ns, depth, &mut results);
     if lanes.is_empty() {
         kill_source(child_pid);
     }
@@ -591,14 +582,38 @@ fn stream_to_lanes(
         results[*i] = Some(end_lane(lane, w, config.block_size));
     }
     let shared = source.context("the data host's tar failed").and_then(|()| check_verdict(checker.as_mut(), parsed));
-    Ok(results.map(|r| {
-        let r = r.unwrap_or_else(|| Err(anyhow!("the drive was not written")));
-        match (&shared, r) {
-            (Ok(checked), Ok(w)) => Ok(Written { checked: *checked, ..w }),
-            (Err(e), Ok(_)) => Err(anyhow!("{e:#}")),
-            (_, Err(e)) => Err(e),
+    Ok(results.map(|r| with_verdict(r, &shared)))
+}
+
+/// Start tape file `n` on each drive: the lanes that began, by copy index
+/// (a drive that could not begin has its error in `results`).
+fn begin_lanes<'d>(
+    drives: [&'d mut dyn Drive; 2],
+    ns: [u64; 2],
+    depth: usize,
+    results: &mut [Option<Result<Written>>; 2],
+) -> Vec<(usize, Lane<'d>)> {
+    let mut lanes = Vec::new();
+    for (i, (drive, n)) in drives.into_iter().zip(ns).enumerate() {
+        match drive.begin_write(n).and_then(|()| drive.absolute_position()) {
+            Ok(start) => {
+                lanes.push((i, Lane { drive, n, start, buffer: Arc::new(BlockBuffer::new(depth, depth / 2)) }))
+            }
+            Err(e) => results[i] = Some(Err(e)),
         }
-    }))
+    }
+    lanes
+}
+
+/// One copy's result once the source and the in-flight check are known:
+/// their failure fails a copy that was written.
+fn with_verdict(copy: Option<Result<Written>>, shared: &Result<Option<(u64, u64, u64)>>) -> Result<Written> {
+    let copy = copy.unwrap_or_else(|| Err(anyhow!("the drive was not written")));
+    match (shared, copy) {
+        (Ok(checked), Ok(w)) => Ok(Written { checked: *checked, ..w }),
+        (Err(e), Ok(_)) => Err(anyhow!("{e:#}")),
+        (_, Err(e)) => Err(e),
+    }
 }
 
 /// Close one drive's tape file: its record count checked and a filemark
