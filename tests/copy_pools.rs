@@ -118,6 +118,7 @@ fn each_pool_gets_its_own_copy_and_check_names_the_missing_one() {
 
     let out = w.run(&["check"], 1);
     let text = stdout(&out);
+    // Their primary copies are confirmed: only offsite lacks one.
     for t in &targets {
         let line = format!(
             "missing_copies: {} has no confirmed copy in pool offsite: assign, archive and confirm it on a tape of each",
@@ -133,6 +134,13 @@ fn each_pool_gets_its_own_copy_and_check_names_the_missing_one() {
     assert_eq!(missing["items"][0]["target"], targets[0].display().to_string(), "{json}");
 
     w.run(&["-y", "assign", "O1"], 0);
+    // Assigned to O1, not yet written: check says what is left to do.
+    let text = stdout(&w.run(&["check"], 1));
+    let line = format!(
+        "missing_copies: {} has no confirmed copy in pool offsite: its copy there is assigned or recorded; archive and confirm it",
+        targets[0].display()
+    );
+    assert!(text.lines().any(|l| l == line), "{line}\n{text}");
     swap_tape(&w, "P1", "O1");
     archive_and_confirm(&w);
     let rows = w.backups();

@@ -356,18 +356,40 @@ fn short_of_copies(cat: &Catalog) -> Result<Condition> {
     cat.each_short_of_copies(|t| {
         let mut m = object(json!({ "target_id": t.target_id, "pools": t.pools }));
         put_name(&mut m, "target", &t.target);
-        let word = if t.pools.len() == 1 { "pool" } else { "pools" };
+        let lacking = cat.lacking_pools(t.target_id)?;
         c.add(
-            format!(
-                "{} has no confirmed copy in {word} {}: assign, archive and confirm it on a tape of each",
-                show(&t.target),
-                t.pools.join(", ")
-            ),
+            format!("{} has no confirmed copy in {}", show(&t.target), copies_advice(&t.pools, &lacking)),
             Value::Object(m),
         );
         Ok(())
     })?;
     Ok(c)
+}
+
+/// What to do about the pools without a confirmed copy: those without any
+/// copy need one written; in the others a copy is on its way (assigned or
+/// recorded) and wants its archive or confirm.
+fn copies_advice(unconfirmed: &[String], lacking: &[String]) -> String {
+    let pools = |p: &[&String]| {
+        let word = if p.len() == 1 { "pool" } else { "pools" };
+        format!("{word} {}", p.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "))
+    };
+    let (none, pending): (Vec<&String>, Vec<&String>) = unconfirmed.iter().partition(|p| lacking.contains(p));
+    match (none.is_empty(), pending.is_empty()) {
+        (false, true) => format!("{}: assign, archive and confirm it on a tape of each", pools(&none)),
+        (true, _) if pending.len() == 1 => {
+            format!("{}: its copy there is assigned or recorded; archive and confirm it", pools(&pending))
+        }
+        (true, _) => {
+            format!("{}: its copies there are assigned or recorded; archive and confirm them", pools(&pending))
+        }
+        (false, false) => format!(
+            "{}: assign, archive and confirm it on a tape of each; and in {}: its copy there is assigned or \
+             recorded, archive and confirm it",
+            pools(&none),
+            pools(&pending)
+        ),
+    }
 }
 
 /// Targets never scanned: an import that failed or was interrupted.
