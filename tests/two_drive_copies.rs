@@ -6,7 +6,9 @@
 //! filling mid-target ends that copy cleanly (tape full, its catalogue
 //! file written) while the primary copy is recorded, and a single-drive run
 //! on a new offsite tape writes the missing copies. Bad usage is refused
-//! in one line. On a simulated library each drive loads a tape of its pool.
+//! in one line. A drive failing mid-target (a write error) ends its copy
+//! with a filemark while the other copy is recorded. On a simulated
+//! library each drive loads a tape of its pool.
 
 mod support;
 
@@ -298,4 +300,48 @@ fn two_tapes_of_one_pool_are_refused() {
          each of two pools; load a tape of another pool of copy_pools (primary offsite)"
     );
     assert_eq!(r.w.count("SELECT count(*) FROM backups"), before);
+}
+
+#[test]
+fn one_drive_failing_mid_target_ends_its_copy_and_the_other_is_recorded() {
+    let r = TwoDrives::new(None);
+    r.labelled(300_000);
+    let before = r.b.files().unwrap().len();
+    // Drive B fails on t1's second record, as a drive with a hardware fault.
+    r.b.fail_writes_after(1);
+    let out = r.w.output(&["archive", "--repeat", "--drive", "A", "--drive", "B"]);
+    let text = stdout(&out) + &stderr(&out);
+    assert_eq!(out.status.code(), Some(42), "{text}");
+    assert!(
+        text.contains(" -- copy on tape \"P1\" file 2: recorded")
+            && text.contains("tapeop: the copy of ")
+            && text.contains(" on tape \"O1\" file 2 (drive B): writing block 1"),
+        "{text}"
+    );
+    assert_eq!(r.tar_runs(), 1, "{text}");
+    assert_eq!(r.status_of("t1", "P1"), "recorded", "the other copy is recorded: {text}");
+    assert_eq!(r.status_of("t1", "O1"), "assigned", "{text}");
+    assert_eq!(r.w.count("SELECT count(*) FROM tapeop_history WHERE tape = 'O1' AND outcome = 'failed'"), 1, "{text}");
+    // The failed copy's partial tape file ended with a filemark; nothing after it.
+    assert_eq!(r.b.files().unwrap().len(), before + 1, "{text}");
+    // The drive is repaired: two drives write t2 and t3 from one read each
+    // (the first over the partial file), then one drive writes t1's
+    // offsite copy.
+    r.b.clear_write_fault();
+    let out = r.run(&["archive", "--repeat", "--drive", "A", "--drive", "B"], 40);
+    assert!(out.contains("holds a failed archive attempt; writing over it"), "{out}");
+    assert_eq!(r.tar_runs(), 3, "{out}");
+    assert_eq!(r.status_of("t1", "O1"), "assigned", "the failed copy stays assigned to its tape");
+    r.run(&["activate_tape", "O1"], 0);
+    r.run(&["archive", "--repeat", "--drive", "B"], 40);
+    for t in ["t1", "t2", "t3"] {
+        assert_eq!((r.status_of(t, "P1"), r.status_of(t, "O1")), ("recorded".into(), "recorded".into()), "{t}");
+    }
+    // Both tapes hold t0..t3, in another order on O1.
+    assert_eq!((r.a.files().unwrap().len(), r.b.files().unwrap().len()), (5, 5));
+    r.run(&["activate_tape", "P1"], 0);
+    r.run(&["confirm", "--repeat", "--drive", "A"], 40);
+    r.run(&["activate_tape", "O1"], 0);
+    r.run(&["confirm", "--repeat", "--drive", "B"], 40);
+    r.run(&["check"], 0);
 }

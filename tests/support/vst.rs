@@ -393,6 +393,18 @@ impl VirtualDrive {
         self.lock().fsf_short = true;
     }
 
+    /// Fault injection: after `records` more records are written, every
+    /// write fails with `EIO`, as from a drive with a hardware fault, until
+    /// [`VirtualDrive::clear_write_fault`].
+    pub fn fail_writes_after(&self, records: u64) {
+        self.lock().write_fault = Some(records);
+    }
+
+    /// End the write fault of [`VirtualDrive::fail_writes_after`].
+    pub fn clear_write_fault(&self) {
+        self.lock().write_fault = None;
+    }
+
     /// Take the cartridge out and load the tape `image` (created empty if
     /// missing) instead, as an operator swapping tapes: the head is at the
     /// beginning of the new tape, and `opts` (capacity, write protection,
@@ -614,6 +626,8 @@ struct Tape {
     next_fh: u64,
     /// One-shot fault: the next MTFSF stops one filemark short.
     fsf_short: bool,
+    /// Records still written before every write fails with `EIO`.
+    write_fault: Option<u64>,
     /// Reads refused with ENOMEM so far.
     enomem_reads: u64,
     /// Spacing to end of data leaves the block number unknown (Linux st).
@@ -662,6 +676,7 @@ impl Tape {
             open: None,
             next_fh: 1,
             fsf_short: false,
+            write_fault: None,
             enomem_reads: 0,
             eod_blk_unknown: false,
             split_above: None,
@@ -822,6 +837,11 @@ impl Tape {
 
     fn write_record(&mut self, data: &[u8], owner: Option<u64>) -> Result<usize, Errnum> {
         self.writable()?;
+        match &mut self.write_fault {
+            Some(0) => return Err(libc::EIO),
+            Some(left) => *left -= 1,
+            None => {}
+        }
         if data.len() > self.max_record {
             return Err(libc::EINVAL);
         }
