@@ -85,6 +85,8 @@ pub struct Config {
     /// `copy_pools`: the pools of which every target needs a copy (empty:
     /// one copy on any tape, as the old tool).
     pub copy_pools: Vec<String>,
+    /// `load_timeout`: how long an open waits for a drive still loading a cartridge.
+    pub load_timeout: std::time::Duration,
 }
 
 /// One configured drive.
@@ -170,6 +172,7 @@ impl Config {
             drive_name: first.name,
             changer_index: first.changer_index,
             copy_pools: keys.copy_pools()?,
+            load_timeout: keys.load_timeout()?,
         })
     }
 
@@ -277,6 +280,18 @@ impl Keys<'_> {
         Ok(pools)
     }
 
+    fn load_timeout(&self) -> Result<std::time::Duration> {
+        match self.optional("load_timeout").filter(|s| !s.is_empty()) {
+            None => Ok(crate::drive::loading::DEFAULT_LOAD_TIMEOUT),
+            Some(v) => crate::drive::loading::parse_duration(v).filter(|d| !d.is_zero()).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "config file {}: load_timeout = {v:?} is not a duration (e.g. 3h, 90m, 45s)",
+                    self.path.display()
+                )
+            }),
+        }
+    }
+
     fn size(&self, key: &str) -> Result<Option<u64>> {
         match self.optional(key).filter(|s| !s.is_empty()) {
             None => Ok(None),
@@ -288,7 +303,7 @@ impl Keys<'_> {
 }
 
 /// Every key tapeop reads under `[default]` (add a new key here too).
-pub const KNOWN_KEYS: [&str; 11] = [
+pub const KNOWN_KEYS: [&str; 12] = [
     "database_file",
     "tape_device",
     "ssh_command",
@@ -300,6 +315,7 @@ pub const KNOWN_KEYS: [&str; 11] = [
     "tape_capacity",
     "check_in_flight",
     "copy_pools",
+    "load_timeout",
 ];
 
 /// One warning per key under `[default]` that tapeop does not read (it is

@@ -68,6 +68,7 @@ pub fn run(inv: Invocation) -> Result<ExitCode> {
     }
     let second_drive = second_drive(&inv)?;
     let mut config = Config::load(&inv.config_file)?;
+    crate::drive::loading::set_load_timeout(config.load_timeout);
     config.select_drive(inv.drives.first().map(String::as_str), inv.command.as_ref().is_some_and(uses_drive))?;
     let (prompter, json, verbose) = (Prompter { yes: inv.yes }, inv.json, inv.verbose);
     let mut ctx = Context_ { config, prompter, json, verbose, second_drive };

@@ -54,6 +54,7 @@ impl StDrive {
     /// a buffer of at least that (and at least 256 KiB).
     pub fn open(path: &Path, access: Access, block_size: usize) -> Result<StDrive> {
         refuse_rewinding(path)?;
+        super::loading::wait_while_loading(path)?;
         let file = open_device(path, access)?;
         let drive = StDrive {
             file,

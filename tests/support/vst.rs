@@ -382,6 +382,25 @@ impl VirtualDrive {
         tape.move_to(0);
     }
 
+    /// Start loading the cartridge in the drive (as a new LTO-9 cartridge's
+    /// first load): until [`VirtualDrive::finish_loading`], an open without
+    /// `O_NONBLOCK` fails with `EIO` and `MTIOCGET` reports the door closed
+    /// but the drive not online.
+    pub fn start_loading(&self) {
+        let mut tape = self.lock();
+        tape.loading = tape.cartridge && !tape.cleaning;
+        tape.loaded = false;
+    }
+
+    /// End the load begun by [`VirtualDrive::start_loading`]: the cartridge
+    /// is ready at the beginning of the tape.
+    pub fn finish_loading(&self) {
+        let mut tape = self.lock();
+        tape.loaded = tape.loading;
+        tape.loading = false;
+        tape.move_to(0);
+    }
+
     /// Change the early-warning capacity.
     pub fn set_capacity(&self, capacity: Option<u64>) {
         self.lock().capacity = capacity;
@@ -619,6 +638,8 @@ struct Tape {
     loaded: bool,
     /// A cartridge is in the drive (loaded or ejected).
     cartridge: bool,
+    /// The cartridge is being loaded (not ready yet, door closed).
+    loading: bool,
     /// The cartridge is a cleaning cartridge: never ready.
     cleaning: bool,
     max_record: usize,
@@ -670,6 +691,7 @@ impl Tape {
             capacity: opts.capacity,
             write_protected: opts.write_protected,
             loaded: opts.loaded,
+            loading: false,
             cartridge: true,
             cleaning: false,
             max_record,
@@ -1092,6 +1114,9 @@ impl Tape {
         if self.write_protected {
             gstat |= GMT_WR_PROT;
         }
+        if self.loading {
+            return gstat;
+        }
         if !self.loaded {
             return gstat | GMT_DR_OPEN;
         }
@@ -1133,6 +1158,9 @@ impl Tape {
         }
         let nonblock = flags & libc::O_NONBLOCK != 0;
         let writing = flags & libc::O_ACCMODE != libc::O_RDONLY;
+        if self.loading && !nonblock {
+            return Err(libc::EIO);
+        }
         if !self.loaded && !nonblock {
             return Err(libc::ENOMEDIUM);
         }

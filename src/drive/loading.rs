@@ -1,0 +1,119 @@
+//! Waiting for a drive that is still loading a cartridge: a new LTO-9
+//! cartridge can take up to two hours on its first load, and meanwhile a
+//! plain `open()` of the st device fails (EIO). This module owns the
+//! `load_timeout` in force, the non-blocking readiness check (`MTIOCGET`:
+//! door closed but not online means loading) and the progress line.
+
+use std::fs::OpenOptions;
+use std::os::fd::AsFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+
+use super::mtio;
+
+/// The default `load_timeout`: three hours.
+pub const DEFAULT_LOAD_TIMEOUT: Duration = Duration::from_secs(3 * 3600);
+
+const POLL: Duration = Duration::from_millis(200);
+const PROGRESS_EVERY: Duration = Duration::from_secs(30);
+
+static LOAD_TIMEOUT_SECS: AtomicU64 = AtomicU64::new(3 * 3600);
+
+/// Set how long an open waits for a loading drive (the `load_timeout` key).
+pub fn set_load_timeout(timeout: Duration) {
+    LOAD_TIMEOUT_SECS.store(timeout.as_secs(), Ordering::Relaxed);
+}
+
+fn load_timeout() -> Duration {
+    Duration::from_secs(LOAD_TIMEOUT_SECS.load(Ordering::Relaxed))
+}
+
+/// Whether the drive at `path` is loading a cartridge: its door is closed
+/// but it is not online. Any failure to ask counts as not loading (the
+/// blocking open that follows reports it).
+fn is_loading(path: &Path) -> bool {
+    let Ok(file) = OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path) else {
+        return false;
+    };
+    match mtio::mt_get(file.as_fd()) {
+        Ok(s) => s.mt_gstat & mtio::GMT_DR_OPEN == 0 && s.mt_gstat & mtio::GMT_ONLINE == 0,
+        Err(_) => false,
+    }
+}
+
+/// Wait, with a progress line on stderr, while the drive at `path` is
+/// loading a cartridge, up to the `load_timeout`. An empty drive or a
+/// ready one returns at once.
+pub fn wait_while_loading(path: &Path) -> Result<()> {
+    let timeout = load_timeout();
+    let start = Instant::now();
+    let mut next_line = Duration::ZERO;
+    while is_loading(path) {
+        let waited = start.elapsed();
+        if waited >= timeout {
+            bail!(
+                "the drive {} was still loading the cartridge after {}: raise load_timeout under [default] in the config file, or check the drive",
+                path.display(),
+                shown(timeout)
+            );
+        }
+        if waited >= next_line {
+            eprintln!(
+                "Waiting for {} to become ready (loading the cartridge): {} s of at most {}",
+                path.display(),
+                waited.as_secs(),
+                shown(timeout)
+            );
+            next_line += PROGRESS_EVERY;
+        }
+        std::thread::sleep(POLL.min(timeout.saturating_sub(waited)).max(Duration::from_millis(1)));
+    }
+    Ok(())
+}
+
+/// A duration as the config file takes it: `3 h`, `90 min`, `45 s`.
+pub fn shown(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        s if s >= 3600 && s % 3600 == 0 => format!("{} h", s / 3600),
+        s if s >= 60 && s % 60 == 0 => format!("{} min", s / 60),
+        s => format!("{s} s"),
+    }
+}
+
+/// Parse a duration like `3h`, `90m`, `45s` (or a number of seconds).
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let digits = text.trim_end_matches(|c: char| c.is_ascii_alphabetic()).trim_end();
+    let n: u64 = digits.parse().ok()?;
+    let factor = match text[digits.len()..].trim() {
+        "" | "s" | "sec" => 1,
+        "m" | "min" => 60,
+        "h" => 3600,
+        _ => return None,
+    };
+    n.checked_mul(factor).map(Duration::from_secs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("3h"), Some(Duration::from_secs(10800)));
+        assert_eq!(parse_duration("90m"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("45s"), Some(Duration::from_secs(45)));
+        assert_eq!(parse_duration("45"), Some(Duration::from_secs(45)));
+        assert_eq!(parse_duration("3 h"), Some(Duration::from_secs(10800)));
+        assert_eq!(parse_duration("soon"), None);
+        assert_eq!(parse_duration("3d"), None);
+        assert_eq!(shown(Duration::from_secs(10800)), "3 h");
+        assert_eq!(shown(Duration::from_secs(5400)), "90 min");
+        assert_eq!(shown(Duration::from_secs(1)), "1 s");
+    }
+}
