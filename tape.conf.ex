@@ -62,6 +62,11 @@ ssh_command = ssh user@my-data-host -i /home/user/.ssh/unlocked_key
 # any tape, as the old tool. Pool names use A-Z a-z 0-9 . _ -.
 # copy_pools = primary offsite
 
+# How long opening the drive waits for a cartridge that is still loading (a
+# new LTO-9 cartridge's first load can take two hours): 3h, 90m, 45s.
+# Default 3h. An empty drive is never waited for.
+# load_timeout = 3h
+
 # ---------------------------------------------------------------------------
 # A tape library: a changer (robot and slots) driven with mtx, and one
 # [drive.NAME] section per drive. Drive names use only A-Z a-z 0-9 _ -.
