@@ -44,7 +44,9 @@
 //! alternately succeed and fail); a write-protected tape refuses a read-write
 //! open with `EROFS` (writes through an `O_NONBLOCK` open fail with
 //! `EACCES`); no tape gives `ENOMEDIUM` (or, with `O_NONBLOCK`, `GMT_DR_OPEN`);
-//! a second open while the drive is open fails with `EBUSY`. The drive
+//! a cartridge still loading ([`VirtualDrive::start_loading`] until
+//! [`VirtualDrive::finish_loading`]) gives `EIO` (or, with `O_NONBLOCK`, the
+//! door closed but not `GMT_ONLINE`); a second open while the drive is open fails with `EBUSY`. The drive
 //! counts tape motion ([`VirtualDrive::motion`]): positioning operations,
 //! rewinds, the bytes the head passed over while positioning, and the bytes
 //! read and written, so tests can hold each command to a motion budget;
