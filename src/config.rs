@@ -85,6 +85,11 @@ pub struct Config {
     /// `copy_pools`: the pools of which every target needs a copy (empty:
     /// one copy on any tape, as the old tool).
     pub copy_pools: Vec<String>,
+    /// `sample_files`: how many tape files besides the first and last
+    /// `confirm --sample` reads (default 3).
+    pub sample_files: u32,
+    /// `verify_days`: days after which `check` reports a tape not verified.
+    pub verify_days: u32,
 }
 
 /// One configured drive.
@@ -170,6 +175,8 @@ impl Config {
             drive_name: first.name,
             changer_index: first.changer_index,
             copy_pools: keys.copy_pools()?,
+            sample_files: keys.positive("sample_files", 3, "sample_files = 3")?,
+            verify_days: keys.positive("verify_days", 365, "verify_days = 365")?,
         })
     }
 
@@ -255,6 +262,19 @@ impl Keys<'_> {
         }
     }
 
+    /// A whole number of at least 1 (`default` when absent).
+    fn positive(&self, key: &str, default: u32, example: &str) -> Result<u32> {
+        match self.optional(key).filter(|s| !s.is_empty()) {
+            None => Ok(default),
+            Some(v) => v.parse::<u32>().ok().filter(|n| *n >= 1).with_context(|| {
+                format!(
+                    "config file {}: {key} = {v:?} must be a whole number of at least 1, e.g. {example}",
+                    self.path.display()
+                )
+            }),
+        }
+    }
+
     fn in_flight(&self) -> Result<InFlight> {
         match self.optional("check_in_flight").filter(|s| !s.is_empty()) {
             None => Ok(InFlight::Full),
@@ -288,7 +308,7 @@ impl Keys<'_> {
 }
 
 /// Every key tapeop reads under `[default]` (add a new key here too).
-pub const KNOWN_KEYS: [&str; 11] = [
+pub const KNOWN_KEYS: [&str; 13] = [
     "database_file",
     "tape_device",
     "ssh_command",
@@ -300,6 +320,8 @@ pub const KNOWN_KEYS: [&str; 11] = [
     "tape_capacity",
     "check_in_flight",
     "copy_pools",
+    "sample_files",
+    "verify_days",
 ];
 
 /// One warning per key under `[default]` that tapeop does not read (it is
