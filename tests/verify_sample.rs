@@ -1,0 +1,84 @@
+//! Verification on a schedule: `confirm --sample [--due]` on the emulator
+//! drive, the `verify_due` and `verify_failed` findings of `check`, and the
+//! `sample_files` / `verify_days` keys.
+
+mod support;
+
+use std::fs;
+
+use support::world::{self, World, stderr, stdout};
+
+/// A world with three targets archived and confirmed on tape T1.
+fn archived() -> World {
+    let w = World::new();
+    let mut targets = Vec::new();
+    for name in ["a", "b", "c", "d"] {
+        let dir = w.data().join(name);
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("f.txt"), format!("contents of {name}\n").repeat(50)).unwrap();
+        targets.push(dir);
+    }
+    let list = w.list("list.txt", &targets);
+    w.archive_all(&list, "T1");
+    w
+}
+
+/// Make every verification and confirm of the history look two years old.
+fn age_history(w: &World) {
+    w.sql().execute("UPDATE tapeop_history SET started = '2000-01-01 00:00:00 UTC'", []).unwrap();
+}
+
+#[test]
+fn a_due_tape_is_reported_and_cleared_by_a_sample() {
+    let w = archived();
+    w.run(&["check"], 0);
+    age_history(&w);
+    let o = w.run(&["check"], 1);
+    assert!(stdout(&o).contains("verify_due"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("tape T1: last verified 2000-01-01"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("tapeop confirm --sample --due"), "{}", stdout(&o));
+    let o = w.run(&["--json", "check"], 1);
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(doc.to_string().contains("\"verify_due\""), "{doc}");
+    let o = w.run(&["confirm", "--sample", "--due"], 0);
+    assert!(stdout(&o).contains("Tape \"T1\" verified"), "{}", stdout(&o));
+    assert_eq!(w.count("SELECT COUNT(*) FROM tapeop_history WHERE kind = 'verify' AND outcome = 'ok'"), 1);
+    assert_eq!(w.count("SELECT COUNT(*) FROM backups WHERE status = 'confirmed'"), 4, "statuses unchanged");
+    w.run(&["check"], 0);
+    let o = w.run(&["confirm", "--sample", "--due"], 40);
+    assert!(stdout(&o).contains("No tape is due for verification (verify_days = 365)."), "{}", stdout(&o));
+}
+
+#[test]
+fn a_flipped_byte_in_a_sampled_file_is_found_and_kept_reported() {
+    let w = archived();
+    let first = w.tape_file(1);
+    let bytes = fs::read(&first).unwrap();
+    let (off, _) = world::member_offset(&bytes, b"f.txt").unwrap();
+    world::flip_byte(&first, off + 10);
+    let o = w.run(&["confirm", "--sample", "--seed", "7"], 1);
+    let err = stderr(&o);
+    assert!(err.contains("BAD: target") && err.contains("on tape \"T1\" file 1"), "{err}");
+    assert!(err.contains("there is no other copy"), "{err}");
+    assert!(err.contains("verification FAILED on tape(s) T1"), "{err}");
+    assert!(stdout(&o).contains("Sample seed: 7"), "{}", stdout(&o));
+    assert_eq!(w.count("SELECT COUNT(*) FROM backups WHERE status = 'confirmed'"), 4, "statuses unchanged");
+    let o = w.run(&["check"], 1);
+    assert!(stdout(&o).contains("verify_failed"), "{}", stdout(&o));
+    let id = w.count("SELECT id FROM tapeop_history WHERE kind = 'verify'");
+    w.run(&["ack", &id.to_string()], 0);
+    w.run(&["check"], 0);
+}
+
+#[test]
+fn bad_sample_files_and_verify_days_are_refused_in_one_line() {
+    for (key, value) in [("sample_files", "0"), ("verify_days", "-3"), ("verify_days", "soon")] {
+        let w = World::new();
+        w.config_with("", "emulator_dir = emu", &format!("{key} = {value}"));
+        let o = w.output(&["check"]);
+        assert_ne!(o.status.code(), Some(0));
+        let err = stderr(&o);
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains(&format!("{key} = \"{value}\" must be a whole number of at least 1")), "{err}");
+    }
+}
