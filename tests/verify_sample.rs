@@ -82,3 +82,36 @@ fn bad_sample_files_and_verify_days_are_refused_in_one_line() {
         assert!(err.contains(&format!("{key} = \"{value}\" must be a whole number of at least 1")), "{err}");
     }
 }
+
+#[test]
+fn a_bad_file_is_reported_with_the_other_copy() {
+    let w = World::new();
+    w.config_with("", "emulator_dir = emu", "copy_pools = primary offsite");
+    let t = w.data().join("a");
+    fs::create_dir_all(&t).unwrap();
+    fs::write(t.join("a.dat"), "content of a\n".repeat(200)).unwrap();
+    let list = w.list("list.txt", &[t]);
+    w.run(&[std::ffi::OsStr::new("-y"), "import".as_ref(), list.as_os_str()], 0);
+    w.run(&["open_tape", "P1", "--serial", "SN-P1", "--pool", "primary", "--online", "-y"], 0);
+    w.run(&["open_tape", "O1", "--serial", "SN-O1", "--pool", "offsite", "--offline", "-y"], 0);
+    w.run(&["-y", "assign", "P1"], 0);
+    w.run(&["archive", "--repeat"], 40);
+    w.run(&["confirm", "--repeat"], 40);
+    fs::rename(w.root().join("emu"), w.root().join("emu-P1")).unwrap();
+    fs::create_dir(w.root().join("emu")).unwrap();
+    w.run(&["activate_tape", "O1"], 0);
+    w.run(&["-y", "assign", "O1"], 0);
+    w.run(&["archive", "--repeat"], 40);
+    w.run(&["confirm", "--repeat"], 40);
+    let file = w.tape_file(1);
+    let bytes = fs::read(&file).unwrap();
+    let (off, _) = world::member_offset(&bytes, b"a.dat").unwrap();
+    world::flip_byte(&file, off + 3);
+    let o = w.run(&["confirm", "--sample", "--tape", "O1"], 1);
+    let err = stderr(&o);
+    assert!(err.contains("on tape \"O1\" file 1"), "{err}");
+    assert!(err.contains("the other copy is on tape \"P1\" file 1 (confirmed)"), "{err}");
+    let o = w.run(&["--json", "check"], 1);
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(doc.to_string().contains("\"verify_failed\""), "{doc}");
+}

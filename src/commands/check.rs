@@ -286,7 +286,7 @@ fn verify_failed(cat: &Catalog) -> Result<Condition> {
     for f in cat.failed_verifications()? {
         let why = f.error.as_deref().unwrap_or("no reason recorded").replace('\n', " | ");
         let detail = format!(
-            "tape {}: the sample of {} ({}) failed: {why}; tapeop requeue N archives a bad file's target again \
+            "tape {}: the sample of {} ({}) failed: {why} \
              (history id {}; tapeop ack {} once dealt with)",
             f.tape, f.read, f.started, f.history_id, f.history_id
         );

@@ -207,14 +207,19 @@ fn other_copy(cat: &Catalog, tape: &Tape, b: &Backup) -> Result<String> {
     let copies = cat.target_copies(b.target_id)?;
     let other = copies.iter().find(|c| c.tape != tape.name && c.file_number.is_some());
     let n = b.tape_file()?;
+    let todo = match b.status {
+        BackupStatus::Recorded => format!("tapeop requeue {n} --tape {} archives the target again", tape.name),
+        _ => "it was confirmed, which requeue does not undo yet: restore from the other copy if needed, \
+              then tapeop ack the verification check reports"
+            .to_string(),
+    };
     Ok(match other {
         Some(c) => format!(
-            "the other copy is on tape \"{}\" file {} ({}); tapeop requeue {n} --tape {} archives the target again",
+            "the other copy is on tape \"{}\" file {} ({}); {todo}",
             c.tape,
             c.file_number.map(|f| f.to_string()).unwrap_or_default(),
             c.status,
-            tape.name
         ),
-        None => format!("there is no other copy: tapeop requeue {n} --tape {} archives the target again", tape.name),
+        None => format!("there is no other copy; {todo}"),
     })
 }
