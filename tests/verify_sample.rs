@@ -115,3 +115,15 @@ fn a_bad_file_is_reported_with_the_other_copy() {
     let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(doc.to_string().contains("\"verify_failed\""), "{doc}");
 }
+
+#[test]
+fn one_drive_names_the_due_tapes_when_the_online_one_is_not_due() {
+    let w = archived();
+    age_history(&w);
+    w.run(&["open_tape", "T2", "--serial", "SN-T2", "--online", "-y"], 0);
+    let o = w.run(&["confirm", "--sample", "--due"], 1);
+    let err = stderr(&o);
+    assert!(err.contains("tape(s) T1 are due for verification and none is the online tape"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert_eq!(w.count("SELECT COUNT(*) FROM tapeop_history WHERE kind = 'verify'"), 0);
+}
