@@ -127,3 +127,22 @@ fn one_drive_names_the_due_tapes_when_the_online_one_is_not_due() {
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert_eq!(w.count("SELECT COUNT(*) FROM tapeop_history WHERE kind = 'verify'"), 0);
 }
+
+#[test]
+fn a_library_loads_each_due_tape_samples_it_and_unloads_it() {
+    use support::library_rig::{LibRig, barcode};
+    let r = LibRig::new(2, 1);
+    r.targets(8);
+    r.open_tapes(1..=2);
+    r.run(&["--drive", "A", "archive", "--repeat"], 40);
+    r.run(&["--drive", "A", "confirm", "next", "--repeat"], 40);
+    age_history(&r.w);
+    let check = r.run(&["check"], 1);
+    assert!(check.contains("tape T1: last verified") && check.contains("tape T2: last verified"), "{check}");
+    let out = r.run(&["--drive", "A", "confirm", "--sample", "--due"], 0);
+    assert!(out.contains("Tape \"T1\" verified") && out.contains("Tape \"T2\" verified"), "{out}");
+    assert_eq!(r.lib.in_slot(1).as_deref(), Some(barcode(1).as_str()), "{:?}", r.lib.log());
+    assert_eq!(r.lib.in_slot(2).as_deref(), Some(barcode(2).as_str()), "{:?}", r.lib.log());
+    let check = r.run(&["check"], 1);
+    assert!(!check.contains("verify_due") && check.contains("tape_full_open"), "{check}");
+}
