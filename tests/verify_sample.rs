@@ -146,3 +146,19 @@ fn a_library_loads_each_due_tape_samples_it_and_unloads_it() {
     let check = r.run(&["check"], 1);
     assert!(!check.contains("verify_due") && check.contains("tape_full_open"), "{check}");
 }
+
+#[test]
+fn a_bad_recorded_file_is_cleared_by_requeue() {
+    let w = archived();
+    w.sql().execute("UPDATE backups SET status = 'recorded' WHERE file_number = 1", []).unwrap();
+    let first = w.tape_file(1);
+    let bytes = fs::read(&first).unwrap();
+    let (off, _) = world::member_offset(&bytes, b"f.txt").unwrap();
+    world::flip_byte(&first, off + 10);
+    let o = w.run(&["confirm", "--sample", "--tape", "T1"], 1);
+    assert!(stderr(&o).contains("tapeop requeue 1 --tape T1 archives the target again"), "{}", stderr(&o));
+    assert!(stdout(&w.run(&["check"], 1)).contains("verify_failed"));
+    w.run(&["-y", "requeue", "1", "--tape", "T1", "--force"], 0);
+    let check = stdout(&w.output(&["check"]));
+    assert!(!check.contains("verify_failed"), "{check}");
+}

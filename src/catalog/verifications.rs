@@ -65,7 +65,8 @@ impl Catalog {
     }
 
     /// Tapes whose latest verification found a bad tape file and that no
-    /// one acknowledged (`ack`); a later good sample clears it.
+    /// one acknowledged (`ack`); a later good sample, or a `requeue` of one
+    /// of the tape's files after it, clears it.
     pub fn failed_verifications(&self) -> Result<Vec<FailedVerification>> {
         if !self.has_totals()? {
             return Ok(Vec::new());
@@ -75,6 +76,7 @@ impl Catalog {
              WHERE h.kind = 'verify' AND h.outcome = 'failed'
                AND h.id = (SELECT MAX(id) FROM tapeop_history WHERE kind = 'verify' AND tape = h.tape)
                AND NOT EXISTS (SELECT 1 FROM tapeop_meta WHERE key = 'ack_history_' || h.id)
+               AND NOT EXISTS (SELECT 1 FROM tapeop_history r WHERE r.kind = 'requeue' AND r.tape = h.tape AND r.id > h.id)
              ORDER BY h.id",
         )?;
         let rows = stmt.query_map([], |r| {
