@@ -67,6 +67,13 @@ ssh_command = ssh user@my-data-host -i /home/user/.ssh/unlocked_key
 # Default 3h. An empty drive is never waited for.
 # load_timeout = 3h
 
+# Verification on a schedule (see README, "Keeping tapes healthy"):
+# confirm --sample reads a tape's label, first and last tape files and
+# sample_files others at random; check reports a tape whose last
+# verification (a sample or a confirm) is more than verify_days old.
+# sample_files = 3
+# verify_days = 365
+
 # ---------------------------------------------------------------------------
 # A tape library: a changer (robot and slots) driven with mtx, and one
 # [drive.NAME] section per drive. Drive names use only A-Z a-z 0-9 _ -.

@@ -242,6 +242,19 @@ pub enum Command {
         /// Keep confirming until nothing is left (a failed one does not stop it).
         #[arg(long)]
         repeat: bool,
+        /// Verify a tape by a sample: its label, first and last tape files and
+        /// sample_files others at random, recorded in the history.
+        #[arg(long, conflicts_with_all = ["which", "retry", "no_db_update", "repeat"])]
+        sample: bool,
+        /// With --sample: the tape (default: the online tape).
+        #[arg(long, requires = "sample", conflicts_with = "due")]
+        tape: Option<String>,
+        /// With --sample: the tapes due for verification (verify_days).
+        #[arg(long, requires = "sample")]
+        due: bool,
+        /// With --sample: repeat the random choice of a run (the seed it printed).
+        #[arg(long, requires = "sample")]
+        seed: Option<u64>,
     },
     /// Give the target of a tape file that failed confirm back to the
     /// unassigned pool, so that assign and archive put it on another tape;

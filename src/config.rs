@@ -87,6 +87,11 @@ pub struct Config {
     pub copy_pools: Vec<String>,
     /// `load_timeout`: how long an open waits for a drive still loading a cartridge.
     pub load_timeout: std::time::Duration,
+    /// `sample_files`: how many tape files besides the first and last
+    /// `confirm --sample` reads (default 3).
+    pub sample_files: u32,
+    /// `verify_days`: days after which `check` reports a tape not verified.
+    pub verify_days: u32,
 }
 
 /// One configured drive.
@@ -173,6 +178,8 @@ impl Config {
             changer_index: first.changer_index,
             copy_pools: keys.copy_pools()?,
             load_timeout: keys.load_timeout()?,
+            sample_files: keys.positive("sample_files", 3, "sample_files = 3")?,
+            verify_days: keys.positive("verify_days", 365, "verify_days = 365")?,
         })
     }
 
@@ -258,6 +265,19 @@ impl Keys<'_> {
         }
     }
 
+    /// A whole number of at least 1 (`default` when absent).
+    fn positive(&self, key: &str, default: u32, example: &str) -> Result<u32> {
+        match self.optional(key).filter(|s| !s.is_empty()) {
+            None => Ok(default),
+            Some(v) => v.parse::<u32>().ok().filter(|n| *n >= 1).with_context(|| {
+                format!(
+                    "config file {}: {key} = {v:?} must be a whole number of at least 1, e.g. {example}",
+                    self.path.display()
+                )
+            }),
+        }
+    }
+
     fn in_flight(&self) -> Result<InFlight> {
         match self.optional("check_in_flight").filter(|s| !s.is_empty()) {
             None => Ok(InFlight::Full),
@@ -303,7 +323,7 @@ impl Keys<'_> {
 }
 
 /// Every key tapeop reads under `[default]` (add a new key here too).
-pub const KNOWN_KEYS: [&str; 12] = [
+pub const KNOWN_KEYS: [&str; 14] = [
     "database_file",
     "tape_device",
     "ssh_command",
@@ -316,6 +336,8 @@ pub const KNOWN_KEYS: [&str; 12] = [
     "check_in_flight",
     "copy_pools",
     "load_timeout",
+    "sample_files",
+    "verify_days",
 ];
 
 /// One warning per key under `[default]` that tapeop does not read (it is

@@ -153,7 +153,7 @@ impl HistoryRef {
     /// Whether this row is an alarm `check` may report and `ack` may
     /// acknowledge: an archive or confirm that did not end `ok`.
     pub fn is_alarm(&self) -> bool {
-        matches!(self.kind.as_str(), "archive" | "confirm") && self.outcome != "ok"
+        matches!(self.kind.as_str(), "archive" | "confirm" | "verify") && self.outcome != "ok"
     }
 }
 

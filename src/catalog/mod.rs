@@ -26,6 +26,7 @@ mod tape_catalogue;
 mod tapes;
 mod targets;
 mod tree;
+mod verifications;
 
 pub use backups::{Backup, BackupStatus, CurrentBackup, LABEL_TAR_BYTES, Tally, filemark_estimate, label_estimate};
 pub use file_number::{StoredFileNumber, legacy_file_number};
@@ -43,6 +44,7 @@ pub use tape_catalogue::TapeCatalogueFile;
 pub use tapes::{TAPE_NAME_MAX, Tape, TapeStatus, check_tape_name, tape_name_for_path};
 pub use targets::{FileRow, Target};
 pub use tree::ParentFiles;
+pub use verifications::{DueTape, FailedVerification};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -35,6 +35,8 @@ pub struct Options {
     pub full_percent: u32,
     /// JSON output.
     pub json: bool,
+    /// Days after which a tape is due for verification (`verify_days`).
+    pub verify_days: u32,
 }
 
 /// One kind of finding, with its findings.
@@ -137,6 +139,8 @@ fn find_all(cat: &Catalog, opts: Options, live: Option<&str>) -> Result<Vec<Cond
     if cat.counts_pools() {
         all.push(short_of_copies(cat)?);
     }
+    all.push(verify_failed(cat)?);
+    all.push(verify_due(cat, opts.verify_days)?);
     all.push(unknown);
     all.push(running);
     Ok(all)
@@ -271,6 +275,37 @@ fn failed_confirms(cat: &Catalog) -> Result<Condition> {
             a.started, a.id, a.id
         );
         c.add(detail, Value::Object(m));
+    }
+    Ok(c)
+}
+
+/// Tapes whose latest sample found a bad tape file, until a later good
+/// sample, or `ack`.
+fn verify_failed(cat: &Catalog) -> Result<Condition> {
+    let mut c = Condition::new("verify_failed", true, "failed verification", "failed verifications");
+    for f in cat.failed_verifications()? {
+        let why = f.error.as_deref().unwrap_or("no reason recorded").replace('\n', " | ");
+        let detail = format!(
+            "tape {}: the sample of {} ({}) failed: {why} \
+             (history id {}; tapeop ack {} once dealt with)",
+            f.tape, f.read, f.started, f.history_id, f.history_id
+        );
+        let fields = json!({ "tape": f.tape, "read": f.read, "started": f.started, "error": f.error,
+                             "history_id": f.history_id });
+        c.add(detail, fields);
+    }
+    Ok(c)
+}
+
+/// Tapes whose last verification is older than `verify_days`.
+fn verify_due(cat: &Catalog, days: u32) -> Result<Condition> {
+    let mut c = Condition::new("verify_due", true, "tape due for verification", "tapes due for verification");
+    for d in cat.verification_due(days)? {
+        let detail = format!(
+            "tape {}: last verified {}, more than {days} days ago: tapeop confirm --sample --due reads a sample of it",
+            d.tape, d.last
+        );
+        c.add(detail, json!({ "tape": d.tape, "last_verified": d.last, "verify_days": days }));
     }
     Ok(c)
 }

@@ -16,6 +16,7 @@ pub mod library;
 pub mod recover;
 pub mod reports;
 pub mod restore;
+pub mod sample;
 pub mod scan_tape;
 pub mod tapes;
 
@@ -302,7 +303,10 @@ fn dispatch(ctx: &Context_, command: Command) -> Result<ExitCode> {
             }
             return archive::run(&ctx.config, opts);
         }
-        Command::Confirm { which, retry, no_db_update, repeat } => {
+        Command::Confirm { sample: true, tape, due, seed, .. } => {
+            return sample::run(&ctx.config, &sample::Options { tape, due, seed });
+        }
+        Command::Confirm { which, retry, no_db_update, repeat, .. } => {
             let which = which.unwrap_or(ConfirmWhich::Next);
             return confirm::run(&ctx.config, confirm::Options { which, retry, no_db_update, repeat });
         }
@@ -314,7 +318,7 @@ fn dispatch(ctx: &Context_, command: Command) -> Result<ExitCode> {
             let holder = lock::holder(&lock::catalogue_lock_path(&ctx.config.database_file));
             return check::run(
                 &open(ctx, Mode::ReadOnly)?,
-                check::Options { days, full_percent, json: ctx.json },
+                check::Options { days, full_percent, json: ctx.json, verify_days: ctx.config.verify_days },
                 holder.as_deref(),
                 &mut out,
             );

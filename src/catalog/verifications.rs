@@ -1,0 +1,93 @@
+//! Verifications: the history rows (kind `verify`) that `confirm --sample`
+//! writes for each tape it samples, and the queries behind `check`'s
+//! `verify_due` and `verify_failed` findings. A confirm that ended `ok`
+//! counts as a verification of its tape too.
+
+use anyhow::Result;
+use rusqlite::params;
+
+use super::{Catalog, Outcome, now_text, utc_text};
+
+/// A tape whose last verification is older than `verify_days`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueTape {
+    /// Tape name.
+    pub tape: String,
+    /// When it was last verified (a sample or a confirm that ended ok).
+    pub last: String,
+}
+
+/// A tape whose latest sample found a bad tape file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedVerification {
+    /// `tapeop_history` id.
+    pub history_id: i64,
+    /// Tape name.
+    pub tape: String,
+    /// The tape files read, e.g. `files 1,2,5`.
+    pub read: String,
+    /// When it started.
+    pub started: String,
+    /// What it found.
+    pub error: Option<String>,
+}
+
+impl Catalog {
+    /// Record one verification of `tape`: the tape files read (`read`,
+    /// e.g. `files 1,2,5`) and how it ended.
+    pub fn record_verification(&self, tape: &str, read: &str, outcome: Outcome, error: Option<String>) -> Result<i64> {
+        self.writable()?;
+        let now = now_text();
+        self.conn.execute(
+            "INSERT INTO tapeop_history (kind, tape, target, started, ended, outcome, error)
+             VALUES ('verify', ?1, ?2, ?3, ?3, ?4, ?5)",
+            params![tape, read, now, outcome.as_str(), error],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Tapes with confirmed backups whose last verification (a sample or a
+    /// confirm that ended ok) is more than `days` days old.
+    pub fn verification_due(&self, days: u32) -> Result<Vec<DueTape>> {
+        if !self.has_totals()? {
+            return Ok(Vec::new());
+        }
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let cutoff = utc_text(now.saturating_sub(u64::from(days) * 86_400));
+        let mut stmt = self.conn.prepare(
+            "SELECT t.name, MAX(h.started) FROM tapes t
+               JOIN tapeop_history h ON h.tape = t.name AND h.kind IN ('verify', 'confirm') AND h.outcome = 'ok'
+             WHERE EXISTS (SELECT 1 FROM backups b WHERE b.tape_id = t.id AND b.status = 'confirmed')
+             GROUP BY t.name HAVING MAX(h.started) < ?1 ORDER BY t.name",
+        )?;
+        let rows = stmt.query_map([cutoff.as_str()], |r| Ok(DueTape { tape: r.get(0)?, last: r.get(1)? }))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// Tapes whose latest verification found a bad tape file and that no
+    /// one acknowledged (`ack`); a later good sample, or a `requeue` of one
+    /// of the tape's files after it, clears it.
+    pub fn failed_verifications(&self) -> Result<Vec<FailedVerification>> {
+        if !self.has_totals()? {
+            return Ok(Vec::new());
+        }
+        let mut stmt = self.conn.prepare(
+            "SELECT h.id, h.tape, COALESCE(h.target, ''), h.started, h.error FROM tapeop_history h
+             WHERE h.kind = 'verify' AND h.outcome = 'failed'
+               AND h.id = (SELECT MAX(id) FROM tapeop_history WHERE kind = 'verify' AND tape = h.tape)
+               AND NOT EXISTS (SELECT 1 FROM tapeop_meta WHERE key = 'ack_history_' || h.id)
+               AND NOT EXISTS (SELECT 1 FROM tapeop_history r WHERE r.kind = 'requeue' AND r.tape = h.tape AND r.id > h.id)
+             ORDER BY h.id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(FailedVerification {
+                history_id: r.get(0)?,
+                tape: r.get(1)?,
+                read: r.get(2)?,
+                started: r.get(3)?,
+                error: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+}
