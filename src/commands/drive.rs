@@ -12,7 +12,7 @@ use super::inventory::{self, Holds};
 use crate::catalog::{Catalog, Mode};
 use crate::changer::Changer;
 use crate::config::Config;
-use crate::drive::{self, Access, Drive, DriveError, DriveSpec, last_proof};
+use crate::drive::{self, Access, Drive, DriveError, DriveSpec, health, last_proof};
 use crate::exit_codes::ExitCode;
 
 fn describe_spec(spec: &DriveSpec) -> String {
@@ -23,8 +23,22 @@ fn describe_spec(spec: &DriveSpec) -> String {
 }
 
 /// `drive`: print what the drive says and whether its position matches
-/// what the catalogue expects for the online tape.
+/// what the catalogue expects for the online tape, then what a st drive
+/// says about its health (`drive::health`: cleaning, statistics, TapeAlert).
 pub fn run(config: &Config, out: &mut dyn Write) -> Result<ExitCode> {
+    let health = match &config.drive {
+        DriveSpec::Device(path) => health::report_lines(path),
+        DriveSpec::Emulator { .. } => Vec::new(),
+    };
+    let code = report(config, out)?;
+    for line in health {
+        writeln!(out, "{line}")?;
+    }
+    Ok(code)
+}
+
+/// The `drive` lines about the drive's state and position.
+fn report(config: &Config, out: &mut dyn Write) -> Result<ExitCode> {
     let mut drive = match drive::open(&config.drive, Access::Read, config.block_size) {
         Ok(d) => d,
         Err(e) if e.chain().any(|c| c.downcast_ref::<DriveError>() == Some(&DriveError::NotLoaded)) => {
