@@ -156,6 +156,7 @@ const GMT_WR_PROT: i64 = 0x0400_0000;
 const GMT_ONLINE: i64 = 0x0100_0000;
 const GMT_DR_OPEN: i64 = 0x0004_0000;
 const GMT_IM_REP_EN: i64 = 0x0001_0000;
+const GMT_CLN: i64 = 0x0000_8000;
 const MT_ISSCSI2: i64 = 0x72;
 
 /// How the virtual drive behaves.
@@ -380,6 +381,11 @@ impl VirtualDrive {
         let mut tape = self.lock();
         tape.loaded = on && tape.cartridge && !tape.cleaning;
         tape.move_to(0);
+    }
+
+    /// Set or clear the drive's cleaning request (`GMT_CLN` in `MTIOCGET`).
+    pub fn set_cleaning_requested(&self, on: bool) {
+        self.lock().cleaning_requested = on;
     }
 
     /// Change the early-warning capacity.
@@ -636,6 +642,8 @@ struct Tape {
     split_above: Option<usize>,
     /// Tape motion counted since the mount (or the last reset).
     motion: Motion,
+    /// The drive asks for cleaning (`GMT_CLN`); a drive-side bit.
+    cleaning_requested: bool,
 }
 
 impl Tape {
@@ -681,6 +689,7 @@ impl Tape {
             eod_blk_unknown: false,
             split_above: None,
             motion: Motion::default(),
+            cleaning_requested: false,
         })
     }
 
@@ -702,6 +711,7 @@ impl Tape {
         new.enomem_reads = self.enomem_reads;
         new.eod_blk_unknown = self.eod_blk_unknown;
         new.motion = self.motion;
+        new.cleaning_requested = self.cleaning_requested;
         *self = new;
     }
 
@@ -1089,6 +1099,9 @@ impl Tape {
 
     fn gstat(&self) -> i64 {
         let mut gstat = GMT_IM_REP_EN;
+        if self.cleaning_requested {
+            gstat |= GMT_CLN;
+        }
         if self.write_protected {
             gstat |= GMT_WR_PROT;
         }
