@@ -69,7 +69,7 @@ fn drive_shows_cleaning_stats_and_tape_alerts() {
         lines,
         vec![
             "Cleaning:        requested",
-            "Recovered errors: 0",
+            "Errors:          0 recovered (MTIOCGET mt_erreg)",
             "Bytes read:      1000000 in 4 reads (0.500 s)",
             "Bytes written:   3000000 in 12 writes (1.500 s)",
             "I/O time:        2.000 s, 5 other commands, 0 in flight",
@@ -98,7 +98,7 @@ fn missing_sysfs_and_sg_logs_are_one_line_each() {
         lines,
         vec![
             "Cleaning:        not requested".to_string(),
-            "Recovered errors: 0".to_string(),
+            "Errors:          0 recovered (MTIOCGET mt_erreg)".to_string(),
             format!("Drive stats:     unavailable ({} does not exist)", stats.display()),
             format!(
                 "TapeAlert:       not read (no SCSI generic device: {} cannot be read: No such file or directory (os error 2))",

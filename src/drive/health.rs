@@ -217,8 +217,12 @@ const TAPE_ALERTS: [(&str, Severity); 64] = [
 ];
 
 /// Names sg_logs prints that differ from the SSC names above.
-const SG_LOGS_ALIASES: [(&str, u8); 3] =
-    [("Cleaning required", 20), ("Cleaning requested", 21), ("Dual port interface error", 25)];
+const SG_LOGS_ALIASES: [(&str, u8); 4] = [
+    ("Cleaning required", 20),
+    ("Cleaning requested", 21),
+    ("Dual port interface error", 25),
+    ("Cooling fan failing", 26),
+];
 
 /// One TapeAlert flag that is set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -305,7 +309,7 @@ pub fn report_lines(path: &Path) -> Vec<String> {
         Ok(f) => {
             let cln = if f.cleaning_requested { "requested" } else { "not requested" };
             lines.push(format!("Cleaning:        {cln}"));
-            lines.push(format!("Recovered errors: {}", f.recovered_errors));
+            lines.push(format!("Errors:          {} recovered (MTIOCGET mt_erreg)", f.recovered_errors));
         }
         Err(e) => lines.push(format!("Cleaning:        unknown ({e:#})")),
     }
@@ -363,6 +367,31 @@ Tape alert page (ssc-3) [0x2e]\n  Read warning: 0\n  Write warning: 1\n  Media: 
                 (61, "Reserved (3Dh)", Severity::Information),
             ]
         );
+    }
+
+    #[test]
+    fn real_clean_capture_has_no_flag_set_and_every_name_is_known() {
+        let text = include_str!("samples/sg_logs_2e_ibm_td8_clean.txt");
+        assert_eq!(parse_tape_alerts(text).unwrap(), vec![]);
+        let flipped = text.replace(": 0\n", ": 1\n");
+        let codes: Vec<u8> = parse_tape_alerts(&flipped).unwrap().iter().map(|a| a.code).collect();
+        assert_eq!(codes, (1..=64).collect::<Vec<u8>>());
+    }
+
+    #[test]
+    fn alerts_sample_names_ssc_flags() {
+        let got: Vec<String> = parse_tape_alerts(include_str!("samples/sg_logs_2e_ibm_td8_alerts.txt"))
+            .unwrap()
+            .iter()
+            .map(|a| format!("{} {} {:?}", a.code, a.name, a.severity))
+            .collect();
+        assert_eq!(got, ["3 Hard error Warning", "20 Clean now Critical", "62 Reserved (3Eh) Information"]);
+    }
+
+    #[test]
+    fn undecodable_page_is_an_error() {
+        let err = parse_tape_alerts(include_str!("samples/sg_logs_2e_changer_undecodable.txt")).unwrap_err();
+        assert_eq!(err.to_string(), "sg_logs printed no \"Tape alert page\"");
     }
 
     #[test]
