@@ -112,3 +112,33 @@ fn missing_sysfs_and_sg_logs_are_one_line_each() {
     let text = drive(&rig, &sys, &rig.path("empty-bin"));
     assert!(text.ends_with("TapeAlert:       not read (sg_logs not found (install sg3-utils))\n"), "{text}");
 }
+
+#[test]
+fn drive_json_carries_the_health() {
+    let rig = Rig::new(false);
+    rig.drive.set_cleaning_requested(true);
+    fill_sysfs(&rig.path("sys"));
+    fake_sg_logs(&rig.path("bin"));
+    let path = format!("{}:/usr/bin:/bin", rig.path("bin").display());
+    let out =
+        rig.w.command(&["--json", "drive"]).env("TAPEOP_SYSFS", rig.path("sys")).env("PATH", &path).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let h = &v["health"];
+    assert_eq!(v["device"], rig.drive.device_path().display().to_string());
+    assert_eq!(h["drive"], serde_json::json!({ "cleaning_requested": true, "recovered_errors": 0 }));
+    assert_eq!(h["stats"]["st"], "st0");
+    assert_eq!(h["stats"]["write_byte_cnt"], 3_000_000);
+    assert_eq!(h["stats"]["mb_per_s"], 2.0);
+    assert_eq!(
+        h["tape_alerts"],
+        serde_json::json!([
+            { "code": 3, "name": "Hard error", "severity": "Warning" },
+            { "code": 20, "name": "Clean now", "severity": "Critical" },
+        ])
+    );
+    let out = rig.w.command(&["--json", "drive"]).env("TAPEOP_SYSFS", rig.path("none")).output().unwrap();
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let missing = rig.path("none").join("class/scsi_tape/st0/stats");
+    assert_eq!(v["health"]["stats"]["error"], format!("{} does not exist", missing.display()));
+}

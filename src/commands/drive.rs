@@ -25,7 +25,18 @@ fn describe_spec(spec: &DriveSpec) -> String {
 /// `drive`: print what the drive says and whether its position matches
 /// what the catalogue expects for the online tape, then what a st drive
 /// says about its health (`drive::health`: cleaning, statistics, TapeAlert).
-pub fn run(config: &Config, out: &mut dyn Write) -> Result<ExitCode> {
+/// With `json`, only the health, as one JSON object
+/// (`{"device": ..., "health": ...}`; `health` is null for an emulated drive).
+pub fn run(config: &Config, json: bool, out: &mut dyn Write) -> Result<ExitCode> {
+    if json {
+        let health = match &config.drive {
+            DriveSpec::Device(path) => health::report_json(path),
+            DriveSpec::Emulator { .. } => serde_json::Value::Null,
+        };
+        let value = serde_json::json!({ "device": describe_spec(&config.drive), "health": health });
+        writeln!(out, "{}", serde_json::to_string_pretty(&value)?)?;
+        return Ok(ExitCode::Success);
+    }
     let health = match &config.drive {
         DriveSpec::Device(path) => health::report_lines(path),
         DriveSpec::Emulator { .. } => Vec::new(),

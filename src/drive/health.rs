@@ -331,6 +331,38 @@ pub fn report_lines(path: &Path) -> Vec<String> {
     lines
 }
 
+/// The same health as a JSON object (`drive --json`): each part is its
+/// value, or `{"error": "..."}` when it could not be read.
+pub fn report_json(path: &Path) -> serde_json::Value {
+    use serde_json::json;
+    let err = |e: anyhow::Error| json!({ "error": format!("{e:#}") });
+    let flags = drive_flags(path).map_or_else(
+        err,
+        |f| json!({ "cleaning_requested": f.cleaning_requested, "recovered_errors": f.recovered_errors }),
+    );
+    let Some(st) = st_name(path) else {
+        let e = json!({ "error": format!("{} is not a st device", path.display()) });
+        return json!({ "drive": flags, "stats": e.clone(), "tape_alerts": e });
+    };
+    let root = sysfs_root();
+    let stats = read_stats(&root, &st).map_or_else(err, |s| {
+        json!({
+            "st": st, "read_byte_cnt": s.read_byte_cnt, "write_byte_cnt": s.write_byte_cnt,
+            "read_cnt": s.read_cnt, "write_cnt": s.write_cnt, "other_cnt": s.other_cnt,
+            "resid_cnt": s.resid_cnt, "read_ns": s.read_ns, "write_ns": s.write_ns,
+            "io_ns": s.io_ns, "in_flight": s.in_flight, "mb_per_s": s.mb_per_s(),
+        })
+    });
+    let alerts = sg_device(&root, &st).and_then(|sg| read_tape_alerts(&sg)).map_or_else(err, |a| {
+        let set: Vec<_> = a
+            .iter()
+            .map(|t| json!({ "code": t.code, "name": t.name, "severity": format!("{:?}", t.severity) }))
+            .collect();
+        json!(set)
+    });
+    json!({ "drive": flags, "stats": stats, "tape_alerts": alerts })
+}
+
 /// The report lines of the st statistics.
 fn stats_lines(s: &StStats) -> Vec<String> {
     let secs = |ns: u64| ns as f64 / 1e9;
