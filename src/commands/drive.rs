@@ -37,11 +37,12 @@ pub fn run(config: &Config, json: bool, out: &mut dyn Write) -> Result<ExitCode>
         writeln!(out, "{}", serde_json::to_string_pretty(&value)?)?;
         return Ok(ExitCode::Success);
     }
+    // After the report, which refuses a rewinding device before any open.
+    let code = report(config, out)?;
     let health = match &config.drive {
         DriveSpec::Device(path) => health::report_lines(path),
         DriveSpec::Emulator { .. } => Vec::new(),
     };
-    let code = report(config, out)?;
     for line in health {
         writeln!(out, "{line}")?;
     }

@@ -41,6 +41,9 @@ pub struct DriveFlags {
 /// Read the drive's cleaning request and recovered-error count at `path`,
 /// opening it without blocking (an empty or loading drive still answers).
 pub fn drive_flags(path: &Path) -> Result<DriveFlags> {
+    if is_rewinding(path) {
+        bail!("{} is a rewinding device: not opened (every close would rewind)", path.display());
+    }
     let file = OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK)
@@ -51,6 +54,18 @@ pub fn drive_flags(path: &Path) -> Result<DriveFlags> {
         cleaning_requested: status.mt_gstat & GMT_CLN != 0,
         recovered_errors: (status.mt_erreg & 0xffff) as u64,
     })
+}
+
+/// A rewinding st device: named `stN` (with a mode letter), or a st
+/// character device whose minor lacks the no-rewind bit (128).
+fn is_rewinding(path: &Path) -> bool {
+    if let Ok(m) = std::fs::metadata(path)
+        && m.file_type().is_char_device()
+        && nix::sys::stat::major(m.rdev()) == ST_MAJOR
+    {
+        return nix::sys::stat::minor(m.rdev()) & 128 == 0;
+    }
+    path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("st") && st_name(path).is_some())
 }
 
 /// The st drive number of st minor `minor` (the kernel's `TAPE_NR`): the
