@@ -12,7 +12,7 @@ use super::inventory::{self, Holds};
 use crate::catalog::{Catalog, Mode};
 use crate::changer::Changer;
 use crate::config::Config;
-use crate::drive::{self, Access, Drive, DriveError, DriveSpec, last_proof};
+use crate::drive::{self, Access, Drive, DriveError, DriveSpec, health, last_proof};
 use crate::exit_codes::ExitCode;
 
 fn describe_spec(spec: &DriveSpec) -> String {
@@ -23,8 +23,34 @@ fn describe_spec(spec: &DriveSpec) -> String {
 }
 
 /// `drive`: print what the drive says and whether its position matches
-/// what the catalogue expects for the online tape.
-pub fn run(config: &Config, out: &mut dyn Write) -> Result<ExitCode> {
+/// what the catalogue expects for the online tape, then what a st drive
+/// says about its health (`drive::health`: cleaning, statistics, TapeAlert).
+/// With `json`, only the health, as one JSON object
+/// (`{"device": ..., "health": ...}`; `health` is null for an emulated drive).
+pub fn run(config: &Config, json: bool, out: &mut dyn Write) -> Result<ExitCode> {
+    if json {
+        let health = match &config.drive {
+            DriveSpec::Device(path) => health::report_json(path),
+            DriveSpec::Emulator { .. } => serde_json::Value::Null,
+        };
+        let value = serde_json::json!({ "device": describe_spec(&config.drive), "health": health });
+        writeln!(out, "{}", serde_json::to_string_pretty(&value)?)?;
+        return Ok(ExitCode::Success);
+    }
+    // After the report, which refuses a rewinding device before any open.
+    let code = report(config, out)?;
+    let health = match &config.drive {
+        DriveSpec::Device(path) => health::report_lines(path),
+        DriveSpec::Emulator { .. } => Vec::new(),
+    };
+    for line in health {
+        writeln!(out, "{line}")?;
+    }
+    Ok(code)
+}
+
+/// The `drive` lines about the drive's state and position.
+fn report(config: &Config, out: &mut dyn Write) -> Result<ExitCode> {
     let mut drive = match drive::open(&config.drive, Access::Read, config.block_size) {
         Ok(d) => d,
         Err(e) if e.chain().any(|c| c.downcast_ref::<DriveError>() == Some(&DriveError::NotLoaded)) => {

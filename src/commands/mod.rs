@@ -327,7 +327,7 @@ fn dispatch(ctx: &Context_, command: Command) -> Result<ExitCode> {
             check::log(&open(ctx, Mode::ReadOnly)?, tape.as_deref(), limit, ctx.json, &mut out)?
         }
         Command::ScanTape { record_as, adopt } => return scan_tape::run(&ctx.config, record_as.as_deref(), adopt),
-        Command::Drive => return drive::run(&ctx.config, &mut out),
+        Command::Drive => return drive::run(&ctx.config, ctx.json, &mut out),
         Command::Completions { .. } | Command::Manpage => unreachable!("handled before the config is read"),
         Command::Requeue { file_number, tape, rescan, force } => {
             tapes::requeue(ctx, tape.as_deref(), file_number, rescan, force)?

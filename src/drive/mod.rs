@@ -7,6 +7,7 @@
 //! `drive` report in `commands::drive`: the drive layer holds only hardware.
 
 pub mod emulator;
+pub mod health;
 pub mod loading;
 pub mod mtio;
 pub mod st;

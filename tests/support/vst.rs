@@ -158,6 +158,7 @@ const GMT_WR_PROT: i64 = 0x0400_0000;
 const GMT_ONLINE: i64 = 0x0100_0000;
 const GMT_DR_OPEN: i64 = 0x0004_0000;
 const GMT_IM_REP_EN: i64 = 0x0001_0000;
+const GMT_CLN: i64 = 0x0000_8000;
 const MT_ISSCSI2: i64 = 0x72;
 
 /// How the virtual drive behaves.
@@ -401,6 +402,11 @@ impl VirtualDrive {
         tape.loaded = tape.loading;
         tape.loading = false;
         tape.move_to(0);
+    }
+
+    /// Set or clear the drive's cleaning request (`GMT_CLN` in `MTIOCGET`).
+    pub fn set_cleaning_requested(&self, on: bool) {
+        self.lock().cleaning_requested = on;
     }
 
     /// Change the early-warning capacity.
@@ -659,6 +665,8 @@ struct Tape {
     split_above: Option<usize>,
     /// Tape motion counted since the mount (or the last reset).
     motion: Motion,
+    /// The drive asks for cleaning (`GMT_CLN`); a drive-side bit.
+    cleaning_requested: bool,
 }
 
 impl Tape {
@@ -705,6 +713,7 @@ impl Tape {
             eod_blk_unknown: false,
             split_above: None,
             motion: Motion::default(),
+            cleaning_requested: false,
         })
     }
 
@@ -726,6 +735,7 @@ impl Tape {
         new.enomem_reads = self.enomem_reads;
         new.eod_blk_unknown = self.eod_blk_unknown;
         new.motion = self.motion;
+        new.cleaning_requested = self.cleaning_requested;
         *self = new;
     }
 
@@ -1113,6 +1123,9 @@ impl Tape {
 
     fn gstat(&self) -> i64 {
         let mut gstat = GMT_IM_REP_EN;
+        if self.cleaning_requested {
+            gstat |= GMT_CLN;
+        }
         if self.write_protected {
             gstat |= GMT_WR_PROT;
         }
