@@ -511,6 +511,14 @@ struct Tee<'a> {
     queued: &'a AtomicUsize,
 }
 
+impl Tee<'_> {
+    /// Hand `block` to the in-flight check (a check that gave up is ignored).
+    fn send(&self, block: &Block) {
+        self.queued.fetch_add(1, Ordering::Relaxed);
+        let _ = self.tx.send(Arc::clone(block));
+    }
+}
+
 fn report_problems(checker: &mut Checker) -> Result<()> {
     checker.finish();
     if checker.problems.is_empty() {
@@ -561,8 +569,7 @@ fn pump_to_drive(
     let result = (|| {
         while let Some(block) = next_block(buffer)? {
             if let Some(t) = &tee {
-                t.queued.fetch_add(1, Ordering::Relaxed);
-                let _ = t.tx.send(Arc::clone(&block));
+                t.send(&block);
             }
             crate::fault::point("archive-block");
             let at = WriteAt { block: written / block.len().max(1) as u64, bytes: written };
@@ -589,35 +596,46 @@ fn progress(total: u64) -> ProgressBar {
 /// Read the child's stdout into full blocks (the last one zero-padded) and
 /// buffer them; then wait for the child and report its exit.
 fn read_blocks(mut child: RemoteChild, pool: &BlockPool, buffer: &BlockBuffer) -> Result<()> {
-    let result = (|| {
-        let mut total = 0u64;
-        loop {
-            let mut block = pool.take();
-            let block_size = block.len();
-            let filled = fill(&mut child, &mut block)?;
-            if filled == 0 {
-                break;
-            }
-            block[filled..].fill(0);
-            total += filled as u64;
-            if !buffer.push(Arc::new(block)) {
-                child.kill()?;
-                bail!("the tape side stopped after {total} bytes");
-            }
-            if filled < block_size {
-                break;
-            }
-        }
-        if total == 0 {
-            bail!("the data host sent no data");
-        }
-        Ok(())
-    })();
+    let result = read_source(&mut child, pool, "the tape side", |block| buffer.push(block));
     buffer.finish();
     match child.finish() {
         Err(e) => Err(e),
         Ok(()) => result,
     }
+}
+
+/// Read the child's stdout into full blocks (the last one zero-padded) and
+/// hand each to `push`, until the end of the stream, or until `push` says
+/// nobody takes blocks any more (then the child is killed and the error
+/// says that `stopped` stopped).
+fn read_source(
+    child: &mut RemoteChild,
+    pool: &BlockPool,
+    stopped: &str,
+    mut push: impl FnMut(Block) -> bool,
+) -> Result<()> {
+    let mut total = 0u64;
+    loop {
+        let mut block = pool.take();
+        let block_size = block.len();
+        let filled = fill(child, &mut block)?;
+        if filled == 0 {
+            break;
+        }
+        block[filled..].fill(0);
+        total += filled as u64;
+        if !push(Arc::new(block)) {
+            child.kill()?;
+            bail!("{stopped} stopped after {total} bytes");
+        }
+        if filled < block_size {
+            break;
+        }
+    }
+    if total == 0 {
+        bail!("the data host sent no data");
+    }
+    Ok(())
 }
 
 fn fill(r: &mut impl Read, buf: &mut [u8]) -> Result<usize> {

@@ -17,7 +17,7 @@ use anyhow::{Context, Result, anyhow, bail};
 
 use super::{
     Attempt, CHECK_QUEUE, Env, Options, Tee, Written, after_full, check_fits, check_record_count, check_verdict,
-    end_failed, fill, kill_source, lagging, pump_to_drive, refuse_catalogued, report_in_flight, tar_script,
+    end_failed, kill_source, lagging, pump_to_drive, read_source, refuse_catalogued, report_in_flight, tar_script,
 };
 use crate::buffer::{Block, BlockBuffer, BlockPool};
 use crate::catalog::{Backup, BackupStatus, Catalog, Mode, Outcome, Tape, TapeStatus, show};
@@ -642,37 +642,14 @@ fn read_blocks_to(
     buffers: &[Arc<BlockBuffer>],
     tee: Option<Tee<'_>>,
 ) -> Result<()> {
-    let result = (|| {
-        let mut total = 0u64;
-        let mut open: Vec<&BlockBuffer> = buffers.iter().map(|b| &**b).collect();
-        loop {
-            let mut block = pool.take();
-            let block_size = block.len();
-            let filled = fill(&mut child, &mut block)?;
-            if filled == 0 {
-                break;
-            }
-            block[filled..].fill(0);
-            total += filled as u64;
-            let block = Arc::new(block);
-            if let Some(t) = &tee {
-                t.queued.fetch_add(1, Ordering::Relaxed);
-                let _ = t.tx.send(Arc::clone(&block));
-            }
-            open.retain(|b| b.push(Arc::clone(&block)));
-            if open.is_empty() {
-                child.kill()?;
-                bail!("every drive stopped after {total} bytes");
-            }
-            if filled < block_size {
-                break;
-            }
+    let mut open: Vec<&BlockBuffer> = buffers.iter().map(|b| &**b).collect();
+    let result = read_source(&mut child, pool, "every drive", |block| {
+        if let Some(t) = &tee {
+            t.send(&block);
         }
-        if total == 0 {
-            bail!("the data host sent no data");
-        }
-        Ok(())
-    })();
+        open.retain(|b| b.push(Arc::clone(&block)));
+        !open.is_empty()
+    });
     drop(tee);
     for b in buffers {
         b.finish();
