@@ -256,9 +256,10 @@ pub enum Command {
         #[arg(long, requires = "sample")]
         seed: Option<u64>,
     },
-    /// Give the target of a tape file that failed confirm back to the
-    /// unassigned pool, so that assign and archive put it on another tape;
-    /// the failed tape file stays on tape, marked failed.
+    /// Give the target of a tape file that failed confirm (or a confirmed
+    /// one a later `confirm --sample` found bad) back to the unassigned
+    /// pool, so that assign and archive put it on another tape; the failed
+    /// tape file stays on tape, marked failed.
     Requeue {
         /// The tape file (tape_detail lists them).
         #[arg(value_parser = file_number_arg)]

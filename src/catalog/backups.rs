@@ -566,16 +566,23 @@ impl Catalog {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Give up a recorded tape file: its backup becomes `failed` (the tape
-    /// file stays where it is, and keeps its number) and its target goes
-    /// back to the unassigned pool; the history gets a `requeue` row.
+    /// Give up a recorded tape file (or a confirmed one a sample found bad):
+    /// its backup becomes `failed` (the tape file stays where it is, and
+    /// keeps its number) and its target goes back to the unassigned pool;
+    /// the history gets a `requeue` row.
     pub fn requeue(&self, tape: &Tape, backup: &Backup, note: &str) -> Result<()> {
+        if !backup.status.is_on_tape() {
+            bail!("backup {} is {}, not on tape: nothing was requeued", backup.id, backup.status);
+        }
         self.writable()?;
         let tx = self.conn.unchecked_transaction()?;
-        let n =
-            tx.execute("UPDATE backups SET status = 'failed' WHERE id = ?1 AND status = 'recorded'", [backup.id])?;
+        let status = backup.status.as_str();
+        let n = tx.execute(
+            "UPDATE backups SET status = 'failed' WHERE id = ?1 AND status = ?2",
+            params![backup.id, status],
+        )?;
         if n != 1 {
-            bail!("backup {} is no longer recorded; the catalogue changed meanwhile, nothing was requeued", backup.id);
+            bail!("backup {} is no longer {status}; the catalogue changed meanwhile, nothing was requeued", backup.id);
         }
         let now = now_text();
         tx.execute(

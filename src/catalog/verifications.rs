@@ -1,12 +1,15 @@
 //! Verifications: the history rows (kind `verify`) that `confirm --sample`
 //! writes for each tape it samples, and the queries behind `check`'s
 //! `verify_due` and `verify_failed` findings. A confirm that ended `ok`
-//! counts as a verification of its tape too.
+//! counts as a verification of its tape too. Each bad tape file a sample
+//! finds gets its own row (kind `verify_file`, with its file number and
+//! target), which is what lets `requeue` give up a confirmed tape file.
 
 use anyhow::Result;
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 
-use super::{Catalog, Outcome, now_text, utc_text};
+use super::{Catalog, FailedConfirm, Outcome, legacy_file_number, now_text, show, utc_text};
+use crate::tape_file::TapeFile;
 
 /// A tape whose last verification is older than `verify_days`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +47,40 @@ impl Catalog {
             params![tape, read, now, outcome.as_str(), error],
         )?;
         Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Record that a sample found tape file `n` of `tape` (target
+    /// `target`) bad, with what it found.
+    pub fn record_bad_sample(&self, tape: &str, n: TapeFile, target: &[u8], error: &str) -> Result<i64> {
+        self.writable()?;
+        let now = now_text();
+        self.conn.execute(
+            "INSERT INTO tapeop_history (kind, tape, file_number, target, started, ended, outcome, error)
+             VALUES ('verify_file', ?1, ?2, ?3, ?4, ?4, 'failed', ?5)",
+            params![tape, legacy_file_number(Some(n)), show(target), now, error],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// The latest sample of tape file `n` of `tape` that found it bad, when
+    /// no confirm of that tape file ended ok after it.
+    pub fn sample_failure(&self, tape: &str, n: TapeFile) -> Result<Option<FailedConfirm>> {
+        if !self.has_totals()? {
+            return Ok(None);
+        }
+        let row = self
+            .conn
+            .query_row(
+                "SELECT id, started, error FROM tapeop_history h WHERE kind = 'verify_file' AND tape = ?1
+                   AND file_number = ?2 AND outcome = 'failed'
+                   AND NOT EXISTS (SELECT 1 FROM tapeop_history c WHERE c.kind = 'confirm' AND c.tape = h.tape
+                                   AND c.file_number = h.file_number AND c.outcome = 'ok' AND c.id > h.id)
+                 ORDER BY id DESC LIMIT 1",
+                params![tape, legacy_file_number(Some(n))],
+                |r| Ok(FailedConfirm { history_id: r.get(0)?, started: r.get(1)?, error: r.get(2)? }),
+            )
+            .optional()?;
+        Ok(row)
     }
 
     /// Tapes with confirmed backups whose last verification (a sample or a

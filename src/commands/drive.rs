@@ -12,7 +12,7 @@ use super::inventory::{self, Holds};
 use crate::catalog::{Catalog, Mode};
 use crate::changer::Changer;
 use crate::config::Config;
-use crate::drive::{self, Access, Drive, DriveError, DriveSpec, health, last_proof};
+use crate::drive::{self, Access, DriveError, DriveSpec, DriveStatus, health, last_proof};
 use crate::exit_codes::ExitCode;
 
 fn describe_spec(spec: &DriveSpec) -> String {
@@ -25,90 +25,109 @@ fn describe_spec(spec: &DriveSpec) -> String {
 /// `drive`: print what the drive says and whether its position matches
 /// what the catalogue expects for the online tape, then what a st drive
 /// says about its health (`drive::health`: cleaning, statistics, TapeAlert).
-/// With `json`, only the health, as one JSON object
-/// (`{"device": ..., "health": ...}`; `health` is null for an emulated drive).
+/// With `json`, the same facts as one JSON object: `device`, `loaded`,
+/// `why_not_loaded`, `write_protected`, `file_number`, `block_number`,
+/// `block_size` (null: variable), `flags`, `cartridge`, `online_tape`,
+/// `last_proof` and `health` (null for an emulated drive).
 pub fn run(config: &Config, json: bool, out: &mut dyn Write) -> Result<ExitCode> {
+    // The facts first: opening refuses a rewinding device before any other open.
+    let facts = gather(config)?;
+    let health = match &config.drive {
+        DriveSpec::Device(path) if json => Some(health::report_json(path)),
+        DriveSpec::Device(path) => Some(serde_json::Value::Array(
+            health::report_lines(path).into_iter().map(serde_json::Value::String).collect(),
+        )),
+        DriveSpec::Emulator { .. } => None,
+    };
     if json {
-        let health = match &config.drive {
-            DriveSpec::Device(path) => health::report_json(path),
-            DriveSpec::Emulator { .. } => serde_json::Value::Null,
-        };
-        let value = serde_json::json!({ "device": describe_spec(&config.drive), "health": health });
+        let mut value = facts.to_json();
+        value["health"] = health.unwrap_or(serde_json::Value::Null);
         writeln!(out, "{}", serde_json::to_string_pretty(&value)?)?;
         return Ok(ExitCode::Success);
     }
-    // After the report, which refuses a rewinding device before any open.
-    let code = report(config, out)?;
-    let health = match &config.drive {
-        DriveSpec::Device(path) => health::report_lines(path),
-        DriveSpec::Emulator { .. } => Vec::new(),
-    };
-    for line in health {
-        writeln!(out, "{line}")?;
+    facts.write_text(out)?;
+    for line in health.iter().flat_map(|h| h.as_array().into_iter().flatten()) {
+        writeln!(out, "{}", line.as_str().unwrap_or_default())?;
     }
-    Ok(code)
+    Ok(ExitCode::Success)
 }
 
-/// The `drive` lines about the drive's state and position.
-fn report(config: &Config, out: &mut dyn Write) -> Result<ExitCode> {
+/// What `drive` reports, gathered once for the text and the JSON forms.
+struct Facts {
+    device: String,
+    /// The drive's status, or why it has no cartridge ready.
+    status: std::result::Result<DriveStatus, String>,
+    /// Which cartridge the drive holds, by the changer (None: no changer).
+    cartridge: Option<(Option<u32>, String)>,
+    /// What the catalogue expects.
+    catalogue: CatalogueView,
+    /// The drive's last proof and whether the head is still there.
+    last_proof: Option<(last_proof::LastProof, bool)>,
+    /// The drive is at a known position but has no proof recorded.
+    no_proof_yet: bool,
+}
+
+/// The catalogue's side of `drive`.
+enum CatalogueView {
+    /// The drive has no cartridge: the catalogue was not asked.
+    NotAsked,
+    /// No catalogue file yet.
+    Missing(String),
+    /// No tape is online.
+    NoOnlineTape,
+    /// The online tape, its next tape file and where the drive is.
+    Online { tape: String, next: u64, verdict: &'static str },
+}
+
+/// Gather the facts of `drive`.
+fn gather(config: &Config) -> Result<Facts> {
+    let device = describe_spec(&config.drive);
+    let cartridge = cartridge(config)?;
     let mut drive = match drive::open(&config.drive, Access::Read, config.block_size) {
         Ok(d) => d,
         Err(e) if e.chain().any(|c| c.downcast_ref::<DriveError>() == Some(&DriveError::NotLoaded)) => {
-            writeln!(out, "Drive:           {}", describe_spec(&config.drive))?;
-            writeln!(out, "Loaded:          no ({e:#})")?;
-            report_cartridge(config, out)?;
-            return Ok(ExitCode::Success);
+            let status = Err(format!("{e:#}"));
+            let catalogue = CatalogueView::NotAsked;
+            return Ok(Facts { device, status, cartridge, catalogue, last_proof: None, no_proof_yet: false });
         }
         Err(e) => return Err(e),
     };
     let st = drive.status()?;
-    let opt = |v: Option<u64>| v.map_or("unknown".to_string(), |n| n.to_string());
-    writeln!(out, "Drive:           {}", drive.name())?;
-    writeln!(out, "Loaded:          {}", if st.loaded { "yes" } else { "no" })?;
-    writeln!(out, "Write-protected: {}", if st.write_protected { "yes" } else { "no" })?;
-    writeln!(out, "File number:     {}", opt(st.file_number))?;
-    writeln!(out, "Block number:    {}", opt(st.block_number))?;
-    writeln!(
-        out,
-        "Block size:      {}",
-        st.block_size.map_or("variable".to_string(), |b| format!("{b} bytes (fixed)"))
-    )?;
-    let flags: Vec<&str> = [(st.bot, "BOT"), (st.eof, "EOF"), (st.eod, "EOD"), (st.eot, "EOT")]
-        .iter()
-        .filter(|(on, _)| *on)
-        .map(|(_, name)| *name)
-        .collect();
-    writeln!(out, "Flags:           {}", if flags.is_empty() { "-".to_string() } else { flags.join(" ") })?;
-    report_cartridge(config, out)?;
-    if !config.database_file.exists() {
-        writeln!(out, "Catalogue:       none yet ({} does not exist)", config.database_file.display())?;
-        return report_last_proof(config, &mut *drive, out);
-    }
-    let cat = Catalog::open(&config.database_file, Mode::ReadOnly)?;
-    match cat.online_tape()? {
-        None => writeln!(out, "Catalogue:       no tape is online")?,
-        Some(tape) => {
-            let next = crate::label::append_point(&cat, &tape)?;
-            let at_start = st.block_number.is_none_or(|b| b == 0);
-            let verdict = match st.file_number {
-                Some(f) if f == next.get() && at_start && st.eod => "at the append point (end of data)",
-                Some(f) if f == next.get() && at_start => "at the append point",
-                Some(_) => "NOT at the append point (archive positions it and proves the tape first)",
-                None => "position unknown",
-            };
-            writeln!(out, "Online tape:     \"{}\", next tape file {next}: drive is {verdict}", tape.name)?;
-        }
-    }
-    report_last_proof(config, &mut *drive, out)
+    let device = drive.name();
+    let catalogue = catalogue_view(config, &st)?;
+    let last_proof = last_proof::read(&config.drive).map(|last| {
+        let here = last.still_here(last_proof::head(&mut *drive));
+        (last, here)
+    });
+    let no_proof_yet = last_proof.is_none() && drive.absolute_position()?.is_some();
+    Ok(Facts { device, status: Ok(st), cartridge, catalogue, last_proof, no_proof_yet })
 }
 
-/// With a changer: the line saying which cartridge the selected drive
-/// holds (its barcode and catalogue tape), by `mtx status`.
-fn report_cartridge(config: &Config, out: &mut dyn Write) -> Result<()> {
-    let Some(changer) = &config.changer else { return Ok(()) };
+/// Where the drive is against the catalogue's online tape.
+fn catalogue_view(config: &Config, st: &DriveStatus) -> Result<CatalogueView> {
+    if !config.database_file.exists() {
+        return Ok(CatalogueView::Missing(config.database_file.display().to_string()));
+    }
+    let cat = Catalog::open(&config.database_file, Mode::ReadOnly)?;
+    let Some(tape) = cat.online_tape()? else { return Ok(CatalogueView::NoOnlineTape) };
+    let next = crate::label::append_point(&cat, &tape)?.get();
+    let at_start = st.block_number.is_none_or(|b| b == 0);
+    let verdict = match st.file_number {
+        Some(f) if f == next && at_start && st.eod => "at the append point (end of data)",
+        Some(f) if f == next && at_start => "at the append point",
+        Some(_) => "NOT at the append point (archive positions it and proves the tape first)",
+        None => "position unknown",
+    };
+    Ok(CatalogueView::Online { tape: tape.name, next, verdict })
+}
+
+/// With a changer: which cartridge the selected drive holds (its barcode
+/// and catalogue tape), by `mtx status`, and the drive's changer element.
+fn cartridge(config: &Config) -> Result<Option<(Option<u32>, String)>> {
+    let Some(changer) = &config.changer else { return Ok(None) };
     let Some(index) = config.changer_index else {
-        writeln!(out, "Cartridge:       unknown (drive {} has no changer_index in tape.conf)", config.drive_name)?;
-        return Ok(());
+        let why = format!("unknown (drive {} has no changer_index in tape.conf)", config.drive_name);
+        return Ok(Some((None, why)));
     };
     let what = match Changer::new(changer).status() {
         Err(e) => format!("unknown ({e:#})"),
@@ -122,30 +141,121 @@ fn report_cartridge(config: &Config, out: &mut dyn Write) -> Result<()> {
             }
         },
     };
-    writeln!(out, "Cartridge:       {what} [changer element {index}]")?;
-    Ok(())
+    Ok(Some((Some(index), what)))
 }
 
-/// The `drive` lines about the drive's last proof and whether it still holds.
-fn report_last_proof(config: &Config, drive: &mut dyn Drive, out: &mut dyn Write) -> Result<ExitCode> {
-    let Some(last) = last_proof::read(&config.drive) else {
-        if drive.absolute_position()?.is_some() {
-            writeln!(out, "Last proof:      none recorded (the next archive, confirm or restore reads the label)")?;
+impl Facts {
+    /// The text form, line by line.
+    fn write_text(&self, out: &mut dyn Write) -> Result<()> {
+        writeln!(out, "Drive:           {}", self.device)?;
+        let st = match &self.status {
+            Err(why) => {
+                writeln!(out, "Loaded:          no ({why})")?;
+                return self.write_cartridge(out);
+            }
+            Ok(st) => st,
+        };
+        let opt = |v: Option<u64>| v.map_or("unknown".to_string(), |n| n.to_string());
+        let yes = |b: bool| if b { "yes" } else { "no" };
+        writeln!(out, "Loaded:          {}", yes(st.loaded))?;
+        writeln!(out, "Write-protected: {}", yes(st.write_protected))?;
+        writeln!(out, "File number:     {}", opt(st.file_number))?;
+        writeln!(out, "Block number:    {}", opt(st.block_number))?;
+        let bs = st.block_size.map_or("variable".to_string(), |b| format!("{b} bytes (fixed)"));
+        writeln!(out, "Block size:      {bs}")?;
+        let flags = flags(st);
+        writeln!(out, "Flags:           {}", if flags.is_empty() { "-".to_string() } else { flags.join(" ") })?;
+        self.write_cartridge(out)?;
+        match &self.catalogue {
+            CatalogueView::NotAsked => {}
+            CatalogueView::Missing(path) => writeln!(out, "Catalogue:       none yet ({path} does not exist)")?,
+            CatalogueView::NoOnlineTape => writeln!(out, "Catalogue:       no tape is online")?,
+            CatalogueView::Online { tape, next, verdict } => {
+                writeln!(out, "Online tape:     \"{tape}\", next tape file {next}: drive is {verdict}")?;
+            }
         }
-        return Ok(ExitCode::Success);
-    };
-    let eod = last.end_of_data.map_or("end of data unknown".to_string(), |e| format!("end of data at file {e}"));
-    let serial = if last.serial.is_empty() { String::new() } else { format!(" (serial {})", last.serial) };
-    writeln!(
-        out,
-        "Last proof:      tape \"{}\"{serial} by {} at {}: head left at file {} block {}, position {}; {eod}",
-        last.tape, last.command, last.time, last.file, last.block, last.position
-    )?;
-    let verdict = if last.still_here(last_proof::head(drive)) {
-        "the head is still there: the next run trusts it and does not read the label again"
-    } else {
-        "the head has moved since (or a tape was loaded): the next run proves the tape in full"
-    };
-    writeln!(out, "                 {verdict}")?;
-    Ok(ExitCode::Success)
+        self.write_last_proof(out)
+    }
+
+    /// The `Cartridge:` line, with a changer.
+    fn write_cartridge(&self, out: &mut dyn Write) -> Result<()> {
+        match &self.cartridge {
+            Some((Some(index), what)) => writeln!(out, "Cartridge:       {what} [changer element {index}]")?,
+            Some((None, what)) => writeln!(out, "Cartridge:       {what}")?,
+            None => {}
+        }
+        Ok(())
+    }
+
+    /// The `Last proof:` lines.
+    fn write_last_proof(&self, out: &mut dyn Write) -> Result<()> {
+        let Some((last, here)) = &self.last_proof else {
+            if self.no_proof_yet {
+                writeln!(out, "Last proof:      none recorded (the next archive, confirm or restore reads the label)")?;
+            }
+            return Ok(());
+        };
+        let eod = last.end_of_data.map_or("end of data unknown".to_string(), |e| format!("end of data at file {e}"));
+        let serial = if last.serial.is_empty() { String::new() } else { format!(" (serial {})", last.serial) };
+        writeln!(
+            out,
+            "Last proof:      tape \"{}\"{serial} by {} at {}: head left at file {} block {}, position {}; {eod}",
+            last.tape, last.command, last.time, last.file, last.block, last.position
+        )?;
+        let verdict = if *here {
+            "the head is still there: the next run trusts it and does not read the label again"
+        } else {
+            "the head has moved since (or a tape was loaded): the next run proves the tape in full"
+        };
+        writeln!(out, "                 {verdict}")?;
+        Ok(())
+    }
+
+    /// The JSON form (without `health`, which `run` adds).
+    fn to_json(&self) -> serde_json::Value {
+        use serde_json::{Value, json};
+        let mut v = json!({ "device": self.device });
+        match &self.status {
+            Err(why) => {
+                v["loaded"] = json!(false);
+                v["why_not_loaded"] = json!(why);
+            }
+            Ok(st) => {
+                v["loaded"] = json!(st.loaded);
+                v["write_protected"] = json!(st.write_protected);
+                v["file_number"] = json!(st.file_number);
+                v["block_number"] = json!(st.block_number);
+                v["block_size"] = json!(st.block_size);
+                v["flags"] = json!(flags(st));
+            }
+        }
+        v["cartridge"] = match &self.cartridge {
+            None => Value::Null,
+            Some((element, what)) => json!({ "changer_element": element, "holds": what }),
+        };
+        v["online_tape"] = match &self.catalogue {
+            CatalogueView::Online { tape, next, verdict } => {
+                json!({ "tape": tape, "next_tape_file": next, "drive_is": verdict })
+            }
+            _ => Value::Null,
+        };
+        v["last_proof"] = match &self.last_proof {
+            None => Value::Null,
+            Some((l, here)) => json!({
+                "tape": l.tape, "serial": l.serial, "command": l.command, "time": l.time,
+                "file": l.file, "block": l.block, "position": l.position,
+                "end_of_data": l.end_of_data, "head_still_there": here,
+            }),
+        };
+        v
+    }
+}
+
+/// The names of the status flags that are set.
+fn flags(st: &DriveStatus) -> Vec<&'static str> {
+    [(st.bot, "BOT"), (st.eof, "EOF"), (st.eod, "EOD"), (st.eot, "EOT")]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, name)| *name)
+        .collect()
 }

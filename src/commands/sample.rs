@@ -3,7 +3,8 @@
 //! and `sample_files` others picked at random (the seed is printed, and
 //! `--seed` repeats a choice), checking every md5 in them without changing
 //! any backup's status. Each run is recorded in the history (kind
-//! `verify`); `--due` picks the tapes `check` reports as `verify_due`, and
+//! `verify`, plus one `verify_file` row per bad tape file, which lets
+//! `requeue` give up even a confirmed one); `--due` picks the tapes `check` reports as `verify_due`, and
 //! with a library loads each in turn and unloads it after.
 
 use anyhow::{Result, bail};
@@ -194,6 +195,7 @@ fn check_one(cat: &Catalog, tape: &Tape, b: &Backup, d: &mut dyn Drive) -> Resul
             }
         }
     };
+    cat.record_bad_sample(&tape.name, n, &b.target, &what)?;
     Ok(Some(format!(
         "BAD: target {} on tape \"{}\" file {n}: {what}; {}",
         show(&b.target),
@@ -207,12 +209,10 @@ fn other_copy(cat: &Catalog, tape: &Tape, b: &Backup) -> Result<String> {
     let copies = cat.target_copies(b.target_id)?;
     let other = copies.iter().find(|c| c.tape != tape.name && c.file_number.is_some());
     let n = b.tape_file()?;
-    let todo = match b.status {
-        BackupStatus::Recorded => format!("tapeop requeue {n} --tape {} archives the target again", tape.name),
-        _ => "it was confirmed, which requeue does not undo yet: restore from the other copy if needed, \
-              then tapeop ack the verification check reports"
-            .to_string(),
-    };
+    let todo = format!(
+        "tapeop requeue {n} --tape {} gives this tape file up (it stays, marked failed) and archives the target again",
+        tape.name
+    );
     Ok(match other {
         Some(c) => format!(
             "the other copy is on tape \"{}\" file {} ({}); {todo}",

@@ -7,7 +7,7 @@ use std::io::Write;
 use anyhow::{Context, Result, bail};
 
 use super::{Context_, catalogue_file, import, open, reports};
-use crate::catalog::{BackupStatus, Catalog, Mode, TapeStatus, legacy_file_number, show};
+use crate::catalog::{Backup, BackupStatus, Catalog, Mode, Tape, TapeStatus, legacy_file_number, show};
 use crate::exit_codes::{Exit, ExitCode};
 use crate::tape_file::TapeFile;
 use crate::{drive, label};
@@ -277,12 +277,7 @@ pub fn requeue(ctx: &Context_, name: Option<&str>, n: TapeFile, rescan: bool, fo
                 tape.name
             ));
         }
-        BackupStatus::Confirmed => {
-            return refuse(format!(
-                "tape file {n} of \"{}\" ({target}) is confirmed: its copy is good, there is nothing to requeue",
-                tape.name
-            ));
-        }
+        BackupStatus::Confirmed => return requeue_confirmed(ctx, &cat, &tape, &backup, n, rescan),
         other => {
             return refuse(format!(
                 "tape file {n} of \"{}\" ({target}) is {other}, not on tape: close_tape dissociates assigned targets",
@@ -307,8 +302,52 @@ pub fn requeue(ctx: &Context_, name: Option<&str>, n: TapeFile, rescan: bool, fo
     ctx.prompter.proceed("Do you wish to proceed?")?;
     cat.requeue(&tape, &backup, &note)?;
     println!("Requeued {target}.");
+    rescan_after(ctx, &cat, &backup, rescan)
+}
+
+/// `requeue N` of a confirmed tape file: only when a later sample
+/// (`confirm --sample`) found it bad; its copy was proven once, so nothing
+/// else (not `--force`) gives it up.
+fn requeue_confirmed(
+    ctx: &Context_,
+    cat: &Catalog,
+    tape: &Tape,
+    backup: &Backup,
+    n: TapeFile,
+    rescan: bool,
+) -> Result<()> {
+    let target = show(&backup.target);
+    let Some(failure) = cat.sample_failure(&tape.name, n)? else {
+        return Err(Exit::error(
+            ExitCode::Failure,
+            format!(
+                "tape file {n} of \"{}\" ({target}) is confirmed and no sample found it bad since: its copy is \
+                 good, there is nothing to requeue (tapeop confirm --sample --tape {} reads it again)",
+                tape.name, tape.name
+            ),
+        ));
+    };
+    println!(
+        "Tape file {n} of \"{}\" ({target}) was confirmed, but the sample of {} found it bad.",
+        tape.name, failure.started
+    );
+    println!("It stays on tape, marked failed; its target goes back to the unassigned pool:");
+    println!("assign and archive put it on a tape again.\n");
+    ctx.prompter.proceed("Do you wish to proceed?")?;
+    let note = format!(
+        "sample of {} found it bad (history id {}); target back in the unassigned pool",
+        failure.started, failure.history_id
+    );
+    cat.requeue(tape, backup, &note)?;
+    println!("Requeued {target}.");
+    rescan_after(ctx, cat, backup, rescan)
+}
+
+/// With `--rescan`: scan the requeued target's files again.
+fn rescan_after(ctx: &Context_, cat: &Catalog, backup: &Backup, rescan: bool) -> Result<()> {
     if rescan {
-        import::rescan_target(&cat, &ctx.config, backup.target_id, &backup.target).with_context(|| {
+        let target = show(&backup.target);
+        import::rescan_target(cat, &ctx.config, backup.target_id, &backup.target).with_context(|| {
             format!("{target} is requeued but its rescan failed; tapeop import LIST --rescan scans it again")
         })?;
     }
