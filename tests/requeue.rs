@@ -76,7 +76,7 @@ fn a_failed_confirm_is_passed_over_and_requeue_archives_the_target_again_elsewhe
 
     // Refusals: a confirmed tape file, a tape file that does not exist.
     let out = rig.run(&["-y", "requeue", "2"], 1);
-    assert_has(&out, "is confirmed: its copy is good, there is nothing to requeue");
+    assert_has(&out, "is confirmed and no sample found it bad since: its copy is good, there is nothing to requeue");
     let out = rig.run(&["-y", "requeue", "9"], 1);
     assert_has(&out, "tape \"T1\" has no tape file 9 in the catalogue");
     rig.run(&["requeue", "x1"], 2);

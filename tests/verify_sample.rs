@@ -156,9 +156,10 @@ fn a_bad_recorded_file_is_cleared_by_requeue() {
     let (off, _) = world::member_offset(&bytes, b"f.txt").unwrap();
     world::flip_byte(&first, off + 10);
     let o = w.run(&["confirm", "--sample", "--tape", "T1"], 1);
-    assert!(stderr(&o).contains("tapeop requeue 1 --tape T1 archives the target again"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("tapeop requeue 1 --tape T1 gives this tape file up"), "{}", stderr(&o));
     assert!(stdout(&w.run(&["check"], 1)).contains("verify_failed"));
-    w.run(&["-y", "requeue", "1", "--tape", "T1", "--force"], 0);
+    // The bad sample is reason enough: no --force needed.
+    w.run(&["-y", "requeue", "1", "--tape", "T1"], 0);
     let check = stdout(&w.output(&["check"]));
     assert!(!check.contains("verify_failed"), "{check}");
 }

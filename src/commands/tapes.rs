@@ -286,8 +286,13 @@ pub fn requeue(ctx: &Context_, name: Option<&str>, n: TapeFile, rescan: bool, fo
         }
     }
     let failure = cat.confirm_failure(&tape.name, n)?;
+    let sampled = if failure.is_none() { cat.sample_failure(&tape.name, n)? } else { None };
     let note = match (&failure, force) {
         (Some(f), _) => format!("confirm of {} failed; target back in the unassigned pool", f.started),
+        (None, _) if sampled.is_some() => {
+            let f = sampled.as_ref().expect("checked");
+            format!("sample of {} found it bad; target back in the unassigned pool", f.started)
+        }
         (None, true) => "never failed confirm (--force); target back in the unassigned pool".to_string(),
         (None, false) => {
             return refuse(format!(
