@@ -53,7 +53,7 @@ fn is_loading(path: &Path) -> bool {
 /// ready one returns at once.
 pub fn wait_while_loading(path: &Path) -> Result<()> {
     let timeout = load_timeout();
-    wait_while(path, "loading the cartridge", timeout, true, is_loading).map_err(|_| {
+    wait_while(path, LOADING, timeout, true, is_loading).map_err(|_| {
         anyhow::anyhow!(
             "the drive {} was still loading the cartridge after {}: raise load_timeout under [default] in the config file, or check the drive",
             path.display(),
@@ -69,7 +69,7 @@ pub fn wait_while_loading(path: &Path) -> Result<()> {
 pub fn wait_ready(path: &Path) -> Result<()> {
     let timeout = load_timeout();
     let not_ready = |p: &Path| !matches!(super::st::has_medium(p), Ok(true));
-    wait_while(path, "loading the cartridge", timeout, true, not_ready).map_err(|_| {
+    wait_while(path, LOADING, timeout, true, not_ready).map_err(|_| {
         let why = match super::st::has_medium(path) {
             Err(e) => format!("{e:#}"),
             Ok(_) => "it reports no cartridge loaded".to_string(),
@@ -87,7 +87,7 @@ pub fn wait_ready(path: &Path) -> Result<()> {
 /// robot put in it (`MTIOCGET` reports the door open: no cartridge
 /// threaded), up to `timeout`; the progress line only when `progress`.
 pub fn wait_cleaned(path: &Path, timeout: Duration, progress: bool) -> Result<()> {
-    wait_while(path, "cleaning", timeout, progress, |p| !is_ejected(p)).map_err(|_| {
+    wait_while(path, "to clean and eject the cleaning cartridge", timeout, progress, |p| !is_ejected(p)).map_err(|_| {
         anyhow::anyhow!(
             "the drive {} had not ejected the cleaning cartridge after {}: it did not finish cleaning (check the \
              drive; load_timeout under [default] bounds this wait)",
@@ -106,12 +106,15 @@ fn is_ejected(path: &Path) -> bool {
     mtio::mt_get(file.as_fd()).is_ok_and(|s| s.mt_gstat & mtio::GMT_DR_OPEN != 0)
 }
 
+/// What the progress line waits for while a cartridge loads.
+const LOADING: &str = "to become ready (loading the cartridge)";
+
 /// Poll `still(path)` until it is false, up to `timeout`; with `progress`,
-/// a line on stderr at once and every 30 s naming what the drive is
-/// `doing`. Err(waited) on timeout.
+/// a line on stderr at once and every 30 s: "Waiting for DEVICE `until`:
+/// N s of at most T". Err(waited) on timeout.
 fn wait_while(
     path: &Path,
-    doing: &str,
+    until: &str,
     timeout: Duration,
     progress: bool,
     still: impl Fn(&Path) -> bool,
@@ -124,12 +127,7 @@ fn wait_while(
             return Err(waited);
         }
         if progress && waited >= next_line {
-            eprintln!(
-                "Waiting for {} to become ready ({doing}): {} s of at most {}",
-                path.display(),
-                waited.as_secs(),
-                shown(timeout)
-            );
+            eprintln!("Waiting for {} {until}: {} s of at most {}", path.display(), waited.as_secs(), shown(timeout));
             next_line += PROGRESS_EVERY;
         }
         std::thread::sleep(POLL.min(timeout.saturating_sub(waited)).max(Duration::from_millis(1)));
