@@ -7,10 +7,11 @@
 //! itself, a cartridge a killed run left ejected in the drive is loaded
 //! again, and the drive's last proof is forgotten whenever the cartridge
 //! changes; a drive is cleaned with a cleaning cartridge from a slot
-//! ([`LibraryDrive::clean`]). It knows barcodes and elements, not tapes: which tape a barcode
-//! is belongs to the catalogue, and the choice of tape to the commands; it
-//! only claims a catalogue tape ([`LibraryDrive::mount_tape`]) and finds its
-//! cartridge by the tape's serial, which is its barcode.
+//! ([`LibraryDrive::clean`]). It knows barcodes and elements, not tapes:
+//! which tape a barcode is belongs to the catalogue, and the choice of tape
+//! to the commands; it only claims a catalogue tape
+//! ([`LibraryDrive::mount_tape`]) and finds its cartridge by the tape's
+//! serial, which is its barcode.
 
 use std::io::IsTerminal;
 use std::path::Path;
@@ -268,7 +269,7 @@ impl LibraryDrive {
                 (None, Some(e.context(format!("cleaning cartridge {barcode} is still in the drive: {back:#}"))))
             }
         };
-        let still_asks = error.is_none() && drive::health::drive_flags(path)?.cleaning_requested;
+        let still_asks = error.is_none() && drive::health::drive_flags(path).is_ok_and(|f| f.cleaning_requested);
         Ok(Cleaning { barcode, slot, elapsed, still_asks, error })
     }
 }

@@ -63,8 +63,8 @@ fn critical_flags_and_a_cleaning_request_are_problems_warnings_are_notices() {
             "tapeop check: 2 problems — 1 drive asks for cleaning, 1 critical TapeAlert flag (also 1 TapeAlert warning)\n\
              drive_cleaning: drive default ({dev}) asks for cleaning: load a cleaning cartridge into it (it cleans \
              and ejects itself)\n\
-             tape_alert: drive default ({dev}): TapeAlert 20 Clean now (critical): act now; tapeop drive shows the \
-             drive's state, the drive's manual what the flag needs\n\
+             tape_alert: drive default ({dev}): TapeAlert 20 Clean now (critical): act now; see the drive's manual \
+             for this flag (tapeop drive shows them all)\n\
              tape_alert_warning: drive default ({dev}): TapeAlert 3 Hard error (warning): act soon; see the drive's \
              manual\n"
         )

@@ -673,13 +673,14 @@ fn add_alerts(critical: &mut Condition, warning: &mut Condition, what: &str, m: 
         let flag = format!("{what}: TapeAlert {} {}", a.code, a.name);
         match a.severity {
             health::Severity::Critical => critical.add(
-                format!("{flag} (critical): act now; tapeop drive shows the drive's state, the drive's manual what the flag needs"),
+                format!(
+                    "{flag} (critical): act now; see the drive's manual for this flag (tapeop drive shows them all)"
+                ),
                 Value::Object(fields),
             ),
-            health::Severity::Warning => warning.add(
-                format!("{flag} (warning): act soon; see the drive's manual"),
-                Value::Object(fields),
-            ),
+            health::Severity::Warning => {
+                warning.add(format!("{flag} (warning): act soon; see the drive's manual"), Value::Object(fields))
+            }
             health::Severity::Information => {}
         }
     }
