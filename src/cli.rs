@@ -153,6 +153,9 @@ pub enum Command {
     Unload,
     /// Tape library: every drive and slot, its barcode and catalogue tape.
     Inventory,
+    /// Tape library: clean the drive with a cleaning cartridge (CLN...) from
+    /// a slot, then return it there.
+    Clean,
     /// Write the next assigned target of the online tape to tape.
     Archive {
         /// Keep archiving until nothing is left or the tape is full.

@@ -6,13 +6,16 @@
 //! processes) from the `mtx status` that decides the move to the move
 //! itself, a cartridge a killed run left ejected in the drive is loaded
 //! again, and the drive's last proof is forgotten whenever the cartridge
-//! changes. It knows barcodes and elements, not tapes: which tape a barcode
-//! is belongs to the catalogue, and the choice of tape to the commands; it
-//! only claims a catalogue tape ([`LibraryDrive::mount_tape`]) and finds its
-//! cartridge by the tape's serial, which is its barcode.
+//! changes; a drive is cleaned with a cleaning cartridge from a slot
+//! ([`LibraryDrive::clean`]). It knows barcodes and elements, not tapes:
+//! which tape a barcode is belongs to the catalogue, and the choice of tape
+//! to the commands; it only claims a catalogue tape
+//! ([`LibraryDrive::mount_tape`]) and finds its cartridge by the tape's
+//! serial, which is its barcode.
 
+use std::io::IsTerminal;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
@@ -22,11 +25,6 @@ use crate::config::{Config, DriveEntry};
 use crate::drive::{self, DriveSpec};
 use crate::exit_codes::{Exit, ExitCode};
 use crate::lock::{self, Lock};
-
-/// How long a drive may take to become ready after the robot loads it.
-const READY_TIMEOUT: Duration = Duration::from_secs(15 * 60);
-/// How often a loading drive is asked whether it is ready.
-const READY_POLL: Duration = Duration::from_millis(200);
 
 /// The selected drive of a library: its changer, element and device.
 pub struct LibraryDrive {
@@ -234,9 +232,69 @@ impl LibraryDrive {
 
     fn wait_ready(&self, barcode: &str) -> Result<()> {
         let DriveSpec::Device(path) = &self.spec else { return Ok(()) };
-        drive::st::wait_ready(path, READY_TIMEOUT, READY_POLL)
-            .with_context(|| format!("cartridge {barcode} in {}", self.describe()))
+        drive::loading::wait_ready(path).with_context(|| format!("cartridge {barcode} in {}", self.describe()))
     }
+
+    /// Clean this drive: return the cartridge it holds to its slot, load a
+    /// cleaning cartridge (`CLN...`) from a storage slot, wait (up to
+    /// `load_timeout`) until the drive ejects it, and return it to its slot.
+    /// No cleaning cartridge in a slot is refused (exit 1) before anything
+    /// moves. The robot is held for each move, not while the drive cleans.
+    pub fn clean(&self, command: &str) -> Result<Cleaning> {
+        let DriveSpec::Device(path) = &self.spec else { bail!("{} is not a st device", self.describe()) };
+        let robot = self.changer.robot(command)?;
+        let status = robot.status()?;
+        let Some((slot, barcode)) = cleaning_cartridge(&status) else {
+            return Err(refused(format!(
+                "no cleaning cartridge (barcode CLN...) in a slot of the library for {}: put one in a slot, run \
+                 tapeop inventory, then run again",
+                self.describe()
+            )));
+        };
+        self.empty_drive(&robot, &status)?;
+        println!("Loading cleaning cartridge {barcode} from slot {slot} into {}...", self.describe());
+        let start = Instant::now();
+        drive::last_proof::forget(&self.spec);
+        robot.load(slot, self.index)?;
+        drop(robot);
+        let timeout = drive::loading::load_timeout();
+        let waited = drive::loading::wait_cleaned(path, timeout, std::io::stderr().is_terminal());
+        let elapsed = start.elapsed();
+        let back = self.dismount(command).and_then(|b| b.context("the drive was found empty"));
+        let (slot, error) = match (waited, back) {
+            (Ok(()), Ok((_, s))) => (Some(s), None),
+            (Err(e), Ok((_, s))) => (Some(s), Some(e.context(format!("{barcode} is back in slot {s}")))),
+            (Ok(()), Err(e)) => (None, Some(e.context(format!("returning cleaning cartridge {barcode} to a slot")))),
+            (Err(e), Err(back)) => {
+                (None, Some(e.context(format!("cleaning cartridge {barcode} is still in the drive: {back:#}"))))
+            }
+        };
+        let still_asks = error.is_none() && drive::health::drive_flags(path).is_ok_and(|f| f.cleaning_requested);
+        Ok(Cleaning { barcode, slot, elapsed, still_asks, error })
+    }
+}
+
+/// How a cleaning went ([`LibraryDrive::clean`]).
+#[derive(Debug)]
+pub struct Cleaning {
+    /// The cleaning cartridge's barcode.
+    pub barcode: String,
+    /// The slot it is back in (None: it could not be returned).
+    pub slot: Option<u32>,
+    /// From the robot's load to the drive's eject.
+    pub elapsed: Duration,
+    /// The drive still asks for cleaning afterwards (a used-up cartridge).
+    pub still_asks: bool,
+    /// Why it did not finish (the drive never ejected it, or the robot
+    /// could not take it back), with where the cartridge is.
+    pub error: Option<anyhow::Error>,
+}
+
+/// The first cleaning cartridge (barcode `CLN...`) in a storage slot of
+/// the library: its slot and barcode.
+pub fn cleaning_cartridge(status: &LibraryStatus) -> Option<(u32, String)> {
+    let cleaning = |s: &crate::changer::SlotElement| s.barcode.clone().filter(|b| is_cleaning(b));
+    status.slots.iter().filter(|s| s.full && !s.import_export).find_map(|s| cleaning(s).map(|b| (s.number, b)))
 }
 
 /// Whether storage slot `n` is empty.

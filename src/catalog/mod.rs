@@ -13,6 +13,7 @@
 //! are SQL aggregates; nothing here loads all the file rows of a tape.
 mod backups;
 mod bench;
+mod cleanings;
 mod file_number;
 mod findings;
 mod history;

@@ -8,6 +8,7 @@
 pub mod archive;
 pub mod catalogue_file;
 pub mod check;
+pub mod clean;
 pub mod confirm;
 pub mod drive;
 pub mod import;
@@ -136,6 +137,7 @@ fn uses_drive(c: &Command) -> bool {
             | Command::Drive
             | Command::Load { .. }
             | Command::Unload
+            | Command::Clean
     )
 }
 
@@ -183,6 +185,7 @@ fn take_locks(ctx: &Context_, c: &Command) -> Result<Vec<lock::Lock>> {
         Command::Load { .. } => return drive_lock(ctx, "load"),
         Command::RecoverCatalogue { .. } => return drive_lock(ctx, "recover_catalogue"),
         Command::Unload => return drive_lock(ctx, "unload"),
+        Command::Clean => return drive_lock(ctx, "clean"),
         _ => return Ok(Vec::new()),
     };
     if let Some(second) = ctx.second_drive.as_deref() {
@@ -320,6 +323,7 @@ fn dispatch(ctx: &Context_, command: Command) -> Result<ExitCode> {
                 &open(ctx, Mode::ReadOnly)?,
                 check::Options { days, full_percent, json: ctx.json, verify_days: ctx.config.verify_days },
                 holder.as_deref(),
+                &ctx.config,
                 &mut out,
             );
         }
@@ -337,6 +341,7 @@ fn dispatch(ctx: &Context_, command: Command) -> Result<ExitCode> {
         Command::Load { tape } => library::load(ctx, &tape)?,
         Command::Unload => library::unload(ctx)?,
         Command::Inventory => return inventory::run(ctx, &mut out),
+        Command::Clean => return clean::run(ctx),
     }
     out.flush()?;
     Ok(ExitCode::Success)

@@ -83,6 +83,7 @@ impl Drive for Emulator {
             eof: false,
             eod: self.current >= files,
             eot: false,
+            cleaning_requested: false,
         })
     }
 

@@ -2,7 +2,9 @@
 //! cartridge can take up to two hours on its first load, and meanwhile a
 //! plain `open()` of the st device fails (EIO). This module owns the
 //! `load_timeout` in force, the non-blocking readiness check (`MTIOCGET`:
-//! door closed but not online means loading) and the progress line.
+//! door closed but not online means loading) and the progress line; the
+//! same wait after a robot's load (until the cartridge is ready) and while
+//! a cleaning cartridge cleans (until the drive ejects it).
 
 use std::fs::OpenOptions;
 use std::os::fd::AsFd;
@@ -11,7 +13,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 
 use super::mtio;
 
@@ -28,7 +30,8 @@ pub fn set_load_timeout(timeout: Duration) {
     LOAD_TIMEOUT_SECS.store(timeout.as_secs(), Ordering::Relaxed);
 }
 
-fn load_timeout() -> Duration {
+/// The `load_timeout` in force.
+pub fn load_timeout() -> Duration {
     Duration::from_secs(LOAD_TIMEOUT_SECS.load(Ordering::Relaxed))
 }
 
@@ -50,24 +53,81 @@ fn is_loading(path: &Path) -> bool {
 /// ready one returns at once.
 pub fn wait_while_loading(path: &Path) -> Result<()> {
     let timeout = load_timeout();
+    wait_while(path, LOADING, timeout, true, is_loading).map_err(|_| {
+        anyhow::anyhow!(
+            "the drive {} was still loading the cartridge after {}: raise load_timeout under [default] in the config file, or check the drive",
+            path.display(),
+            shown(timeout)
+        )
+    })
+}
+
+/// Wait, with the progress line of [`wait_while_loading`], until a
+/// cartridge a robot just put in the drive at `path` is loaded and ready,
+/// up to the `load_timeout` (a new LTO-9 cartridge's first load can take
+/// two hours).
+pub fn wait_ready(path: &Path) -> Result<()> {
+    let timeout = load_timeout();
+    let not_ready = |p: &Path| !matches!(super::st::has_medium(p), Ok(true));
+    wait_while(path, LOADING, timeout, true, not_ready).map_err(|_| {
+        let why = match super::st::has_medium(path) {
+            Err(e) => format!("{e:#}"),
+            Ok(_) => "it reports no cartridge loaded".to_string(),
+        };
+        anyhow::anyhow!(
+            "the drive {} did not become ready within {} after the load ({why}): raise load_timeout under [default] \
+             in the config file, or check the drive",
+            path.display(),
+            shown(timeout)
+        )
+    })
+}
+
+/// Wait until the drive at `path` has ejected the cleaning cartridge a
+/// robot put in it (`MTIOCGET` reports the door open: no cartridge
+/// threaded), up to `timeout`; the progress line only when `progress`.
+pub fn wait_cleaned(path: &Path, timeout: Duration, progress: bool) -> Result<()> {
+    wait_while(path, "to clean and eject the cleaning cartridge", timeout, progress, |p| !is_ejected(p)).map_err(|_| {
+        anyhow::anyhow!(
+            "the drive {} had not ejected the cleaning cartridge after {}: it did not finish cleaning (check the \
+             drive; load_timeout under [default] bounds this wait)",
+            path.display(),
+            shown(timeout)
+        )
+    })
+}
+
+/// Whether the drive at `path` reports its door open (no cartridge
+/// threaded: empty, or ejected). Any failure to ask counts as not ejected.
+fn is_ejected(path: &Path) -> bool {
+    let Ok(file) = OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path) else {
+        return false;
+    };
+    mtio::mt_get(file.as_fd()).is_ok_and(|s| s.mt_gstat & mtio::GMT_DR_OPEN != 0)
+}
+
+/// What the progress line waits for while a cartridge loads.
+const LOADING: &str = "to become ready (loading the cartridge)";
+
+/// Poll `still(path)` until it is false, up to `timeout`; with `progress`,
+/// a line on stderr at once and every 30 s: "Waiting for DEVICE `until`:
+/// N s of at most T". Err(waited) on timeout.
+fn wait_while(
+    path: &Path,
+    until: &str,
+    timeout: Duration,
+    progress: bool,
+    still: impl Fn(&Path) -> bool,
+) -> Result<(), Duration> {
     let start = Instant::now();
     let mut next_line = Duration::ZERO;
-    while is_loading(path) {
+    while still(path) {
         let waited = start.elapsed();
         if waited >= timeout {
-            bail!(
-                "the drive {} was still loading the cartridge after {}: raise load_timeout under [default] in the config file, or check the drive",
-                path.display(),
-                shown(timeout)
-            );
+            return Err(waited);
         }
-        if waited >= next_line {
-            eprintln!(
-                "Waiting for {} to become ready (loading the cartridge): {} s of at most {}",
-                path.display(),
-                waited.as_secs(),
-                shown(timeout)
-            );
+        if progress && waited >= next_line {
+            eprintln!("Waiting for {} {until}: {} s of at most {}", path.display(), waited.as_secs(), shown(timeout));
             next_line += PROGRESS_EVERY;
         }
         std::thread::sleep(POLL.min(timeout.saturating_sub(waited)).max(Duration::from_millis(1)));
@@ -102,6 +162,26 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_wait_that_never_ends_times_out_and_one_that_ends_returns() {
+        let path = Path::new("/nonexistent/nst0");
+        let waited = wait_while(path, "cleaning", Duration::from_millis(50), false, |_| true).unwrap_err();
+        assert!(waited >= Duration::from_millis(50), "{waited:?}");
+        let calls = std::cell::Cell::new(0);
+        let ends = |_: &Path| {
+            calls.set(calls.get() + 1);
+            calls.get() < 3
+        };
+        assert_eq!(wait_while(path, "cleaning", Duration::from_secs(60), false, ends), Ok(()));
+        assert_eq!(calls.get(), 3);
+        let err = wait_cleaned(path, Duration::from_millis(10), false).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the drive /nonexistent/nst0 had not ejected the cleaning cartridge after 0 s: it did not finish \
+             cleaning (check the drive; load_timeout under [default] bounds this wait)"
+        );
+    }
 
     #[test]
     fn durations() {

@@ -44,6 +44,8 @@ pub struct DriveStatus {
     pub eod: bool,
     /// At or past the physical end-of-tape warning.
     pub eot: bool,
+    /// The drive asks for cleaning (`GMT_CLN`; never for the emulator).
+    pub cleaning_requested: bool,
 }
 
 pub use crate::tape_error::DriveError;

@@ -306,31 +306,6 @@ pub fn load(path: &Path) -> Result<()> {
         .with_context(|| format!("{}: loading the cartridge (MTLOAD)", path.display()))
 }
 
-/// Wait up to `timeout` for a cartridge that a robot just put in the drive
-/// at `path` to become ready (a drive threads and positions a new
-/// cartridge before it answers), asking every `poll`.
-pub fn wait_ready(path: &Path, timeout: std::time::Duration, poll: std::time::Duration) -> Result<()> {
-    let start = std::time::Instant::now();
-    loop {
-        let ready = has_medium(path);
-        if let Ok(true) = ready {
-            return Ok(());
-        }
-        if start.elapsed() >= timeout {
-            let why = match ready {
-                Err(e) => format!("{e:#}"),
-                Ok(_) => "it reports no cartridge loaded".to_string(),
-            };
-            bail!(
-                "the drive {} did not become ready within {} s after the load: {why}",
-                path.display(),
-                timeout.as_secs()
-            );
-        }
-        std::thread::sleep(poll);
-    }
-}
-
 /// Open the device read-only without waiting for a cartridge.
 fn open_nonblocking(path: &Path) -> Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
@@ -492,6 +467,7 @@ fn status_from(s: &MtGet) -> DriveStatus {
         eof: g & mtio::GMT_EOF != 0,
         eod: g & mtio::GMT_EOD != 0,
         eot: g & mtio::GMT_EOT != 0,
+        cleaning_requested: g & super::health::GMT_CLN != 0,
     }
 }
 

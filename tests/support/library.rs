@@ -7,8 +7,9 @@
 //! tapeop, and drives mtx-sim's fault injection (`fail-next`, `hold-load`).
 //!
 //! Cleaning cartridges carry barcodes starting `CLN` (mtx-sim recognises
-//! them by that): loaded into a drive, they clean and leave the drive
-//! ejected at once (it never comes ready; `unload` takes them back).
+//! them by that): loaded into a drive, they clean (clearing its cleaning
+//! request) and leave the drive ejected at once (it never comes ready;
+//! `unload` takes them back).
 //!
 //! A test using a library holds `vst::serial()` itself (the library does not
 //! take it, so a test can hold it across other rigs too).

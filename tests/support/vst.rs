@@ -25,7 +25,9 @@
 //! the drive; image paths contain no whitespace), and `unload` takes the
 //! cartridge out (`EBUSY` unless it is ejected and no program has the drive
 //! open, `ENOMEDIUM` when empty); anything else fails with `EINVAL`. A
-//! cleaning cartridge (`cleaning`) runs its cleaning at once and ends
+//! cleaning cartridge (`cleaning`) runs its cleaning at once, which clears
+//! the drive's cleaning request (`GMT_CLN`; not with a used-up cartridge,
+//! [`VirtualDrive::set_cleaning_used_up`]), and ends
 //! ejected: the drive never comes ready with it, and `MTLOAD` fails with
 //! `EIO` (a drive refusing to thread a cleaning cartridge for data). The
 //! same moves are [`VirtualDrive::insert`], [`VirtualDrive::insert_cleaning`]
@@ -409,6 +411,12 @@ impl VirtualDrive {
         self.lock().cleaning_requested = on;
     }
 
+    /// Make the cleaning cartridges loaded from now on used up (they clean
+    /// nothing: the cleaning request stays), or good again.
+    pub fn set_cleaning_used_up(&self, on: bool) {
+        self.lock().cleaning_used_up = on;
+    }
+
     /// Change the early-warning capacity.
     pub fn set_capacity(&self, capacity: Option<u64>) {
         self.lock().capacity = capacity;
@@ -667,6 +675,8 @@ struct Tape {
     motion: Motion,
     /// The drive asks for cleaning (`GMT_CLN`); a drive-side bit.
     cleaning_requested: bool,
+    /// Cleaning cartridges clean nothing (a drive-side test switch).
+    cleaning_used_up: bool,
 }
 
 impl Tape {
@@ -714,6 +724,7 @@ impl Tape {
             split_above: None,
             motion: Motion::default(),
             cleaning_requested: false,
+            cleaning_used_up: false,
         })
     }
 
@@ -736,6 +747,7 @@ impl Tape {
         new.eod_blk_unknown = self.eod_blk_unknown;
         new.motion = self.motion;
         new.cleaning_requested = self.cleaning_requested;
+        new.cleaning_used_up = self.cleaning_used_up;
         *self = new;
     }
 
@@ -756,6 +768,7 @@ impl Tape {
         let mut new = Tape::load(image, &opts, self.max_record).map_err(|_| libc::EIO)?;
         new.cleaning = cleaning;
         self.replace(new);
+        self.cleaning_requested &= !cleaning || self.cleaning_used_up;
         Ok(())
     }
 

@@ -7,7 +7,9 @@
 //! the space left), and when the tape fills marks it full, puts what was
 //! still assigned to it back in the pool, unloads it and goes on with the
 //! next. It ends when nothing is left (exit 40) or when no tape with room
-//! is left in the library (exit 43, naming what is needed).
+//! is left in the library (exit 43, naming what is needed). With
+//! `--repeat`, a drive that asks for cleaning between two targets is
+//! cleaned (`commands::clean`) and the same tape loaded back.
 
 use anyhow::{Context, Result};
 
@@ -57,7 +59,8 @@ pub(super) fn run(config: &Config, lib: &LibraryDrive, opts: Options) -> Result<
     cat.writable()?;
     let remote = Remote::new(&config.ssh_command)?;
     let command = format!("archive --drive {}", lib.name);
-    let mut run = Run { cat: &cat, config, lib, opts, remote: &remote, too_big: Vec::new(), command };
+    let mut run =
+        Run { cat: &cat, config, lib, opts, remote: &remote, too_big: Vec::new(), command, cleaning_given_up: false };
     loop {
         stop::check()?;
         let status = lib.changer.status()?;
@@ -107,6 +110,9 @@ struct Run<'a> {
     too_big: Vec<i64>,
     /// This run, as lock files and messages name it.
     command: String,
+    /// The drive asked for cleaning and it could not be done (no cleaning
+    /// cartridge, or it still asked afterwards): not tried again this run.
+    cleaning_given_up: bool,
 }
 
 impl Run<'_> {
@@ -279,7 +285,38 @@ impl Run<'_> {
                 return Ok(Ended::Once);
             }
             stop::check()?;
+            if !self.cleaning_given_up && drive.status()?.cleaning_requested {
+                drop(drive);
+                proven &= !self.clean_between_targets(claimed)?;
+                drive = drive::open(&self.config.drive, Access::Write, self.config.block_size)?;
+            }
         }
+    }
+
+    /// Between two targets the drive asks for cleaning: clean it and load
+    /// `claimed` back (its proof is then done again). With no cleaning
+    /// cartridge in the library, or when the drive still asks after the
+    /// cleaning, one warning and the run carries on. Whether the tape left
+    /// the drive.
+    fn clean_between_targets(&mut self, claimed: &Claimed) -> Result<bool> {
+        let name = &self.lib.name;
+        if crate::library::cleaning_cartridge(&self.lib.changer.status()?).is_none() {
+            self.cleaning_given_up = true;
+            eprintln!(
+                "tapeop: warning: {} asks for cleaning, but no cleaning cartridge (CLN...) is in a slot: carrying \
+                 on; put one in a slot, run tapeop inventory, then tapeop --drive {name} clean",
+                self.lib.describe()
+            );
+            return Ok(false);
+        }
+        println!("{} asks for cleaning: cleaning it before the next target.", self.lib.describe());
+        let cleaning = crate::commands::clean::clean_drive(self.lib, Some(self.cat), &self.command)?;
+        if cleaning.still_asks {
+            self.cleaning_given_up = true;
+            eprintln!("tapeop: warning: {}; carrying on", crate::commands::clean::still_asks(self.lib, &cleaning));
+        }
+        self.lib.mount(&claimed.barcode, &self.command).with_context(|| format!("tape \"{}\"", claimed.tape.name))?;
+        Ok(true)
     }
 
     /// Nothing waiting fits in what is left of `tape`: it is as good as full.

@@ -69,7 +69,7 @@ pub fn run(config: &Config, opts: Options) -> Result<ExitCode> {
     cat.writable()?;
     let mut drive: Option<Box<dyn Drive>> = None;
     let mut proven = false;
-    let (run_started, mut run_bytes) = (Instant::now(), 0u64);
+    let (run_started, mut run_bytes, mut warned) = (Instant::now(), 0u64, false);
     loop {
         let assigned = cat.backups_with_status(tape.id, &BackupStatus::Assigned)?;
         let Some(job) = assigned.first().cloned() else {
@@ -101,6 +101,22 @@ pub fn run(config: &Config, opts: Options) -> Result<ExitCode> {
             return Ok(ExitCode::Success);
         }
         stop::check()?;
+        warn_if_cleaning(&mut drive, &mut warned);
+    }
+}
+
+/// Between two targets of `--repeat` on a drive without a library: a drive
+/// that asks for cleaning gets one warning line per run, and the run
+/// carries on (`check` reports it; `clean` needs a library).
+fn warn_if_cleaning(drive: &mut Option<Box<dyn Drive>>, warned: &mut bool) {
+    let Some(d) = drive.as_mut().filter(|_| !*warned) else { return };
+    if d.status().is_ok_and(|s| s.cleaning_requested) {
+        *warned = true;
+        eprintln!(
+            "tapeop: warning: the drive {} asks for cleaning: carrying on with this run; load a cleaning cartridge \
+             into it when the run ends (tapeop check reports it until then)",
+            d.name()
+        );
     }
 }
 
