@@ -8,7 +8,8 @@
 //! on a new offsite tape writes the missing copies. Bad usage is refused
 //! in one line. A drive failing mid-target (a write error) ends its copy
 //! with a filemark while the other copy is recorded. On a simulated
-//! library each drive loads a tape of its pool.
+//! library each drive loads a tape of its pool. A drive that asks for
+//! cleaning is warned about once, between targets, and the run carries on.
 
 mod support;
 
@@ -344,4 +345,18 @@ fn one_drive_failing_mid_target_ends_its_copy_and_the_other_is_recorded() {
     r.run(&["activate_tape", "O1"], 0);
     r.run(&["confirm", "--repeat", "--drive", "B"], 40);
     r.run(&["check"], 0);
+}
+
+#[test]
+fn a_drive_asking_for_cleaning_in_a_two_drive_run_is_warned_about_once() {
+    let r = TwoDrives::new(None);
+    r.labelled(1000);
+    r.b.set_cleaning_requested(true);
+    let out = r.run(&["archive", "--repeat", "--drive", "A", "--drive", "B"], 40);
+    let warning = format!("tapeop: warning: the drive {} asks for cleaning", r.b.device_path().display());
+    assert_eq!(out.matches(&warning).count(), 1, "{out}");
+    assert_eq!(out.matches("asks for cleaning").count(), 1, "drive A does not ask: {out}");
+    for t in ["t1", "t2", "t3"] {
+        assert_eq!(r.status_of(t, "O1"), "recorded", "{t}: the run carried on: {out}");
+    }
 }

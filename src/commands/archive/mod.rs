@@ -101,15 +101,20 @@ pub fn run(config: &Config, opts: Options) -> Result<ExitCode> {
             return Ok(ExitCode::Success);
         }
         stop::check()?;
-        warn_if_cleaning(&mut drive, &mut warned);
+        if let Some(d) = drive.as_mut() {
+            warn_if_cleaning(&mut **d, &mut warned);
+        }
     }
 }
 
 /// Between two targets of `--repeat` on a drive without a library: a drive
 /// that asks for cleaning gets one warning line per run, and the run
-/// carries on (`check` reports it; `clean` needs a library).
-fn warn_if_cleaning(drive: &mut Option<Box<dyn Drive>>, warned: &mut bool) {
-    let Some(d) = drive.as_mut().filter(|_| !*warned) else { return };
+/// carries on (`check` reports it; `clean` needs a library). The
+/// two-drive run asks each of its drives the same way.
+fn warn_if_cleaning(d: &mut dyn Drive, warned: &mut bool) {
+    if *warned {
+        return;
+    }
     if d.status().is_ok_and(|s| s.cleaning_requested) {
         *warned = true;
         eprintln!(

@@ -70,6 +70,7 @@ pub fn run_two(config: &Config, second: &str, opts: Options) -> Result<ExitCode>
     let mut copies = open_copies(&cat, config, second, &command, &mut claims)?;
     let library = config.changer.is_some() && opts.repeat;
     let (run_started, mut run_bytes) = (Instant::now(), 0u64);
+    let mut warned = [false; 2];
     loop {
         let jobs = match next_pair(&cat, &copies)? {
             Next::Pair(jobs) => jobs,
@@ -100,6 +101,9 @@ pub fn run_two(config: &Config, second: &str, opts: Options) -> Result<ExitCode>
             return Ok(ExitCode::Success);
         }
         stop::check()?;
+        for (c, warned) in copies.iter_mut().zip(&mut warned) {
+            super::warn_if_cleaning(&mut *c.drive, warned);
+        }
     }
 }
 
