@@ -1696,8 +1696,9 @@ struct Recovered {
 impl Recovered {
     fn after_read(&mut self, len: usize) {
         self.carry += len as f64 / 1e6 * self.per_mb_read;
-        let whole = self.carry.floor();
-        self.carry -= whole;
+        // A rate that makes whole errors per record gives them exactly.
+        let whole = (self.carry + 1e-9).floor();
+        self.carry = (self.carry - whole).max(0.0);
         self.pending += whole as u64;
     }
 }
