@@ -1,7 +1,9 @@
 //! `check`, for cron: looks through the catalogue (opened read-only) for
 //! what needs a person — tape files recorded but left unconfirmed too long,
 //! failed confirms, full or nearly full open tapes, targets waiting for a
-//! tape or never scanned, and catalogue damage — and prints a one-line
+//! tape or never scanned, tapes whose recovered read errors grow from one
+//! read to the next (`tape_errors_growing`; what a read is: see
+//! `catalog::drive_io`), and catalogue damage — and prints a one-line
 //! summary fit for a mail subject, then one line per finding (or one JSON
 //! document). Exit 0 when nothing is a problem, 1 otherwise.
 //!
@@ -309,8 +311,9 @@ fn tape_errors_growing(cat: &Catalog) -> Result<Condition> {
         let (p, l) = (&g.previous, &g.latest);
         let detail = format!(
             "tape {}: recovered read errors grew from {:.1}/GB ({} in {:.3} GB, {}) to {:.1}/GB ({} in {:.3} GB, {}): \
-             read it again (tapeop confirm --sample --tape {}); if they grow on, copy its targets to another tape \
-             (requeue them) and retire it (history id {}; tapeop ack {} once dealt with)",
+             read it again (tapeop confirm --sample --tape {}); if they grow on, the tape is wearing out: get its \
+             targets onto another tape (a copy pool, or restore and archive them again) and retire it \
+             (history id {}; tapeop ack {} once dealt with)",
             g.tape,
             p.per_gb(),
             p.errors,
