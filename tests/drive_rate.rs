@@ -64,7 +64,7 @@ fn a_drive_slowed_by_its_own_speed_shows_that_speed() {
     let least = number(archive, "bytes") / RATE as f64;
     assert!(io_s >= least, "{io_s} s of drive I/O for {least} s of data at {RATE} B/s");
     // The statistics the drive keeps are the ones tapeop read.
-    let stats = vst::read_st_counters(&rig.path("sys")).unwrap();
+    let stats = vst::read_st_counters(&rig.path("sys"), 0).unwrap();
     let label = 256 * 1024; // the label, one block, written before
     assert_eq!(stats.write_byte_cnt as f64, number(archive, "bytes") + label as f64);
     assert_eq!(stats.io_ns, stats.read_ns + stats.write_ns);

@@ -186,9 +186,12 @@ pub struct VstOptions {
     /// the transfer limits: changing tapes keeps it.
     pub write_rate: Option<u64>,
     /// A sysfs root in which the drive keeps st's statistics up to date, as
-    /// `ROOT/class/scsi_tape/st0/stats/` (point `TAPEOP_SYSFS` at `ROOT`);
+    /// `ROOT/class/scsi_tape/stN/stats/` (point `TAPEOP_SYSFS` at `ROOT`);
     /// `None` (the default) keeps none. See [`StStatsFiles`].
     pub sysfs: Option<PathBuf>,
+    /// The `N` of `stN` in `sysfs` (default 0). tapeop finds it from the
+    /// device's name: give the drive a link named `nstN` to its `nst0`.
+    pub st_number: u32,
 }
 
 impl Default for VstOptions {
@@ -201,6 +204,7 @@ impl Default for VstOptions {
             raise_page_limit: true,
             write_rate: None,
             sysfs: None,
+            st_number: 0,
         }
     }
 }
@@ -311,7 +315,7 @@ impl VirtualDrive {
         require_fuse()?;
         let limits = negotiate_limits(opts)?;
         let tape = Arc::new(Mutex::new(make(limits.max_record)?));
-        let stats = opts.sysfs.as_deref().map(StStatsFiles::create).transpose()?.map(Arc::new);
+        let stats = opts.sysfs.as_deref().map(|r| StStatsFiles::create(r, opts.st_number)).transpose()?.map(Arc::new);
         let fs = VstFs { tape: tape.clone(), max_write: limits.max_write as u32, rate: opts.write_rate, stats };
         let mut config = fuser::Config::default();
         config.mount_options = vec![fuser::MountOption::FSName("vst".into()), fuser::MountOption::NoAtime];
@@ -1728,7 +1732,7 @@ enum Transfer {
 }
 
 /// st's statistics of the virtual drive (the kernel's `Documentation/scsi/
-/// st.rst`), kept as the files of `ROOT/class/scsi_tape/st0/stats/` and
+/// st.rst`), kept as the files of `ROOT/class/scsi_tape/stN/stats/` and
 /// rewritten (each through a rename) after every data read or write, before
 /// the reply: the time of a transfer is the time really spent in its FUSE
 /// handler, from the request to the reply, so a [`VstOptions::write_rate`]
@@ -1783,18 +1787,18 @@ impl StCounters {
 }
 
 impl StStatsFiles {
-    /// The stats directory of st0 under `root`, with every counter at 0.
-    pub fn create(root: &Path) -> Result<StStatsFiles> {
-        let dir = Self::dir_under(root);
+    /// The stats directory of st`n` under `root`, with every counter at 0.
+    pub fn create(root: &Path, n: u32) -> Result<StStatsFiles> {
+        let dir = Self::dir_under(root, n);
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let stats = StStatsFiles { dir, counters: Mutex::new(StCounters::default()) };
         stats.write(&StCounters::default()).context("writing the st statistics")?;
         Ok(stats)
     }
 
-    /// `ROOT/class/scsi_tape/st0/stats`.
-    pub fn dir_under(root: &Path) -> PathBuf {
-        root.join("class/scsi_tape/st0/stats")
+    /// `ROOT/class/scsi_tape/stN/stats`.
+    pub fn dir_under(root: &Path, n: u32) -> PathBuf {
+        root.join(format!("class/scsi_tape/st{n}/stats"))
     }
 
     fn count(&self, what: Transfer, len: usize, took: Duration) {
@@ -1829,9 +1833,9 @@ impl StStatsFiles {
     }
 }
 
-/// Read the st statistics files under sysfs root `root` (as tapeop does).
-pub fn read_st_counters(root: &Path) -> Result<StCounters> {
-    let dir = StStatsFiles::dir_under(root);
+/// Read the statistics files of st`n` under sysfs root `root` (as tapeop does).
+pub fn read_st_counters(root: &Path, n: u32) -> Result<StCounters> {
+    let dir = StStatsFiles::dir_under(root, n);
     let get = |name: &str| -> Result<u64> {
         let text = std::fs::read_to_string(dir.join(name)).with_context(|| format!("reading {name}"))?;
         text.trim().parse().with_context(|| format!("{name}: {text:?}"))
