@@ -16,7 +16,7 @@ fn assert_one_line_error(run: &Run, phrase: &str) {
     let mut lines = run.stderr_lines();
     if lines
         .first()
-        .is_some_and(|l| l.starts_with("tapeop: upgrading catalogue tape.sqlite from schema version 0 to 3"))
+        .is_some_and(|l| l.starts_with("tapeop: upgrading catalogue tape.sqlite from schema version 0 to 4"))
     {
         lines.remove(0);
     }

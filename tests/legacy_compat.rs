@@ -95,7 +95,7 @@ fn legacy_columns_and_types_survive_read_write_commands() {
     fx.run(&["confirm", "3"]).expect_code(0);
     fx.run(&["assign", "-y"]).expect_code(0);
     fx.run_stdin(&["open_tape", "T3"], "y\nSN3\nn\n").expect_code(0);
-    assert_eq!(fx.user_version(), 3);
+    assert_eq!(fx.user_version(), 4);
 
     let (old, new) = (ro(&pristine), ro(&fx));
     for (table, cols) in LEGACY_COLUMNS {
@@ -141,7 +141,7 @@ fn a_catalogue_created_by_tapeop_has_the_legacy_tables() {
     }
     assert_eq!(new.query_row("select * from tapes", [], |r| Ok(r.as_ref().column_count())).unwrap(), 5);
     let user_version: i64 = new.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-    assert_eq!(user_version, 3);
+    assert_eq!(user_version, 4);
 }
 
 // ---- (b) rows ----
@@ -268,7 +268,7 @@ fn old_tool_statements_still_work_and_tapeop_reports_agree() {
     // tapeop upgrades the catalogue (indexes, side tables, triggers).
     fx.run(&["activate_tape", "PUB-T2"]).expect_code(0);
     fx.run(&["confirm", "3"]).expect_code(0);
-    assert_eq!(fx.user_version(), 3);
+    assert_eq!(fx.user_version(), 4);
     assert_reports_agree(&fx, "PUB-T2", 2);
 
     let c = fx.sql();
@@ -391,7 +391,7 @@ fn old_tool_statements_still_work_and_tapeop_reports_agree() {
 fn reports_are_unchanged_after_tapeop_upgraded_the_catalogue() {
     let fx = Fixture::new();
     fx.run(&["activate_tape", "PUB-T2"]).expect_code(0);
-    assert_eq!(fx.user_version(), 3);
+    assert_eq!(fx.user_version(), 4);
     for (args, name) in [
         (&["status"][..], "status"),
         (&["status", "PUB-T1"], "status_closed"),
@@ -445,16 +445,16 @@ fn user_version_stays_0_after_read_only_commands() {
 }
 
 #[test]
-fn user_version_is_3_after_a_read_write_command() {
+fn user_version_is_4_after_a_read_write_command() {
     for args in [&["activate_tape", "PUB-T2"][..], &["confirm", "3"], &["assign", "-y"], &["open_tape", "T3", "-y"]] {
         let fx = Fixture::new();
         assert_eq!(fx.user_version(), 0);
         fx.run(args).expect_code(0);
-        assert_eq!(fx.user_version(), 3, "after tapeop {args:?}");
+        assert_eq!(fx.user_version(), 4, "after tapeop {args:?}");
         // A second read-write run keeps it at 2 and changes no legacy row.
         let before = fx.legacy_snapshot();
         fx.run(&["activate_tape", "PUB-T2"]).expect_code(0);
-        assert_eq!(fx.user_version(), 3);
+        assert_eq!(fx.user_version(), 4);
         let after = fx.legacy_snapshot();
         if args[0] != "open_tape" {
             assert_eq!(after, before);
@@ -496,7 +496,7 @@ fn a_version_1_catalogue_upgrades_to_2_without_counting_a_file_twice() {
     c.execute("insert into files (target_id, name, md5sum, size_kb) values (1, 'late.dat', '0123456789abcdef0123456789abcdef', 5000)", [])
         .unwrap();
     fx.run(&["activate_tape", "PUB-T2"]).expect_code(0);
-    assert_eq!(fx.user_version(), 3);
+    assert_eq!(fx.user_version(), 4);
     let triggers: Vec<String> = c
         .prepare("select name from sqlite_master where type = 'trigger' order by name")
         .unwrap()

@@ -36,9 +36,9 @@ fn reports_leave_a_never_upgraded_catalogue_unchanged_then_first_write_upgrades_
     let upgrade: Vec<&str> = run.stderr_lines().into_iter().filter(|l| l.contains("upgrading catalogue")).collect();
     assert_eq!(upgrade.len(), 1, "the upgrade is announced on one plain line: {:?}", run.stderr);
     assert!(upgrade[0].starts_with("tapeop: upgrading catalogue "), "{}", upgrade[0]);
-    assert!(upgrade[0].contains("tape.sqlite from schema version 0 to 3"), "{}", upgrade[0]);
+    assert!(upgrade[0].contains("tape.sqlite from schema version 0 to 4"), "{}", upgrade[0]);
     assert!(upgrade[0].contains("of 1017 file rows"), "{}", upgrade[0]);
-    assert_eq!(fx.user_version(), 3);
+    assert_eq!(fx.user_version(), 4);
     assert_eq!(fx.legacy_snapshot(), legacy, "the upgrade changed the old tool's rows");
     let totals: i64 = fx
         .sql()

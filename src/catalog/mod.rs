@@ -5,7 +5,7 @@
 //! split by concern: `schema` (tables, versions, upgrade), `tapes`,
 //! `targets` (targets and files), `backups` (assignment, status, space),
 //! `history`, `pools` (tape pools and the copies a target still lacks), `file_number` (the legacy tape file number column), `scans` (import's targets and scan rows), `labels` (the
-//! catalogue id and tape labels), `reports` (what the reports read),
+//! catalogue id and tape labels), `drive_io` (the drive's own figures per tape file), `reports` (what the reports read),
 //! `findings` (what `check` looks for), `recovery` (scan_tape's recording
 //! and adopting, restore's sources) and `tree` (new targets linked into the
 //! parent tree, for import and scan_tape), `tape_catalogue` (a tape's
@@ -14,6 +14,7 @@
 mod backups;
 mod bench;
 mod cleanings;
+mod drive_io;
 mod file_number;
 mod findings;
 mod history;
@@ -30,6 +31,7 @@ mod tree;
 mod verifications;
 
 pub use backups::{Backup, BackupStatus, CurrentBackup, LABEL_TAR_BYTES, Tally, filemark_estimate, label_estimate};
+pub use drive_io::{ErrorGrowth, TapeRead};
 pub use file_number::{StoredFileNumber, legacy_file_number};
 pub use findings::{
     DuplicateFileNumber, FailedAttempt, MultipleBackups, OpenTapeFill, OrphanBackup, RecordedBackup, RequeuedFile,

@@ -75,6 +75,12 @@ pub struct HistoryRow {
     pub error: Option<String>,
     /// Whole seconds from `started` to `ended`.
     pub seconds: Option<i64>,
+    /// Bytes the drive moved for it (st statistics), when recorded.
+    pub drive_bytes: Option<i64>,
+    /// The drive's I/O nanoseconds for it, when recorded.
+    pub drive_io_ns: Option<i64>,
+    /// Recovered errors the drive reported during it, when recorded.
+    pub drive_errors: Option<i64>,
 }
 
 impl HistoryRow {
@@ -91,11 +97,14 @@ impl HistoryRow {
             outcome: r.get(8)?,
             error: r.get(9)?,
             seconds: r.get(10)?,
+            drive_bytes: r.get(11)?,
+            drive_io_ns: r.get(12)?,
+            drive_errors: r.get(13)?,
         })
     }
 }
 
-/// The history columns, plus the seconds between `started` and `ended`
+/// The history columns (followed by the drive figures of `drive_io`), plus the seconds between `started` and `ended`
 /// (NULL unless both are readable timestamps).
 const HISTORY_COLUMNS: &str = "id, kind, tape, file_number, target, started, ended, bytes, outcome, error,
     CAST(strftime('%s', substr(ended, 1, 19)) AS INTEGER) - CAST(strftime('%s', substr(started, 1, 19)) AS INTEGER)";
@@ -225,8 +234,10 @@ impl Catalog {
         if !self.has_totals()? {
             return Ok(Vec::new());
         }
-        let sql =
-            format!("SELECT {HISTORY_COLUMNS} FROM tapeop_history WHERE tape = ?1 AND file_number = ?2 ORDER BY id");
+        let (drive, join) = self.drive_io_columns()?;
+        let sql = format!(
+            "SELECT {HISTORY_COLUMNS}, {drive} FROM tapeop_history {join} WHERE tape = ?1 AND file_number = ?2 ORDER BY id"
+        );
         let mut stmt = self.conn().prepare(&sql)?;
         let rows = stmt.query_map(params![tape, file_number], HistoryRow::from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -238,8 +249,9 @@ impl Catalog {
         if !self.has_totals()? {
             return Ok(Vec::new());
         }
+        let (drive, join) = self.drive_io_columns()?;
         let sql = format!(
-            "SELECT * FROM (SELECT {HISTORY_COLUMNS} FROM tapeop_history WHERE ?1 IS NULL OR tape = ?1
+            "SELECT * FROM (SELECT {HISTORY_COLUMNS}, {drive} FROM tapeop_history {join} WHERE ?1 IS NULL OR tape = ?1
          ORDER BY id DESC LIMIT ?2) ORDER BY id"
         );
         let limit = if limit == 0 { -1 } else { i64::from(limit) };

@@ -11,7 +11,7 @@ use rusqlite::Connection;
 use super::{Catalog, Mode};
 
 /// The schema version this tapeop writes and understands.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// The old tool's tables, exactly as it created them.
 const LEGACY_SCHEMA: &str = "
@@ -129,6 +129,20 @@ CREATE TABLE IF NOT EXISTS tapeop_tape_catalog (
 );
 ";
 
+/// Version 4: the drive's own figures for a tape file written or read
+/// (`drive_io`): bytes and I/O time from the st statistics, recovered
+/// errors, and for reads the run they belong to. Keyed by history id.
+const MIGRATION_4: &str = "
+CREATE TABLE IF NOT EXISTS tapeop_drive_io (
+    history_id INTEGER PRIMARY KEY,
+    read_run INTEGER,
+    drive_bytes INTEGER,
+    drive_io_ns INTEGER,
+    recovered_errors INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tapeop_drive_io_run ON tapeop_drive_io(read_run);
+";
+
 impl Catalog {
     /// Get ready to change the catalogue: WAL mode, and the additive schema
     /// upgrade of a legacy catalogue. Commands call it once they know they
@@ -207,6 +221,9 @@ impl Catalog {
         }
         if from < 3 {
             batches.push(MIGRATION_3);
+        }
+        if from < 4 {
+            batches.push(MIGRATION_4);
         }
         for sql in batches {
             Self::run_steps(&tx, sql, progress.as_ref())?;

@@ -37,14 +37,21 @@ pub struct FailedVerification {
 
 impl Catalog {
     /// Record one verification of `tape`: the tape files read (`read`,
-    /// e.g. `files 1,2,5`) and how it ended.
-    pub fn record_verification(&self, tape: &str, read: &str, outcome: Outcome, error: Option<String>) -> Result<i64> {
+    /// e.g. `files 1,2,5`), the tar bytes read from them, and how it ended.
+    pub fn record_verification(
+        &self,
+        tape: &str,
+        read: &str,
+        bytes: Option<u64>,
+        outcome: Outcome,
+        error: Option<String>,
+    ) -> Result<i64> {
         self.writable()?;
         let now = now_text();
         self.conn.execute(
-            "INSERT INTO tapeop_history (kind, tape, target, started, ended, outcome, error)
-             VALUES ('verify', ?1, ?2, ?3, ?3, ?4, ?5)",
-            params![tape, read, now, outcome.as_str(), error],
+            "INSERT INTO tapeop_history (kind, tape, target, started, ended, bytes, outcome, error)
+             VALUES ('verify', ?1, ?2, ?3, ?3, ?4, ?5, ?6)",
+            params![tape, read, now, bytes.map(|b| b as i64), outcome.as_str(), error],
         )?;
         Ok(self.conn.last_insert_rowid())
     }

@@ -1,7 +1,9 @@
 //! `check`, for cron: looks through the catalogue (opened read-only) for
 //! what needs a person — tape files recorded but left unconfirmed too long,
 //! failed confirms, full or nearly full open tapes, targets waiting for a
-//! tape or never scanned, and catalogue damage — and prints a one-line
+//! tape or never scanned, tapes whose recovered read errors grow from one
+//! read to the next (`tape_errors_growing`; what a read is: see
+//! `catalog::drive_io`), and catalogue damage — and prints a one-line
 //! summary fit for a mail subject, then one line per finding (or one JSON
 //! document). Exit 0 when nothing is a problem, 1 otherwise. When tape.conf
 //! names st drives, it also asks each (without blocking, and not while a
@@ -147,6 +149,7 @@ fn find_all(cat: &Catalog, opts: Options, live: Option<&str>) -> Result<Vec<Cond
         all.push(short_of_copies(cat)?);
     }
     all.push(verify_failed(cat)?);
+    all.push(tape_errors_growing(cat)?);
     all.push(verify_due(cat, opts.verify_days)?);
     all.push(unknown);
     all.push(running);
@@ -299,6 +302,43 @@ fn verify_failed(cat: &Catalog) -> Result<Condition> {
         );
         let fields = json!({ "tape": f.tape, "read": f.read, "started": f.started, "error": f.error,
                              "history_id": f.history_id });
+        c.add(detail, fields);
+    }
+    Ok(c)
+}
+
+/// Tapes whose recovered errors per GB grew from one read to the next (a
+/// read: one `confirm` run on the tape, or one `confirm --sample` of it;
+/// see `catalog::drive_io`), until a later read shows no growth, or `ack`
+/// of the latest read's id.
+fn tape_errors_growing(cat: &Catalog) -> Result<Condition> {
+    let mut c =
+        Condition::new("tape_errors_growing", true, "tape with growing read errors", "tapes with growing read errors");
+    for g in cat.errors_growing()? {
+        let (p, l) = (&g.previous, &g.latest);
+        let detail = format!(
+            "tape {}: recovered read errors grew from {:.1}/GB ({} in {:.3} GB, {}) to {:.1}/GB ({} in {:.3} GB, {}): \
+             read it again (tapeop confirm --sample --tape {}); if they grow on, the tape is wearing out: get its \
+             targets onto another tape (a copy pool, or restore and archive them again) and retire it \
+             (history id {}; tapeop ack {} once dealt with)",
+            g.tape,
+            p.per_gb(),
+            p.errors,
+            p.bytes as f64 / 1e9,
+            p.started,
+            l.per_gb(),
+            l.errors,
+            l.bytes as f64 / 1e9,
+            l.started,
+            g.tape,
+            l.run,
+            l.run
+        );
+        let read = |r: &crate::catalog::TapeRead| {
+            json!({ "history_id": r.run, "started": r.started, "errors": r.errors, "bytes": r.bytes,
+                    "errors_per_gb": r.per_gb() })
+        };
+        let fields = json!({ "tape": g.tape, "history_id": l.run, "previous": read(p), "latest": read(l) });
         c.add(detail, fields);
     }
     Ok(c)
@@ -718,7 +758,7 @@ pub fn ack(ctx: &Context_, id: i64, note: Option<&str>) -> Result<()> {
     let Some(row) = cat.history_row(id)? else {
         bail!("there is no history id {id} in the catalogue: tapeop check and tapeop log show the ids");
     };
-    let alarm = row.is_alarm();
+    let alarm = row.is_alarm() || cat.errors_growing()?.iter().any(|g| g.latest.run == id);
     let HistoryRef { kind, tape, file_number: n, target, outcome } = row;
     if !alarm {
         bail!("history id {id} is a {kind} that ended {outcome}, not an alarm: tapeop check shows the ids of alarms");

@@ -12,7 +12,7 @@ use crate::catalog::{Backup, BackupStatus, Catalog, FailedConfirm, Mode, Outcome
 use crate::changer::Location;
 use crate::cli::ConfirmWhich;
 use crate::config::Config;
-use crate::drive::{self, Access, Drive};
+use crate::drive::{self, Access, Drive, IoCounters};
 use crate::exit_codes::{self, Exit, ExitCode};
 use crate::library::LibraryDrive;
 use crate::stop;
@@ -142,6 +142,8 @@ fn run_on(config: &Config, cat: &Catalog, tape: &Tape, opts: Options) -> Result<
     let mut drive: Option<Box<dyn Drive>> = None;
     let mut end_of_data = None;
     let mut failed: Vec<TapeFile> = Vec::new();
+    // This run's reads of the tape, for the drive's figures (see catalog::drive_io).
+    let mut run: Option<i64> = None;
     loop {
         let pending = pending(cat, tape, opts, &failed)?;
         println!("Found {} jobs to confirm.", pending.len());
@@ -158,7 +160,7 @@ fn run_on(config: &Config, cat: &Catalog, tape: &Tape, opts: Options) -> Result<
         }
         let once = !opts.repeat || matches!(opts.which, ConfirmWhich::Number(_)) || opts.no_db_update;
         if let Some(d) = drive.as_deref_mut() {
-            let confirmed = confirm_one(cat, tape, &job, d, opts);
+            let confirmed = confirm_one(cat, tape, &job, d, opts, &mut run);
             crate::label::remember(cat, d, &config.drive, tape, end_of_data, "confirm");
             match confirmed {
                 Err(e) if !once && !stop::requested() => {
@@ -282,7 +284,16 @@ fn pick(cat: &Catalog, tape: &Tape, pending: &[Backup], opts: Options) -> Result
     }
 }
 
-fn confirm_one(cat: &Catalog, tape: &Tape, job: &Backup, drive: &mut dyn Drive, opts: Options) -> Result<()> {
+/// Confirm `job`'s tape file; `run` is this run's first confirm history id
+/// (set by the first one), which the drive's figures are recorded under.
+fn confirm_one(
+    cat: &Catalog,
+    tape: &Tape,
+    job: &Backup,
+    drive: &mut dyn Drive,
+    opts: Options,
+    run: &mut Option<i64>,
+) -> Result<()> {
     let n = job.tape_file()?;
     println!("Seeking to file_number {n}...");
     println!("Checksumming {:.3} GB from tape...", job.size_kb as f64 / 1e6);
@@ -290,8 +301,12 @@ fn confirm_one(cat: &Catalog, tape: &Tape, job: &Backup, drive: &mut dyn Drive, 
     let history =
         if opts.no_db_update { None } else { Some(cat.history_start("confirm", &tape.name, n, &job.target)?) };
     let mut checker = Checker::for_backup(cat, job)?;
-    let read = read_and_check(drive, n.get(), &mut checker)
-        .with_context(|| format!("confirming tape \"{}\" file {n} ({})", tape.name, show(&job.target)));
+    let (read, io) = read_and_check(drive, n.get(), &mut checker);
+    let read = read.with_context(|| format!("confirming tape \"{}\" file {n} ({})", tape.name, show(&job.target)));
+    if let Some(id) = history {
+        let run = *run.get_or_insert(id);
+        super::record_drive_io(cat, id, Some(run), io)?;
+    }
     let scanned = match read {
         Ok(v) => v,
         Err(e) => {
@@ -343,8 +358,20 @@ fn report_rate(bytes: u64, started: Instant) {
 }
 
 /// Read tape file `n` (on a reader thread) and check every member; returns
-/// the tar stream's byte count.
-pub fn read_and_check(drive: &mut dyn Drive, n: u64, checker: &mut Checker) -> Result<u64> {
+/// the tar stream's byte count, and the drive's own counters over the read
+/// (from after positioning to the end of the file; none when the drive has
+/// none or could not be positioned).
+pub fn read_and_check(drive: &mut dyn Drive, n: u64, checker: &mut Checker) -> (Result<u64>, Option<IoCounters>) {
+    if let Err(e) = drive.seek_file(n) {
+        return (Err(e.context(format!("positioning {} at tape file {n}", drive.name()))), None);
+    }
+    let before = drive.io_counters();
+    let read = stream_and_check(drive, n, checker);
+    (read, drive::counters::between(before, drive.io_counters()))
+}
+
+/// The read of [`read_and_check`], the head already at tape file `n`.
+fn stream_and_check(drive: &mut dyn Drive, n: u64, checker: &mut Checker) -> Result<u64> {
     let summary = drive::stream_file(drive, n, |reader| {
         tarstream::scan_paced(reader, read_ahead(tarstream::default_workers()), |m| {
             stop::check_abort()?;

@@ -355,3 +355,20 @@ fn join_words(words: &[OsString]) -> Vec<u8> {
 fn bytes(word: &OsStr) -> Vec<u8> {
     word.as_bytes().to_vec()
 }
+
+/// Keep the drive's own figures for history row `history` (`run`: the
+/// read run, none for a write) and say them: the drive's rate beside the
+/// wall-clock one tells a slow drive (both low) from a starved one (the
+/// drive's high). Nothing when the drive has no counters.
+pub(crate) fn record_drive_io(
+    cat: &Catalog,
+    history: i64,
+    run: Option<i64>,
+    io: Option<crate::drive::IoCounters>,
+) -> Result<()> {
+    let Some(io) = io else { return Ok(()) };
+    cat.record_drive_io(history, run, &io)?;
+    let rate = io.mb_per_s().map_or_else(|| "unknown (no st statistics)".to_string(), |r| format!("{r:.1} MB/s"));
+    println!(" -- the drive's own rate: {rate} over its I/O time; {} recovered errors", io.recovered_errors);
+    Ok(())
+}

@@ -463,6 +463,28 @@ impl HistoryRow {
         }
     }
 
+    /// The drive's own rate in MB/s: its bytes over its I/O time, when
+    /// the drive's figures were recorded (st statistics).
+    pub fn drive_mb_per_s(&self) -> Option<f64> {
+        match (self.drive_bytes, self.drive_io_ns) {
+            (Some(b), Some(ns)) if ns > 0 => Some(b as f64 * 1000.0 / ns as f64),
+            _ => None,
+        }
+    }
+
+    /// What the drive said, for text: ` (drive 180.30 MB/s, 2 recovered
+    /// errors)`, or nothing when it said nothing.
+    fn drive_note(&self, unit: &str) -> String {
+        let mut parts = Vec::new();
+        if let Some(r) = self.drive_mb_per_s() {
+            parts.push(format!("drive {r:.2}{unit}"));
+        }
+        if let Some(e) = self.drive_errors.filter(|&e| e > 0) {
+            parts.push(format!("{e} recovered {}", if e == 1 { "error" } else { "errors" }));
+        }
+        if parts.is_empty() { String::new() } else { format!(" ({})", parts.join(", ")) }
+    }
+
     /// One line for `backup_info`: start, kind, outcome, bytes, rate, error.
     fn line(&self) -> String {
         let mut l = format!("{} {} {}", self.started, self.kind, self.outcome.as_deref().unwrap_or("-"));
@@ -472,6 +494,7 @@ impl HistoryRow {
         if let Some(r) = self.rate_mb_s() {
             l.push_str(&format!(", {r:.2} MB/s"));
         }
+        l.push_str(&self.drive_note(" MB/s"));
         if let Some(e) = &self.error {
             l.push_str(&format!(": {}", one_line(e)));
         }
@@ -483,6 +506,8 @@ impl HistoryRow {
             "id": self.id, "kind": self.kind, "tape": self.tape, "file_number": self.file_number.as_stored(),
             "target": self.target, "started": self.started, "ended": self.ended, "bytes": self.bytes,
             "seconds": self.seconds, "rate_mb_s": self.rate_mb_s(), "outcome": self.outcome, "error": self.error,
+            "drive_bytes": self.drive_bytes, "drive_io_ns": self.drive_io_ns,
+            "drive_mb_per_s": self.drive_mb_per_s(), "drive_errors": self.drive_errors,
         })
     }
 
@@ -496,10 +521,18 @@ impl HistoryRow {
             opt(self.file_number.as_stored().map(|n| n.to_string())),
             opt(self.target.clone()),
             opt(self.bytes.map(|b| b.to_string())),
-            opt(self.rate_mb_s().map(|r| format!("{r:.2}"))),
+            self.rate_cell(),
             opt(self.outcome.clone()),
             self.error.as_deref().map(one_line).unwrap_or_default(),
         ]
+    }
+}
+
+impl HistoryRow {
+    /// The `log` MB/s cell: the wall-clock rate, then the drive's own.
+    fn rate_cell(&self) -> String {
+        let wall = self.rate_mb_s().map_or_else(|| "-".to_string(), |r| format!("{r:.2}"));
+        format!("{wall}{}", self.drive_note(""))
     }
 }
 

@@ -11,7 +11,7 @@ use anyhow::{Result, bail};
 
 use crate::catalog::{Backup, BackupStatus, Catalog, Mode, Outcome, Tape, show};
 use crate::config::Config;
-use crate::drive::{self, Access, Drive};
+use crate::drive::{self, Access, Drive, IoCounters};
 use crate::exit_codes::{Exit, ExitCode};
 use crate::library::LibraryDrive;
 use crate::verify_stream::Checker;
@@ -120,17 +120,20 @@ fn sample_tape(config: &Config, cat: &Catalog, tape: &Tape, seed: u64) -> Result
         );
     }
     let mut errors: Vec<String> = Vec::new();
+    let mut read = SampleRead::default();
     for b in &chosen {
-        if let Some(e) = check_one(cat, tape, b, &mut *d)? {
+        if let Some(e) = check_one(cat, tape, b, &mut *d, &mut read)? {
             eprintln!("{e}");
             errors.push(e);
         }
     }
     crate::label::remember(cat, &mut *d, &config.drive, tape, proof.end_of_data(), "confirm");
-    let read = format!("files {}", numbers.join(","));
+    let files = format!("files {}", numbers.join(","));
     let (outcome, error) =
         if errors.is_empty() { (Outcome::Ok, None) } else { (Outcome::Failed, Some(errors.join("; "))) };
-    cat.record_verification(&tape.name, &read, outcome, error)?;
+    let id = cat.record_verification(&tape.name, &files, Some(read.bytes), outcome, error)?;
+    // The sample is one read of the tape: its figures are its tape files' sum.
+    super::record_drive_io(cat, id, Some(id), read.io)?;
     if errors.is_empty() {
         println!("Tape \"{}\" verified: {} tape files read, every md5 matched.", tape.name, chosen.len());
     }
@@ -179,13 +182,43 @@ fn time_seed() -> u64 {
         % 1_000_000_007
 }
 
+/// What a sample read over its tape files: the tar bytes, and the sum of
+/// the drive's figures (none when a file had none).
+#[derive(Debug, Default)]
+struct SampleRead {
+    bytes: u64,
+    io: Option<IoCounters>,
+    files: usize,
+}
+
+impl SampleRead {
+    fn add(&mut self, bytes: Option<u64>, io: Option<IoCounters>) {
+        self.bytes += bytes.unwrap_or(0);
+        self.io = match (self.files, self.io, io) {
+            (0, _, io) => io,
+            (_, Some(sum), Some(io)) => Some(sum.plus(&io)),
+            _ => None,
+        };
+        self.files += 1;
+    }
+}
+
 /// Read one tape file and check its md5s: None when it matched, else a line
-/// naming the target, the tape file and the other copy.
-fn check_one(cat: &Catalog, tape: &Tape, b: &Backup, d: &mut dyn Drive) -> Result<Option<String>> {
+/// naming the target, the tape file and the other copy. What was read is
+/// added to `read`.
+fn check_one(
+    cat: &Catalog,
+    tape: &Tape,
+    b: &Backup,
+    d: &mut dyn Drive,
+    read: &mut SampleRead,
+) -> Result<Option<String>> {
     let n = b.tape_file()?;
     println!("Reading tape file {n} ({})...", show(&b.target));
     let mut checker = Checker::for_backup(cat, b)?;
-    let what = match super::confirm::read_and_check(d, n.get(), &mut checker) {
+    let (result, io) = super::confirm::read_and_check(d, n.get(), &mut checker);
+    read.add(result.as_ref().ok().copied(), io);
+    let what = match result {
         Err(e) => format!("{e:#}"),
         Ok(_) => {
             checker.finish();

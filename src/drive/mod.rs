@@ -6,6 +6,7 @@
 //! live. Its typed errors live in `tape_error` (re-exported here), and the
 //! `drive` report in `commands::drive`: the drive layer holds only hardware.
 
+pub mod counters;
 pub mod emulator;
 pub mod health;
 pub mod loading;
@@ -22,6 +23,8 @@ use std::thread;
 use anyhow::{Context, Result};
 
 use crate::tarstream::ChannelReader;
+
+pub use counters::IoCounters;
 
 /// What a drive reports about itself and its position.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -83,6 +86,13 @@ pub trait Drive: Send {
     /// record split (or merged) on its way to the tape.
     fn absolute_position(&mut self) -> Result<Option<u64>> {
         Ok(None)
+    }
+    /// The drive's own counters now (bytes and I/O time from the st
+    /// statistics, recovered errors), for a snapshot before and after a
+    /// tape file ([`IoCounters::since`]); `None` when the drive has none
+    /// (the emulator). Never an error: a missing figure is `None`.
+    fn io_counters(&mut self) -> Option<IoCounters> {
+        None
     }
 }
 

@@ -39,6 +39,9 @@ pub struct StDrive {
     read_size: usize,
     /// The previous read returned 0 (filemark or end of data).
     after_zero_read: bool,
+    /// Recovered errors of every `MTIOCGET` made here (st clears its
+    /// count on each one; see `counters`).
+    errors: super::counters::ErrorTally,
 }
 
 impl StDrive {
@@ -62,6 +65,7 @@ impl StDrive {
             access,
             read_size: block_size.clamp(MIN_READ_BUFFER, MAX_READ_BUFFER),
             after_zero_read: false,
+            errors: Default::default(),
         };
         let status = drive.mtget().map_err(|e| match e {
             Errno::ENOTTY | Errno::EINVAL => {
@@ -84,8 +88,11 @@ impl StDrive {
         }
     }
 
+    /// `MTIOCGET`, its recovered errors added to the tally.
     fn mtget(&self) -> nix::Result<MtGet> {
-        mtio::mt_get(self.file.as_fd())
+        let status = mtio::mt_get(self.file.as_fd())?;
+        self.errors.add(status.mt_erreg);
+        Ok(status)
     }
 
     fn op(&self, op: c_short, count: c_int) -> nix::Result<()> {
@@ -450,6 +457,12 @@ impl Drive for StDrive {
     fn absolute_position(&mut self) -> Result<Option<u64>> {
         // Drives that cannot READ POSITION make st fail MTIOCPOS: no position then.
         Ok(mtio::mt_pos(self.file.as_fd()).ok().and_then(|p| u64::try_from(p).ok()))
+    }
+
+    fn io_counters(&mut self) -> Option<super::IoCounters> {
+        // One more MTIOCGET brings the tally up to now.
+        let _ = self.mtget();
+        Some(super::counters::st_snapshot(&self.path, &self.errors))
     }
 }
 

@@ -55,7 +55,12 @@
 //! `MTIOCPOS` reports the head's absolute position (records and filemarks
 //! before it), as a drive's READ POSITION does. A drive may have a speed
 //! ([`VstOptions::write_rate`]): each record read or written then takes
-//! `len / rate` seconds (see [`VirtualDrive::mount`]). Only
+//! `len / rate` seconds (see [`VirtualDrive::mount`]). It counts recovered
+//! errors ([`VirtualDrive::add_recovered_errors`], or a rate per MB read:
+//! [`VirtualDrive::set_recovered_errors_per_mb_read`]), returned in the low
+//! word of `mt_erreg` and cleared by each `MTIOCGET` as st does, and may keep
+//! st's statistics in a sysfs-like directory ([`VstOptions::sysfs`],
+//! [`StStatsFiles`]). Only
 //! variable-block mode exists: `MTSETBLK` with a non-zero size fails with
 //! `EINVAL`, as for a size outside a drive's limits.
 //!
@@ -93,7 +98,7 @@ use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 use fuser::{
@@ -182,6 +187,13 @@ pub struct VstOptions {
     /// for how the time is spent. A property of the mount (the drive), like
     /// the transfer limits: changing tapes keeps it.
     pub write_rate: Option<u64>,
+    /// A sysfs root in which the drive keeps st's statistics up to date, as
+    /// `ROOT/class/scsi_tape/stN/stats/` (point `TAPEOP_SYSFS` at `ROOT`);
+    /// `None` (the default) keeps none. See [`StStatsFiles`].
+    pub sysfs: Option<PathBuf>,
+    /// The `N` of `stN` in `sysfs` (default 0). tapeop finds it from the
+    /// device's name: give the drive a link named `nstN` to its `nst0`.
+    pub st_number: u32,
 }
 
 impl Default for VstOptions {
@@ -193,6 +205,8 @@ impl Default for VstOptions {
             max_record: 1 << 20,
             raise_page_limit: true,
             write_rate: None,
+            sysfs: None,
+            st_number: 0,
         }
     }
 }
@@ -303,7 +317,8 @@ impl VirtualDrive {
         require_fuse()?;
         let limits = negotiate_limits(opts)?;
         let tape = Arc::new(Mutex::new(make(limits.max_record)?));
-        let fs = VstFs { tape: tape.clone(), max_write: limits.max_write as u32, rate: opts.write_rate };
+        let stats = opts.sysfs.as_deref().map(|r| StStatsFiles::create(r, opts.st_number)).transpose()?.map(Arc::new);
+        let fs = VstFs { tape: tape.clone(), max_write: limits.max_write as u32, rate: opts.write_rate, stats };
         let mut config = fuser::Config::default();
         config.mount_options = vec![fuser::MountOption::FSName("vst".into()), fuser::MountOption::NoAtime];
         let session = fuser::spawn_mount(fs, mountpoint, &config)
@@ -677,6 +692,8 @@ struct Tape {
     cleaning_requested: bool,
     /// Cleaning cartridges clean nothing (a drive-side test switch).
     cleaning_used_up: bool,
+    /// Recovered errors (drive-side): see [`Recovered`].
+    errors: Recovered,
 }
 
 impl Tape {
@@ -725,6 +742,7 @@ impl Tape {
             motion: Motion::default(),
             cleaning_requested: false,
             cleaning_used_up: false,
+            errors: Recovered::default(),
         })
     }
 
@@ -748,6 +766,7 @@ impl Tape {
         new.motion = self.motion;
         new.cleaning_requested = self.cleaning_requested;
         new.cleaning_used_up = self.cleaning_used_up;
+        new.errors = self.errors;
         *self = new;
     }
 
@@ -963,6 +982,7 @@ impl Tape {
         let mut data = vec![0; item.len as usize];
         self.image.read_exact_at(&mut data, item.mark.offset + 4).map_err(|_| libc::EIO)?;
         self.motion.bytes_read += data.len() as u64;
+        self.errors.after_read(data.len());
         Ok(data)
     }
 
@@ -1122,9 +1142,11 @@ impl Tape {
     }
 
     /// `struct mtget`, laid out as the kernel does for this machine.
-    fn mtget(&self) -> Vec<u8> {
+    fn mtget(&mut self) -> Vec<u8> {
         let (fileno, blkno) = self.fileno_blkno();
-        let longs: [i64; 5] = [MT_ISSCSI2, 0, i64::from(self.block_size), self.gstat(), 0];
+        // st returns its recovered-error count and clears it (`recover_reg`).
+        let erreg = std::mem::take(&mut self.errors.pending).min(0xffff) as i64;
+        let longs: [i64; 5] = [MT_ISSCSI2, 0, i64::from(self.block_size), self.gstat(), erreg];
         let mut out = Vec::with_capacity(MTGET_SIZE);
         for value in longs {
             out.extend_from_slice(&(value as libc::c_long).to_ne_bytes());
@@ -1327,6 +1349,8 @@ struct VstFs {
     max_write: u32,
     /// The drive's speed in bytes per second (`None`: instant).
     rate: Option<u64>,
+    /// st's statistics, when the mount keeps them.
+    stats: Option<Arc<StStatsFiles>>,
 }
 
 impl VstFs {
@@ -1478,9 +1502,18 @@ impl Filesystem for VstFs {
             let end = (start + size as usize).min(line.len());
             return reply.data(&line[start..end]);
         }
+        let started = Instant::now();
         let done = self.lock().read_record(size as usize);
         match done {
-            Ok(data) => self.after_transfer(data.len(), move || reply.data(&data)),
+            Ok(data) => {
+                let stats = self.stats.clone();
+                self.after_transfer(data.len(), move || {
+                    if let Some(s) = stats {
+                        s.count(Transfer::Read, data.len(), started.elapsed());
+                    }
+                    reply.data(&data)
+                })
+            }
             Err(e) => reply.error(errno(e)),
         }
     }
@@ -1503,9 +1536,18 @@ impl Filesystem for VstFs {
                 Err(e) => reply.error(errno(e)),
             };
         }
+        let started = Instant::now();
         let done = self.lock().write_record(data, lock_owner.map(|o| o.0));
         match done {
-            Ok(n) => self.after_transfer(n, move || reply.written(n as u32)),
+            Ok(n) => {
+                let stats = self.stats.clone();
+                self.after_transfer(n, move || {
+                    if let Some(s) = stats {
+                        s.count(Transfer::Write, n, started.elapsed());
+                    }
+                    reply.written(n as u32)
+                })
+            }
             Err(e) => reply.error(errno(e)),
         }
     }
@@ -1580,6 +1622,9 @@ impl Filesystem for VstFs {
         if Self::node(ino).is_none() {
             return reply.error(Errno::ENOTTY);
         }
+        if let (Some(s), MTIOCTOP) = (&self.stats, cmd) {
+            s.count(Transfer::Other, 0, Duration::ZERO);
+        }
         match self.lock().ioctl(cmd, in_data) {
             Ok(out) => reply.ioctl(0, &out),
             Err(e) => reply.error(errno(e)),
@@ -1648,4 +1693,176 @@ impl Motion {
 /// Whether an mt operation moves the tape to position it.
 fn is_positioning(op: i16) -> bool {
     matches!(op, MTFSF | MTBSF | MTFSR | MTBSR | MTBSFM | MTFSFM | MTEOM | MTREW | MTRETEN | MTOFFL | MTUNLOAD)
+}
+
+// ---- error counters and st statistics ----
+
+/// The drive's recovered (soft) errors: those not yet returned by an
+/// `MTIOCGET` (st returns them in `mt_erreg` and clears its count), and an
+/// optional rate at which reads make new ones.
+#[derive(Debug, Clone, Copy, Default)]
+struct Recovered {
+    /// Errors since the last `MTIOCGET`.
+    pending: u64,
+    /// New errors per MB (10^6 bytes) read.
+    per_mb_read: f64,
+    /// The fraction of an error carried to the next read.
+    carry: f64,
+}
+
+impl Recovered {
+    fn after_read(&mut self, len: usize) {
+        self.carry += len as f64 / 1e6 * self.per_mb_read;
+        // A rate that makes whole errors per record gives them exactly.
+        let whole = (self.carry + 1e-9).floor();
+        self.carry = (self.carry - whole).max(0.0);
+        self.pending += whole as u64;
+    }
+}
+
+impl VirtualDrive {
+    /// The drive recovered `n` more errors (returned by the next `MTIOCGET`).
+    pub fn add_recovered_errors(&self, n: u64) {
+        self.lock().errors.pending += n;
+    }
+
+    /// From now on, reads recover `per_mb` errors per MB (10^6 bytes) read
+    /// (0 stops it); they accumulate until the next `MTIOCGET`, as in st.
+    pub fn set_recovered_errors_per_mb_read(&self, per_mb: f64) {
+        let mut tape = self.lock();
+        tape.errors.per_mb_read = per_mb;
+        tape.errors.carry = 0.0;
+    }
+}
+
+/// What a FUSE request did, for the statistics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Transfer {
+    Read,
+    Write,
+    /// An `MTIOCTOP` (not timed).
+    Other,
+}
+
+/// st's statistics of the virtual drive (the kernel's `Documentation/scsi/
+/// st.rst`), kept as the files of `ROOT/class/scsi_tape/stN/stats/` and
+/// rewritten (each through a rename) after every data read or write, before
+/// the reply: the time of a transfer is the time really spent in its FUSE
+/// handler, from the request to the reply, so a [`VstOptions::write_rate`]
+/// counts in it; `io_ns` is `read_ns + write_ns` (operations are not timed).
+/// A read that returns nothing (a filemark) counts as a read with a residual.
+#[derive(Debug)]
+pub struct StStatsFiles {
+    dir: PathBuf,
+    counters: Mutex<StCounters>,
+}
+
+/// The counters, named as the files.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StCounters {
+    /// `read_byte_cnt`.
+    pub read_byte_cnt: u64,
+    /// `write_byte_cnt`.
+    pub write_byte_cnt: u64,
+    /// `read_cnt`.
+    pub read_cnt: u64,
+    /// `write_cnt`.
+    pub write_cnt: u64,
+    /// `other_cnt`.
+    pub other_cnt: u64,
+    /// `resid_cnt`.
+    pub resid_cnt: u64,
+    /// `read_ns`.
+    pub read_ns: u64,
+    /// `write_ns`.
+    pub write_ns: u64,
+    /// `io_ns`.
+    pub io_ns: u64,
+    /// `in_flight` (always 0 between requests).
+    pub in_flight: u64,
+}
+
+impl StCounters {
+    fn files(&self) -> [(&'static str, u64); 10] {
+        [
+            ("read_byte_cnt", self.read_byte_cnt),
+            ("write_byte_cnt", self.write_byte_cnt),
+            ("read_cnt", self.read_cnt),
+            ("write_cnt", self.write_cnt),
+            ("other_cnt", self.other_cnt),
+            ("resid_cnt", self.resid_cnt),
+            ("read_ns", self.read_ns),
+            ("write_ns", self.write_ns),
+            ("io_ns", self.io_ns),
+            ("in_flight", self.in_flight),
+        ]
+    }
+}
+
+impl StStatsFiles {
+    /// The stats directory of st`n` under `root`, with every counter at 0.
+    pub fn create(root: &Path, n: u32) -> Result<StStatsFiles> {
+        let dir = Self::dir_under(root, n);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let stats = StStatsFiles { dir, counters: Mutex::new(StCounters::default()) };
+        stats.write(&StCounters::default()).context("writing the st statistics")?;
+        Ok(stats)
+    }
+
+    /// `ROOT/class/scsi_tape/stN/stats`.
+    pub fn dir_under(root: &Path, n: u32) -> PathBuf {
+        root.join(format!("class/scsi_tape/st{n}/stats"))
+    }
+
+    fn count(&self, what: Transfer, len: usize, took: Duration) {
+        let mut c = self.counters.lock().unwrap_or_else(|e| e.into_inner());
+        let (len, ns) = (len as u64, took.as_nanos() as u64);
+        match what {
+            Transfer::Read => {
+                c.read_cnt += 1;
+                c.read_byte_cnt += len;
+                c.read_ns += ns;
+                c.resid_cnt += u64::from(len == 0);
+            }
+            Transfer::Write => {
+                c.write_cnt += 1;
+                c.write_byte_cnt += len;
+                c.write_ns += ns;
+            }
+            Transfer::Other => c.other_cnt += 1,
+        }
+        c.io_ns = c.read_ns + c.write_ns;
+        // Best effort: a test reads the files and fails on a wrong figure.
+        let _ = self.write(&c);
+    }
+
+    fn write(&self, c: &StCounters) -> io::Result<()> {
+        for (name, value) in c.files() {
+            let tmp = self.dir.join(format!(".{name}.tmp"));
+            std::fs::write(&tmp, format!("{value}\n"))?;
+            std::fs::rename(&tmp, self.dir.join(name))?;
+        }
+        Ok(())
+    }
+}
+
+/// Read the statistics files of st`n` under sysfs root `root` (as tapeop does).
+pub fn read_st_counters(root: &Path, n: u32) -> Result<StCounters> {
+    let dir = StStatsFiles::dir_under(root, n);
+    let get = |name: &str| -> Result<u64> {
+        let text = std::fs::read_to_string(dir.join(name)).with_context(|| format!("reading {name}"))?;
+        text.trim().parse().with_context(|| format!("{name}: {text:?}"))
+    };
+    Ok(StCounters {
+        read_byte_cnt: get("read_byte_cnt")?,
+        write_byte_cnt: get("write_byte_cnt")?,
+        read_cnt: get("read_cnt")?,
+        write_cnt: get("write_cnt")?,
+        other_cnt: get("other_cnt")?,
+        resid_cnt: get("resid_cnt")?,
+        read_ns: get("read_ns")?,
+        write_ns: get("write_ns")?,
+        io_ns: get("io_ns")?,
+        in_flight: get("in_flight")?,
+    })
 }

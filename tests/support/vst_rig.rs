@@ -27,12 +27,19 @@ pub struct Rig {
 impl Rig {
     /// A rig with a blank `tapes/A.tap` loaded; `ssh` starts a private sshd.
     pub fn new(ssh: bool) -> Rig {
+        Rig::with_options(ssh, |_| VstOptions::default())
+    }
+
+    /// Like [`Rig::new`], with the drive's options made from the world's
+    /// root (e.g. a `sysfs` directory inside it).
+    pub fn with_options(ssh: bool, opts: impl FnOnce(&Path) -> VstOptions) -> Rig {
         let serial = vst::serial();
         assert!(Path::new("/dev/fuse").exists(), "/dev/fuse is missing: these tests need FUSE");
         let sshd = ssh.then(Sshd::start);
         let w = World::new();
         fs::create_dir_all(w.root().join("tapes")).unwrap();
-        let drive = VirtualDrive::mount(&w.root().join("tapes/A.tap"), VstOptions::default()).expect("mounting");
+        let opts = opts(w.root());
+        let drive = VirtualDrive::mount(&w.root().join("tapes/A.tap"), opts).expect("mounting");
         let rig = Rig { drive, sshd, w, _serial: serial };
         rig.conf("");
         rig

@@ -246,6 +246,7 @@ fn archive_one(
     let gb = written.bytes as f64 / 1e9;
     let minutes = started.elapsed().as_secs_f64() / 60.0;
     println!(" -- completed {gb:.3} GB in {minutes:.1} minutes; rate is {:.3} GB/min", gb / minutes.max(1e-9));
+    crate::commands::record_drive_io(cat, history, None, written.io)?;
     println!(" -- the write buffer ran dry {} times (each a stop for a real drive)", written.dry_runs);
     report_in_flight(opts.check, &written);
     Ok(written.bytes)
@@ -390,6 +391,9 @@ struct Written {
     dry_runs: u64,
     /// Files matched and files (and their bytes) left unhashed, when checked.
     checked: Option<(u64, u64, u64)>,
+    /// The drive's own counters over the tape file (from after
+    /// `begin_write` to after the filemark), when it has any.
+    io: Option<drive::IoCounters>,
 }
 
 /// Blocks queued between the drive writer and the in-flight check.
@@ -433,6 +437,7 @@ fn write_target(
     let child_pid = child.id();
     drive.begin_write(n)?;
     let start = drive.absolute_position()?;
+    let io_before = drive.io_counters();
     let depth = (config.buffer_size / config.block_size).max(2);
     let buffer = Arc::new(BlockBuffer::new(depth, depth / 2));
     let pool = Arc::new(BlockPool::new(config.block_size, 16));
@@ -476,9 +481,10 @@ fn write_target(
         }
     };
     drive.write_filemark().with_context(|| format!("writing the filemark after tape file {n}"))?;
+    let io = drive::counters::between(io_before, drive.io_counters());
     source.context("the data host's tar failed")?;
     let checked = check_verdict(checker.as_mut(), parsed)?;
-    Ok(Written { bytes, dry_runs: buffer.dry_runs(), checked })
+    Ok(Written { bytes, dry_runs: buffer.dry_runs(), checked, io })
 }
 
 /// Compare the drive's own record count over tape file `n` (from `start`,

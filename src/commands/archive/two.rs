@@ -452,6 +452,7 @@ fn record_copy(cat: &Catalog, c: &mut Copy, a: &Attempt<'_>, w: &Written, starte
     label::remember(cat, &mut *c.drive, &c.config.drive, &c.tape, Some(a.n.next().get()), "archive");
     cat.mark_recorded(a.job.id, a.n, w.bytes, a.block_size)?;
     cat.history_end(a.history, Some(w.bytes), Outcome::Ok, None)?;
+    crate::commands::record_drive_io(cat, a.history, None, w.io)?;
     let gb = w.bytes as f64 / 1e9;
     let minutes = started.elapsed().as_secs_f64() / 60.0;
     println!(
@@ -493,6 +494,8 @@ struct Lane<'d> {
     n: u64,
     start: Option<u64>,
     buffer: Arc<BlockBuffer>,
+    /// The drive's counters after `begin_write`.
+    io_before: Option<drive::IoCounters>,
 }
 
 /// Stream the target once onto both drives: each copy's result (a failure
@@ -601,7 +604,9 @@ fn begin_lanes<'d>(
     for (i, (drive, n)) in drives.into_iter().zip(ns).enumerate() {
         match drive.begin_write(n).and_then(|()| drive.absolute_position()) {
             Ok(start) => {
-                lanes.push((i, Lane { drive, n, start, buffer: Arc::new(BlockBuffer::new(depth, depth / 2)) }))
+                let io_before = drive.io_counters();
+                let buffer = Arc::new(BlockBuffer::new(depth, depth / 2));
+                lanes.push((i, Lane { drive, n, start, buffer, io_before }))
             }
             Err(e) => results[i] = Some(Err(e)),
         }
@@ -628,7 +633,8 @@ fn end_lane(lane: &mut Lane<'_>, written: Result<u64>, block: usize) -> Result<W
     match counted {
         Ok(bytes) => {
             lane.drive.write_filemark().with_context(|| format!("writing the filemark after tape file {n}"))?;
-            Ok(Written { bytes, dry_runs: lane.buffer.dry_runs(), checked: None })
+            let io = drive::counters::between(lane.io_before, lane.drive.io_counters());
+            Ok(Written { bytes, dry_runs: lane.buffer.dry_runs(), checked: None, io })
         }
         Err(e) => {
             let _ = lane.drive.write_filemark();
