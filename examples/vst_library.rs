@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! cargo run --example vst_library -- DIR [--drives N] [--slots N] [--capacity SIZE]
-//!                                        [--cleaning N] [--ie N] [--rate SIZE] [--ignore-stdin]
+//!                                        [--cleaning N] [--ie N] [--rate SIZE] [--sysfs]
+//!                                        [--ignore-stdin]
 //! ```
 //!
 //! Mounts `--drives` empty virtual st drives (tests/support/vst.rs) under
@@ -12,7 +13,11 @@
 //! `--ie` empty import/export slots, and writes the changer's state under
 //! `DIR/library` (tests/support/library.rs). `--rate` gives every drive a
 //! speed in bytes per second (e.g. `50M`; see `VstOptions::write_rate`).
-//! It prints the tape.conf sections to use (`[changer]` with
+//! `--sysfs` makes each drive keep st's statistics under `DIR/sys` (run
+//! tapeop with `TAPEOP_SYSFS=DIR/sys`) and names drive N `DIR/dev/nstN`, so
+//! that tapeop finds its `stN`. Each drive's `control` file also takes
+//! `cleaning-request on|off` and `errors-per-mb F` (see tests/support/vst.rs),
+//! to rehearse a drive that asks for cleaning or a wearing tape. It prints the tape.conf sections to use (`[changer]` with
 //! tests/support/mtx-sim as its command, and `[drive.A]`...), then serves
 //! until Ctrl-C (SIGINT) or until standard input closes (unless
 //! `--ignore-stdin`), and unmounts.
@@ -37,11 +42,12 @@ struct Args {
     cleaning: usize,
     ie: usize,
     rate: Option<u64>,
+    sysfs: bool,
     ignore_stdin: bool,
 }
 
 const USAGE: &str = "usage: vst_library DIR [--drives N] [--slots N] [--capacity SIZE] \
-                     [--cleaning N] [--ie N] [--rate SIZE] [--ignore-stdin]";
+                     [--cleaning N] [--ie N] [--rate SIZE] [--sysfs] [--ignore-stdin]";
 
 fn parse_args() -> Result<Args> {
     let mut args = Args {
@@ -52,6 +58,7 @@ fn parse_args() -> Result<Args> {
         cleaning: 0,
         ie: 0,
         rate: None,
+        sysfs: false,
         ignore_stdin: false,
     };
     let mut positional = Vec::new();
@@ -65,6 +72,7 @@ fn parse_args() -> Result<Args> {
             Some("--capacity") => args.capacity = Some(size(argv.next(), "--capacity")?),
             Some("--rate") => args.rate = Some(size(argv.next(), "--rate")?),
             Some("--ignore-stdin") => args.ignore_stdin = true,
+            Some("--sysfs") => args.sysfs = true,
             Some("-h" | "--help") => bail!("{USAGE}"),
             Some(s) if s.starts_with("--") => bail!("unknown option {s}\n{USAGE}"),
             _ => positional.push(PathBuf::from(arg)),
@@ -106,15 +114,38 @@ fn cartridges(args: &Args) -> Vec<Cartridge> {
     carts
 }
 
+/// The tape.conf sections; with `--sysfs`, each drive named by a link
+/// `DIR/dev/nstN` to its device, so that tapeop reads `stN`'s statistics.
+fn conf_sections(lib: &Library, dir: &std::path::Path, named: bool) -> Result<String> {
+    let mut text = lib.conf_sections();
+    if !named {
+        return Ok(text);
+    }
+    let dev = dir.join("dev");
+    std::fs::create_dir_all(&dev).with_context(|| format!("creating {}", dev.display()))?;
+    for i in 0..lib.drive_count() {
+        let path = lib.drive(i).device_path();
+        let link = dev.join(format!("nst{i}"));
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(&path, &link).with_context(|| format!("linking {}", link.display()))?;
+        text = text.replace(&format!("device = {}\n", path.display()), &format!("device = {}\n", link.display()));
+    }
+    Ok(text)
+}
+
 fn main() -> Result<()> {
     let args = parse_args()?;
     std::fs::create_dir_all(&args.dir).with_context(|| format!("creating {}", args.dir.display()))?;
     let dir = args.dir.canonicalize().with_context(|| format!("resolving {}", args.dir.display()))?;
     let carts = cartridges(&args);
-    let opts = vst::VstOptions { write_rate: args.rate, ..vst::VstOptions::default() };
+    let sysfs = args.sysfs.then(|| dir.join("sys"));
+    let opts = vst::VstOptions { write_rate: args.rate, sysfs: sysfs.clone(), ..vst::VstOptions::default() };
     let lib = Library::new_with(&dir, args.drives, &carts, carts.len(), args.ie, opts);
     println!("# tape.conf sections for this library (add your [default] section):");
-    print!("{}", lib.conf_sections());
+    print!("{}", conf_sections(&lib, &dir, sysfs.is_some())?);
+    if let Some(root) = &sysfs {
+        println!("# st statistics under {}: run tapeop with TAPEOP_SYSFS={}", root.display(), root.display());
+    }
     println!("# try: {} -f {} status", Library::command().display(), lib.device().display());
     let (stop_tx, stop_rx) = mpsc::channel::<&str>();
     let on_signal = stop_tx.clone();

@@ -90,7 +90,9 @@ impl Library {
         for i in 0..drives {
             let mnt = dir.join("mnt").join(format!("drive{i}"));
             fs::create_dir_all(&mnt).unwrap();
-            let drive = VirtualDrive::mount_empty_at(&mnt, opts.clone())
+            // Each drive keeps its own st statistics (st0, st1, ...) when asked.
+            let opts = VstOptions { st_number: i as u32, ..opts.clone() };
+            let drive = VirtualDrive::mount_empty_at(&mnt, opts)
                 .unwrap_or_else(|e| panic!("mounting library drive {i}: {e:#}"));
             fs::write(
                 state.join("drives").join(i.to_string()),
@@ -114,6 +116,12 @@ impl Library {
     /// Absolute path of tests/support/mtx-sim.
     pub fn command() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/mtx-sim")
+    }
+
+    /// How many drives the library has.
+    #[allow(dead_code)]
+    pub fn drive_count(&self) -> usize {
+        self.drives.len()
     }
 
     /// Drive `i` (mtx's Data Transfer Element `i`).

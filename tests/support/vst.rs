@@ -24,7 +24,10 @@
 //! cartridge in and loads it at BOT (`EBUSY` when a cartridge is already in
 //! the drive; image paths contain no whitespace), and `unload` takes the
 //! cartridge out (`EBUSY` unless it is ejected and no program has the drive
-//! open, `ENOMEDIUM` when empty); anything else fails with `EINVAL`. A
+//! open, `ENOMEDIUM` when empty); `cleaning-request on|off` sets the
+//! drive's cleaning request and `errors-per-mb F` how many recovered errors
+//! its reads meet (for rehearsals by hand); anything else fails with
+//! `EINVAL`. A
 //! cleaning cartridge (`cleaning`) runs its cleaning at once, which clears
 //! the drive's cleaning request (`GMT_CLN`; not with a used-up cartridge,
 //! [`VirtualDrive::set_cleaning_used_up`]), and ends
@@ -821,6 +824,14 @@ impl Tape {
                     }
                 }
                 self.insert(Path::new(image), capacity, cleaning)
+            }
+            ["cleaning-request", on @ ("on" | "off")] => {
+                self.cleaning_requested = *on == "on";
+                Ok(())
+            }
+            ["errors-per-mb", rate] => {
+                self.errors.per_mb_read = rate.parse().ok().filter(|r: &f64| *r >= 0.0).ok_or(libc::EINVAL)?;
+                Ok(())
             }
             _ => Err(libc::EINVAL),
         }
