@@ -14,6 +14,7 @@ pub mod import;
 pub mod inventory;
 pub mod library;
 pub mod recover;
+pub mod report;
 pub mod reports;
 pub mod restore;
 pub mod sample;
@@ -323,6 +324,7 @@ fn dispatch(ctx: &Context_, command: Command) -> Result<ExitCode> {
                 &mut out,
             );
         }
+        Command::Report { html } => return report::run(ctx, &html, &mut out),
         Command::Log { tape, limit } => {
             check::log(&open(ctx, Mode::ReadOnly)?, tape.as_deref(), limit, ctx.json, &mut out)?
         }
