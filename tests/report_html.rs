@@ -6,7 +6,9 @@
 //! UTF-8 — and 30 days of archive and confirm history.
 //!
 //! `report.json` is checked figure by figure against `status --json` of
-//! every tape, `tapes -v --json` and `check --json`. The page is then
+//! every tape, `tapes -v --json` and `check --json` (all of it but the
+//! integrity check, which the page leaves to `check`: it reads the whole
+//! catalogue). The page is then
 //! opened in headless Chromium (Debian's `chromium`, 148 when written;
 //! the test fails, never skips, when it is missing):
 //! - screenshots at 1280×900 and 390×844 have that size and are not blank;
@@ -138,7 +140,10 @@ fn report_json_has_the_figures_of_status_tapes_and_check() {
     let fx = build();
     let (_, doc) = report(&fx);
     let tapes = json_of(&fx, &["tapes", "-v"], 0);
-    let check = json_of(&fx, &["check"], 1);
+    let mut check = json_of(&fx, &["check"], 1);
+    // The page leaves out the integrity check (it reads the whole catalogue); all else is check --json.
+    assert_eq!(check["conditions"]["integrity"]["count"], 0);
+    check["conditions"].as_object_mut().unwrap().remove("integrity");
     assert_eq!(without_ages(&doc["check"]), without_ages(&check), "report.json's check is check --json");
     assert_eq!(doc["check"]["conditions"]["unassigned"]["count"], 2);
     assert_eq!(doc["waiting"]["unassigned"], tapes["unassigned"]);
@@ -212,6 +217,7 @@ fn the_page_is_self_contained_and_shows_names_as_text() {
     // check's words, and the commands in them.
     assert!(page.contains("waits for a tape: tapeop assign"));
     assert!(page.contains("still not confirmed: tapeop confirm next"));
+    assert!(page.contains("integrity is not checked for this page"));
 }
 
 // ---- Chromium ----
@@ -425,4 +431,148 @@ fn a_run_killed_before_its_rename_leaves_the_old_page_whole() {
     // The next run replaces the page.
     run_ok(&fx, &["report", "--html", "site"]);
     assert!(fs::read_to_string(dir.join("index.html")).unwrap().contains("PUB-T3-NEW"));
+}
+
+// ---- the library ----
+
+const MTX_STATUS: &str = "  Storage Changer /dev/sg5:2 Drives, 4 Slots ( 1 Import/Export )
+Data Transfer Element 0:Full (Storage Element 1 Loaded):VolumeTag = A00001L9
+Data Transfer Element 1:Empty
+      Storage Element 1:Empty
+      Storage Element 2:Full :VolumeTag=A00002L9
+      Storage Element 3:Full :VolumeTag=CLN001L1
+      Storage Element 4 IMPORT/EXPORT:Full :VolumeTag=<b>X1
+";
+
+/// A world with a [changer] run by a fake mtx (`status.txt` is its
+/// status; a file `fail` makes it fail with that text), drives A and B,
+/// and tapes T1 (A00001L9, online) and T2 (A00002L9).
+fn library_world() -> support::world::World {
+    use std::os::unix::fs::PermissionsExt;
+    let w = support::world::World::new();
+    let root = w.root().display().to_string();
+    let mtx = w.root().join("mtx");
+    fs::write(
+        &mtx,
+        format!(
+            "#!/bin/sh\nif [ -f '{root}/fail' ]; then cat '{root}/fail' >&2; exit 1; fi\n\
+             [ \"$3\" = status ] && cat '{root}/status.txt'\nexit 0\n"
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&mtx, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::write(w.root().join("status.txt"), MTX_STATUS).unwrap();
+    let conf = format!(
+        "[default]\ndatabase_file = tape.sqlite\nssh_command =\n\n[changer]\ndevice = /dev/sg5\ncommand = {}\n\n\
+         [drive.A]\ndevice = /dev/nst0\nchanger_index = 0\n\n[drive.B]\ndevice = /dev/nst1\nchanger_index = 1\n",
+        mtx.display()
+    );
+    fs::write(w.root().join("tape.conf"), conf).unwrap();
+    w.run(&["open_tape", "T1", "--serial", "A00001L9", "--online", "-y"], 0);
+    w.run(&["open_tape", "T2", "--serial", "A00002L9", "--offline", "-y"], 0);
+    fs::create_dir(w.root().join("site")).unwrap();
+    w
+}
+
+#[test]
+fn the_library_shows_each_drive_and_slot_as_inventory_does() {
+    let w = library_world();
+    w.run(&["report", "--html", "site"], 0);
+    let doc: Value = serde_json::from_slice(&fs::read(w.root().join("site/report.json")).unwrap()).unwrap();
+    let inventory: Value = serde_json::from_slice(&w.run(&["--json", "inventory"], 0).stdout).unwrap();
+    let lib = &doc["library"];
+    assert_eq!(lib["changer"], "/dev/sg5");
+    assert_eq!(lib["error"], Value::Null);
+    for (kind, key) in [("drives", "drives"), ("slots", "slots")] {
+        let ours = lib[kind].as_array().unwrap();
+        let theirs = inventory[key].as_array().unwrap();
+        assert_eq!(ours.len(), theirs.len(), "{kind}");
+        for (o, t) in ours.iter().zip(theirs) {
+            assert_eq!((&o["barcode"], &o["holds"]), (&t["barcode"], &t["holds"]), "{kind}");
+            assert_eq!(o["tape"], t["tape"]["name"], "{kind}");
+        }
+    }
+    let labels: Vec<&str> = lib["drives"].as_array().unwrap().iter().map(|d| d["label"].as_str().unwrap()).collect();
+    assert_eq!(labels, ["Drive A (element 0)", "Drive B (element 1)"]);
+    assert_eq!(lib["drives"][0]["what"], "tape T1 (open, online, from slot 1)");
+    assert_eq!(lib["slots"][3]["label"], "Slot 4 (import/export)");
+    let page = fs::read_to_string(w.root().join("site/index.html")).unwrap();
+    assert!(page.contains("<code>A00002L9</code>") && page.contains("cleaning cartridge"), "{page}");
+    assert!(page.contains("<code>&lt;b&gt;X1</code>") && !page.contains("<b>X1"), "a barcode is text");
+}
+
+#[test]
+fn a_changer_that_cannot_be_read_is_one_line_on_the_page() {
+    let w = library_world();
+    fs::write(w.root().join("fail"), "mtx: cannot open /dev/sg5: <no such device>\n").unwrap();
+    let out = w.run(&["report", "--html", "site"], 0);
+    assert!(support::world::stdout(&out).starts_with("Wrote site/index.html"), "{}", describe(&out));
+    let doc: Value = serde_json::from_slice(&fs::read(w.root().join("site/report.json")).unwrap()).unwrap();
+    let error = doc["library"]["error"].as_str().unwrap();
+    assert!(error.contains("cannot open /dev/sg5: <no such device>"), "{error}");
+    assert_eq!(doc["library"]["drives"], serde_json::json!([]));
+    let page = fs::read_to_string(w.root().join("site/index.html")).unwrap();
+    let line = page.lines().find(|l| l.contains("The changer could not be read")).unwrap();
+    assert!(line.contains("&lt;no such device&gt;"), "{line}");
+    assert!(doc["tapes"].as_array().unwrap().len() == 2, "the rest of the page is there");
+}
+
+// ---- tape_batch.bash --html ----
+
+/// A world with three small targets imported and assigned to online tape T1.
+fn batch_world() -> support::world::World {
+    let w = support::world::World::new();
+    let mut targets = Vec::new();
+    for name in ["a", "b", "c"] {
+        let t = w.data().join(name);
+        fs::create_dir_all(&t).unwrap();
+        fs::write(t.join("f"), name.repeat(1000)).unwrap();
+        targets.push(t);
+    }
+    let list = w.list("list.txt", &targets);
+    w.run(&[std::ffi::OsStr::new("-y"), std::ffi::OsStr::new("import"), list.as_os_str()], 0);
+    w.run(&["open_tape", "T1", "--serial", "S1", "--online", "-y"], 0);
+    w.run(&["-y", "assign"], 0);
+    w
+}
+
+fn batch(w: &support::world::World, args: &[&str]) -> Output {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tape_batch.bash");
+    Command::new("bash")
+        .arg(script)
+        .args(args)
+        .current_dir(w.root())
+        .env("TAPEOP", env!("CARGO_BIN_EXE_tapeop"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn tape_batch_refreshes_the_page_after_each_job() {
+    let w = batch_world();
+    fs::create_dir(w.root().join("site")).unwrap();
+    let conf = w.root().join("tape.conf").display().to_string();
+    let out = batch(&w, &["archive", "--html", "site", "-c", &conf]);
+    assert_eq!(out.status.code(), Some(40), "{}", describe(&out));
+    let doc: Value = serde_json::from_slice(&fs::read(w.root().join("site/report.json")).unwrap()).unwrap();
+    assert_eq!(doc["tapes"][0]["recorded"]["count"], 3, "the page after the last job: {doc}");
+    let out = batch(&w, &["confirm", "--html=site"]);
+    assert_eq!(out.status.code(), Some(40), "{}", describe(&out));
+    let doc: Value = serde_json::from_slice(&fs::read(w.root().join("site/report.json")).unwrap()).unwrap();
+    assert_eq!(doc["tapes"][0]["confirmed"]["count"], 3);
+    let log = fs::read_to_string(w.root().join("backup.log")).unwrap();
+    assert!(!log.contains("status page"), "{log}");
+}
+
+#[test]
+fn tape_batch_logs_a_page_it_cannot_write_and_goes_on() {
+    let w = batch_world();
+    let out = batch(&w, &["archive", "--html", "nowhere"]);
+    assert_eq!(out.status.code(), Some(40), "the batch ran to its end: {}", describe(&out));
+    let log = fs::read_to_string(w.root().join("backup.log")).unwrap();
+    assert_eq!(log.matches("Marking record as archived.").count(), 3, "{log}");
+    let lines: Vec<&str> = log.lines().filter(|l| l.contains("the status page in nowhere was not refreshed")).collect();
+    assert_eq!(lines.len(), 4, "one line after each job (3 archives and the last run): {log}");
+    assert!(lines[0].contains("nowhere does not exist"), "{log}");
 }

@@ -319,7 +319,13 @@ fn dispatch(ctx: &Context_, command: Command) -> Result<ExitCode> {
             let holder = lock::holder(&lock::catalogue_lock_path(&ctx.config.database_file));
             return check::run(
                 &open(ctx, Mode::ReadOnly)?,
-                check::Options { days, full_percent, json: ctx.json, verify_days: ctx.config.verify_days },
+                check::Options {
+                    days,
+                    full_percent,
+                    json: ctx.json,
+                    verify_days: ctx.config.verify_days,
+                    integrity: true,
+                },
                 holder.as_deref(),
                 &mut out,
             );

@@ -125,7 +125,7 @@ fn header(r: &Report) -> String {
     };
     format!(
         "<header><h1>tapeop status</h1>\n<p class=\"meta\">Made {} from catalogue <code>{}</code>{id}.</p>\n\
-         <p class=\"meta\">{}; {}.</p></header>\n",
+         <p class=\"meta\">{}. {}.</p></header>\n",
         esc(&r.made_at),
         esc(&r.catalogue.path),
         last("archive", &r.last_archive),
@@ -168,6 +168,12 @@ fn check_section(doc: &Value) -> String {
             }
         }
         s.push_str("</ul>\n");
+    }
+    if !conditions.contains_key("integrity") {
+        s.push_str(
+            "<p class=\"meta\">The catalogue's integrity is not checked for this page (that reads all of it): \
+             <code>tapeop check</code> does it.</p>\n",
+        );
     }
     s + "</section>\n"
 }
@@ -387,7 +393,8 @@ fn rates_section(rows: &[RateRow]) -> String {
     let rated: Vec<&RateRow> = rows.iter().filter(|r| r.rate_mb_s.is_some()).collect();
     if rated.is_empty() {
         return s + &format!(
-            "<p>No archive or confirm with a known rate finished in the last {RATE_DAYS} days.</p></section>\n"
+            "<p>No archive or confirm with a known rate finished in the last {RATE_DAYS} days \
+             (a run of less than a second has none).</p></section>\n"
         );
     }
     s.push_str(&legend(&[
@@ -502,9 +509,9 @@ fn library_section(lib: &LibraryView) -> String {
         return s + &format!("<p class=\"summary bad\">The changer could not be read: {}</p></section>\n", esc(e));
     }
     s.push_str(&legend(&[
-        ("#e9f2fa", "a catalogue tape"),
-        ("#faeef5", "cleaning cartridge"),
-        ("#fdf0e8", "not in the catalogue"),
+        ("#0072b2", "a catalogue tape"),
+        ("#cc79a7", "cleaning cartridge"),
+        ("#d55e00", "not in the catalogue, or no barcode"),
         ("#ffffff", "empty"),
     ]));
     s.push_str("<h3>Drives</h3>\n<div class=\"slots\">");
