@@ -2,7 +2,7 @@
 # Benchmarks of tapeop against reference tools, each pair measured in the
 # same run on the same data, with a pass/fail against the goals.
 #
-#   bash bench/run.bash [all|archive|confirm|small|import|catalog|legacy|library]
+#   bash bench/run.bash [all|archive|confirm|small|import|catalog|report|legacy|library]
 #
 #   archive  4 GiB target (32 x 128 MiB random) archived to an emulated tape on
 #            /dev/shm with each check_in_flight (off = pass-through, keep-pace,
@@ -15,7 +15,10 @@
 #            private sshd on 127.0.0.1 vs the old tool's 4 ssh commands per directory
 #   catalog  examples/bench_catalog builds a 20M-file catalogue through
 #            tapeop::import::store; then status, tapes -v, where_is are timed
-#            against sqlite3's `select count(*) from files`
+#            against sqlite3's `select count(*) from files`, and so is
+#            `report --html DIR` (the status page), beside status
+#   report   the catalog benchmark (the same catalogue, the same timings): to
+#            time the status page without the others
 #   library  a simulated tape library (examples/vst_library: FUSE drives whose
 #            speed is held to LIB_RATE each): 8 targets of 64 MiB archived by
 #            one `archive --repeat --drive A`, then (fresh cartridges) by two
@@ -46,9 +49,9 @@ source "$repo/bench/sshd.bash"
 
 which=${1:-all}
 case $which in
-  all | archive | confirm | small | import | catalog | legacy | library) ;;
+  all | archive | confirm | small | import | catalog | report | legacy | library) ;;
   *)
-    echo "usage: bash bench/run.bash [all|archive|confirm|small|import|catalog|legacy|library]" >&2
+    echo "usage: bash bench/run.bash [all|archive|confirm|small|import|catalog|report|legacy|library]" >&2
     exit 2
     ;;
 esac
@@ -398,17 +401,21 @@ bench_catalog() {
   field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<< "$result"; }
   files=$(field files); rate=$(field files_per_s); per=$(field bytes_per_file); name=$(field where_is)
   cat "$db" > /dev/null  # warm page cache
-  local st tv wi ref hits
+  local st tv wi ref hits rp
   hits=$(tp where_is "$name" | grep -c "$name" || true)
   st=$(best_ms tp status)
   tv=$(best_ms tp tapes -v)
   wi=$(best_ms tp where_is "$name")
+  mkdir -p "$WS/site"
+  rp=$(best_ms tp report --html "$WS/site")
   ref=$(best_ms sqlite3 "$db" 'select count(*) from files')
-  say "  (best of 3, page cache warm)  status $(num "$st") ms, tapes -v $(num "$tv") ms, where_is $(num "$wi") ms ($hits hit), sqlite3 count(*) $(num "$ref") ms"
+  say "  (best of 3, page cache warm)  status $(num "$st") ms, report --html $(num "$rp") ms, tapes -v $(num "$tv") ms, where_is $(num "$wi") ms ($hits hit), sqlite3 count(*) $(num "$ref") ms"
+  say "  status page: $(wc -c < "$WS/site/index.html") bytes of HTML, $(wc -c < "$WS/site/report.json") bytes of JSON"
   row "catalog: insert $files files via import::store (files/s)" "$(num "$rate" 0)" "-" "-" ">= 500,000 files/s" "$(passfail ge "$rate" 500000)"
   row "catalog: size (bytes per file row)" "$(num "$per" 0)" "-" "-" "(reported)" "-"
   row "catalog: tapeop status (ms)" "$(num "$st")" "$(num "$ref") (count(*) files)" "$(num "$(calc 'r / t' r="$ref" t="$st")" 0)" "< 200 ms" "$(passfail lt "$st" 200)"
   row "catalog: tapeop tapes -v (ms)" "$(num "$tv")" "$(num "$ref") (count(*) files)" "$(num "$(calc 'r / t' r="$ref" t="$tv")" 0)" "< 500 ms" "$(passfail lt "$tv" 500)"
+  row "catalog: tapeop report --html DIR (ms)" "$(num "$rp")" "$(num "$st") (status)" "$(num "$(calc 'r / t' r="$st" t="$rp")" 2)" "< 1000 ms" "$(passfail lt "$rp" 1000)"
   row "catalog: tapeop where_is NAME (ms)" "$(num "$wi")" "$(num "$ref") (count(*) files)" "$(num "$(calc 'r / t' r="$ref" t="$wi")" 0)" "< 50 ms" "$(passfail lt "$wi" 50)"
   rm -f "$db" "$db"-wal "$db"-shm "$db".lock
   rm -rf "$WS"
@@ -603,7 +610,7 @@ say "tapeop benchmarks: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores ($(sed 
 say "scratch: $W; log: $LOG (set KEEP_LOG=PATH to keep it)"
 say "building: cargo build --release"
 cargo build --release --quiet --manifest-path "$repo/Cargo.toml"
-if [ "$which" = all ] || [ "$which" = catalog ]; then
+if [ "$which" = all ] || [ "$which" = catalog ] || [ "$which" = report ]; then
   cargo build --release --quiet --manifest-path "$repo/Cargo.toml" --example bench_catalog
 fi
 if [ "$which" = all ] || [ "$which" = library ]; then
@@ -612,7 +619,7 @@ fi
 
 started=$EPOCHREALTIME
 for b in archive confirm small import catalog legacy library; do
-  if [ "$which" = all ] || [ "$which" = "$b" ]; then
+  if [ "$which" = all ] || [ "$which" = "$b" ] || { [ "$which" = report ] && [ "$b" = catalog ]; }; then
     "bench_$b"
   fi
 done

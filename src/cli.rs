@@ -203,6 +203,13 @@ pub enum Command {
         #[arg(long = "full-percent", default_value_t = 90)]
         full_percent: u32,
     },
+    /// Write the status page: DIR/index.html (self-contained, no script)
+    /// and DIR/report.json, each replaced atomically (for cron).
+    Report {
+        /// The directory to write into (it must exist).
+        #[arg(long, value_name = "DIR", required = true)]
+        html: PathBuf,
+    },
     /// The history of archive, confirm and restore attempts.
     Log {
         /// Only this tape.

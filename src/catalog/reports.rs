@@ -84,7 +84,7 @@ pub struct HistoryRow {
 }
 
 impl HistoryRow {
-    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<HistoryRow> {
+    pub(super) fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<HistoryRow> {
         Ok(HistoryRow {
             id: r.get(0)?,
             kind: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
@@ -106,7 +106,7 @@ impl HistoryRow {
 
 /// The history columns (followed by the drive figures of `drive_io`), plus the seconds between `started` and `ended`
 /// (NULL unless both are readable timestamps).
-const HISTORY_COLUMNS: &str = "id, kind, tape, file_number, target, started, ended, bytes, outcome, error,
+pub(super) const HISTORY_COLUMNS: &str = "id, kind, tape, file_number, target, started, ended, bytes, outcome, error,
     CAST(strftime('%s', substr(ended, 1, 19)) AS INTEGER) - CAST(strftime('%s', substr(started, 1, 19)) AS INTEGER)";
 
 /// A file of a target, on a tape file: the columns of a `where_is` hit.

@@ -54,7 +54,8 @@ impl Holds {
         }
     }
 
-    fn kind(&self) -> &'static str {
+    /// What it holds, as one word: `empty`, `no_barcode`, `cleaning`, `unknown`, `tape`.
+    pub fn kind(&self) -> &'static str {
         match self {
             Holds::Empty => "empty",
             Holds::NoBarcode => "no_barcode",

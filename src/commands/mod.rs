@@ -15,6 +15,7 @@ pub mod import;
 pub mod inventory;
 pub mod library;
 pub mod recover;
+pub mod report;
 pub mod reports;
 pub mod restore;
 pub mod sample;
@@ -321,12 +322,19 @@ fn dispatch(ctx: &Context_, command: Command) -> Result<ExitCode> {
             let holder = lock::holder(&lock::catalogue_lock_path(&ctx.config.database_file));
             return check::run(
                 &open(ctx, Mode::ReadOnly)?,
-                check::Options { days, full_percent, json: ctx.json, verify_days: ctx.config.verify_days },
+                check::Options {
+                    days,
+                    full_percent,
+                    json: ctx.json,
+                    verify_days: ctx.config.verify_days,
+                    integrity: true,
+                },
                 holder.as_deref(),
                 &ctx.config,
                 &mut out,
             );
         }
+        Command::Report { html } => return report::run(ctx, &html, &mut out),
         Command::Log { tape, limit } => {
             check::log(&open(ctx, Mode::ReadOnly)?, tape.as_deref(), limit, ctx.json, &mut out)?
         }
