@@ -94,6 +94,15 @@ fn a_drive_starved_by_a_slow_source_shows_a_rate_far_above_the_wall_rate() {
     let text = tapeop(&rig, &["log"], 0);
     let line = text.lines().find(|l| l.contains(" confirm ")).unwrap();
     assert_has(line, "(drive ");
+    // The status page plots the same two rates.
+    let page = rig.path("page");
+    fs::create_dir_all(&page).unwrap();
+    tapeop(&rig, &["report", "--html", page.to_str().unwrap()], 0);
+    let report: Value = serde_json::from_str(&fs::read_to_string(page.join("report.json")).unwrap()).unwrap();
+    let plotted = report["rates"].as_array().unwrap();
+    assert_eq!(plotted.len(), 2, "{plotted:?}");
+    assert_eq!(plotted[0]["drive_mb_per_s"], archive["drive_mb_per_s"], "{plotted:?}");
+    assert_eq!(plotted[1]["drive_mb_per_s"], confirm["drive_mb_per_s"], "{plotted:?}");
 }
 
 #[test]

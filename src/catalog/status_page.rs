@@ -21,13 +21,15 @@ pub struct LastFinished {
 
 impl Catalog {
     /// Archive and confirm rows that ended within the last `days` days,
-    /// oldest first (none on a legacy catalogue).
+    /// oldest first, with the drive's own figures where recorded (none on a
+    /// legacy catalogue).
     pub fn recent_transfers(&self, days: u32) -> Result<Vec<HistoryRow>> {
         if !self.has_totals()? {
             return Ok(Vec::new());
         }
+        let (drive, join) = self.drive_io_columns()?;
         let sql = format!(
-            "SELECT {HISTORY_COLUMNS} FROM tapeop_history
+            "SELECT {HISTORY_COLUMNS}, {drive} FROM tapeop_history {join}
              WHERE kind IN ('archive', 'confirm') AND ended IS NOT NULL
                AND julianday(substr(ended, 1, 19)) >= julianday('now') - ?1
              ORDER BY id"

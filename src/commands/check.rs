@@ -112,8 +112,7 @@ impl Condition {
 /// catalogue's lock now (`lock::holder`), if anyone: an archive that is
 /// running is reported as such, not as killed.
 pub fn run(cat: &Catalog, opts: Options, live: Option<&str>, config: &Config, out: &mut dyn Write) -> Result<ExitCode> {
-    let mut conditions = find_all(cat, opts, live)?;
-    conditions.extend(drive_health(config));
+    let conditions = find_all_with_drives(cat, opts, live, config)?;
     let (tapes, targets) = cat.tape_and_target_counts()?;
     let summary = summary(&conditions, tapes, targets);
     let problems: usize = conditions.iter().filter(|c| c.problem).map(|c| c.count).sum();
@@ -126,7 +125,14 @@ pub fn run(cat: &Catalog, opts: Options, live: Option<&str>, config: &Config, ou
     Ok(if problems == 0 { ExitCode::Success } else { ExitCode::Failure })
 }
 
-/// Every condition, in the order they are reported.
+/// Every condition of the catalogue, then what the configured drives say.
+fn find_all_with_drives(cat: &Catalog, opts: Options, live: Option<&str>, config: &Config) -> Result<Vec<Condition>> {
+    let mut conditions = find_all(cat, opts, live)?;
+    conditions.extend(drive_health(config));
+    Ok(conditions)
+}
+
+/// Every condition of the catalogue, in the order they are reported.
 fn find_all(cat: &Catalog, opts: Options, live: Option<&str>) -> Result<Vec<Condition>> {
     let (overdue, unknown) = unconfirmed(cat, opts.days)?;
     let (full, nearly) = tape_fill(cat, opts.full_percent)?;
@@ -202,8 +208,8 @@ fn write_text(out: &mut dyn Write, conditions: &[Condition], summary: &str) -> R
 
 /// Exactly the document `check --json` prints, for the status page
 /// (`report --html`), which shows every condition from it.
-pub fn json_document(cat: &Catalog, opts: Options, live: Option<&str>) -> Result<Value> {
-    let conditions = find_all(cat, opts, live)?;
+pub fn json_document(cat: &Catalog, opts: Options, live: Option<&str>, config: &Config) -> Result<Value> {
+    let conditions = find_all_with_drives(cat, opts, live, config)?;
     let (tapes, targets) = cat.tape_and_target_counts()?;
     let summary = summary(&conditions, tapes, targets);
     Ok(json_doc(opts, &conditions, &summary, tapes, targets))

@@ -17,7 +17,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::{Context_, check, inventory, open};
-use crate::catalog::{BackupStatus, Catalog, HistoryRow, LastFinished, Mode, Tally, Tape, now_text, show};
+use crate::catalog::{BackupStatus, Catalog, LastFinished, Mode, Tally, Tape, now_text, show};
 use crate::changer::Changer;
 use crate::exit_codes::{Exit, ExitCode};
 
@@ -266,7 +266,7 @@ pub fn gather(ctx: &Context_, cat: &Catalog) -> Result<Report> {
         },
         last_archive: cat.last_finished("archive")?.map(finished),
         last_confirm: cat.last_finished("confirm")?.map(finished),
-        check: check::json_document(cat, opts, live.as_deref())?,
+        check: check::json_document(cat, opts, live.as_deref(), config)?,
         copy_pools: cat.copy_pools(),
         waiting: waiting(cat, &tapes)?,
         tapes,
@@ -373,15 +373,9 @@ fn rates(cat: &Catalog) -> Result<Vec<RateRow>> {
             outcome: h.outcome.clone(),
             bytes: h.bytes,
             rate_mb_s: h.rate_mb_s(),
-            drive_mb_per_s: drive_rate(h),
+            drive_mb_per_s: h.drive_mb_per_s(),
         })
         .collect())
-}
-
-/// The drive's own rate for a history row.
-fn drive_rate(_row: &HistoryRow) -> Option<f64> {
-    // filled once the drive-rate table lands
-    None
 }
 
 /// Seconds since the epoch of a `YYYY-MM-DD HH:MM:SS[ UTC]` text.
