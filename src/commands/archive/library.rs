@@ -70,8 +70,9 @@ pub(super) fn run(config: &Config, lib: &LibraryDrive, opts: Options) -> Result<
             Ended::Full => {
                 let back = cat.release_assigned(&claimed.tape)?;
                 if back > 0 {
+                    let (noun, verb) = if back == 1 { ("target", "goes") } else { ("targets", "go") };
                     println!(
-                        "{back} targets assigned to tape \"{}\" go back to the unassigned pool.",
+                        "{back} {noun} assigned to tape \"{}\" {verb} back to the unassigned pool.",
                         claimed.tape.name
                     );
                 }

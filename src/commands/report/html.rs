@@ -386,15 +386,16 @@ fn oldest_table(w: &Waiting) -> String {
 // ---- rates ----
 
 /// Chart geometry: the plot area inside the SVG's 460×230 view box.
-const PLOT: (f64, f64, f64, f64) = (48.0, 12.0, 448.0, 196.0);
+const PLOT: (f64, f64, f64, f64) = (62.0, 12.0, 448.0, 196.0);
 
 fn rates_section(rows: &[RateRow]) -> String {
     let mut s = format!("<section id=\"rates\"><h2>Rates, the last {RATE_DAYS} days</h2>\n");
-    let rated: Vec<&RateRow> = rows.iter().filter(|r| r.rate_mb_s.is_some()).collect();
+    let rated: Vec<&RateRow> = rows.iter().filter(|r| r.rate_mb_s.is_some() || r.drive_mb_per_s.is_some()).collect();
     if rated.is_empty() {
         return s + &format!(
             "<p>No archive or confirm with a known rate finished in the last {RATE_DAYS} days \
-             (a run of less than a second has none).</p></section>\n"
+             (a run of less than a second has no wall-clock rate, and the drive's own rate \
+             needs the st driver's statistics).</p></section>\n"
         );
     }
     s.push_str(&legend(&[
