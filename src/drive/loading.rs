@@ -13,7 +13,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use super::mtio;
 
@@ -68,9 +68,9 @@ pub fn wait_while_loading(path: &Path) -> Result<()> {
 /// two hours).
 pub fn wait_ready(path: &Path) -> Result<()> {
     let timeout = load_timeout();
-    let not_ready = |p: &Path| !matches!(super::st::has_medium(p), Ok(true));
+    let not_ready = |p: &Path| !matches!(has_medium(p), Ok(true));
     wait_while(path, LOADING, timeout, true, not_ready).map_err(|_| {
-        let why = match super::st::has_medium(path) {
+        let why = match has_medium(path) {
             Err(e) => format!("{e:#}"),
             Ok(_) => "it reports no cartridge loaded".to_string(),
         };
@@ -95,6 +95,20 @@ pub fn wait_cleaned(path: &Path, timeout: Duration, progress: bool) -> Result<()
             shown(timeout)
         )
     })
+}
+
+/// Whether the drive at `path` has a cartridge loaded and ready (online,
+/// door closed), asked without blocking (as `st::has_medium`, which this
+/// module cannot use: st waits through this module).
+fn has_medium(path: &Path) -> Result<bool> {
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .with_context(|| format!("opening tape device {}", path.display()))?;
+    let g =
+        mtio::mt_get(file.as_fd()).with_context(|| format!("{}: reading the drive status", path.display()))?.mt_gstat;
+    Ok(g & mtio::GMT_ONLINE != 0 && g & mtio::GMT_DR_OPEN == 0)
 }
 
 /// Whether the drive at `path` reports its door open (no cartridge
