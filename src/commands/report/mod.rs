@@ -436,6 +436,7 @@ fn element(cat: &Catalog, label: String, full: bool, barcode: Option<&str>, more
 /// whole new one, never a part: a temp file in DIR, fsync, rename, fsync
 /// DIR. On failure the temp file is removed and NAME is left as it was.
 pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
+    remove_stale_temps(dir, name);
     let temp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let result = write_synced(&temp, bytes).and_then(|()| {
         crate::fault::point("report-before-rename");
@@ -455,6 +456,21 @@ pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
     })?;
     // The rename is durable once the directory is.
     fs::File::open(dir).and_then(|d| d.sync_all()).with_context(|| format!("cannot sync {}", dir.display()))
+}
+
+/// Remove the temp files `.NAME.tmp-PID` that a run killed before its
+/// rename left in `dir`, when process PID is gone (a run writing now keeps
+/// its own). Best effort: nothing here stops the page from being written.
+fn remove_stale_temps(dir: &Path, name: &str) {
+    let prefix = format!(".{name}.tmp-");
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let pid = file.to_str().and_then(|f| f.strip_prefix(&prefix)).and_then(|p| p.parse::<u32>().ok());
+        if pid.is_some_and(|p| !Path::new("/proc").join(p.to_string()).exists()) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
 
 fn write_synced(path: &PathBuf, bytes: &[u8]) -> Result<()> {
@@ -497,5 +513,21 @@ mod tests {
         let e = write_atomic(dir.path(), "index.html", b"new page").unwrap_err();
         assert!(format!("{e:#}").contains("cannot write the status page into"), "{e:#}");
         assert_eq!(fs::read_to_string(dir.path().join("index.html")).unwrap(), "old page");
+    }
+
+    #[test]
+    fn temp_files_of_dead_runs_are_removed_and_a_live_one_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        // No pid reaches 2^31 on Linux (pid_max is at most 2^22).
+        let dead = dir.path().join(".index.html.tmp-2147483647");
+        let live = dir.path().join(".index.html.tmp-1");
+        let other = dir.path().join(".report.json.tmp-2147483647");
+        for f in [&dead, &live, &other] {
+            fs::write(f, "half a page").unwrap();
+        }
+        write_atomic(dir.path(), "index.html", b"new page").unwrap();
+        assert!(!dead.exists(), "the dead run's temp file is removed");
+        assert!(live.exists(), "pid 1 is alive: its temp file stays");
+        assert!(other.exists(), "another name's temp file waits for that name's write");
     }
 }
