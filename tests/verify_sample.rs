@@ -145,6 +145,9 @@ fn a_library_loads_each_due_tape_samples_it_and_unloads_it() {
     assert_eq!(r.lib.in_slot(2).as_deref(), Some(barcode(2).as_str()), "{:?}", r.lib.log());
     let check = r.run(&["check"], 1);
     assert!(!check.contains("verify_due") && check.contains("tape_full_open"), "{check}");
+    // With a library, the advice for a full tape is the library's.
+    assert!(check.contains("once its tape files are confirmed (the library's runs go on"), "{check}");
+    assert!(!check.contains("then open_tape and assign a new one"), "{check}");
 }
 
 #[test]

@@ -276,7 +276,18 @@ pub(super) fn never_scanned(cat: &Catalog) -> Result<Condition> {
 /// Open tapes marked full, and open tapes at or above `percent` of their
 /// capacity (written bytes, or du size where the bytes are not known).
 /// None without tapeop's side tables.
-pub(super) fn tape_fill(cat: &Catalog, percent: u32) -> Result<(Condition, Condition)> {
+/// What to do before a tape fills.
+fn next_tape_advice(library: bool) -> &'static str {
+    if library {
+        "make sure another open tape of its pool is in the library (tapeop inventory)"
+    } else {
+        "have the next tape ready"
+    }
+}
+
+/// Full or nearly full open tapes; `library`: tape.conf names a changer,
+/// whose unattended runs go on with the next tape of the pool by themselves.
+pub(super) fn tape_fill(cat: &Catalog, percent: u32, library: bool) -> Result<(Condition, Condition)> {
     let mut full =
         Condition::new("tape_full_open", true, "tape marked full but still open", "tapes marked full but still open");
     let mut nearly = Condition::new(
@@ -288,9 +299,16 @@ pub(super) fn tape_fill(cat: &Catalog, percent: u32) -> Result<(Condition, Condi
     cat.each_open_tape_fill(|t| {
         let (tape, capacity, written) = (t.tape, t.capacity_bytes, t.written_bytes);
         if t.full {
-            let detail = format!(
-                "tape {tape} is marked full but still open: tapeop close_tape {tape}, then open_tape and assign a new one"
-            );
+            let detail = if library {
+                format!(
+                    "tape {tape} is marked full but still open: tapeop close_tape {tape} once its tape files are \
+                     confirmed (the library's runs go on with the next open tape of its pool by themselves)"
+                )
+            } else {
+                format!(
+                    "tape {tape} is marked full but still open: tapeop close_tape {tape}, then open_tape and assign a new one"
+                )
+            };
             full.add(detail, json!({ "tape": tape }));
         } else if let Some(cap) =
             capacity.filter(|&c| c > 0 && written as i128 * 100 >= i128::from(percent) * c as i128)
@@ -298,7 +316,7 @@ pub(super) fn tape_fill(cat: &Catalog, percent: u32) -> Result<(Condition, Condi
             let pct = written as f64 * 100.0 / cap as f64;
             let m = json!({ "tape": tape, "capacity_bytes": cap, "written_bytes": written, "percent": (pct * 10.0).round() / 10.0 });
             nearly
-                .add(format!("tape {tape} is {pct:.1}% full ({written} of {cap} bytes): have the next tape ready"), m);
+                .add(format!("tape {tape} is {pct:.1}% full ({written} of {cap} bytes): {}", next_tape_advice(library)), m);
         }
         Ok(())
     })?;

@@ -136,15 +136,16 @@ pub fn run(cat: &Catalog, opts: Options, live: Option<&str>, config: &Config, ou
 
 /// Every condition of the catalogue, then what the configured drives say.
 fn find_all_with_drives(cat: &Catalog, opts: Options, live: Option<&str>, config: &Config) -> Result<Vec<Condition>> {
-    let mut conditions = find_all(cat, opts, live)?;
+    let mut conditions = find_all(cat, opts, live, config.changer.is_some())?;
     conditions.extend(drive_health(config));
     Ok(conditions)
 }
 
-/// Every condition of the catalogue, in the order they are reported.
-fn find_all(cat: &Catalog, opts: Options, live: Option<&str>) -> Result<Vec<Condition>> {
+/// Every condition of the catalogue, in the order they are reported
+/// (`library`: tape.conf names a changer, which changes some advice).
+fn find_all(cat: &Catalog, opts: Options, live: Option<&str>, library: bool) -> Result<Vec<Condition>> {
     let (overdue, unknown) = unconfirmed(cat, opts.days)?;
-    let (full, nearly) = tape_fill(cat, opts.full_percent)?;
+    let (full, nearly) = tape_fill(cat, opts.full_percent, library)?;
     let (archives, running) = failed_archives(cat, live)?;
     let mut all = vec![
         overdue,
