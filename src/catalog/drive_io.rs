@@ -69,16 +69,17 @@ impl Catalog {
         Ok(())
     }
 
-    /// The extra history columns (drive bytes, I/O ns, recovered errors)
-    /// and the join that gives them; NULLs before version 4.
+    /// The extra history columns of version 4 (drive bytes, I/O ns,
+    /// recovered errors, and the history's own `elapsed_ms`) and the join
+    /// that gives them; NULLs before version 4.
     pub(super) fn drive_io_columns(&self) -> Result<(&'static str, &'static str)> {
         Ok(if self.has_version(4)? {
             (
-                "drive_bytes, drive_io_ns, recovered_errors",
+                "drive_bytes, drive_io_ns, recovered_errors, tapeop_history.elapsed_ms",
                 "LEFT JOIN tapeop_drive_io ON tapeop_drive_io.history_id = tapeop_history.id",
             )
         } else {
-            ("NULL, NULL, NULL", "")
+            ("NULL, NULL, NULL, NULL", "")
         })
     }
 

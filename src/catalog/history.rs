@@ -78,8 +78,9 @@ impl Catalog {
     pub fn history_start(&self, kind: &str, tape: &str, file_number: TapeFile, target: &[u8]) -> Result<i64> {
         self.writable()?;
         self.conn.execute(
-            "INSERT INTO tapeop_history (kind, tape, file_number, target, started, outcome) VALUES (?1, ?2, ?3, ?4, ?5, 'running')",
-            params![kind, tape, file_number, show(target), now_text()],
+            "INSERT INTO tapeop_history (kind, tape, file_number, target, started, started_ms, outcome)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'running')",
+            params![kind, tape, file_number, show(target), now_text(), now_ms()],
         )?;
         Ok(self.conn.last_insert_rowid())
     }
@@ -87,8 +88,9 @@ impl Catalog {
     /// Record how an attempt ended: `ok`, `failed`, `tape full`, ...
     pub fn history_end(&self, id: i64, bytes: Option<u64>, outcome: Outcome, error: Option<String>) -> Result<()> {
         self.conn.execute(
-            "UPDATE tapeop_history SET ended = ?2, bytes = ?3, outcome = ?4, error = ?5 WHERE id = ?1",
-            params![id, now_text(), bytes.map(|b| b as i64), outcome.as_str(), error],
+            "UPDATE tapeop_history SET ended = ?2, bytes = ?3, outcome = ?4, error = ?5, elapsed_ms = ?6 - started_ms
+             WHERE id = ?1",
+            params![id, now_text(), bytes.map(|b| b as i64), outcome.as_str(), error, now_ms()],
         )?;
         Ok(())
     }
@@ -164,4 +166,9 @@ impl Catalog {
         tx.commit()?;
         Ok(())
     }
+}
+
+/// Milliseconds since the epoch, for the history's own clock.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }

@@ -81,6 +81,8 @@ pub struct HistoryRow {
     pub drive_io_ns: Option<i64>,
     /// Recovered errors the drive reported during it, when recorded.
     pub drive_errors: Option<i64>,
+    /// Milliseconds from start to end, by tapeop's own clock (schema 4).
+    pub elapsed_ms: Option<i64>,
 }
 
 impl HistoryRow {
@@ -100,6 +102,7 @@ impl HistoryRow {
             drive_bytes: r.get(11)?,
             drive_io_ns: r.get(12)?,
             drive_errors: r.get(13)?,
+            elapsed_ms: r.get(14)?,
         })
     }
 }

@@ -132,6 +132,7 @@ CREATE TABLE IF NOT EXISTS tapeop_tape_catalog (
 /// Version 4: the drive's own figures for a tape file written or read
 /// (`drive_io`): bytes and I/O time from the st statistics, recovered
 /// errors, and for reads the run they belong to. Keyed by history id.
+/// And the history's own clock in milliseconds ([`HISTORY_MS_COLUMNS`]).
 const MIGRATION_4: &str = "
 CREATE TABLE IF NOT EXISTS tapeop_drive_io (
     history_id INTEGER PRIMARY KEY,
@@ -142,6 +143,25 @@ CREATE TABLE IF NOT EXISTS tapeop_drive_io (
 );
 CREATE INDEX IF NOT EXISTS tapeop_drive_io_run ON tapeop_drive_io(read_run);
 ";
+
+/// Version 4's columns of `tapeop_history`: its own clock in milliseconds
+/// (`started_ms` since the epoch, `elapsed_ms` to the end), so that a tape
+/// file moved in less than a second still has a wall-clock rate.
+const HISTORY_MS_COLUMNS: [(&str, &str); 2] = [("started_ms", "INTEGER"), ("elapsed_ms", "INTEGER")];
+
+/// `ALTER TABLE table ADD COLUMN column kind`, unless the column is there
+/// already (an upgrade is then still additive and can be repeated).
+fn add_column(tx: &rusqlite::Transaction<'_>, table: &str, column: &str, kind: &str) -> Result<()> {
+    let present: bool = tx.query_row(
+        &format!("SELECT COUNT(*) > 0 FROM pragma_table_info('{table}') WHERE name = ?1"),
+        [column],
+        |r| r.get(0),
+    )?;
+    if !present {
+        tx.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))?;
+    }
+    Ok(())
+}
 
 impl Catalog {
     /// Get ready to change the catalogue: WAL mode, and the additive schema
@@ -227,6 +247,11 @@ impl Catalog {
         }
         for sql in batches {
             Self::run_steps(&tx, sql, progress.as_ref())?;
+        }
+        if from < 4 {
+            for (column, kind) in HISTORY_MS_COLUMNS {
+                add_column(&tx, "tapeop_history", column, kind)?;
+            }
         }
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         tx.commit().context("cannot upgrade the catalogue schema")?;

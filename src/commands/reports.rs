@@ -455,12 +455,16 @@ pub fn md5sum_line(md5: &str, path: &[u8]) -> Vec<u8> {
 
 /// How reports show a history row.
 impl HistoryRow {
-    /// MB/s (1 MB = 1e6 bytes) when bytes and a non-zero duration are known.
+    /// MB/s (1 MB = 1e6 bytes) when bytes and a non-zero duration are
+    /// known: the milliseconds of tapeop's own clock, else the whole
+    /// seconds between the start and end times (rows of older versions).
     pub fn rate_mb_s(&self) -> Option<f64> {
-        match (self.bytes, self.seconds) {
-            (Some(b), Some(s)) if s > 0 => Some(b as f64 / 1e6 / s as f64),
-            _ => None,
-        }
+        let secs = match (self.elapsed_ms, self.seconds) {
+            (Some(ms), _) if ms > 0 => ms as f64 / 1000.0,
+            (_, Some(s)) if s > 0 => s as f64,
+            _ => return None,
+        };
+        self.bytes.map(|b| b as f64 / 1e6 / secs)
     }
 
     /// The drive's own rate in MB/s: its bytes over its I/O time, when
@@ -505,7 +509,7 @@ impl HistoryRow {
         json!({
             "id": self.id, "kind": self.kind, "tape": self.tape, "file_number": self.file_number.as_stored(),
             "target": self.target, "started": self.started, "ended": self.ended, "bytes": self.bytes,
-            "seconds": self.seconds, "rate_mb_s": self.rate_mb_s(), "outcome": self.outcome, "error": self.error,
+            "seconds": self.seconds, "elapsed_ms": self.elapsed_ms, "rate_mb_s": self.rate_mb_s(), "outcome": self.outcome, "error": self.error,
             "drive_bytes": self.drive_bytes, "drive_io_ns": self.drive_io_ns,
             "drive_mb_per_s": self.drive_mb_per_s(), "drive_errors": self.drive_errors,
         })

@@ -394,8 +394,8 @@ fn rates_section(rows: &[RateRow]) -> String {
     if rated.is_empty() {
         return s + &format!(
             "<p>No archive or confirm with a known rate finished in the last {RATE_DAYS} days \
-             (a run of less than a second has no wall-clock rate, and the drive's own rate \
-             needs the st driver's statistics).</p></section>\n"
+             (a rate needs a tape file's bytes and duration, and the drive's own rate \
+             the st driver's statistics).</p></section>\n"
         );
     }
     s.push_str(&legend(&[
