@@ -316,18 +316,40 @@ pub fn load(path: &Path) -> Result<()> {
 /// Open the device read-only without waiting for a cartridge.
 fn open_nonblocking(path: &Path) -> Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
-    OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path).map_err(|e| match e.raw_os_error() {
+    let mut options = OpenOptions::new();
+    options.read(true).custom_flags(libc::O_NONBLOCK);
+    open_waiting_out_busy(&options, path).map_err(|e| match e.raw_os_error() {
         Some(libc::EBUSY) => anyhow!("{} is busy: another program has the drive open", path.display()),
         Some(libc::ENOENT) => anyhow!("{} does not exist", path.display()),
         _ => anyhow!(e).context(format!("opening tape device {}", path.display())),
     })
 }
 
-/// Open the device node, turning the st driver's refusals into typed errors.
+/// How long an open refused as busy is tried again: st allows one open at
+/// a time, and `check` (from cron) opens each idle drive for a moment to
+/// ask about its health; a job starting in that moment waits it out.
+const BUSY_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Open `path` with `options`, trying again while it is busy, for at most
+/// [`BUSY_GRACE`].
+fn open_waiting_out_busy(options: &OpenOptions, path: &Path) -> std::io::Result<File> {
+    let started = std::time::Instant::now();
+    loop {
+        match options.open(path) {
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && started.elapsed() < BUSY_GRACE => {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            opened => return opened,
+        }
+    }
+}
+
+/// Open the device node, turning the st driver's refusals into typed
+/// errors; a busy device is tried again for [`BUSY_GRACE`].
 fn open_device(path: &Path, access: Access) -> Result<File> {
     let mut options = OpenOptions::new();
     options.read(true).write(access == Access::Write);
-    options.open(path).map_err(|e| {
+    open_waiting_out_busy(&options, path).map_err(|e| {
         let shown = path.display();
         match (e.raw_os_error().map(Errno::from_raw), e.kind()) {
             // st refuses a read-write open of a protected tape with EROFS.

@@ -503,6 +503,12 @@ impl VirtualDrive {
         self.lock().open.is_some()
     }
 
+    /// How many opens were refused with `EBUSY` (the drive was open).
+    #[allow(dead_code)]
+    pub fn busy_refusals(&self) -> u64 {
+        self.lock().busy_refusals
+    }
+
     /// The head position as st reports it: (file number, block number).
     pub fn position(&self) -> (i32, i32) {
         let tape = self.lock();
@@ -695,6 +701,8 @@ struct Tape {
     cleaning_requested: bool,
     /// Cleaning cartridges clean nothing (a drive-side test switch).
     cleaning_used_up: bool,
+    /// Opens refused with `EBUSY` (drive-side: kept across tape changes).
+    busy_refusals: u64,
     /// Recovered errors (drive-side): see [`Recovered`].
     errors: Recovered,
 }
@@ -745,6 +753,7 @@ impl Tape {
             motion: Motion::default(),
             cleaning_requested: false,
             cleaning_used_up: false,
+            busy_refusals: 0,
             errors: Recovered::default(),
         })
     }
@@ -769,6 +778,7 @@ impl Tape {
         new.motion = self.motion;
         new.cleaning_requested = self.cleaning_requested;
         new.cleaning_used_up = self.cleaning_used_up;
+        new.busy_refusals = self.busy_refusals;
         new.errors = self.errors;
         *self = new;
     }
@@ -1215,6 +1225,7 @@ impl Tape {
 
     fn open(&mut self, node: Node, flags: i32) -> Result<u64, Errnum> {
         if self.open.is_some() {
+            self.busy_refusals += 1;
             return Err(libc::EBUSY);
         }
         let nonblock = flags & libc::O_NONBLOCK != 0;
