@@ -12,6 +12,7 @@ pub mod out;
 
 pub mod buffer;
 pub mod catalog;
+pub mod catalogue_file;
 pub mod changer;
 pub mod cli;
 pub mod commands;
@@ -22,6 +23,7 @@ pub mod fault;
 pub mod label;
 pub mod library;
 pub mod lock;
+pub mod manifest;
 pub mod prompt;
 pub mod remote;
 pub mod stop;

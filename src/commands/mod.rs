@@ -6,7 +6,6 @@
 //! code for a run that did not fail.
 
 pub mod archive;
-pub mod catalogue_file;
 pub mod check;
 pub mod clean;
 pub mod confirm;

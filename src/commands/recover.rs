@@ -9,7 +9,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use super::catalogue_file::{self, NotFound};
+use crate::catalogue_file::{self, NotFound};
 use crate::config::Config;
 use crate::drive::{self, Access};
 use crate::exit_codes::{Exit, ExitCode};

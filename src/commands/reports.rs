@@ -19,6 +19,7 @@ use crate::catalog::{
     Backup, BackupExtra, BackupStatus, Catalog, FileRow, Tally, Tape, TapeMarks, TapeStatus, WhereIsHit,
     legacy_file_number, show, tape_name_for_path,
 };
+use crate::manifest::manifest_lines;
 use crate::tape_file::TapeFile;
 use crate::target_path::join_path;
 
@@ -416,39 +417,6 @@ fn write_manifest(cat: &Catalog, b: &Backup, path: &Path) -> Result<()> {
     manifest_lines(cat, b, &mut out)?;
     out.flush()?;
     Ok(())
-}
-
-/// The `md5sum -c` lines of backup `b`'s files, named as `tar -x` of its
-/// tape file creates them.
-pub fn manifest_lines(cat: &Catalog, b: &Backup, out: &mut dyn Write) -> Result<()> {
-    let prefix = b.target.strip_prefix(b"/").unwrap_or(&b.target).to_vec();
-    cat.each_file(b.target_id, |f| {
-        if f.md5.len() == 32 {
-            out.write_all(&md5sum_line(&f.md5, &join_path(&prefix, &f.name)))?;
-        }
-        Ok(())
-    })
-}
-
-/// One `md5sum -c` line, escaping `\` and newline the way md5sum does.
-pub fn md5sum_line(md5: &str, path: &[u8]) -> Vec<u8> {
-    let needs = path.iter().any(|&c| c == b'\\' || c == b'\n' || c == b'\r');
-    let mut line = Vec::with_capacity(path.len() + 40);
-    if needs {
-        line.push(b'\\');
-    }
-    line.extend_from_slice(md5.as_bytes());
-    line.extend_from_slice(b"  ");
-    for &c in path {
-        match c {
-            b'\\' if needs => line.extend_from_slice(b"\\\\"),
-            b'\n' if needs => line.extend_from_slice(b"\\n"),
-            b'\r' if needs => line.extend_from_slice(b"\\r"),
-            _ => line.push(c),
-        }
-    }
-    line.push(b'\n');
-    line
 }
 
 // ---- history (`log`, in `check`, and `backup_info`) ----

@@ -119,7 +119,7 @@ struct ScannedFile {
 impl ScannedFile {
     /// tapeop's catalogue file (the last tape file of a closed or full tape).
     fn is_catalogue(&self) -> bool {
-        crate::commands::catalogue_file::is_catalogue_file(self.members.iter().map(|m| m.name.as_slice()))
+        crate::catalogue_file::is_catalogue_file(self.members.iter().map(|m| m.name.as_slice()))
     }
 
     /// An unreadable tapeop label at file 0 (read_label could not parse it).

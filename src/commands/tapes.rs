@@ -6,8 +6,9 @@ use std::io::Write;
 
 use anyhow::{Context, Result, bail};
 
-use super::{Context_, catalogue_file, import, open, reports};
+use super::{Context_, import, open, reports};
 use crate::catalog::{Backup, BackupStatus, Catalog, Mode, Tape, TapeStatus, legacy_file_number, show};
+use crate::catalogue_file;
 use crate::exit_codes::{Exit, ExitCode};
 use crate::tape_file::TapeFile;
 use crate::{drive, label};

@@ -77,7 +77,7 @@ pub(super) fn run(config: &Config, lib: &LibraryDrive, opts: Options) -> Result<
                     );
                 }
                 let mut drive = drive::open(&config.drive, Access::Write, config.block_size)?;
-                crate::commands::catalogue_file::write_when_full(&cat, &mut *drive, &claimed.tape, config);
+                crate::catalogue_file::write_when_full(&cat, &mut *drive, &claimed.tape, config);
                 drop(drive);
                 lib.dismount(&run.command)?;
             }

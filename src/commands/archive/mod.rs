@@ -145,7 +145,7 @@ fn after_full(cat: &Catalog, config: &Config, tape: &Tape, drive: &mut dyn Drive
     let full = crate::exit_codes::for_error(e) == ExitCode::TapeFull
         && crate::commands::reports::display_status(cat, tape).is_ok_and(|s| s == TapeStatus::Full);
     if full && !opts.no_db_update {
-        crate::commands::catalogue_file::write_when_full(cat, drive, tape, config);
+        crate::catalogue_file::write_when_full(cat, drive, tape, config);
     }
 }
 

@@ -340,7 +340,7 @@ fn mark_full(cat: &Catalog, c: &mut Copy) -> Result<()> {
     );
     cat.mark_tape_full(&c.tape)?;
     cat.release_assigned(&c.tape)?;
-    crate::commands::catalogue_file::write_when_full(cat, &mut *c.drive, &c.tape, &c.config);
+    crate::catalogue_file::write_when_full(cat, &mut *c.drive, &c.tape, &c.config);
     Ok(())
 }
 

@@ -15,9 +15,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use md5::{Digest, Md5};
 
-use super::reports::manifest_lines;
 use crate::catalog::{BackupStatus, Catalog, Tape, TapeCatalogueFile, now_text, show};
 use crate::drive::{Drive, DriveError};
+use crate::manifest::manifest_lines;
 use crate::tape_error::RecordWritten;
 use crate::tape_file::TapeFile;
 
