@@ -13,11 +13,12 @@
 //! Ctrl-C (SIGINT) or until standard input closes (unless `--ignore-stdin`),
 //! then unmounted.
 
+#[path = "../tests/support/serve.rs"]
+mod serve;
 #[path = "../tests/support/vst.rs"]
 mod vst;
 
 use std::path::PathBuf;
-use std::sync::mpsc;
 
 use anyhow::{Context, Result, bail};
 
@@ -81,20 +82,7 @@ fn main() -> Result<()> {
         "largest record:     {} bytes (FUSE max_pages {}, max_write {})",
         limits.max_record, limits.max_pages, limits.max_write
     );
-    let (stop_tx, stop_rx) = mpsc::channel::<&str>();
-    let on_signal = stop_tx.clone();
-    ctrlc::set_handler(move || {
-        let _ = on_signal.send("signal");
-    })
-    .context("installing the Ctrl-C handler")?;
-    if !args.ignore_stdin {
-        std::thread::spawn(move || {
-            let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
-            let _ = stop_tx.send("end of standard input");
-        });
-    }
-    println!("serving until Ctrl-C{}", if args.ignore_stdin { "" } else { " or end of input" });
-    let why = stop_rx.recv().unwrap_or("channel closed");
+    let why = serve::until_stopped(args.ignore_stdin, "")?;
     println!("stopping ({why}); unmounting");
     drop(drive);
     Ok(())
