@@ -43,7 +43,7 @@ struct Args {
     #[arg(short = 'v', long = "verbose", global = true)]
     verbose: bool,
     /// Machine-readable JSON output (status, tapes, unassigned, tape_detail,
-    /// where_is, backup_info, check, log, inventory).
+    /// where_is, backup_info, check, log, inventory, drive).
     #[arg(long, global = true)]
     json: bool,
     /// The drive to use, by its name in tape.conf ([drive.NAME]); needed
@@ -284,8 +284,9 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Acknowledge an alarm of check (a failed archive or confirm), by the
-    /// history id check prints: check no longer reports it.
+    /// Acknowledge an alarm of check (a failed archive, confirm or sample, or
+    /// a tape whose read errors grow), by the history id check prints:
+    /// check no longer reports it.
     Ack {
         /// The history id check prints (log --json shows every id).
         #[arg(value_parser = history_id_arg)]
