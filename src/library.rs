@@ -222,7 +222,7 @@ impl LibraryDrive {
     /// killed run left it ejected, and wait until it is ready.
     fn reload(&self, barcode: &str) -> Result<()> {
         let DriveSpec::Device(path) = &self.spec else { bail!("{} is not a st device", self.describe()) };
-        if !drive::st::has_medium(path)? {
+        if !drive::probe::has_medium(path)? {
             println!("Cartridge {barcode} is in {} but not loaded: loading it again.", self.describe());
             drive::last_proof::forget(&self.spec);
             drive::st::load(path).with_context(|| format!("loading cartridge {barcode} in {}", self.describe()))?;

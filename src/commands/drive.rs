@@ -32,22 +32,19 @@ fn describe_spec(spec: &DriveSpec) -> String {
 pub fn run(config: &Config, json: bool, out: &mut dyn Write) -> Result<ExitCode> {
     // The facts first: opening refuses a rewinding device before any other open.
     let facts = gather(config)?;
-    let health = match &config.drive {
-        DriveSpec::Device(path) if json => Some(health::report_json(path)),
-        DriveSpec::Device(path) => Some(serde_json::Value::Array(
-            health::report_lines(path).into_iter().map(serde_json::Value::String).collect(),
-        )),
+    let device = match &config.drive {
+        DriveSpec::Device(path) => Some(path),
         DriveSpec::Emulator { .. } => None,
     };
     if json {
         let mut value = facts.to_json();
-        value["health"] = health.unwrap_or(serde_json::Value::Null);
+        value["health"] = device.map_or(serde_json::Value::Null, |p| health::report_json(p));
         writeln!(out, "{}", serde_json::to_string_pretty(&value)?)?;
         return Ok(ExitCode::Success);
     }
     facts.write_text(out)?;
-    for line in health.iter().flat_map(|h| h.as_array().into_iter().flatten()) {
-        writeln!(out, "{}", line.as_str().unwrap_or_default())?;
+    for line in device.map(|p| health::report_lines(p)).unwrap_or_default() {
+        writeln!(out, "{line}")?;
     }
     Ok(ExitCode::Success)
 }

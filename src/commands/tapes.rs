@@ -260,25 +260,45 @@ fn fitting(cat: &Catalog, ids: &[i64], mut left: i64, block: usize) -> Result<(V
     Ok((fit, out))
 }
 
-/// `requeue N`: the target of tape file N, which failed confirm, goes back
-/// to the unassigned pool; the tape file stays, marked `failed`.
+/// `requeue N`: the target of tape file N, which failed confirm (or a
+/// sample), goes back to the unassigned pool; the tape file stays, marked
+/// `failed`.
 pub fn requeue(ctx: &Context_, name: Option<&str>, n: TapeFile, rescan: bool, force: bool) -> Result<()> {
     let cat = open(ctx, Mode::ReadWrite)?;
     let tape = cat.tape_or_online(name)?;
     let backup = cat.backup_at(tape.id, n)?.with_context(|| {
         format!("tape \"{}\" has no tape file {n} in the catalogue (tapeop tape_detail lists them)", tape.name)
     })?;
+    let note = requeue_note(&cat, &tape, &backup, n, force)?;
+    let target = show(&backup.target);
+    println!("Tape file {n} of \"{}\" ({target}) stays on tape, marked failed.", tape.name);
+    println!("Its target goes back to the unassigned pool: assign and archive put it on a tape again.\n");
+    ctx.prompter.proceed("Do you wish to proceed?")?;
+    cat.requeue(&tape, &backup, &note)?;
+    println!("Requeued {target}.");
+    if rescan {
+        import::rescan_target(&cat, &ctx.config, backup.target_id, &backup.target).with_context(|| {
+            format!("{target} is requeued but its rescan failed; tapeop import LIST --rescan scans it again")
+        })?;
+    }
+    Ok(())
+}
+
+/// Why tape file `n` may be given up (the history's note), or the refusal:
+/// a recorded tape file whose last confirm or a later sample failed (or any
+/// recorded one with `force`); a confirmed one only once a sample found it
+/// bad (its copy was proven once, so not `force` either).
+fn requeue_note(cat: &Catalog, tape: &Tape, backup: &Backup, n: TapeFile, force: bool) -> Result<String> {
     let target = show(&backup.target);
     let refuse = |why: String| Err(Exit::error(ExitCode::Failure, format!("{why}; nothing was requeued")));
     match &backup.status {
-        BackupStatus::Recorded => {}
+        BackupStatus::Recorded | BackupStatus::Confirmed => {}
         BackupStatus::Failed => {
             return refuse(format!(
                 "tape file {n} of \"{}\" ({target}) was already requeued: tapeop unassigned and status show its target",
                 tape.name
             ));
         }
-        BackupStatus::Confirmed => return requeue_confirmed(ctx, &cat, &tape, &backup, n, rescan),
         other => {
             return refuse(format!(
                 "tape file {n} of \"{}\" ({target}) is {other}, not on tape: close_tape dissociates assigned targets",
@@ -286,44 +306,23 @@ pub fn requeue(ctx: &Context_, name: Option<&str>, n: TapeFile, rescan: bool, fo
             ));
         }
     }
-    let failure = cat.confirm_failure(&tape.name, n)?;
-    let sampled = if failure.is_none() { cat.sample_failure(&tape.name, n)? } else { None };
-    let note = match (&failure, force) {
-        (Some(f), _) => format!("confirm of {} failed; target back in the unassigned pool", f.started),
-        (None, _) if sampled.is_some() => {
-            let f = sampled.as_ref().expect("checked");
-            format!("sample of {} found it bad; target back in the unassigned pool", f.started)
+    let confirmed = backup.status == BackupStatus::Confirmed;
+    if !confirmed && let Some(f) = cat.confirm_failure(&tape.name, n)? {
+        return Ok(format!("confirm of {} failed; target back in the unassigned pool", f.started));
+    }
+    if let Some(f) = cat.sample_failure(&tape.name, n)? {
+        if confirmed {
+            println!(
+                "Tape file {n} of \"{}\" ({target}) was confirmed, but the sample of {} found it bad.",
+                tape.name, f.started
+            );
         }
-        (None, true) => "never failed confirm (--force); target back in the unassigned pool".to_string(),
-        (None, false) => {
-            return refuse(format!(
-                "tape file {n} of \"{}\" ({target}) has not failed confirm: run tapeop confirm {n} first \
-                 (requeue --force gives it up unconfirmed)",
-                tape.name
-            ));
-        }
-    };
-    println!("Tape file {n} of \"{}\" ({target}) stays on tape, marked failed.", tape.name);
-    println!("Its target goes back to the unassigned pool: assign and archive put it on a tape again.\n");
-    ctx.prompter.proceed("Do you wish to proceed?")?;
-    cat.requeue(&tape, &backup, &note)?;
-    println!("Requeued {target}.");
-    rescan_after(ctx, &cat, &backup, rescan)
-}
-
-/// `requeue N` of a confirmed tape file: only when a later sample
-/// (`confirm --sample`) found it bad; its copy was proven once, so nothing
-/// else (not `--force`) gives it up.
-fn requeue_confirmed(
-    ctx: &Context_,
-    cat: &Catalog,
-    tape: &Tape,
-    backup: &Backup,
-    n: TapeFile,
-    rescan: bool,
-) -> Result<()> {
-    let target = show(&backup.target);
-    let Some(failure) = cat.sample_failure(&tape.name, n)? else {
+        return Ok(format!(
+            "sample of {} found it bad (history id {}); target back in the unassigned pool",
+            f.started, f.history_id
+        ));
+    }
+    if confirmed {
         return Err(Exit::error(
             ExitCode::Failure,
             format!(
@@ -332,32 +331,15 @@ fn requeue_confirmed(
                 tape.name, tape.name
             ),
         ));
-    };
-    println!(
-        "Tape file {n} of \"{}\" ({target}) was confirmed, but the sample of {} found it bad.",
-        tape.name, failure.started
-    );
-    println!("It stays on tape, marked failed; its target goes back to the unassigned pool:");
-    println!("assign and archive put it on a tape again.\n");
-    ctx.prompter.proceed("Do you wish to proceed?")?;
-    let note = format!(
-        "sample of {} found it bad (history id {}); target back in the unassigned pool",
-        failure.started, failure.history_id
-    );
-    cat.requeue(tape, backup, &note)?;
-    println!("Requeued {target}.");
-    rescan_after(ctx, cat, backup, rescan)
-}
-
-/// With `--rescan`: scan the requeued target's files again.
-fn rescan_after(ctx: &Context_, cat: &Catalog, backup: &Backup, rescan: bool) -> Result<()> {
-    if rescan {
-        let target = show(&backup.target);
-        import::rescan_target(cat, &ctx.config, backup.target_id, &backup.target).with_context(|| {
-            format!("{target} is requeued but its rescan failed; tapeop import LIST --rescan scans it again")
-        })?;
     }
-    Ok(())
+    if force {
+        return Ok("never failed confirm (--force); target back in the unassigned pool".to_string());
+    }
+    refuse(format!(
+        "tape file {n} of \"{}\" ({target}) has not failed confirm: run tapeop confirm {n} first \
+         (requeue --force gives it up unconfirmed)",
+        tape.name
+    ))
 }
 
 /// `remove_target TARGET`: forget a target never written to tape.

@@ -6,16 +6,13 @@
 //! same wait after a robot's load (until the cartridge is ready) and while
 //! a cleaning cartridge cleans (until the drive ejects it).
 
-use std::fs::OpenOptions;
-use std::os::fd::AsFd;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
-use super::mtio;
+use super::{mtio, probe};
 
 /// The default `load_timeout`: three hours.
 pub const DEFAULT_LOAD_TIMEOUT: Duration = Duration::from_secs(3 * 3600);
@@ -39,13 +36,7 @@ pub fn load_timeout() -> Duration {
 /// but it is not online. Any failure to ask counts as not loading (the
 /// blocking open that follows reports it).
 fn is_loading(path: &Path) -> bool {
-    let Ok(file) = OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path) else {
-        return false;
-    };
-    match mtio::mt_get(file.as_fd()) {
-        Ok(s) => s.mt_gstat & mtio::GMT_DR_OPEN == 0 && s.mt_gstat & mtio::GMT_ONLINE == 0,
-        Err(_) => false,
-    }
+    probe::gstat(path).is_ok_and(|g| g & mtio::GMT_DR_OPEN == 0 && g & mtio::GMT_ONLINE == 0)
 }
 
 /// Wait, with a progress line on stderr, while the drive at `path` is
@@ -68,9 +59,9 @@ pub fn wait_while_loading(path: &Path) -> Result<()> {
 /// two hours).
 pub fn wait_ready(path: &Path) -> Result<()> {
     let timeout = load_timeout();
-    let not_ready = |p: &Path| !matches!(has_medium(p), Ok(true));
+    let not_ready = |p: &Path| !matches!(probe::has_medium(p), Ok(true));
     wait_while(path, LOADING, timeout, true, not_ready).map_err(|_| {
-        let why = match has_medium(path) {
+        let why = match probe::has_medium(path) {
             Err(e) => format!("{e:#}"),
             Ok(_) => "it reports no cartridge loaded".to_string(),
         };
@@ -97,27 +88,10 @@ pub fn wait_cleaned(path: &Path, timeout: Duration, progress: bool) -> Result<()
     })
 }
 
-/// Whether the drive at `path` has a cartridge loaded and ready (online,
-/// door closed), asked without blocking (as `st::has_medium`, which this
-/// module cannot use: st waits through this module).
-fn has_medium(path: &Path) -> Result<bool> {
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)
-        .with_context(|| format!("opening tape device {}", path.display()))?;
-    let g =
-        mtio::mt_get(file.as_fd()).with_context(|| format!("{}: reading the drive status", path.display()))?.mt_gstat;
-    Ok(g & mtio::GMT_ONLINE != 0 && g & mtio::GMT_DR_OPEN == 0)
-}
-
 /// Whether the drive at `path` reports its door open (no cartridge
 /// threaded: empty, or ejected). Any failure to ask counts as not ejected.
 fn is_ejected(path: &Path) -> bool {
-    let Ok(file) = OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path) else {
-        return false;
-    };
-    mtio::mt_get(file.as_fd()).is_ok_and(|s| s.mt_gstat & mtio::GMT_DR_OPEN != 0)
+    probe::gstat(path).is_ok_and(|g| g & mtio::GMT_DR_OPEN != 0)
 }
 
 /// What the progress line waits for while a cartridge loads.

@@ -11,6 +11,7 @@ pub mod emulator;
 pub mod health;
 pub mod loading;
 pub mod mtio;
+pub mod probe;
 pub mod st;
 
 pub mod last_proof;

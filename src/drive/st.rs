@@ -18,6 +18,7 @@ use libc::{c_int, c_short};
 use nix::errno::Errno;
 
 use super::mtio::{self, MtGet};
+use super::probe::{has_medium, open_nonblocking, open_waiting_out_busy};
 use super::{Access, Drive, DriveError, DriveStatus};
 
 /// The major device number of st character devices.
@@ -280,15 +281,6 @@ fn is_rewinding_name(name: &str) -> bool {
     rest.len() - digits.len() <= 1 && !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// Whether the drive at `path` holds a loaded cartridge, asked without
-/// blocking (an `O_NONBLOCK` open succeeds on an empty drive, and
-/// `MTIOCGET` reports its door open).
-pub fn has_medium(path: &Path) -> Result<bool> {
-    let file = open_nonblocking(path)?;
-    let status = mtio::mt_get(file.as_fd()).with_context(|| format!("{}: reading the drive status", path.display()))?;
-    Ok(status_from(&status).loaded)
-}
-
 /// Rewind the cartridge in the drive at `path` and take it offline
 /// (`MTOFFL`), so a robot can pull it. A drive with no loaded cartridge
 /// (empty, or already ejected) is left as it is; returns whether an eject
@@ -313,39 +305,8 @@ pub fn load(path: &Path) -> Result<()> {
         .with_context(|| format!("{}: loading the cartridge (MTLOAD)", path.display()))
 }
 
-/// Open the device read-only without waiting for a cartridge.
-fn open_nonblocking(path: &Path) -> Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut options = OpenOptions::new();
-    options.read(true).custom_flags(libc::O_NONBLOCK);
-    open_waiting_out_busy(&options, path).map_err(|e| match e.raw_os_error() {
-        Some(libc::EBUSY) => anyhow!("{} is busy: another program has the drive open", path.display()),
-        Some(libc::ENOENT) => anyhow!("{} does not exist", path.display()),
-        _ => anyhow!(e).context(format!("opening tape device {}", path.display())),
-    })
-}
-
-/// How long an open refused as busy is tried again: st allows one open at
-/// a time, and `check` (from cron) opens each idle drive for a moment to
-/// ask about its health; a job starting in that moment waits it out.
-const BUSY_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
-
-/// Open `path` with `options`, trying again while it is busy, for at most
-/// [`BUSY_GRACE`].
-fn open_waiting_out_busy(options: &OpenOptions, path: &Path) -> std::io::Result<File> {
-    let started = std::time::Instant::now();
-    loop {
-        match options.open(path) {
-            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && started.elapsed() < BUSY_GRACE => {
-                std::thread::sleep(std::time::Duration::from_millis(50));
-            }
-            opened => return opened,
-        }
-    }
-}
-
 /// Open the device node, turning the st driver's refusals into typed
-/// errors; a busy device is tried again for [`BUSY_GRACE`].
+/// errors; a busy device is tried again for [`super::probe::BUSY_GRACE`].
 fn open_device(path: &Path, access: Access) -> Result<File> {
     let mut options = OpenOptions::new();
     options.read(true).write(access == Access::Write);

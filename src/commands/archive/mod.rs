@@ -445,21 +445,9 @@ fn write_target(
     let source = thread::spawn(move || read_blocks(child, &source_pool, &source_buffer));
     let (check_tx, check_rx) = sync_channel::<Block>(CHECK_QUEUE);
     let queued = Arc::new(AtomicUsize::new(0));
-    let behind = |starting| lagging(&queued, starting);
-    let pace = Pace {
-        behind: (check == InFlight::KeepPace).then_some(&behind as _),
-        ..Pace::hash_all(tarstream::default_workers())
-    };
     let reader = ChannelReader::counted(check_rx, Arc::clone(&queued));
     let (written, parsed) = thread::scope(|s| {
-        let handle = checker.as_mut().map(|c| {
-            s.spawn(move || {
-                tarstream::scan_paced(reader, pace, |m| {
-                    c.check(&m);
-                    Ok(())
-                })
-            })
-        });
+        let handle = spawn_parser(s, checker.as_mut(), reader, Arc::clone(&queued), check);
         let tee = handle.is_some().then(|| Tee { tx: check_tx, queued: &queued });
         let written = pump_to_drive(&mut *drive, &buffer, &pool, tee, job.size_kb as u64 * 1024);
         if written.is_err() {
@@ -521,6 +509,32 @@ fn check_verdict(
     let Some(c) = checker else { return Ok(None) };
     report_problems(c)?;
     Ok(Some((c.matched, c.unhashed, c.unhashed_bytes)))
+}
+
+/// The in-flight check's tar parser, on a thread of scope `s`: it reads the
+/// stream the source tees to it (`reader`, whose queue length is `queued`)
+/// and checks each member; with `keep-pace` it hashes less while the queue
+/// is long. None when the check is off (no `checker`).
+fn spawn_parser<'scope>(
+    s: &'scope thread::Scope<'scope, '_>,
+    checker: Option<&'scope mut Checker>,
+    reader: ChannelReader,
+    queued: Arc<AtomicUsize>,
+    check: InFlight,
+) -> Option<thread::ScopedJoinHandle<'scope, Result<tarstream::ScanSummary>>> {
+    checker.map(|c| {
+        s.spawn(move || {
+            let behind = |starting| lagging(&queued, starting);
+            let pace = Pace {
+                behind: (check == InFlight::KeepPace).then_some(&behind as _),
+                ..Pace::hash_all(tarstream::default_workers())
+            };
+            tarstream::scan_paced(reader, pace, |m| {
+                c.check(&m);
+                Ok(())
+            })
+        })
+    })
 }
 
 /// Whether a `keep-pace` check is falling behind the drive: before a member

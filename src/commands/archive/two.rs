@@ -17,7 +17,7 @@ use anyhow::{Context, Result, anyhow, bail};
 
 use super::{
     Attempt, CHECK_QUEUE, Env, Options, Tee, Written, after_full, check_fits, check_record_count, check_verdict,
-    end_failed, kill_source, lagging, pump_to_drive, read_source, refuse_catalogued, report_in_flight, tar_script,
+    end_failed, kill_source, pump_to_drive, read_source, refuse_catalogued, report_in_flight, spawn_parser, tar_script,
 };
 use crate::buffer::{Block, BlockBuffer, BlockPool};
 use crate::catalog::{Backup, BackupStatus, Catalog, Mode, Outcome, Tape, TapeStatus, show};
@@ -29,7 +29,7 @@ use crate::library::LibraryDrive;
 use crate::lock::{self, Lock};
 use crate::remote::{Remote, RemoteChild};
 use crate::tape_file::TapeFile;
-use crate::tarstream::{self, ChannelReader, Pace};
+use crate::tarstream::ChannelReader;
 use crate::verify_stream::Checker;
 use crate::{label, stop};
 
@@ -540,23 +540,11 @@ fn stream_to_lanes(
     let pool = BlockPool::new(config.block_size, 16);
     let (check_tx, check_rx) = sync_channel::<Block>(CHECK_QUEUE);
     let queued = Arc::new(AtomicUsize::new(0));
-    let behind = |starting| lagging(&queued, starting);
-    let pace = Pace {
-        behind: (check == InFlight::KeepPace).then_some(&behind as _),
-        ..Pace::hash_all(tarstream::default_workers())
-    };
     let reader = ChannelReader::counted(check_rx, Arc::clone(&queued));
     let stopped = AtomicUsize::new(0);
     let lane_count = lanes.len();
     let (written, parsed, source) = thread::scope(|s| {
-        let parser = checker.as_mut().map(|c| {
-            s.spawn(move || {
-                tarstream::scan_paced(reader, pace, |m| {
-                    c.check(&m);
-                    Ok(())
-                })
-            })
-        });
+        let parser = spawn_parser(s, checker.as_mut(), reader, Arc::clone(&queued), check);
         let tee = parser.is_some().then(|| Tee { tx: check_tx, queued: &queued });
         let buffers: Vec<Arc<BlockBuffer>> = lanes.iter().map(|(_, l)| Arc::clone(&l.buffer)).collect();
         let pool = &pool;
