@@ -428,12 +428,7 @@ fn write_target(
     n: u64,
     check: InFlight,
 ) -> Result<Written> {
-    let children = cat.child_targets(job.target_id)?;
-    let mut checker = match check {
-        InFlight::Off => None,
-        _ => Some(Checker::for_backup(cat, job)?),
-    };
-    let child = remote.spawn(&tar_script(&job.target, &children))?;
+    let (mut checker, child) = start_source(cat, remote, job, check)?;
     let child_pid = child.id();
     drive.begin_write(n)?;
     let start = drive.absolute_position()?;
@@ -509,6 +504,22 @@ fn check_verdict(
     let Some(c) = checker else { return Ok(None) };
     report_problems(c)?;
     Ok(Some((c.matched, c.unhashed, c.unhashed_bytes)))
+}
+
+/// Start the data host's tar of `job` (its child targets left out), with
+/// the in-flight check's checker unless the check is off.
+fn start_source(
+    cat: &Catalog,
+    remote: &Remote,
+    job: &Backup,
+    check: InFlight,
+) -> Result<(Option<Checker>, RemoteChild)> {
+    let children = cat.child_targets(job.target_id)?;
+    let checker = match check {
+        InFlight::Off => None,
+        _ => Some(Checker::for_backup(cat, job)?),
+    };
+    Ok((checker, remote.spawn(&tar_script(&job.target, &children))?))
 }
 
 /// The in-flight check's tar parser, on a thread of scope `s`: it reads the

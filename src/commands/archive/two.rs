@@ -17,7 +17,8 @@ use anyhow::{Context, Result, anyhow, bail};
 
 use super::{
     Attempt, CHECK_QUEUE, Env, Options, Tee, Written, after_full, check_fits, check_record_count, check_verdict,
-    end_failed, kill_source, pump_to_drive, read_source, refuse_catalogued, report_in_flight, spawn_parser, tar_script,
+    end_failed, kill_source, pump_to_drive, read_source, refuse_catalogued, report_in_flight, spawn_parser,
+    start_source,
 };
 use crate::buffer::{Block, BlockBuffer, BlockPool};
 use crate::catalog::{Backup, BackupStatus, Catalog, Mode, Outcome, Tape, TapeStatus, show};
@@ -30,7 +31,6 @@ use crate::lock::{self, Lock};
 use crate::remote::{Remote, RemoteChild};
 use crate::tape_file::TapeFile;
 use crate::tarstream::ChannelReader;
-use crate::verify_stream::Checker;
 use crate::{label, stop};
 
 /// The lock of the second drive of a two-copy archive (the first is taken
@@ -524,12 +524,7 @@ fn stream_to_lanes(
     check: InFlight,
 ) -> Result<[Result<Written>; 2]> {
     let Env { cat, config, remote } = env;
-    let children = cat.child_targets(job.target_id)?;
-    let mut checker = match check {
-        InFlight::Off => None,
-        _ => Some(Checker::for_backup(cat, job)?),
-    };
-    let child = remote.spawn(&tar_script(&job.target, &children))?;
+    let (mut checker, child) = start_source(cat, remote, job, check)?;
     let child_pid = child.id();
     let depth = (config.buffer_size / config.block_size).max(2);
     let mut results: [Option<Result<Written>>; 2] = [None, None];
