@@ -1,7 +1,9 @@
 //! A drive that asks for cleaning during `archive --repeat`: on the
 //! library rig it is cleaned between two targets (never while one is being
 //! written) and the same tape is loaded back, and every target is confirmed
-//! afterwards; on a plain drive the run warns once and carries on.
+//! afterwards; on a plain drive the run warns once and carries on. A run
+//! of one target (as `tape_batch.bash` loops `archive`) asks before its
+//! target, so an overnight batch cleans (or warns) too.
 
 mod support;
 
@@ -90,4 +92,38 @@ fn a_plain_drive_that_asks_for_cleaning_warns_once_and_the_run_carries_on() {
     assert_eq!(stderr(&out), warning);
     assert_eq!(stdout(&out).matches("Archiving: ").count(), 3);
     assert_eq!(rig.count("SELECT COUNT(*) FROM backups WHERE status = 'recorded'"), 3);
+}
+
+#[test]
+fn a_run_of_one_target_as_tape_batch_makes_cleans_before_its_target() {
+    // One data cartridge (slot 1), CLN001L1 (slot 2); the drive asks
+    // before the run: `archive` without --repeat (one target per run, as
+    // tape_batch.bash loops it) cleans first, then writes its target.
+    let r = LibRig::new(1, 0);
+    r.targets(2);
+    r.open_tapes(1..=1);
+    r.lib.drive(0).set_cleaning_requested(true);
+    let out = r.run(&["--drive", "A", "archive"], 0);
+    assert_eq!(moves(&r), ["load 1 0", "unload 1 0", "load 2 0", "unload 2 0", "load 1 0"], "{out}");
+    let cleaned = out.find("drive A cleaned with CLN001L1 (slot 2), ").unwrap();
+    assert!(cleaned < out.find("Archiving: ").unwrap(), "cleaned before the target:\n{out}");
+    assert_eq!(r.backups().len(), 1, "one target per run");
+    // The next run finds the drive clean: no robot move but the mount.
+    let out = r.run(&["--drive", "A", "archive"], 0);
+    assert!(!out.contains("asks for cleaning"), "{out}");
+    assert_eq!(r.backups().len(), 2);
+}
+
+#[test]
+fn each_run_on_a_plain_drive_that_asks_for_cleaning_warns() {
+    let rig = Rig::new(false);
+    let targets: Vec<_> = ["a", "b"].iter().map(|n| rig.target(n, 20_000)).collect();
+    rig.prepare(&targets);
+    rig.drive.set_cleaning_requested(true);
+    for _ in 0..2 {
+        let out = rig.w.run(&["archive"], 0);
+        assert!(stderr(&out).starts_with("tapeop: warning: the drive "), "{}", stderr(&out));
+        assert_eq!(stdout(&out).matches("Archiving: ").count(), 1);
+    }
+    assert_eq!(rig.count("SELECT COUNT(*) FROM backups WHERE status = 'recorded'"), 2);
 }

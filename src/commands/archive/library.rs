@@ -268,6 +268,13 @@ impl Run<'_> {
                 }
                 return if self.takes_more(tape)? { self.no_fit(tape) } else { Ok(Ended::PoolDone) };
             };
+            // Before each target, so also before the first of a run (as
+            // `tape_batch.bash` makes them, one target each).
+            if !self.cleaning_given_up && drive.status()?.cleaning_requested {
+                drop(drive);
+                proven &= !self.clean_between_targets(claimed)?;
+                drive = drive::open(&self.config.drive, Access::Write, self.config.block_size)?;
+            }
             let env = Env { cat: self.cat, config: self.config, remote: self.remote };
             match archive_one(env, tape, &job, &mut *drive, self.opts, &mut proven) {
                 Ok(_) => {}
@@ -286,11 +293,6 @@ impl Run<'_> {
                 return Ok(Ended::Once);
             }
             stop::check()?;
-            if !self.cleaning_given_up && drive.status()?.cleaning_requested {
-                drop(drive);
-                proven &= !self.clean_between_targets(claimed)?;
-                drive = drive::open(&self.config.drive, Access::Write, self.config.block_size)?;
-            }
         }
     }
 

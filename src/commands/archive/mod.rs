@@ -92,6 +92,7 @@ pub fn run(config: &Config, opts: Options) -> Result<ExitCode> {
             Some(d) => d,
             None => drive.insert(drive::open(&config.drive, Access::Write, config.block_size)?),
         };
+        warn_if_cleaning(&mut **d, &mut warned);
         let done = archive_one(Env { cat: &cat, config, remote: &remote }, &tape, &job, &mut **d, opts, &mut proven);
         run_bytes += done.inspect_err(|e| after_full(&cat, config, &tape, &mut **d, e, opts))?;
         if !opts.repeat || opts.no_db_update {
@@ -101,15 +102,13 @@ pub fn run(config: &Config, opts: Options) -> Result<ExitCode> {
             return Ok(ExitCode::Success);
         }
         stop::check()?;
-        if let Some(d) = drive.as_mut() {
-            warn_if_cleaning(&mut **d, &mut warned);
-        }
     }
 }
 
-/// Between two targets of `--repeat` on a drive without a library: a drive
-/// that asks for cleaning gets one warning line per run, and the run
-/// carries on (`check` reports it; `clean` needs a library). The
+/// Before each target (so between two targets of `--repeat`, and at the
+/// start of each run `tape_batch.bash` makes) on a drive without a
+/// library: a drive that asks for cleaning gets one warning line per run,
+/// and the run carries on (`check` reports it; `clean` needs a library). The
 /// two-drive run asks each of its drives the same way.
 fn warn_if_cleaning(d: &mut dyn Drive, warned: &mut bool) {
     if *warned {

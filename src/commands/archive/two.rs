@@ -86,6 +86,9 @@ pub fn run_two(config: &Config, second: &str, opts: Options) -> Result<ExitCode>
             let minutes = run_started.elapsed().as_secs_f64() / 60.0;
             println!("Run so far: {:.3} GB in {minutes:.1} minutes", run_bytes as f64 / 1e9);
         }
+        for (c, warned) in copies.iter_mut().zip(&mut warned) {
+            super::warn_if_cleaning(&mut *c.drive, warned);
+        }
         let env = Env { cat: &cat, config, remote: &remote };
         match archive_pair(env, &mut copies, &jobs, opts) {
             Ok(bytes) => run_bytes += bytes,
@@ -101,9 +104,6 @@ pub fn run_two(config: &Config, second: &str, opts: Options) -> Result<ExitCode>
             return Ok(ExitCode::Success);
         }
         stop::check()?;
-        for (c, warned) in copies.iter_mut().zip(&mut warned) {
-            super::warn_if_cleaning(&mut *c.drive, warned);
-        }
     }
 }
 
